@@ -1,0 +1,4 @@
+import type { Command } from '../command.js';
+
+/** Every `pulse` subcommand, in the order `pulse --help` lists them. */
+export const commands: readonly Command<never>[] = [];

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { ConfigError } from '@pulse/config';
+import { parseCommandArgs, UsageError, type Command } from './command.js';
+import { commands } from './commands/index.js';
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: pulse <command> [options]',
+    '',
+    'Real-time e-commerce analytics on Apache Kafka.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `pulse <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name) as Command | undefined;
+  if (command === undefined) {
+    console.error(`pulse: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseCommandArgs(command, rest);
+    if (values.help) {
+      console.log(`pulse ${command.name} — ${command.summary}\n\n${command.help}`);
+      return 0;
+    }
+    return (await command.run(values as never, positionals)) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`pulse ${command.name}: ${(err as Error).message}\nRun \`pulse ${command.name} --help\` for usage.`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      console.error(`pulse ${command.name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,2 @@
+export { loadConfig, ConfigError, describeConfig } from './load.js';
+export type { PulseConfig } from './schema.js';

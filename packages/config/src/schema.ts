@@ -1,0 +1,59 @@
+/**
+ * Every configuration key Pulse reads, with its type, default and meaning. The environment variable of
+ * a key is derived from its path (`aggregator.graceMs` → `PULSE_AGGREGATOR_GRACE_MS`); a few keys also
+ * accept the name the Kafka ecosystem uses (`KAFKA_BOOTSTRAP_SERVERS`).
+ */
+export type FieldType =
+  | { kind: 'string'; oneOf?: readonly string[] }
+  | { kind: 'int'; min: number; max?: number }
+  | { kind: 'list' };
+
+export interface FieldSpec {
+  readonly type: FieldType;
+  readonly default: string | number | readonly string[];
+  readonly doc: string;
+  readonly aliases?: readonly string[];
+}
+
+export const schema = {
+  'dataDir': { type: { kind: 'string' }, default: '.pulse', doc: 'where local state lives: the Kafka broker data, logs, pids' },
+  'kafka.bootstrapServers': {
+    type: { kind: 'string' },
+    default: '127.0.0.1:9092',
+    doc: 'Kafka bootstrap servers; when set in the environment, `pulse up` uses that cluster instead of a local broker',
+    aliases: ['KAFKA_BOOTSTRAP_SERVERS'],
+  },
+  'kafka.clientId': { type: { kind: 'string' }, default: 'pulse', doc: 'client.id prefix of every Kafka client' },
+  'kafka.replicationFactor': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'replication factor of the topics Pulse creates' },
+  'kafka.minInsyncReplicas': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'min.insync.replicas of the topics Pulse creates' },
+  'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
+  'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
+  'producer.compression': {
+    type: { kind: 'string', oneOf: ['none', 'gzip', 'snappy', 'lz4', 'zstd'] },
+    default: 'lz4',
+    doc: 'producer compression.type (the spec: lz4)',
+  },
+  'producer.acks': { type: { kind: 'string', oneOf: ['0', '1', 'all', '-1'] }, default: '1', doc: 'producer acks for the load generator and collectors (the spec: 1)' },
+  'aggregator.groupId': { type: { kind: 'string' }, default: 'pulse-aggregator', doc: 'consumer group of the aggregators' },
+  'aggregator.windowSizeMs': { type: { kind: 'int', min: 1000 }, default: 300000, doc: 'tumbling window size of user-activity-counts' },
+  'aggregator.graceMs': { type: { kind: 'int', min: 0 }, default: 60000, doc: 'how long after its end a window still accepts events' },
+  'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 50, doc: 'at most one update per key and window in this interval' },
+  'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
+  'aggregator.maxKeysPerWindow': {
+    type: { kind: 'int', min: 1 },
+    default: 1000000,
+    doc: 'per partition and window; events for further keys go to dead-letters as `overflow`',
+  },
+  'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
+} as const satisfies Record<string, FieldSpec>;
+
+export type ConfigKey = keyof typeof schema;
+
+type ValueOf<F extends FieldSpec> = F['type'] extends { kind: 'int' } ? number : F['type'] extends { kind: 'list' } ? string[] : string;
+
+type Nest<K extends string, V> = K extends `${infer Head}.${infer Rest}` ? { [P in Head]: Nest<Rest, V> } : { [P in K]: V };
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type Expand<T> = T extends object ? { [K in keyof T]: Expand<T[K]> } : T;
+
+/** The validated configuration, nested by the dots of its keys. */
+export type PulseConfig = Expand<UnionToIntersection<{ [K in ConfigKey]: Nest<K, ValueOf<(typeof schema)[K]>> }[ConfigKey]>>;

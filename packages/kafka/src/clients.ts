@@ -1,0 +1,63 @@
+import { createRequire } from 'node:module';
+import type { PulseConfig } from '@pulse/config';
+import type * as RdKafkaTypes from '@confluentinc/kafka-javascript';
+
+// The client is CommonJS; load it once through require so that its native binding is shared.
+const require = createRequire(import.meta.url);
+export const RdKafka = require('@confluentinc/kafka-javascript') as typeof RdKafkaTypes;
+
+export type Producer = RdKafkaTypes.Producer;
+export type KafkaConsumer = RdKafkaTypes.KafkaConsumer;
+export type Message = RdKafkaTypes.Message;
+export type LibrdKafkaError = RdKafkaTypes.LibrdKafkaError;
+export type ProducerGlobalConfig = RdKafkaTypes.ProducerGlobalConfig;
+export type ConsumerGlobalConfig = RdKafkaTypes.ConsumerGlobalConfig;
+
+/**
+ * librdkafka's default partitioner hashes keys with CRC32; Java clients use murmur2. Pulse uses murmur2
+ * everywhere so that a key lands on the same partition whichever client wrote it.
+ */
+export const PARTITIONER = 'murmur2_random';
+
+/** The producer settings of the load generator and collectors: the spec's, overridable by configuration. */
+export function producerConfig(config: PulseConfig, clientId: string, overrides: ProducerGlobalConfig = {}): ProducerGlobalConfig {
+  // `acks` is a topic-level property; librdkafka takes it in the global configuration as the default.
+  return {
+    'bootstrap.servers': config.kafka.bootstrapServers,
+    'client.id': `${config.kafka.clientId}-${clientId}`,
+    'batch.size': config.producer.batchSize,
+    'linger.ms': config.producer.lingerMs,
+    'compression.type': config.producer.compression as ProducerGlobalConfig['compression.type'],
+    'acks': Number(config.producer.acks === 'all' ? -1 : config.producer.acks),
+    'partitioner': PARTITIONER,
+    'dr_cb': true,
+    ...overrides,
+  } as ProducerGlobalConfig;
+}
+
+export function consumerConfig(config: PulseConfig, clientId: string, groupId: string, overrides: ConsumerGlobalConfig = {}): ConsumerGlobalConfig {
+  return {
+    'bootstrap.servers': config.kafka.bootstrapServers,
+    'client.id': `${config.kafka.clientId}-${clientId}`,
+    'group.id': groupId,
+    'enable.auto.commit': false,
+    'auto.offset.reset': 'earliest',
+    ...overrides,
+  } as ConsumerGlobalConfig;
+}
+
+/** Wraps a node-style callback API in a promise. */
+export function promisify<T>(fn: (cb: (err: LibrdKafkaError | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn((err, value) => {
+      if (err) reject(toError(err));
+      else resolve(value);
+    });
+  });
+}
+
+/** A librdkafka error as a real Error, keeping its numeric code. */
+export function toError(err: LibrdKafkaError | Error): Error {
+  if (err instanceof Error) return err;
+  return Object.assign(new Error(err.message), { code: err.code, origin: err.origin, isRetriable: err.isRetriable });
+}

@@ -1,0 +1,3 @@
+export * from './clients.js';
+export * from './producer.js';
+export * from './topics.js';
