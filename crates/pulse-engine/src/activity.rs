@@ -1,0 +1,403 @@
+//! `user-activity-counts`: per-user event counts in tumbling event-time windows, for one input
+//! partition (PRODUCT.md §4). The state of a partition is a short ring of open window buckets, oldest
+//! first; each holds the users seen in that window and which of them have increments not yet reported.
+//!
+//! - Stream time is the largest event time seen on the partition. A window closes when stream time
+//!   reaches its end plus grace: one final record per user, then the bucket is dropped. Wall-clock
+//!   time never closes a window, so replaying the same records gives the same finals.
+//! - An event for a closed window is rejected as `late`; nothing is dropped silently.
+//! - Updates are coalesced: `flush_due` reports each user with new events at most once per
+//!   `emit_interval_ms`, always with the absolute count, so a repeated update is harmless.
+//! - Only open windows are kept (at most `(size + grace) / size + 1` buckets), each with at most
+//!   `max_keys_per_window` users; an event for a further user is rejected as `overflow`.
+
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+
+use crate::event::parse_click;
+use crate::histogram::LatencyHistogram;
+use crate::output::{OutputBuffer, OutputKind};
+use crate::reject::{Reject, RejectReason};
+use crate::snapshot::{Reader, SnapshotError, Writer};
+use crate::window::TumblingWindows;
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSA";
+const SNAPSHOT_VERSION: u16 = 1;
+/// `pending_since` of a user whose count has been reported.
+const NOTHING_PENDING: i64 = i64::MAX;
+/// Stream time before the first event.
+const NO_STREAM_TIME: i64 = i64::MIN;
+/// Rough per-user overhead in a bucket (map entry, index, allocation header), for the memory estimate.
+const PER_KEY_OVERHEAD_BYTES: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityOptions {
+    pub window_size_ms: i64,
+    pub grace_ms: i64,
+    pub emit_interval_ms: i64,
+    pub max_keys_per_window: usize,
+}
+
+impl Default for ActivityOptions {
+    fn default() -> Self {
+        Self { window_size_ms: 300_000, grace_ms: 60_000, emit_interval_ms: 50, max_keys_per_window: 1_000_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UserCount {
+    count: u64,
+    /// Event time of the oldest event not yet reported, or `NOTHING_PENDING`.
+    pending_since: i64,
+}
+
+#[derive(Debug)]
+struct WindowBucket {
+    start: i64,
+    users: IndexMap<Box<str>, UserCount, FxBuildHasher>,
+    /// Positions in `users` with unreported increments, in the order they became pending.
+    pending: Vec<u32>,
+}
+
+impl WindowBucket {
+    fn new(start: i64) -> Self {
+        Self { start, users: IndexMap::with_hasher(FxBuildHasher), pending: Vec::new() }
+    }
+}
+
+/// What one `ingest` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestSummary {
+    pub accepted: u32,
+    pub rejected: u32,
+}
+
+/// Counters since the partition was opened, plus the current size of its state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActivityStats {
+    pub accepted: u64,
+    pub rejected: [u64; RejectReason::ALL.len()],
+    pub updates_emitted: u64,
+    pub finals_emitted: u64,
+    pub open_windows: u32,
+    pub keys: u64,
+    pub pending_keys: u64,
+    pub state_bytes: u64,
+    /// Largest event time seen, or `None` before the first event.
+    pub stream_time: Option<i64>,
+}
+
+/// A batch whose end positions do not describe its buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame(pub String);
+
+#[derive(Debug)]
+pub struct ActivityPartition {
+    options: ActivityOptions,
+    windows: TumblingWindows,
+    buckets: VecDeque<WindowBucket>,
+    stream_time: i64,
+    last_emit_ms: i64,
+    output: OutputBuffer,
+    rejects: Vec<Reject>,
+    latency: LatencyHistogram,
+    stats: ActivityStats,
+    key_bytes: usize,
+}
+
+impl ActivityPartition {
+    pub fn new(options: ActivityOptions) -> Self {
+        Self {
+            windows: TumblingWindows::new(options.window_size_ms, options.grace_ms),
+            options,
+            buckets: VecDeque::with_capacity(4),
+            stream_time: NO_STREAM_TIME,
+            last_emit_ms: i64::MIN,
+            output: OutputBuffer::default(),
+            rejects: Vec::new(),
+            latency: LatencyHistogram::default(),
+            stats: ActivityStats::default(),
+            key_bytes: 0,
+        }
+    }
+
+    pub fn options(&self) -> ActivityOptions {
+        self.options
+    }
+
+    /// Processes a batch of `user-clicks` record values: `values` holds them back to back and `ends[i]`
+    /// is where record `i` ends. Rejected records are listed by `take_rejects`; final records of
+    /// windows that close are appended to the output. `now_ms` (wall clock) only feeds the latency
+    /// histogram. The whole frame is checked before any record is processed.
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
+        let mut prev = 0u32;
+        for (i, &end) in ends.iter().enumerate() {
+            if end < prev || end as usize > values.len() {
+                return Err(BadFrame(format!("record {i} ends at {end}, after {prev}, in a buffer of {} bytes", values.len())));
+            }
+            prev = end;
+        }
+        let mut summary = IngestSummary::default();
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            let record = &values[start..end as usize];
+            start = end as usize;
+            match parse_click(record) {
+                Ok(click) => match self.count(&click.user_id, click.ts, now_ms) {
+                    Ok(()) => summary.accepted += 1,
+                    Err((reason, detail)) => {
+                        self.reject(i as u32, reason, detail);
+                        summary.rejected += 1;
+                    }
+                },
+                Err(invalid) => {
+                    self.reject(i as u32, invalid.reason, invalid.detail);
+                    summary.rejected += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    fn reject(&mut self, index: u32, reason: RejectReason, detail: String) {
+        self.stats.rejected[reason as usize - 1] += 1;
+        self.rejects.push(Reject { index, reason, detail });
+    }
+
+    fn count(&mut self, user_id: &str, ts: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let start = self.windows.start_of(ts);
+        let stream_time = self.stream_time.max(ts);
+        if self.windows.is_closed(start, stream_time) {
+            return Err((
+                RejectReason::Late,
+                format!(
+                    "window [{start}, {}) closed at stream time {}; event time {ts}",
+                    self.windows.end_of_start(start),
+                    start + self.options.window_size_ms + self.options.grace_ms
+                ),
+            ));
+        }
+        let bucket_at = match self.buckets.iter().position(|b| b.start >= start) {
+            Some(at) if self.buckets[at].start == start => at,
+            Some(at) => {
+                self.buckets.insert(at, WindowBucket::new(start));
+                at
+            }
+            None => {
+                self.buckets.push_back(WindowBucket::new(start));
+                self.buckets.len() - 1
+            }
+        };
+        let bucket = &mut self.buckets[bucket_at];
+        let index = match bucket.users.get_index_of(user_id) {
+            Some(index) => index,
+            None => {
+                if bucket.users.len() >= self.options.max_keys_per_window {
+                    return Err((
+                        RejectReason::Overflow,
+                        format!("window [{start}, {}) already counts {} users, the configured maximum", start + self.options.window_size_ms, bucket.users.len()),
+                    ));
+                }
+                self.key_bytes += user_id.len() + PER_KEY_OVERHEAD_BYTES;
+                bucket.users.insert_full(user_id.into(), UserCount { count: 0, pending_since: NOTHING_PENDING }).0
+            }
+        };
+        let user = &mut bucket.users[index];
+        user.count += 1;
+        if user.pending_since == NOTHING_PENDING {
+            bucket.pending.push(index as u32);
+        }
+        user.pending_since = user.pending_since.min(ts);
+        self.stats.accepted += 1;
+        self.latency.record(now_ms.saturating_sub(ts).max(0) as u64);
+        if stream_time > self.stream_time {
+            self.stream_time = stream_time;
+            self.close_windows();
+        }
+        Ok(())
+    }
+
+    /// Emits the final record of every user of every window that stream time has closed.
+    fn close_windows(&mut self) {
+        while let Some(bucket) = self.buckets.front() {
+            if !self.windows.is_closed(bucket.start, self.stream_time) {
+                break;
+            }
+            let bucket = self.buckets.pop_front().expect("front exists");
+            let end = self.windows.end_of_start(bucket.start);
+            for (user_id, user) in &bucket.users {
+                write_count(&mut self.output, user_id, bucket.start, end, user, true);
+                self.key_bytes -= user_id.len() + PER_KEY_OVERHEAD_BYTES;
+            }
+            self.stats.finals_emitted += bucket.users.len() as u64;
+        }
+    }
+
+    /// Reports users with unreported increments, if `emit_interval_ms` has passed since the last
+    /// report. Returns how many update records were appended to the output.
+    pub fn flush_due(&mut self, now_ms: i64) -> usize {
+        if now_ms.saturating_sub(self.last_emit_ms) < self.options.emit_interval_ms {
+            return 0;
+        }
+        self.last_emit_ms = now_ms;
+        let mut emitted = 0;
+        for bucket in &mut self.buckets {
+            let end = bucket.start + self.options.window_size_ms;
+            for &index in &bucket.pending {
+                let (user_id, user) = bucket.users.get_index_mut(index as usize).expect("pending index is in range");
+                write_count(&mut self.output, user_id, bucket.start, end, user, false);
+                user.pending_since = NOTHING_PENDING;
+            }
+            emitted += bucket.pending.len();
+            bucket.pending.clear();
+        }
+        self.stats.updates_emitted += emitted as u64;
+        emitted
+    }
+
+    /// The packed output records accumulated since the last call (see [`crate::output`]).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.output.take()
+    }
+
+    pub fn output_records(&self) -> usize {
+        self.output.len()
+    }
+
+    pub fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.rejects)
+    }
+
+    /// Latency histogram (wall clock at ingest minus event time) since the last call.
+    pub fn take_latency(&mut self) -> Vec<u32> {
+        self.latency.take()
+    }
+
+    pub fn stream_time(&self) -> Option<i64> {
+        (self.stream_time != NO_STREAM_TIME).then_some(self.stream_time)
+    }
+
+    pub fn stats(&self) -> ActivityStats {
+        let keys: usize = self.buckets.iter().map(|b| b.users.len()).sum();
+        ActivityStats {
+            open_windows: self.buckets.len() as u32,
+            keys: keys as u64,
+            pending_keys: self.buckets.iter().map(|b| b.pending.len() as u64).sum(),
+            state_bytes: self.key_bytes as u64,
+            stream_time: self.stream_time(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// The count of one user in the window starting at `window_start`, if that window is open.
+    pub fn count_of(&self, user_id: &str, window_start: i64) -> Option<u64> {
+        self.buckets.iter().find(|b| b.start == window_start)?.users.get(user_id).map(|u| u.count)
+    }
+
+    /// Serializes the state — open windows, counts, unreported increments — together with
+    /// `next_offset`, the first input offset the state does not cover. Output not yet taken is not
+    /// part of it: take the output and write it before the snapshot.
+    pub fn snapshot(&self, next_offset: i64) -> Vec<u8> {
+        let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
+        w.i64(self.options.window_size_ms);
+        w.i64(self.options.grace_ms);
+        w.i64(next_offset);
+        w.i64(self.stream_time);
+        w.u32(self.buckets.len() as u32);
+        for bucket in &self.buckets {
+            w.i64(bucket.start);
+            w.u32(bucket.users.len() as u32);
+            // Pending users first, in pending order, so that restore rebuilds the same report order.
+            w.u32(bucket.pending.len() as u32);
+            for &index in &bucket.pending {
+                let (user_id, user) = bucket.users.get_index(index as usize).expect("pending index is in range");
+                w.bytes(user_id.as_bytes());
+                w.u64(user.count);
+                w.i64(user.pending_since);
+            }
+            for (user_id, user) in bucket.users.iter().filter(|(_, u)| u.pending_since == NOTHING_PENDING) {
+                w.bytes(user_id.as_bytes());
+                w.u64(user.count);
+                w.i64(user.pending_since);
+            }
+        }
+        w.finish()
+    }
+
+    /// Rebuilds a partition from a snapshot; returns it with the offset the snapshot covers up to.
+    pub fn restore(frame: &[u8], options: ActivityOptions) -> Result<(Self, i64), SnapshotError> {
+        let mut r = Reader::open(frame, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+        let (size, grace) = (r.i64()?, r.i64()?);
+        if size != options.window_size_ms || grace != options.grace_ms {
+            return Err(SnapshotError::Mismatch(format!(
+                "taken with window {size} ms and grace {grace} ms, configured {} ms and {} ms",
+                options.window_size_ms, options.grace_ms
+            )));
+        }
+        let next_offset = r.i64()?;
+        let mut partition = Self::new(options);
+        partition.stream_time = r.i64()?;
+        let buckets = r.u32()?;
+        for _ in 0..buckets {
+            let mut bucket = WindowBucket::new(r.i64()?);
+            let users = r.u32()? as usize;
+            let pending = r.u32()? as usize;
+            if pending > users {
+                return Err(SnapshotError::Corrupt(format!("{pending} pending users of {users}")));
+            }
+            bucket.users.reserve(users);
+            for i in 0..users {
+                let user_id: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("user id: {e}")))?.into();
+                let user = UserCount { count: r.u64()?, pending_since: r.i64()? };
+                if (i < pending) != (user.pending_since != NOTHING_PENDING) {
+                    return Err(SnapshotError::Corrupt("pending flags out of order".into()));
+                }
+                partition.key_bytes += user_id.len() + PER_KEY_OVERHEAD_BYTES;
+                let (index, previous) = bucket.users.insert_full(user_id, user);
+                if previous.is_some() {
+                    return Err(SnapshotError::Corrupt(format!("a user appears twice in window {}", bucket.start)));
+                }
+                if i < pending {
+                    bucket.pending.push(index as u32);
+                }
+            }
+            partition.buckets.push_back(bucket);
+        }
+        r.finish()?;
+        Ok((partition, next_offset))
+    }
+}
+
+/// `{"userId":…,"windowStart":…,"windowEnd":…,"count":…,"final":…}` plus, when the record reports
+/// new events, `"oldestEventTs"`: the event time of the oldest of them (for end-to-end latency).
+fn write_count(output: &mut OutputBuffer, user_id: &str, start: i64, end: i64, user: &UserCount, is_final: bool) {
+    output.push_with(OutputKind::ActivityCount, user_id.as_bytes(), |out| {
+        let mut itoa = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"userId\":");
+        write_json_string(out, user_id);
+        out.extend_from_slice(b",\"windowStart\":");
+        out.extend_from_slice(itoa.format(start).as_bytes());
+        out.extend_from_slice(b",\"windowEnd\":");
+        out.extend_from_slice(itoa.format(end).as_bytes());
+        out.extend_from_slice(b",\"count\":");
+        out.extend_from_slice(itoa.format(user.count).as_bytes());
+        out.extend_from_slice(if is_final { b",\"final\":true" } else { b",\"final\":false" });
+        if user.pending_since != NOTHING_PENDING {
+            out.extend_from_slice(b",\"oldestEventTs\":");
+            out.extend_from_slice(itoa.format(user.pending_since).as_bytes());
+        }
+        out.push(b'}');
+    });
+}
+
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("writing a string to a Vec cannot fail");
+    }
+}
