@@ -207,7 +207,7 @@ fn snapshots_from_other_settings_or_garbage_are_refused() {
         let torn = &snap[..snap.len() - cut];
         assert!(matches!(ActivityPartition::restore(torn, ActivityOptions::default()), Err(pulse_engine::SnapshotError::Corrupt(_))), "cut {cut}");
     }
-    let mut flipped = snap.clone();
+    let mut flipped = snap;
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
     assert!(ActivityPartition::restore(&flipped, ActivityOptions::default()).is_err());
