@@ -1,0 +1,20 @@
+export {
+  createShopModel,
+  resolveShopOptions,
+  ShopModel,
+  CLICK_TYPES,
+  DEFAULT_FUNNEL,
+  DEFAULT_MIX,
+  MODEL_DEFAULTS,
+  type ClickType,
+  type EventType,
+  type Funnel,
+  type GeneratedEvent,
+  type Mix,
+  type ResolvedShopOptions,
+  type ShopModelOptions,
+} from './model.js';
+export { runGenerator, intendedOffsetMs, plannedEvents, type EventSink, type GeneratorOptions, type GeneratorProgress, type GeneratorStats } from './runner.js';
+export { parseMix, parseFunnel, parseWeights, MIX_NAMES, FUNNEL_NAMES } from './options.js';
+export { Rng, sequenceUuid, type Seed } from './prng.js';
+export { ZipfSampler } from './zipf.js';

@@ -1,0 +1,227 @@
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
+import type { PulseConfig } from '@pulse/config';
+import { TOPICS, TrackedProducer, producerConfig, type LibrdKafkaError, type ProducerGlobalConfig } from '@pulse/kafka';
+import { createShopModel, type EventType, type ShopModelOptions } from './model.js';
+import type { Seed } from './prng.js';
+
+/** What the generator needs of a producer; `TrackedProducer` is one, tests pass fakes. */
+export interface EventSink {
+  /** False when the local queue is full: nothing was queued, try the same record again later. */
+  produce(topic: string, partition: number | null, value: Buffer | null, key: Buffer | string | null): boolean;
+  inFlight(): number;
+  stats(): { produced: number; delivered: number; failed: number };
+  flush(timeoutMs?: number): Promise<void>;
+  /** Resolves when nothing is in flight. */
+  drained(): Promise<void>;
+}
+
+export interface GeneratorOptions extends ShopModelOptions {
+  /** Where to connect; needed unless `producer` is given. */
+  config?: PulseConfig;
+  /** Events per second, all topics together. */
+  rate: number;
+  /** How long to generate; `Infinity` runs until `signal` aborts. */
+  durationSec: number;
+  /** Same seed and options → the same records. Default: a random seed, reported in the stats. */
+  seed?: Seed;
+  /** Intended time of the first event (epoch ms); pins every `ts` for reproducible output. Default: now. */
+  startTs?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: GeneratorProgress) => void;
+  progressIntervalMs?: number;
+  /** Produce through this sink instead of a producer of our own; it is flushed but not closed. */
+  producer?: EventSink;
+  /** librdkafka settings over the configured producer ones (batch.size, linger.ms, …). */
+  producerOverrides?: ProducerGlobalConfig;
+  /** Most events produced before yielding to I/O, so a backlog does not starve delivery reports. */
+  maxBurst?: number;
+  flushTimeoutMs?: number;
+}
+
+export interface GeneratorProgress {
+  /** Since the first event was due. */
+  elapsedMs: number;
+  /** Events handed to the producer so far. */
+  events: number;
+  /** Events per second since the previous report. */
+  rate: number;
+  /** How late the next due event is now (0 when on schedule). */
+  behindMs: number;
+  maxBehindMs: number;
+  inFlight: number;
+  delivered: number;
+  failed: number;
+  perTopic: Record<string, number>;
+}
+
+export interface GeneratorStats {
+  seed: string;
+  startTs: number;
+  targetRate: number;
+  durationSec: number;
+  /** Events handed to the producer; each counted once however often the queue was full. */
+  events: number;
+  perTopic: Record<string, number>;
+  perType: Record<EventType, number>;
+  /** From the producer's delivery reports (counted from the start of this run). */
+  produced: number;
+  delivered: number;
+  failed: number;
+  firstError?: string;
+  /** From the first event's intended time to the last event handed to the producer. */
+  sendMs: number;
+  /** Including the final flush. */
+  totalMs: number;
+  /** events / sendMs. */
+  achievedRate: number;
+  /**
+   * Largest delay between an event's intended time and the moment it was handed to the producer, in
+   * ms. A generator that keeps up stays around the timer period (~1–2 ms).
+   */
+  maxBehindMs: number;
+  /** Times produce() found librdkafka's queue full and the generator waited for room. */
+  queueFullWaits: number;
+  aborted: boolean;
+}
+
+/**
+ * Offset of event `i`'s intended send time from the start: i/rate seconds, floored to whole
+ * milliseconds (the resolution of `ts`). Computed from `i` each time, so no rounding error accumulates.
+ */
+export function intendedOffsetMs(i: number, rate: number): number {
+  return Math.floor((i * 1000) / rate);
+}
+
+/** Events a run of `durationSec` at `rate` produces. */
+export function plannedEvents(rate: number, durationSec: number): number {
+  return durationSec === Infinity ? Infinity : Math.round(rate * durationSec);
+}
+
+function validate(o: GeneratorOptions): void {
+  if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate <= 0 || o.rate > 10_000_000) {
+    throw new RangeError(`rate must be a number of events per second in (0, 10 000 000], got ${String(o.rate)}`);
+  }
+  if (typeof o.durationSec !== 'number' || Number.isNaN(o.durationSec) || o.durationSec < 0) {
+    throw new RangeError(`durationSec must be ≥ 0 (Infinity to run until aborted), got ${String(o.durationSec)}`);
+  }
+  if (o.startTs !== undefined && (!Number.isSafeInteger(o.startTs) || o.startTs < 0)) {
+    throw new RangeError(`startTs must be a non-negative integer (epoch ms), got ${String(o.startTs)}`);
+  }
+  if (o.producer === undefined && o.config === undefined) throw new TypeError('runGenerator needs `config` or `producer`');
+}
+
+/**
+ * Produces shop and sensor traffic at `rate` events/s for `durationSec`, paced by intended send time
+ * (as openmessaging/benchmark does): event i is due at startTs + i/rate and carries that as its `ts`.
+ * Every ~1 ms it produces all events whose time has come; when it falls behind it sends the backlog at
+ * once, and the events keep their intended `ts`, so downstream latency shows the delay instead of
+ * hiding it (no coordinated omission). On abort it stops producing, then flushes what it has sent.
+ */
+export async function runGenerator(options: GeneratorOptions): Promise<GeneratorStats> {
+  validate(options);
+  const { rate, durationSec, signal, onProgress } = options;
+  const seed = String(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const model = createShopModel(seed, options);
+  const total = plannedEvents(rate, durationSec);
+  const maxBurst = options.maxBurst ?? 10_000;
+
+  let owned: TrackedProducer | undefined;
+  let firstError: string | undefined;
+  let sink = options.producer;
+  if (sink === undefined) {
+    owned = await TrackedProducer.connect(producerConfig(options.config!, 'loadgen', options.producerOverrides));
+    owned.client.on('delivery-report', (err: LibrdKafkaError | null | undefined) => {
+      if (err && firstError === undefined) firstError = err.message;
+    });
+    sink = owned;
+  }
+  const base = sink.stats();
+
+  const perTopic: Record<string, number> = { [TOPICS.userClicks]: 0, [TOPICS.userPurchases]: 0, [TOPICS.sensorData]: 0 };
+  let i = 0;
+  let maxBehindMs = 0;
+  let queueFullWaits = 0;
+
+  const wallStart = performance.now();
+  const t0 = options.startTs ?? Date.now();
+  const elapsed = (): number => performance.now() - wallStart;
+
+  let lastReport = { at: 0, events: 0 };
+  const progress = (): GeneratorProgress => {
+    const at = elapsed();
+    const s = sink.stats();
+    const p: GeneratorProgress = {
+      elapsedMs: at,
+      events: i,
+      rate: at > lastReport.at ? ((i - lastReport.events) * 1000) / (at - lastReport.at) : 0,
+      behindMs: i < total ? Math.max(0, at - intendedOffsetMs(i, rate)) : 0,
+      maxBehindMs,
+      inFlight: sink.inFlight(),
+      delivered: s.delivered - base.delivered,
+      failed: s.failed - base.failed,
+      perTopic: { ...perTopic },
+    };
+    lastReport = { at, events: i };
+    return p;
+  };
+  const timer = onProgress ? setInterval(() => onProgress(progress()), options.progressIntervalMs ?? 1000) : undefined;
+
+  try {
+    outer: while (i < total && !signal?.aborted) {
+      const now = elapsed();
+      let firstDue = -1;
+      for (let n = 0; n < maxBurst && i < total; n++) {
+        const offset = intendedOffsetMs(i, rate);
+        if (offset > now) break;
+        if (firstDue < 0) firstDue = offset;
+        const event = model.next(t0 + offset);
+        const value = Buffer.from(event.value);
+        while (!sink.produce(event.topic, null, value, event.key)) {
+          // Queue full: wait for deliveries to make room, then retry this same record, so nothing
+          // is lost or reordered. An abort gives up on it: the broker may be gone for good.
+          queueFullWaits++;
+          if (signal?.aborted) break outer;
+          await sleep(1);
+        }
+        perTopic[event.topic]!++;
+        i++;
+      }
+      if (firstDue >= 0) maxBehindMs = Math.max(maxBehindMs, elapsed() - firstDue);
+      if (i >= total) break;
+      const wait = intendedOffsetMs(i, rate) - elapsed();
+      // Sleep to the next due event (at least one timer tick, at most 100 ms to notice an abort);
+      // when already due (a backlog, or a burst cut at maxBurst), only let I/O run.
+      if (wait > 0) await sleep(Math.min(100, Math.max(1, wait)));
+      else await yieldToIo();
+    }
+    const sendMs = elapsed();
+
+    await sink.flush(options.flushTimeoutMs ?? 30_000);
+    // flush() returns when librdkafka is done; the delivery callbacks reach JavaScript just after.
+    await Promise.race([sink.drained(), sleep(options.flushTimeoutMs ?? 30_000)]);
+    const totalMs = elapsed();
+    const s = sink.stats();
+    return {
+      seed,
+      startTs: t0,
+      targetRate: rate,
+      durationSec,
+      events: i,
+      perTopic,
+      perType: model.eventCounts(),
+      produced: s.produced - base.produced,
+      delivered: s.delivered - base.delivered,
+      failed: s.failed - base.failed,
+      ...(firstError === undefined ? {} : { firstError }),
+      sendMs,
+      totalMs,
+      achievedRate: sendMs > 0 ? (i * 1000) / sendMs : 0,
+      maxBehindMs,
+      queueFullWaits,
+      aborted: i < total,
+    };
+  } finally {
+    if (timer) clearInterval(timer);
+    if (owned) await owned.close(options.flushTimeoutMs ?? 30_000);
+  }
+}
