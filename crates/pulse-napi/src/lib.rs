@@ -1,1 +1,216 @@
+//! N-API binding of pulse-engine. Only translation lives here: JavaScript values in, engine calls,
+//! bytes out. Rules (see ENGINEERING.md): one call per Kafka batch; record bytes are borrowed, outputs
+//! returned as a `Buffer` that takes ownership of the engine's `Vec<u8>`; configuration crosses once,
+//! at construction; bad events are data (reject lists), never exceptions.
+//!
+//! Panics: every method that runs engine code is `catch_unwind`, so a panic becomes a JavaScript error
+//! with code `ENGINE_PANIC` instead of aborting the process; the caller must treat the handle as
+//! poisoned, drop its partition state and restore from the changelog (the aggregator exits and restarts).
 
+#[macro_use]
+extern crate napi_derive;
+
+use napi::bindgen_prelude::*;
+use pulse_engine::histogram::{bucket_floor, BUCKETS};
+use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason, SnapshotError};
+
+/// Stable error codes, mapped to a typed error in packages/engine.
+pub enum EngineCode {
+    BadOptions,
+    BadFrame,
+    BadSnapshot,
+    SnapshotMismatch,
+}
+
+impl AsRef<str> for EngineCode {
+    fn as_ref(&self) -> &str {
+        match self {
+            EngineCode::BadOptions => "ENGINE_BAD_OPTIONS",
+            EngineCode::BadFrame => "ENGINE_BAD_FRAME",
+            EngineCode::BadSnapshot => "ENGINE_BAD_SNAPSHOT",
+            EngineCode::SnapshotMismatch => "ENGINE_SNAPSHOT_MISMATCH",
+        }
+    }
+}
+
+/// Options of an activity-count partition; all times in milliseconds.
+#[napi(object)]
+pub struct RawActivityOptions {
+    pub window_size_ms: f64,
+    pub grace_ms: f64,
+    pub emit_interval_ms: f64,
+    pub max_keys_per_window: u32,
+}
+
+fn whole_ms(name: &str, v: f64, min: f64) -> Result<i64, EngineCode> {
+    if v.is_finite() && v.fract() == 0.0 && v >= min && v < 9.0e15 {
+        Ok(v as i64)
+    } else {
+        Err(Error::new(EngineCode::BadOptions, format!("{name} must be a whole number ≥ {min}, got {v}")))
+    }
+}
+
+impl TryFrom<RawActivityOptions> for ActivityOptions {
+    type Error = Error<EngineCode>;
+    fn try_from(raw: RawActivityOptions) -> Result<Self, EngineCode> {
+        if raw.max_keys_per_window == 0 {
+            return Err(Error::new(EngineCode::BadOptions, "maxKeysPerWindow must be at least 1".to_owned()));
+        }
+        Ok(ActivityOptions {
+            window_size_ms: whole_ms("windowSizeMs", raw.window_size_ms, 1.0)?,
+            grace_ms: whole_ms("graceMs", raw.grace_ms, 0.0)?,
+            emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
+            max_keys_per_window: raw.max_keys_per_window as usize,
+        })
+    }
+}
+
+#[napi(object)]
+pub struct IngestResult {
+    pub accepted: u32,
+    pub rejected: u32,
+}
+
+/// A record of the last batches that was not processed: its index in its batch, the
+/// `pulse.error.reason` value and a human-readable detail.
+#[napi(object)]
+pub struct RejectInfo {
+    pub index: u32,
+    pub reason: String,
+    pub detail: String,
+}
+
+#[napi(object)]
+pub struct ActivityStatsInfo {
+    pub accepted: f64,
+    /// Rejected records by reason, in the order of `rejectReasons()`.
+    pub rejected: Vec<f64>,
+    pub updates_emitted: f64,
+    pub finals_emitted: f64,
+    pub open_windows: u32,
+    pub keys: f64,
+    pub pending_keys: f64,
+    pub state_bytes: f64,
+    pub stream_time: Option<f64>,
+}
+
+/// Per-user event counts in tumbling windows for one `user-clicks` partition. Opened when the
+/// partition is assigned, dropped when it is revoked.
+#[napi]
+pub struct ActivityEngine {
+    inner: ActivityPartition,
+    restored_next_offset: Option<i64>,
+}
+
+#[napi]
+impl ActivityEngine {
+    #[napi(constructor)]
+    pub fn new(options: RawActivityOptions) -> Result<Self, EngineCode> {
+        Ok(Self { inner: ActivityPartition::new(options.try_into()?), restored_next_offset: None })
+    }
+
+    /// Rebuilds a partition from a snapshot taken by `snapshot()`.
+    #[napi(factory, catch_unwind)]
+    pub fn restore(snapshot: &[u8], options: RawActivityOptions) -> Result<Self, EngineCode> {
+        let (inner, next) = ActivityPartition::restore(snapshot, options.try_into()?).map_err(|e| match e {
+            SnapshotError::Mismatch(_) => Error::new(EngineCode::SnapshotMismatch, e.to_string()),
+            SnapshotError::Corrupt(_) => Error::new(EngineCode::BadSnapshot, e.to_string()),
+        })?;
+        Ok(Self { inner, restored_next_offset: Some(next) })
+    }
+
+    /// The first input offset a restored snapshot does not cover; null for a new partition.
+    #[napi(getter)]
+    pub fn restored_next_offset(&self) -> Option<f64> {
+        self.restored_next_offset.map(|o| o as f64)
+    }
+
+    /// Processes one batch: `values` holds the record values back to back, `ends[i]` is where record
+    /// `i` ends. `nowMs` only feeds the latency histogram.
+    #[napi(catch_unwind)]
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
+        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
+    }
+
+    /// Rejects of the batches since the last call.
+    #[napi]
+    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
+        self.inner
+            .take_rejects()
+            .into_iter()
+            .map(|r| RejectInfo { index: r.index, reason: r.reason.as_str().to_owned(), detail: r.detail })
+            .collect()
+    }
+
+    /// Queues coalesced updates if the emit interval has passed; returns how many.
+    #[napi(catch_unwind)]
+    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
+        self.inner.flush_due(now_ms as i64) as u32
+    }
+
+    /// Number of output records waiting in `takeOutput()`.
+    #[napi(getter)]
+    pub fn pending_output(&self) -> u32 {
+        self.inner.output_records() as u32
+    }
+
+    /// Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`.
+    #[napi]
+    pub fn take_output(&mut self) -> Buffer {
+        self.inner.take_output().into()
+    }
+
+    /// LZ4-framed state covering input offsets before `nextOffset`.
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self, next_offset: f64) -> Buffer {
+        self.inner.snapshot(next_offset as i64).into()
+    }
+
+    /// Latency counts (wall clock at ingest minus event time) per bucket since the last call; the
+    /// buckets' lower bounds are `latencyBucketFloors()`.
+    #[napi]
+    pub fn take_latency(&mut self) -> Uint32Array {
+        Uint32Array::new(self.inner.take_latency())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> ActivityStatsInfo {
+        let s = self.inner.stats();
+        ActivityStatsInfo {
+            accepted: s.accepted as f64,
+            rejected: s.rejected.iter().map(|&n| n as f64).collect(),
+            updates_emitted: s.updates_emitted as f64,
+            finals_emitted: s.finals_emitted as f64,
+            open_windows: s.open_windows,
+            keys: s.keys as f64,
+            pending_keys: s.pending_keys as f64,
+            state_bytes: s.state_bytes as f64,
+            stream_time: s.stream_time.map(|t| t as f64),
+        }
+    }
+}
+
+/// Lower bound in milliseconds of each latency bucket.
+#[napi]
+pub fn latency_bucket_floors() -> Float64Array {
+    Float64Array::new((0..BUCKETS).map(|b| bucket_floor(b) as f64).collect())
+}
+
+/// The `pulse.error.reason` names, in the order of `ActivityStatsInfo.rejected`.
+#[napi]
+pub fn reject_reasons() -> Vec<&'static str> {
+    RejectReason::ALL.iter().map(|r| r.as_str()).collect()
+}
+
+#[napi(object)]
+pub struct EngineInfo {
+    pub version: String,
+    pub target: String,
+}
+
+/// Version and target triple of this build of the addon.
+#[napi]
+pub fn engine_info() -> EngineInfo {
+    EngineInfo { version: env!("CARGO_PKG_VERSION").to_owned(), target: env!("PULSE_TARGET").to_owned() }
+}
