@@ -1,3 +1,4 @@
 export * from './clients.js';
 export * from './producer.js';
 export * from './topics.js';
+export * from './admin.js';

@@ -1,0 +1,534 @@
+import { connect } from 'node:net';
+import type { PulseConfig } from '@pulse/config';
+import type * as RdKafkaTypes from '@confluentinc/kafka-javascript';
+import { RdKafka, promisify, toError, type LibrdKafkaError } from './clients.js';
+import { TOPIC_SPECS, type TopicSpec } from './topics.js';
+
+export type AdminClient = RdKafkaTypes.IAdminClient;
+
+/** Broker error codes (Kafka protocol) that admin calls expect. */
+const UNKNOWN_TOPIC_OR_PARTITION = 3;
+const TOPIC_ALREADY_EXISTS = 36;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A node-rdkafka-style admin client; its `connect` is synchronous and reaches no broker yet. */
+export function createAdminClient(config: PulseConfig, clientId = 'admin'): AdminClient {
+  return RdKafka.AdminClient.create({
+    'bootstrap.servers': config.kafka.bootstrapServers,
+    'client.id': `${config.kafka.clientId}-${clientId}`,
+  });
+}
+
+async function withAdmin<T>(config: PulseConfig, fn: (admin: AdminClient) => Promise<T>): Promise<T> {
+  const admin = createAdminClient(config);
+  try {
+    return await fn(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+export interface BrokerInfo {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface WaitForBrokerOptions {
+  /** Stops waiting (rejecting) when aborted. */
+  signal?: AbortSignal;
+  /** Broker ids that must be among the listed brokers (a restarted node has rejoined). */
+  requireIds?: readonly number[];
+}
+
+/**
+ * Waits until a metadata request to `bootstrap` lists at least `expectedBrokers` brokers. A broker is
+ * listed once it has registered with the controller and is unfenced, i.e. ready for clients. Each
+ * attempt uses a fresh client so that librdkafka's reconnect backoff never delays noticing a broker
+ * that just came up.
+ */
+export async function waitForBroker(bootstrap: string, expectedBrokers = 1, timeoutMs = 30_000, options: WaitForBrokerOptions = {}): Promise<BrokerInfo[]> {
+  const deadline = Date.now() + timeoutMs;
+  const requireIds = options.requireIds ?? [];
+  let last = 'no answer yet';
+  for (;;) {
+    if (options.signal?.aborted) throw new Error(`stopped waiting for Kafka at ${bootstrap}`);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      const want = requireIds.length > 0 ? `broker${requireIds.length > 1 ? 's' : ''} ${requireIds.join(', ')}` : `${expectedBrokers} broker${expectedBrokers > 1 ? 's' : ''}`;
+      throw new Error(`Kafka at ${bootstrap} did not list ${want} within ${(timeoutMs / 1000).toFixed(0)} s (last: ${last})`);
+    }
+    try {
+      const brokers = await fetchBrokers(bootstrap, Math.min(remaining, 5_000));
+      if (brokers.length >= expectedBrokers && requireIds.every((id) => brokers.some((b) => b.id === id))) return brokers;
+      last = `metadata listed broker${brokers.length === 1 ? '' : 's'} ${brokers.map((b) => b.id).join(', ') || 'none'}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+  }
+}
+
+async function fetchBrokers(bootstrap: string, timeoutMs: number): Promise<BrokerInfo[]> {
+  // log_level 0: connection refused is the expected answer while a broker starts; do not print it.
+  const client = new RdKafka.Producer({ 'bootstrap.servers': bootstrap, 'client.id': 'pulse-wait-for-broker', 'log_level': 0 } as RdKafkaTypes.ProducerGlobalConfig);
+  try {
+    const metadata = await promisify<RdKafkaTypes.Metadata>((cb) => client.connect({ timeout: timeoutMs, allTopics: false }, cb as never));
+    return metadata.brokers.map((b) => ({ id: b.id, host: b.host, port: b.port }));
+  } finally {
+    if (client.isConnected()) await promisify<unknown>((cb) => client.disconnect(cb as never)).catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Topic creation and validation
+
+/** An existing topic whose partitions, replication or configuration differ from its specification. */
+export interface TopicMismatch {
+  readonly topic: string;
+  /** `partitions`, `replication.factor`, or a topic configuration key such as `retention.ms`. */
+  readonly setting: string;
+  readonly expected: string;
+  readonly actual: string;
+}
+
+/** Where an expected value comes from, for the error message. */
+const SOURCE: Record<string, string> = {
+  'replication.factor': 'configuration kafka.replicationFactor',
+  'min.insync.replicas': 'configuration kafka.minInsyncReplicas',
+};
+
+export class TopicMismatchError extends Error {
+  override readonly name = 'TopicMismatchError';
+  constructor(readonly mismatches: readonly TopicMismatch[]) {
+    super(
+      [
+        `existing Kafka topic${new Set(mismatches.map((m) => m.topic)).size > 1 ? 's do' : ' does'} not match the specification:`,
+        ...mismatches.map((m) => `  ${m.topic}: ${m.setting} is ${m.actual}, expected ${m.expected}${SOURCE[m.setting] ? ` (${SOURCE[m.setting]})` : ''}`),
+        'Existing topics are checked, never altered. If the configuration is wrong, fix it; otherwise delete and',
+        'recreate the topics (their data is lost), e.g. `pulse kafka start --fresh` for the local broker.',
+      ].join('\n'),
+    );
+  }
+}
+
+export interface TopicReport {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  /** The configuration Pulse requires of the topic (spec entries, cleanup.policy, min.insync.replicas). */
+  readonly config: Readonly<Record<string, string>>;
+  readonly status: 'created' | 'exists';
+}
+
+export interface EnsureTopicsResult {
+  readonly created: readonly string[];
+  readonly existing: readonly string[];
+  readonly topics: readonly TopicReport[];
+  /** Checks that could not be made (the configuration of existing topics could not be read). */
+  readonly warnings: readonly string[];
+}
+
+export interface EnsureTopicsOptions {
+  /** Overall budget, including waiting for the broker to answer; default 30 s. */
+  timeoutMs?: number;
+}
+
+/** The topic-level configuration a spec requires, replication settings from configuration included. */
+export function requiredTopicConfig(config: PulseConfig, spec: TopicSpec): Record<string, string> {
+  return { 'cleanup.policy': 'delete', ...spec.config, 'min.insync.replicas': String(config.kafka.minInsyncReplicas) };
+}
+
+/**
+ * Creates the topics that do not exist, with their partitions, the configured replication factor and
+ * min.insync.replicas, and the spec's configuration. Topics that exist are checked, not altered: a
+ * different partition count, replication factor or configuration value fails with a TopicMismatchError
+ * naming each topic, setting, expected and actual value, before anything is created. Safe to run
+ * concurrently from several processes.
+ */
+export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpec[] = TOPIC_SPECS, options: EnsureTopicsOptions = {}): Promise<EnsureTopicsResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  const bootstrap = config.kafka.bootstrapServers;
+  try {
+    await waitForBroker(bootstrap, 1, Math.min(timeoutMs, 15_000));
+  } catch (err) {
+    throw new Error(`cannot reach Kafka at ${bootstrap} (is it running? \`pnpm pulse kafka start\` starts a local one): ${(err as Error).message}`);
+  }
+  const warnings: string[] = [];
+  return withAdmin(config, async (admin) => {
+    const names = specs.map((s) => s.name);
+    const existing = await describeExisting(admin, names, timeoutMs);
+    await validate(config, specs.filter((s) => existing.has(s.name)), existing, warnings);
+
+    const created: string[] = [];
+    const raced: TopicSpec[] = [];
+    for (const spec of specs.filter((s) => !existing.has(s.name))) {
+      const topic: RdKafkaTypes.NewTopic = {
+        topic: spec.name,
+        num_partitions: spec.partitions,
+        replication_factor: config.kafka.replicationFactor,
+        config: requiredTopicConfig(config, spec) as RdKafkaTypes.NewTopic['config'],
+      };
+      try {
+        await promisify<void>((cb) => admin.createTopic(topic, Math.max(1_000, deadline - Date.now()), cb as never));
+        created.push(spec.name);
+      } catch (err) {
+        // Another process created it between our describe and create: check it like any existing topic.
+        if ((err as { code?: number }).code === TOPIC_ALREADY_EXISTS) raced.push(spec);
+        else throw new Error(`creating topic ${spec.name} (${spec.partitions} partitions, replication factor ${config.kafka.replicationFactor}) failed: ${(err as Error).message}`);
+      }
+    }
+    if (raced.length > 0) {
+      const more = await describeExisting(admin, raced.map((s) => s.name), timeoutMs);
+      for (const [name, d] of more) existing.set(name, d);
+      await validate(config, raced, existing, warnings);
+    }
+    // Creation returns when the controller accepted it; wait until every partition has a leader, so
+    // that a producer started right after does not see "unknown topic".
+    await waitForLeaders(admin, created, Math.max(1_000, deadline - Date.now()));
+
+    const topics = specs.map((spec): TopicReport => {
+      const isNew = created.includes(spec.name);
+      const d = existing.get(spec.name);
+      return {
+        name: spec.name,
+        partitions: isNew ? spec.partitions : d!.partitions.length,
+        replicationFactor: isNew ? config.kafka.replicationFactor : (d!.partitions[0]?.replicas.length ?? 0),
+        config: requiredTopicConfig(config, spec),
+        status: isNew ? 'created' : 'exists',
+      };
+    });
+    return { created, existing: topics.filter((t) => t.status === 'exists').map((t) => t.name), topics, warnings };
+  });
+}
+
+async function describeExisting(admin: AdminClient, names: readonly string[], timeoutMs: number): Promise<Map<string, RdKafkaTypes.TopicDescription>> {
+  const found = new Map<string, RdKafkaTypes.TopicDescription>();
+  if (names.length === 0) return found;
+  const descriptions = await promisify<RdKafkaTypes.TopicDescription[]>((cb) => admin.describeTopics([...names], { timeout: Math.min(timeoutMs, 30_000) }, cb as never));
+  for (const d of descriptions) {
+    if (d.error === undefined || d.error === null) found.set(d.name, d);
+    else if (d.error.code !== UNKNOWN_TOPIC_OR_PARTITION) throw new Error(`describing topic ${d.name} failed: ${d.error.message}`);
+  }
+  return found;
+}
+
+async function validate(config: PulseConfig, specs: readonly TopicSpec[], existing: Map<string, RdKafkaTypes.TopicDescription>, warnings: string[]): Promise<void> {
+  if (specs.length === 0) return;
+  const mismatches: TopicMismatch[] = [];
+  for (const spec of specs) {
+    const d = existing.get(spec.name)!;
+    if (d.partitions.length !== spec.partitions) {
+      mismatches.push({ topic: spec.name, setting: 'partitions', expected: String(spec.partitions), actual: String(d.partitions.length) });
+    }
+    const rf = d.partitions[0]?.replicas.length ?? 0;
+    if (rf !== config.kafka.replicationFactor) {
+      mismatches.push({ topic: spec.name, setting: 'replication.factor', expected: String(config.kafka.replicationFactor), actual: String(rf) });
+    }
+  }
+  const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s))))];
+  let actual: Map<string, Record<string, string | null>> | undefined;
+  try {
+    actual = await describeTopicConfigs(config.kafka.bootstrapServers, specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
+  } catch (err) {
+    warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
+  }
+  if (actual !== undefined) {
+    for (const spec of specs) {
+      const values = actual.get(spec.name) ?? {};
+      for (const [key, expected] of Object.entries(requiredTopicConfig(config, spec))) {
+        const value = values[key];
+        if (value !== undefined && value !== expected) mismatches.push({ topic: spec.name, setting: key, expected, actual: value ?? '(none)' });
+      }
+    }
+  }
+  if (mismatches.length > 0) {
+    // Grouped by topic, in the order of the specs.
+    const order = specs.map((s) => s.name);
+    throw new TopicMismatchError([...mismatches].sort((a, b) => order.indexOf(a.topic) - order.indexOf(b.topic)));
+  }
+}
+
+async function waitForLeaders(admin: AdminClient, names: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = [...names];
+  while (pending.length > 0) {
+    const found = await describeExisting(admin, pending, timeoutMs).catch(() => new Map<string, RdKafkaTypes.TopicDescription>());
+    pending = pending.filter((name) => {
+      const d = found.get(name);
+      return d === undefined || d.partitions.length === 0 || d.partitions.some((p) => p.leader === null || p.leader === undefined || p.leader.id < 0);
+    });
+    if (pending.length === 0) return;
+    if (Date.now() >= deadline) throw new Error(`topics created but without partition leaders after ${(timeoutMs / 1000).toFixed(0)} s: ${pending.join(', ')}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Deletes topics (for tests), ignoring those that do not exist, and waits until they are gone so that
+ * the same names can be created again at once.
+ */
+export async function deleteTopics(config: PulseConfig, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  if (topics.length === 0) return;
+  await withAdmin(config, async (admin) => {
+    for (const topic of topics) {
+      try {
+        await promisify<void>((cb) => admin.deleteTopic(topic, timeoutMs, cb as never));
+      } catch (err) {
+        if ((err as { code?: number }).code !== UNKNOWN_TOPIC_OR_PARTITION) throw new Error(`deleting topic ${topic} failed: ${(err as Error).message}`);
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    while ((await describeExisting(admin, topics, timeoutMs)).size > 0) {
+      if (Date.now() >= deadline) throw new Error(`topics still exist ${timeoutMs} ms after deletion: ${topics.join(', ')}`);
+      await sleep(100);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Partitions and offsets
+
+export interface PartitionInfo {
+  readonly partition: number;
+  /** Broker id of the leader, or -1 while there is none. */
+  readonly leader: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+}
+
+/** Partitions of a topic with leader, replicas and in-sync replicas (broker ids); throws for an unknown topic. */
+export async function describeTopic(config: PulseConfig, topic: string, timeoutMs = 10_000): Promise<PartitionInfo[]> {
+  return withAdmin(config, (admin) => partitionsOf(admin, topic, timeoutMs));
+}
+
+async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number): Promise<PartitionInfo[]> {
+  const [d] = await promisify<RdKafkaTypes.TopicDescription[]>((cb) => admin.describeTopics([topic], { timeout: timeoutMs }, cb as never));
+  if (d === undefined || d.error) throw new Error(`describing topic ${topic} failed: ${d?.error?.message ?? 'no answer'}`);
+  return d.partitions
+    .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+export interface PartitionOffsets {
+  readonly partition: number;
+  /** First offset still in the log. */
+  readonly low: number;
+  /** With `committed: false` the high watermark; with `committed: true` the last stable offset. */
+  readonly high: number;
+}
+
+export interface OffsetsOptions {
+  /** Read-committed end offsets (the last stable offset: transactions still open are excluded). */
+  committed?: boolean;
+  timeoutMs?: number;
+}
+
+/** Earliest and end offset of every partition of a topic, sorted by partition. */
+export async function topicOffsets(config: PulseConfig, topic: string, options: OffsetsOptions = {}): Promise<PartitionOffsets[]> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  return withAdmin(config, async (admin) => {
+    const partitions = await partitionsOf(admin, topic, timeoutMs);
+    const list = (spec: RdKafkaTypes.OffsetSpec) =>
+      promisify<RdKafkaTypes.ListOffsetsResult[]>((cb) =>
+        admin.listOffsets(
+          partitions.map((p) => ({ topic, partition: p.partition, offset: spec })),
+          { timeout: timeoutMs, isolationLevel: options.committed ? RdKafka.IsolationLevel.READ_COMMITTED : RdKafka.IsolationLevel.READ_UNCOMMITTED },
+          cb as never,
+        ),
+      );
+    const [low, high] = await Promise.all([list(RdKafka.OffsetSpec.EARLIEST), list(RdKafka.OffsetSpec.LATEST)]);
+    return partitions.map((p) => {
+      const lo = low.find((o) => o.partition === p.partition);
+      const hi = high.find((o) => o.partition === p.partition);
+      const err = lo?.error ?? hi?.error;
+      if (lo === undefined || hi === undefined || err) throw new Error(`listing offsets of ${topic}/${p.partition} failed: ${err ? toError(err as LibrdKafkaError).message : 'no answer'}`);
+      return { partition: p.partition, low: Number(lo.offset), high: Number(hi.offset) };
+    });
+  });
+}
+
+/** High watermark of every partition of a topic, indexed by partition. */
+export async function highWatermarks(config: PulseConfig, topic: string, options: OffsetsOptions = {}): Promise<number[]> {
+  return (await topicOffsets(config, topic, options)).map((o) => o.high);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DescribeConfigs over Kafka's wire protocol.
+//
+// Neither API of @confluentinc/kafka-javascript 1.x offers DescribeConfigs, and without it a topic
+// created earlier with another retention or cleanup policy would pass unnoticed. The request is small,
+// so it is spoken here directly: DescribeConfigs v1 (KIP-896 removed v0 in Kafka 4.0; v1..v3 are
+// served by every broker since 1.1), request header v1, over PLAINTEXT — the only security protocol
+// Pulse's configuration knows. Any broker can answer for topic resources.
+
+const API_DESCRIBE_CONFIGS = 32;
+const RESOURCE_TOPIC = 2;
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  int8(v: number): this {
+    const b = Buffer.alloc(1);
+    b.writeInt8(v);
+    this.parts.push(b);
+    return this;
+  }
+  int16(v: number): this {
+    const b = Buffer.alloc(2);
+    b.writeInt16BE(v);
+    this.parts.push(b);
+    return this;
+  }
+  int32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(v);
+    this.parts.push(b);
+    return this;
+  }
+  string(s: string | null): this {
+    if (s === null) return this.int16(-1);
+    const bytes = Buffer.from(s, 'utf8');
+    this.int16(bytes.length);
+    this.parts.push(bytes);
+    return this;
+  }
+  toBuffer(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+class Reader {
+  private offset = 0;
+  constructor(private readonly buf: Buffer) {}
+  int8(): number {
+    return this.buf.readInt8(this.advance(1));
+  }
+  int16(): number {
+    return this.buf.readInt16BE(this.advance(2));
+  }
+  int32(): number {
+    return this.buf.readInt32BE(this.advance(4));
+  }
+  bool(): boolean {
+    return this.int8() !== 0;
+  }
+  string(): string | null {
+    const len = this.int16();
+    if (len < 0) return null;
+    const start = this.advance(len);
+    return this.buf.toString('utf8', start, start + len);
+  }
+  private advance(n: number): number {
+    const at = this.offset;
+    if (at + n > this.buf.length) throw new Error('truncated DescribeConfigs response');
+    this.offset += n;
+    return at;
+  }
+}
+
+export interface DescribeConfigsOptions {
+  /** Only these keys; all of the topic's configuration when omitted. */
+  keys?: readonly string[];
+  clientId?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * The effective configuration of topics (explicit values and the broker defaults they inherit), by
+ * topic name. Topics that do not exist are left out. Tries each bootstrap server in turn.
+ */
+export async function describeTopicConfigs(bootstrap: string, topics: readonly string[], options: DescribeConfigsOptions = {}): Promise<Map<string, Record<string, string | null>>> {
+  const correlationId = Math.floor(Math.random() * 0x7fffffff);
+  const body = new Writer().int32(topics.length);
+  for (const topic of topics) {
+    body.int8(RESOURCE_TOPIC).string(topic);
+    if (options.keys === undefined) body.int32(-1);
+    else {
+      body.int32(options.keys.length);
+      for (const key of options.keys) body.string(key);
+    }
+  }
+  body.int8(0); // include_synonyms
+  const request = Buffer.concat([
+    new Writer().int16(API_DESCRIBE_CONFIGS).int16(1).int32(correlationId).string(options.clientId ?? 'pulse-admin').toBuffer(),
+    body.toBuffer(),
+  ]);
+  const frame = Buffer.concat([new Writer().int32(request.length).toBuffer(), request]);
+
+  let lastError: Error = new Error(`no bootstrap server in ${JSON.stringify(bootstrap)}`);
+  for (const server of bootstrap.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const { host, port } = parseHostPort(server);
+    try {
+      return parseDescribeConfigs(await roundTrip(host, port, frame, options.timeoutMs ?? 10_000), correlationId);
+    } catch (err) {
+      lastError = new Error(`DescribeConfigs via ${server}: ${(err as Error).message}`);
+    }
+  }
+  throw lastError;
+}
+
+function parseHostPort(server: string): { host: string; port: number } {
+  const colon = server.lastIndexOf(':');
+  const host = colon > 0 ? server.slice(0, colon).replace(/^\[(.*)\]$/, '$1') : server;
+  const port = colon > 0 ? Number(server.slice(colon + 1)) : 9092;
+  return { host, port };
+}
+
+function parseDescribeConfigs(response: Buffer, correlationId: number): Map<string, Record<string, string | null>> {
+  const r = new Reader(response);
+  if (r.int32() !== correlationId) throw new Error('response does not match the request (correlation id)');
+  r.int32(); // throttle_time_ms
+  const result = new Map<string, Record<string, string | null>>();
+  const resources = r.int32();
+  for (let i = 0; i < resources; i++) {
+    const errorCode = r.int16();
+    const errorMessage = r.string();
+    r.int8(); // resource_type
+    const name = r.string() ?? '';
+    const values: Record<string, string | null> = {};
+    const count = r.int32();
+    for (let j = 0; j < count; j++) {
+      const key = r.string() ?? '';
+      values[key] = r.string();
+      r.bool(); // read_only
+      r.int8(); // config_source
+      r.bool(); // is_sensitive
+      const synonyms = r.int32();
+      for (let k = 0; k < synonyms; k++) {
+        r.string();
+        r.string();
+        r.int8();
+      }
+    }
+    if (errorCode === UNKNOWN_TOPIC_OR_PARTITION) continue;
+    if (errorCode !== 0) throw new Error(`topic ${name}: broker error ${errorCode}${errorMessage ? ` (${errorMessage})` : ''}`);
+    result.set(name, values);
+  }
+  return result;
+}
+
+/** Sends one size-prefixed request and resolves with the body of the size-prefixed response. */
+function roundTrip(host: string, port: number, frame: Buffer, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    let received = Buffer.alloc(0);
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.once('error', fail);
+    socket.once('close', () => reject(new Error('connection closed by the broker (unsupported request version?)')));
+    socket.once('connect', () => socket.write(frame));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 4) return;
+      const size = received.readInt32BE(0);
+      if (received.length < 4 + size) return;
+      socket.destroy();
+      resolve(received.subarray(4, 4 + size));
+    });
+  });
+}
