@@ -44,6 +44,11 @@ export const schema = {
     default: 1000000,
     doc: 'per partition and window; events for further keys go to dead-letters as `overflow`',
   },
+  'aggregator.sessionTimeoutMs': {
+    type: { kind: 'int', min: 1000, max: 3600000 },
+    default: 45000,
+    doc: 'consumer session.timeout.ms: how soon the group notices a dead aggregator and moves its partitions',
+  },
   'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
 } as const satisfies Record<string, FieldSpec>;
 

@@ -1,0 +1,2 @@
+export { Aggregator, type AggregatorCounters, type AggregatorProgress } from './aggregator.js';
+export { deadLetterHeaders } from './dead-letters.js';

@@ -1,0 +1,80 @@
+import { describeConfig, loadConfig } from '@pulse/config';
+import { Aggregator } from '@pulse/aggregator';
+import { percentiles } from '@pulse/engine';
+import { defineCommand, numberFlag } from '../command.js';
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export const aggregate = defineCommand({
+  name: 'aggregate',
+  summary: 'run an aggregator: user-clicks → 5-minute activity counts (Rust engine)',
+  help: `Usage: pulse aggregate [--bootstrap-servers B] [--progress S] [--quiet]
+
+Joins the consumer group aggregator.groupId on user-clicks. Kafka assigns partitions; the state of
+each is restored from pulse-aggregator-changelog before it is read. Writes user-activity-counts
+(coalesced updates while a window is open, one final record when stream time passes its end plus
+grace) and dead-letters (malformed and late events, with their reason). Run more of them to scale
+out; kill one and the others take over its partitions without losing or double-counting an event.
+
+Options:
+  --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
+  --progress S           seconds between progress lines on stderr (default 5; 0 for none)
+  --quiet                same as --progress 0
+
+Configuration (pulse.config.json or environment):
+${describeConfig()}`,
+  options: {
+    'bootstrap-servers': { type: 'string' },
+    progress: { type: 'string' },
+    quiet: { type: 'boolean' },
+  },
+  async run(values) {
+    const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
+    const progressSec = values.quiet ? 0 : numberFlag('progress', values.progress, 5, 0);
+    const aggregator = new Aggregator(config);
+    await aggregator.start();
+    console.error(`aggregate: consuming user-clicks from ${config.kafka.bootstrapServers} as group ${config.aggregator.groupId}`);
+
+    let last = aggregator.progress();
+    let lastAt = Date.now();
+    const timer =
+      progressSec > 0
+        ? setInterval(() => {
+            const now = Date.now();
+            const p = aggregator.progress();
+            const secs = (now - lastAt) / 1000;
+            const lat = percentiles(aggregator.takeLatency());
+            console.error(
+              `aggregate  in ${fmt((p.consumed - last.consumed) / secs).padStart(8)} ev/s  out ${fmt((p.outputs - last.outputs) / secs).padStart(8)} rec/s` +
+                `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB` +
+                `  latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
+            );
+            last = p;
+            lastAt = now;
+          }, progressSec * 1000)
+        : undefined;
+
+    let stopping = false;
+    const stop = () => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      console.error('aggregate: stopping (checkpointing state; Ctrl-C again to exit at once)');
+      void aggregator.stop();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    try {
+      await aggregator.done();
+      if (stopping) await aggregator.stop();
+      return 0;
+    } catch (err) {
+      console.error(`aggregate: stopped on an error: ${(err as Error).message}`);
+      await aggregator.stop().catch(() => {});
+      return 1;
+    } finally {
+      if (timer) clearInterval(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  },
+});

@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { TOPICS, type Message } from '@pulse/kafka';
+import { produceRecords, pulseConfig, pulseEnv, readTopic, resetTopics, spawnPulse, waitUntil, type PulseProcess, type RawRecord } from './helpers/pipeline.js';
+
+const MIN = 60_000;
+/** A window boundary: 2025-11-25T19:45:00Z. */
+const T0 = 1_764_099_900_000;
+const PARTITIONS = 12;
+
+/** A small deterministic PRNG (mulberry32), so a failing fixture can be reproduced. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+const click = (eventId: string, userId: string, ts: number) =>
+  JSON.stringify({ eventId, type: 'product_view', userId, sessionId: `s-${userId}`, productId: 'p-1', source: 'web', ts, properties: {} });
+
+interface Fixture {
+  /** Records in the order they are produced; each user always on the same partition. */
+  records: RawRecord[];
+  /** `${userId}|${windowStart}` → the count its final record must carry. */
+  finals: Map<string, number>;
+  /** Value of each record that must become a dead letter → its reason. */
+  deadLetters: Map<string, string>;
+}
+
+/**
+ * Per partition: events of window A [T0, T0+5m) and of window B's first minute, shuffled together, with
+ * malformed records among them; then an event at T0+6m+1s, which closes A (grace 60 s); then late events
+ * for A; then one at T0+20m, which closes B. Every count is known in advance.
+ */
+function fixture(seed: number): Fixture {
+  const random = rng(seed);
+  const finals = new Map<string, number>();
+  const deadLetters = new Map<string, string>();
+  const records: RawRecord[] = [];
+  let id = 0;
+  for (let p = 0; p < PARTITIONS; p++) {
+    const open: RawRecord[] = [];
+    for (let u = p; u < 36; u += PARTITIONS) {
+      const user = `u-${u}`;
+      const inA = 1 + Math.floor(random() * 8);
+      const inB = Math.floor(random() * 4);
+      finals.set(`${user}|${T0}`, inA);
+      if (inB > 0) finals.set(`${user}|${T0 + 5 * MIN}`, inB);
+      for (let i = 0; i < inA; i++) open.push({ partition: p, key: user, value: click(`e${id++}`, user, T0 + Math.floor(random() * 5 * MIN)) });
+      for (let i = 0; i < inB; i++) open.push({ partition: p, key: user, value: click(`e${id++}`, user, T0 + 5 * MIN + Math.floor(random() * MIN)) });
+    }
+    const bad: [string, string][] = [
+      [`{"eventId":"bad-${p}", not json`, 'invalid_json'],
+      [JSON.stringify({ eventId: `nouser-${p}`, type: 'click', ts: T0 }), 'missing_field'],
+      [JSON.stringify({ eventId: `strts-${p}`, userId: `u-${p}`, ts: 'yesterday' }), 'wrong_type'],
+    ];
+    for (const [value, reason] of bad) {
+      deadLetters.set(value, reason);
+      open.push({ partition: p, key: `u-${p}`, value });
+    }
+    records.push(...shuffle(open, random));
+    const advancer = `adv-${p}`;
+    records.push({ partition: p, key: advancer, value: click(`e${id++}`, advancer, T0 + 6 * MIN + 1000) });
+    finals.set(`${advancer}|${T0 + 5 * MIN}`, 1);
+    const late = click(`late-${p}`, `u-${p}`, T0 + MIN);
+    deadLetters.set(late, 'late');
+    records.push({ partition: p, key: `u-${p}`, value: late });
+    const closer = `close-${p}`;
+    records.push({ partition: p, key: closer, value: click(`e${id++}`, closer, T0 + 20 * MIN) });
+  }
+  return { records, finals, deadLetters };
+}
+
+interface CountRecord {
+  userId: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  final: boolean;
+}
+
+function header(m: Message, name: string): string | undefined {
+  for (const h of m.headers ?? []) if (name in h) return String(h[name]);
+  return undefined;
+}
+
+/** The final counts seen so far, checking that repeated finals of a window agree. */
+function finalsOf(outputs: Message[]): Map<string, number> {
+  const finals = new Map<string, number>();
+  for (const m of outputs) {
+    const r = JSON.parse(m.value!.toString()) as CountRecord;
+    expect(m.key?.toString()).toBe(r.userId);
+    expect(r.windowEnd - r.windowStart).toBe(5 * MIN);
+    if (!r.final) continue;
+    const key = `${r.userId}|${r.windowStart}`;
+    const seen = finals.get(key);
+    if (seen !== undefined) expect(r.count, `a repeated final of ${key} must repeat the same count`).toBe(seen);
+    finals.set(key, r.count);
+  }
+  return finals;
+}
+
+/** Updates never run ahead of the final count of their window. */
+function expectUpdatesBoundedByFinals(outputs: Message[], finals: Map<string, number>): void {
+  for (const m of outputs) {
+    const r = JSON.parse(m.value!.toString()) as CountRecord;
+    const final = finals.get(`${r.userId}|${r.windowStart}`);
+    if (final !== undefined) expect(r.count).toBeLessThanOrEqual(final);
+  }
+}
+
+describe('aggregator against a real broker', () => {
+  const bootstrap = inject('kafkaBootstrap');
+  const config = pulseConfig(bootstrap);
+  const running: PulseProcess[] = [];
+
+  const startAggregator = (group: string): PulseProcess => {
+    const proc = spawnPulse(
+      ['aggregate', '--progress', '0'],
+      pulseEnv(bootstrap, {
+        PULSE_AGGREGATOR_GROUP_ID: group,
+        PULSE_AGGREGATOR_COMMIT_INTERVAL_MS: '200',
+        PULSE_AGGREGATOR_EMIT_INTERVAL_MS: '20',
+        PULSE_AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
+      }),
+    );
+    running.push(proc);
+    return proc;
+  };
+
+  /** Waits until every expected final is present, then checks finals, updates and dead letters exactly. */
+  async function expectExactResults(f: Fixture, opts: { deadLettersOnce: boolean }): Promise<void> {
+    const outputs = await waitUntil('all final counts', async () => {
+      const out = await readTopic(config, TOPICS.userActivityCounts);
+      const finals = finalsOf(out);
+      return [...f.finals.keys()].every((k) => finals.has(k)) ? out : undefined;
+    });
+    const finals = finalsOf(outputs);
+    expect(Object.fromEntries(finals)).toEqual(Object.fromEntries(f.finals));
+    expectUpdatesBoundedByFinals(outputs, finals);
+
+    const dead = await waitUntil('all dead letters', async () => {
+      const all = await readTopic(config, TOPICS.deadLetters);
+      return new Set(all.map((m) => m.value!.toString())).size >= f.deadLetters.size ? all : undefined;
+    });
+    const bySource = new Map<string, string>();
+    for (const m of dead) {
+      const value = m.value!.toString();
+      expect(header(m, 'pulse.error.reason'), value).toBe(f.deadLetters.get(value));
+      expect(header(m, 'pulse.error.stage')).toBe('aggregator');
+      expect(header(m, 'pulse.source.topic')).toBe(TOPICS.userClicks);
+      expect(header(m, 'pulse.error.detail')?.length).toBeGreaterThan(5);
+      const source = `${header(m, 'pulse.source.partition')}@${header(m, 'pulse.source.offset')}`;
+      // A replay after a crash may repeat a dead letter, but only for the same source record.
+      if (bySource.has(source)) expect(bySource.get(source)).toBe(value);
+      bySource.set(source, value);
+    }
+    expect(new Set(bySource.values())).toEqual(new Set(f.deadLetters.keys()));
+    if (opts.deadLettersOnce) expect(dead.length).toBe(f.deadLetters.size);
+  }
+
+  beforeEach(async () => {
+    await resetTopics(config);
+  });
+
+  afterEach(async () => {
+    for (const p of running.splice(0)) {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+
+  it('counts every event exactly and sends malformed and late events to dead-letters', async () => {
+    const f = fixture(1);
+    const aggregator = startAggregator(`agg-exact-${Date.now()}`);
+    await produceRecords(config, TOPICS.userClicks, f.records);
+    await expectExactResults(f, { deadLettersOnce: true });
+
+    aggregator.child.kill('SIGTERM');
+    expect(await aggregator.exited).toBe(0);
+  });
+
+  it('loses and double-counts nothing when the aggregator is SIGKILLed mid-stream and restarted', async () => {
+    const f = fixture(2);
+    const group = `agg-kill-${Date.now()}`;
+    const first = startAggregator(group);
+    await first.waitFor(/partition 11 restored/);
+    const half = Math.floor(f.records.length / 2);
+    await produceRecords(config, TOPICS.userClicks, f.records.slice(0, half));
+    // Let it process and checkpoint some of it, then kill it without warning.
+    await waitUntil('first outputs', async () => ((await readTopic(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    await produceRecords(config, TOPICS.userClicks, f.records.slice(half));
+    const second = startAggregator(group);
+    await expectExactResults(f, { deadLettersOnce: false });
+    expect(second.output()).toMatch(/restored from a snapshot at offset \d+/);
+  });
+
+  it('moves partitions to the surviving aggregator when one of two is killed, with exact counts', async () => {
+    const f = fixture(3);
+    const group = `agg-pair-${Date.now()}`;
+    const a = startAggregator(group);
+    const b = startAggregator(group);
+    await waitUntil('both aggregators to own partitions', async () =>
+      /assigned partitions/.test(a.output()) && /assigned partitions/.test(b.output()) ? true : undefined,
+    );
+    const third = Math.floor(f.records.length / 3);
+    await produceRecords(config, TOPICS.userClicks, f.records.slice(0, third));
+    await waitUntil('first outputs', async () => ((await readTopic(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
+    a.child.kill('SIGKILL');
+    await a.exited;
+    await produceRecords(config, TOPICS.userClicks, f.records.slice(third));
+
+    await expectExactResults(f, { deadLettersOnce: false });
+    // The survivor was assigned A's partitions after A's session expired.
+    expect(b.output().match(/assigned partitions/g)!.length).toBeGreaterThanOrEqual(2);
+  });
+});
