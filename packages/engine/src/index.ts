@@ -1,5 +1,5 @@
 export { ActivityState, engineInfo, type ActivityOptions, type ActivityStats } from './activity.js';
 export { packValues, forEachOutput, OutputKind, type PackedBatch } from './batch.js';
 export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './errors.js';
-export { createLatencyHistogram, foldEngineLatency, percentiles, type Histogram, type Percentiles } from './latency.js';
+export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';
 export type { RejectInfo, IngestResult } from './native.js';

@@ -24,6 +24,15 @@ export function foldEngineLatency(into: Histogram, counts: Uint32Array): void {
   }
 }
 
+/** Compact text form of a histogram, for reports that cross process boundaries. */
+export function encodeHistogram(h: Histogram): string {
+  return hdr.encodeIntoCompressedBase64(h);
+}
+
+export function decodeHistogram(encoded: string): Histogram {
+  return hdr.decodeFromCompressedBase64(encoded, 32, false) as Histogram;
+}
+
 export interface Percentiles {
   count: number;
   p50: number;

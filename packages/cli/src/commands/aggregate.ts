@@ -1,6 +1,6 @@
 import { describeConfig, loadConfig } from '@pulse/config';
 import { Aggregator } from '@pulse/aggregator';
-import { percentiles } from '@pulse/engine';
+import { createLatencyHistogram, encodeHistogram, percentiles } from '@pulse/engine';
 import { defineCommand, numberFlag } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -18,8 +18,11 @@ out; kill one and the others take over its partitions without losing or double-c
 
 Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
-  --progress S           seconds between progress lines on stderr (default 5; 0 for none)
+  --progress S           whole seconds between progress lines on stderr (default 5; 0 for none)
   --quiet                same as --progress 0
+  --report               print one JSON line per second on stdout: counters, lag, state size and the
+                         latency histogram since the previous line (HdrHistogram, compressed base64);
+                         read by \`pulse bench e2e\`
 
 Configuration (pulse.config.json or environment):
 ${describeConfig()}`,
@@ -27,32 +30,40 @@ ${describeConfig()}`,
     'bootstrap-servers': { type: 'string' },
     progress: { type: 'string' },
     quiet: { type: 'boolean' },
+    report: { type: 'boolean' },
   },
   async run(values) {
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
-    const progressSec = values.quiet ? 0 : numberFlag('progress', values.progress, 5, 0);
+    const progressSec = values.quiet ? 0 : Math.round(numberFlag('progress', values.progress, 5, 0));
     const aggregator = new Aggregator(config);
     await aggregator.start();
     console.error(`aggregate: consuming user-clicks from ${config.kafka.bootstrapServers} as group ${config.aggregator.groupId}`);
 
+    // Every second: take the engine's latency since the last tick; report it (--report) and keep it for
+    // the next progress line.
+    let window = createLatencyHistogram();
     let last = aggregator.progress();
     let lastAt = Date.now();
-    const timer =
-      progressSec > 0
-        ? setInterval(() => {
-            const now = Date.now();
-            const p = aggregator.progress();
-            const secs = (now - lastAt) / 1000;
-            const lat = percentiles(aggregator.takeLatency());
-            console.error(
-              `aggregate  in ${fmt((p.consumed - last.consumed) / secs).padStart(8)} ev/s  out ${fmt((p.outputs - last.outputs) / secs).padStart(8)} rec/s` +
-                `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB` +
-                `  latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
-            );
-            last = p;
-            lastAt = now;
-          }, progressSec * 1000)
-        : undefined;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const tick = aggregator.takeLatency();
+      const p = aggregator.progress();
+      if (values.report) process.stdout.write(`${JSON.stringify({ at: Date.now(), ...p, latency: encodeHistogram(tick) })}\n`);
+      window.add(tick);
+      if (progressSec <= 0 || ++ticks < progressSec) return;
+      ticks = 0;
+      const now = Date.now();
+      const secs = (now - lastAt) / 1000;
+      const lat = percentiles(window);
+      console.error(
+        `aggregate  in ${fmt((p.consumed - last.consumed) / secs).padStart(8)} ev/s  out ${fmt((p.outputs - last.outputs) / secs).padStart(8)} rec/s` +
+          `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB` +
+          `  latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
+      );
+      window = createLatencyHistogram();
+      last = p;
+      lastAt = now;
+    }, 1000);
 
     let stopping = false;
     const stop = () => {
@@ -72,7 +83,7 @@ ${describeConfig()}`,
       await aggregator.stop().catch(() => {});
       return 1;
     } finally {
-      if (timer) clearInterval(timer);
+      clearInterval(timer);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }

@@ -1,0 +1,278 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type Percentiles } from '@pulse/engine';
+import type { PulseConfig } from '@pulse/config';
+import { RdKafka, consumerConfig, ensureTopics, promisify, TOPICS, type Message } from '@pulse/kafka';
+import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+
+// Compiled to bench/dist/e2e/run.js; the CLI lives at packages/cli/dist/main.js.
+const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+
+export interface E2EOptions {
+  config: PulseConfig;
+  rate: number;
+  durationSec: number;
+  /** Seconds at the start whose events are left out of the latency and throughput figures. */
+  warmupSec: number;
+  /** Use this cluster instead of starting a fresh local one. */
+  bootstrapServers?: string;
+  /** Data dir of the fresh local broker the benchmark starts. */
+  dataDir: string;
+  port: number;
+  seed: string;
+  /** Extra environment for the aggregator and generator processes (PULSE_* settings). */
+  env?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+export interface LatencySummary extends Percentiles {
+  /** Events behind the figures (weighted; see `outputLatencyMs`). */
+  count: number;
+}
+
+export interface E2EResult {
+  scenario: 'e2e';
+  targetRate: number;
+  /** Events per second through the aggregator during the measured span (after warm-up). */
+  achievedRate: number;
+  /** Events the generator produced in the whole run. */
+  events: number;
+  /** Intended send time → update readable by a separate consumer on user-activity-counts (the stricter of the two). */
+  latencyMs: LatencySummary;
+  /** Intended send time → event reflected in the aggregator's state. */
+  stateLatencyMs: LatencySummary;
+  /** The same as latencyMs, named for what it measures. */
+  outputLatencyMs: LatencySummary;
+  generatorRate: number;
+  generatorMaxBehindMs: number;
+  durationSec: number;
+  warmupSec: number;
+  measuredSec: number;
+  maxLag: number;
+  lagSeries: { t: number; lag: number; eventsPerSec: number }[];
+  deadLetters: number;
+  outputs: number;
+  processes: Record<string, ProcessUsage>;
+  settings: Record<string, string | number>;
+  machine: MachineInfo;
+  startedAt: string;
+}
+
+interface AggregatorReport {
+  at: number;
+  consumed: number;
+  outputs: number;
+  deadLetters: number;
+  lag: number;
+  partitions: number[];
+  latency: string;
+}
+
+function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let rest = '';
+  stream.on('data', (d: Buffer) => {
+    rest += d.toString();
+    let nl: number;
+    while ((nl = rest.indexOf('\n')) >= 0) {
+      onLine(rest.slice(0, nl));
+      rest = rest.slice(nl + 1);
+    }
+  });
+}
+
+/** Reads a whole integer that follows `"name":` in a JSON text, without parsing the rest of it. */
+function intField(text: string, name: string): number | undefined {
+  const at = text.indexOf(`"${name}":`);
+  if (at < 0) return undefined;
+  let i = at + name.length + 3;
+  let n = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/**
+ * generator → Kafka → aggregator → user-activity-counts, each a separate process, on a fresh local
+ * broker. Latency is counted from each event's intended send time (its `ts`), so a generator or
+ * pipeline that falls behind shows up in the figures instead of hiding (no coordinated omission).
+ *
+ * (a) state latency: the aggregator records, per event, the wall clock when the event was folded into
+ *     its state minus the event's ts; it reports the histogram every second.
+ * (b) output latency: this process consumes user-activity-counts. An update carries the ts of the
+ *     oldest event it newly reflects (`oldestEventTs`) and its count; for the events it adds
+ *     (count minus the previous count of that user and window) the latency recorded is receive time
+ *     minus that oldest ts, an upper bound for each of them.
+ */
+export async function runE2E(o: E2EOptions): Promise<E2EResult> {
+  const startedAt = new Date().toISOString();
+  const external = o.bootstrapServers !== undefined;
+  let bootstrap = o.bootstrapServers ?? '';
+  if (!external) {
+    o.log(`starting a fresh Kafka broker for the benchmark on port ${o.port} (${o.dataDir})`);
+    const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log: (l) => o.log(`kafka: ${l}`) });
+    bootstrap = cluster.bootstrap!;
+  }
+  const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
+  const children: ChildProcess[] = [];
+  try {
+    await ensureTopics(config);
+    const group = `pulse-bench-${Date.now()}`;
+    const env = { ...o.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_AGGREGATOR_GROUP_ID: group };
+
+    const aggregator = spawnCli(['aggregate', '--report', '--progress', '0'], env);
+    children.push(aggregator);
+    const reports: AggregatorReport[] = [];
+    let aggregatorLog = '';
+    lines(aggregator.stdout!, (l) => l.startsWith('{') && reports.push(JSON.parse(l) as AggregatorReport));
+    lines(aggregator.stderr!, (l) => (aggregatorLog += `${l}\n`));
+    const restored = new Set<string>();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`aggregator did not restore its partitions in 90 s:\n${aggregatorLog}`)), 90_000);
+      const check = setInterval(() => {
+        for (const m of aggregatorLog.matchAll(/partition (\d+) restored/g)) restored.add(m[1]!);
+        if (restored.size >= 12) {
+          clearTimeout(timer);
+          clearInterval(check);
+          resolve();
+        }
+      }, 100);
+      aggregator.once('exit', (code) => reject(new Error(`aggregator exited (${code}) before it was ready:\n${aggregatorLog}`)));
+    });
+    o.log('aggregator ready: all 12 partitions restored');
+
+    // (b): a consumer of the output topic in this process, from the end of the topic.
+    const outputLatency = createLatencyHistogram();
+    const lastCount = new Map<string, number>();
+    const outputConsumer = new RdKafka.KafkaConsumer(
+      consumerConfig(config, 'bench-output', `${group}-output`, { 'fetch.wait.max.ms': 5, 'enable.partition.eof': false }),
+      {},
+    );
+    await promisify<unknown>((cb) => outputConsumer.connect({ timeout: 30_000 }, cb as never));
+    outputConsumer.setDefaultConsumeTimeout(50);
+    (outputConsumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    outputConsumer.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: TOPICS.userActivityCounts, partition, offset: -1 })));
+
+    const generatorStart = Date.now();
+    const measureFrom = generatorStart + o.warmupSec * 1000;
+    let consuming = true;
+    let outputRecords = 0;
+    const consumeLoop = (async () => {
+      while (consuming) {
+        const batch = await promisify<Message[]>((cb) => outputConsumer.consume(5000, cb as never));
+        const now = Date.now();
+        for (const m of batch) {
+          outputRecords++;
+          const text = m.value!.toString('latin1');
+          const oldest = intField(text, 'oldestEventTs');
+          const count = intField(text, 'count');
+          const start = intField(text, 'windowStart');
+          if (oldest === undefined || count === undefined) continue;
+          const key = `${m.key?.toString('latin1')}|${start}`;
+          const added = count - (lastCount.get(key) ?? 0);
+          lastCount.set(key, count);
+          if (added > 0 && oldest >= measureFrom) outputLatency.recordValueWithCount(Math.max(0, now - oldest), added);
+        }
+      }
+    })();
+
+    const generator = spawnCli(['generate', '--rate', String(o.rate), '--duration', String(o.durationSec), '--seed', o.seed, '--json', '--quiet'], env);
+    children.push(generator);
+    let generatorOut = '';
+    let generatorErr = '';
+    generator.stdout!.on('data', (d: Buffer) => (generatorOut += d.toString()));
+    generator.stderr!.on('data', (d: Buffer) => (generatorErr += d.toString()));
+    o.log(`generating ${o.rate.toLocaleString('en-US')} events/s for ${o.durationSec} s (warm-up ${o.warmupSec} s excluded)`);
+
+    const sampler = new ProcessSampler({ aggregator: aggregator.pid!, generator: generator.pid!, bench: process.pid });
+    const progress = setInterval(() => {
+      const r = reports[reports.length - 1];
+      const prev = reports[reports.length - 2];
+      if (r && prev) o.log(`t=${Math.round((r.at - generatorStart) / 1000)}s  aggregated ${Math.round(((r.consumed - prev.consumed) * 1000) / (r.at - prev.at)).toLocaleString('en-US')} ev/s  lag ${r.lag.toLocaleString('en-US')}`);
+    }, 5000);
+    let samplerStarted = false;
+    const samplerTimer = setTimeout(() => {
+      sampler.start();
+      samplerStarted = true;
+    }, o.warmupSec * 1000);
+
+    const generatorCode = await new Promise<number | null>((resolve) => generator.once('exit', resolve));
+    const generatorEnd = Date.now();
+    clearTimeout(samplerTimer);
+    const processes = samplerStarted ? sampler.stop() : {};
+    if (generatorCode !== 0) throw new Error(`generator exited with ${generatorCode}:\n${generatorErr}`);
+    const genStats = JSON.parse(generatorOut) as { events: number; achievedRate: number; maxBehindMs: number };
+
+    // Drain: let the aggregator catch up (bounded), so that late events still count in the latency.
+    const drainDeadline = Date.now() + 30_000;
+    while (Date.now() < drainDeadline) {
+      const r = reports[reports.length - 1];
+      if (r && r.at > generatorEnd && r.lag === 0) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    await new Promise((res) => setTimeout(res, 500));
+    clearInterval(progress);
+    consuming = false;
+    await consumeLoop;
+    await promisify<unknown>((cb) => outputConsumer.disconnect(cb as never)).catch(() => {});
+
+    const stateLatency: Histogram = createLatencyHistogram();
+    for (const r of reports) if (r.at > measureFrom + 1000) stateLatency.add(decodeHistogram(r.latency));
+    const inWindow = reports.filter((r) => r.at >= measureFrom && r.at <= generatorEnd);
+    const first = inWindow[0];
+    const last = inWindow[inWindow.length - 1];
+    const measuredSec = first && last ? (last.at - first.at) / 1000 : 0;
+    const achievedRate = first && last && measuredSec > 0 ? (last.consumed - first.consumed) / measuredSec : 0;
+    const final = reports[reports.length - 1];
+    aggregator.kill('SIGTERM');
+    await new Promise((res) => aggregator.once('exit', res));
+
+    const lagSeries = reports.map((r, i) => ({
+      t: Math.round((r.at - generatorStart) / 100) / 10,
+      lag: r.lag,
+      eventsPerSec: i === 0 ? 0 : Math.round(((r.consumed - reports[i - 1]!.consumed) * 1000) / (r.at - reports[i - 1]!.at)),
+    }));
+    const out = percentiles(outputLatency);
+    return {
+      scenario: 'e2e',
+      targetRate: o.rate,
+      achievedRate: Math.round(achievedRate),
+      events: genStats.events,
+      latencyMs: out,
+      stateLatencyMs: percentiles(stateLatency),
+      outputLatencyMs: out,
+      generatorRate: Math.round(genStats.achievedRate),
+      generatorMaxBehindMs: genStats.maxBehindMs,
+      durationSec: o.durationSec,
+      warmupSec: o.warmupSec,
+      measuredSec: Math.round(measuredSec * 10) / 10,
+      maxLag: Math.max(0, ...reports.filter((r) => r.at >= measureFrom).map((r) => r.lag)),
+      lagSeries,
+      deadLetters: final?.deadLetters ?? 0,
+      outputs: outputRecords,
+      processes,
+      settings: {
+        'producer.batchSize': config.producer.batchSize,
+        'producer.lingerMs': config.producer.lingerMs,
+        'producer.compression': config.producer.compression,
+        'producer.acks': config.producer.acks,
+        'aggregator.emitIntervalMs': Number(o.env?.PULSE_AGGREGATOR_EMIT_INTERVAL_MS ?? config.aggregator.emitIntervalMs),
+        'aggregator.commitIntervalMs': Number(o.env?.PULSE_AGGREGATOR_COMMIT_INTERVAL_MS ?? config.aggregator.commitIntervalMs),
+        seed: o.seed,
+      },
+      machine: machineInfo(),
+      startedAt,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (!external) await stopCluster({ dataDir: o.dataDir, log: (l) => o.log(`kafka: ${l}`) }).catch(() => {});
+  }
+}

@@ -1,0 +1,2 @@
+export { runE2E, type E2EOptions, type E2EResult } from './e2e/run.js';
+export { machineInfo, type MachineInfo } from './lib/machine.js';

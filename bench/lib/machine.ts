@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { engineInfo } from '@pulse/engine';
+import { RdKafka } from '@pulse/kafka';
+import { DEFAULT_POM, readPomVersions } from '@pulse/kafka-local';
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  librdkafka: string;
+  kafka: string;
+  engine: string;
+  commit: string;
+}
+
+/** What a benchmark result was measured on: every result carries it. */
+export function machineInfo(): MachineInfo {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpuModel = m[1]!.trim();
+  } catch {
+    // Not Linux: keep os.cpus()'s answer.
+  }
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // Not a git checkout.
+  }
+  let kafka = 'unknown';
+  try {
+    kafka = readPomVersions(readFileSync(DEFAULT_POM, 'utf8')).kafka;
+  } catch {
+    // The pom is not where the package expects it.
+  }
+  const e = engineInfo();
+  return {
+    cpuModel,
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    librdkafka: RdKafka.librdkafkaVersion,
+    kafka,
+    engine: `${e.version} ${e.target}`,
+    commit,
+  };
+}

@@ -1,0 +1,100 @@
+import { loadConfig } from '@pulse/config';
+import { Aggregator } from '@pulse/aggregator';
+import { percentiles } from '@pulse/engine';
+import { ensureTopics } from '@pulse/kafka';
+import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { runGenerator, type GeneratorProgress } from '@pulse/loadgen';
+import { defineCommand, numberFlag } from '../command.js';
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export const up = defineCommand({
+  name: 'up',
+  summary: 'run everything on one machine: local Kafka, topics, aggregator and demo load',
+  help: `Usage: pulse up [--rate N] [--no-load] [--keep-kafka]
+
+Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
+creates the topics, runs an aggregator and the demo load generator, and prints live progress:
+events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
+from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
+Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
+
+Options:
+  --rate N        demo load in events/s (default 2000)
+  --no-load       run without the load generator
+  --keep-kafka    leave the local broker running on exit
+  --progress S    seconds between progress lines (default 2)`,
+  options: {
+    rate: { type: 'string' },
+    'no-load': { type: 'boolean' },
+    'keep-kafka': { type: 'boolean' },
+    progress: { type: 'string' },
+  },
+  async run(values) {
+    const rate = numberFlag('rate', values.rate, 2000, 1);
+    const progressSec = numberFlag('progress', values.progress, 2, 0.2);
+    const config = loadConfig();
+    const log = (line: string) => console.error(`up: ${line}`);
+    const external = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').length > 0;
+    let startedKafka = false;
+    if (!external) {
+      const cluster = await startCluster({ dataDir: config.dataDir, nodes: 1, log });
+      startedKafka = !cluster.alreadyRunning;
+    } else {
+      log(`using the Kafka cluster at ${config.kafka.bootstrapServers}`);
+    }
+    await ensureTopics(config);
+    log('topics ready');
+
+    const aggregator = new Aggregator(config, (m) => log(m));
+    await aggregator.start();
+
+    const load = new AbortController();
+    let generated: GeneratorProgress | null = null;
+    const generator = values['no-load']
+      ? Promise.resolve()
+      : runGenerator({ config, rate, durationSec: Infinity, signal: load.signal, onProgress: (p) => (generated = p), progressIntervalMs: 1000 }).then(
+          (stats) => log(`load generator stopped after ${fmt(stats.events)} events`),
+        );
+    log(`running: ${values['no-load'] ? 'no demo load' : `demo load at ${fmt(rate)} events/s`}; Ctrl-C to stop`);
+
+    let last = aggregator.progress();
+    let lastAt = Date.now();
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const p = aggregator.progress();
+      const secs = (now - lastAt) / 1000;
+      const lat = percentiles(aggregator.takeLatency());
+      const gen = generated as GeneratorProgress | null;
+      console.error(
+        `generated ${fmt(gen?.rate ?? 0).padStart(7)} ev/s  aggregated ${fmt((p.consumed - last.consumed) / secs).padStart(7)} ev/s  ` +
+          `out ${fmt((p.outputs - last.outputs) / secs).padStart(7)} rec/s  lag ${fmt(p.lag).padStart(7)}  dead ${fmt(p.deadLetters)}  ` +
+          `latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}`,
+      );
+      last = p;
+      lastAt = now;
+    }, progressSec * 1000);
+
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        process.once('SIGINT', () => process.exit(130));
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      aggregator.done().then(stop, (err: Error) => {
+        log(`aggregator stopped on an error: ${err.message}`);
+        stop();
+      });
+    });
+    log('stopping (Ctrl-C again to exit at once)');
+    clearInterval(timer);
+    load.abort();
+    await generator.catch((err: Error) => log(`load generator: ${err.message}`));
+    await aggregator.stop().catch((err: Error) => log(`aggregator: ${err.message}`));
+    if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
+    return 0;
+  },
+});
