@@ -114,10 +114,13 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     return { ...(await clusterStatus(dataDir)), alreadyRunning: true, started: [], elapsedMs: Date.now() - started };
   }
 
+  // Before fetching or formatting anything: a port held by a stranger is the most common failure.
+  const planned = state?.nodes ?? planNodes(dataDir, nodeCount, port);
+  for (const node of planned) if (!isOurNode(node.pid, node.dir)) await assertPortsFree(node, dataDir);
+
   const jars = await ensureKafkaJars({ ...options.jars, log });
   if (state === undefined) {
-    const nodes = planNodes(dataDir, nodeCount, port);
-    state = { format: 1, clusterId: newClusterId(), kafkaVersion: jars.kafkaVersion, port, bootstrap: bootstrapOf(nodes), nodes, createdAt: new Date().toISOString() };
+    state = { format: 1, clusterId: newClusterId(), kafkaVersion: jars.kafkaVersion, port, bootstrap: bootstrapOf(planned), nodes: planned, createdAt: new Date().toISOString() };
   } else if (state.kafkaVersion !== jars.kafkaVersion) {
     log(`note: the storage in ${home} was last used by Kafka ${state.kafkaVersion}; starting Kafka ${jars.kafkaVersion} on it`);
     state = { ...state, kafkaVersion: jars.kafkaVersion };
@@ -133,7 +136,6 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
   writeState(dataDir, state);
 
   const toStart = state.nodes.filter((n) => !isOurNode(n.pid, n.dir));
-  for (const node of toStart) await assertPortsFree(node, dataDir);
   for (const node of toStart) {
     await spawnNode(jars, node, options.heap ?? '512m');
     writeState(dataDir, state);
@@ -318,7 +320,13 @@ function formatStorage(jars: KafkaJars, node: NodeState, clusterId: string): Pro
 
 async function assertPortsFree(node: NodeState, dataDir: string): Promise<void> {
   for (const port of [node.brokerPort, node.controllerPort]) {
-    if (!(await isPortFree(port))) {
+    // A little patience: a node killed a moment ago may still be releasing its sockets.
+    let free = await isPortFree(port);
+    for (let i = 0; !free && i < 8; i++) {
+      await sleep(250);
+      free = await isPortFree(port);
+    }
+    if (!free) {
       throw new Error(
         `port ${port} on 127.0.0.1 is taken by another process (not a Kafka node of ${kafkaHome(dataDir)}); ` +
           'stop it, or start this cluster on another port',

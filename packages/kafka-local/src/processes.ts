@@ -64,10 +64,26 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Waits until `pid` no longer is our node (exited, or a zombie waiting to be reaped). */
+/**
+ * A process in the middle of exiting: its memory (hence its argv) is gone but its files, and so its
+ * listening sockets, may not be closed yet. Only a zombie (or no process at all) has released them.
+ */
+function isExiting(pid: number): boolean {
+  if (!procAvailable()) return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X' && processArgs(pid) === undefined;
+}
+
+/** Waits until `pid` is no longer our node and has finished exiting (ports released). */
 export async function waitForExit(pid: number, nodeDir: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (isOurNode(pid, nodeDir)) {
+  while (isOurNode(pid, nodeDir) || isExiting(pid)) {
     if (Date.now() >= deadline) return false;
     await sleep(100);
   }

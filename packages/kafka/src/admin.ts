@@ -181,13 +181,25 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
       }
     }
     if (raced.length > 0) {
-      const more = await describeExisting(admin, raced.map((s) => s.name), timeoutMs);
-      for (const [name, d] of more) existing.set(name, d);
+      // The other creator's topic may not be in this broker's metadata yet: wait until it is.
+      let missing = raced.map((s) => s.name);
+      while (missing.length > 0) {
+        for (const [name, d] of await describeExisting(admin, missing, timeoutMs)) existing.set(name, d);
+        missing = missing.filter((name) => !existing.has(name));
+        if (missing.length === 0) break;
+        if (Date.now() >= deadline) throw new Error(`topics ${missing.join(', ')} exist (another process created them) but their metadata did not arrive`);
+        await sleep(100);
+      }
       await validate(config, raced, existing, warnings);
     }
-    // Creation returns when the controller accepted it; wait until every partition has a leader, so
-    // that a producer started right after does not see "unknown topic".
+    // Creation returns when the controller accepted it; wait until every partition has a leader that
+    // serves requests, so that a client started right after sees neither "unknown topic" nor
+    // "not leader".
     await waitForLeaders(admin, created, Math.max(1_000, deadline - Date.now()));
+    for (const name of created) {
+      const spec = specs.find((s) => s.name === name)!;
+      await listOffsets(admin, name, [...Array(spec.partitions).keys()], RdKafka.OffsetSpec.LATEST, false, Math.max(deadline, Date.now() + 1_000));
+    }
 
     const topics = specs.map((spec): TopicReport => {
       const isNew = created.includes(spec.name);
@@ -305,7 +317,15 @@ export async function describeTopic(config: PulseConfig, topic: string, timeoutM
 }
 
 async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number): Promise<PartitionInfo[]> {
-  const [d] = await promisify<RdKafkaTypes.TopicDescription[]>((cb) => admin.describeTopics([topic], { timeout: timeoutMs }, cb as never));
+  // A topic created a moment ago (by another client) can be missing from this broker's metadata
+  // for a little while: ask again briefly before calling it unknown.
+  const deadline = Date.now() + Math.min(timeoutMs, 2_000);
+  let d: RdKafkaTypes.TopicDescription | undefined;
+  for (;;) {
+    [d] = await promisify<RdKafkaTypes.TopicDescription[]>((cb) => admin.describeTopics([topic], { timeout: timeoutMs }, cb as never));
+    if (d?.error?.code !== UNKNOWN_TOPIC_OR_PARTITION || Date.now() >= deadline) break;
+    await sleep(100);
+  }
   if (d === undefined || d.error) throw new Error(`describing topic ${topic} failed: ${d?.error?.message ?? 'no answer'}`);
   return d.partitions
     .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
@@ -329,25 +349,45 @@ export interface OffsetsOptions {
 /** Earliest and end offset of every partition of a topic, sorted by partition. */
 export async function topicOffsets(config: PulseConfig, topic: string, options: OffsetsOptions = {}): Promise<PartitionOffsets[]> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
   return withAdmin(config, async (admin) => {
-    const partitions = await partitionsOf(admin, topic, timeoutMs);
-    const list = (spec: RdKafkaTypes.OffsetSpec) =>
-      promisify<RdKafkaTypes.ListOffsetsResult[]>((cb) =>
-        admin.listOffsets(
-          partitions.map((p) => ({ topic, partition: p.partition, offset: spec })),
-          { timeout: timeoutMs, isolationLevel: options.committed ? RdKafka.IsolationLevel.READ_COMMITTED : RdKafka.IsolationLevel.READ_UNCOMMITTED },
-          cb as never,
-        ),
-      );
-    const [low, high] = await Promise.all([list(RdKafka.OffsetSpec.EARLIEST), list(RdKafka.OffsetSpec.LATEST)]);
-    return partitions.map((p) => {
-      const lo = low.find((o) => o.partition === p.partition);
-      const hi = high.find((o) => o.partition === p.partition);
-      const err = lo?.error ?? hi?.error;
-      if (lo === undefined || hi === undefined || err) throw new Error(`listing offsets of ${topic}/${p.partition} failed: ${err ? toError(err as LibrdKafkaError).message : 'no answer'}`);
-      return { partition: p.partition, low: Number(lo.offset), high: Number(hi.offset) };
-    });
+    const partitions = (await partitionsOf(admin, topic, timeoutMs)).map((p) => p.partition);
+    const committed = options.committed ?? false;
+    const [low, high] = await Promise.all([
+      listOffsets(admin, topic, partitions, RdKafka.OffsetSpec.EARLIEST, committed, deadline),
+      listOffsets(admin, topic, partitions, RdKafka.OffsetSpec.LATEST, committed, deadline),
+    ]);
+    return partitions.map((partition, i) => ({ partition, low: low[i]!, high: high[i]! }));
   });
+}
+
+/** Errors of a partition whose leader is being elected or has just moved: asking again will do. */
+const RETRIABLE_PARTITION_ERRORS = new Set([UNKNOWN_TOPIC_OR_PARTITION, 5 /* LEADER_NOT_AVAILABLE */, 6 /* NOT_LEADER_OR_FOLLOWER */, 74 /* FENCED_LEADER_EPOCH */, 75 /* UNKNOWN_LEADER_EPOCH */]);
+
+/** One offset per partition (in the order given), retrying partitions whose leader is not ready yet. */
+async function listOffsets(admin: AdminClient, topic: string, partitions: readonly number[], spec: RdKafkaTypes.OffsetSpec, committed: boolean, deadline: number): Promise<number[]> {
+  const isolationLevel = committed ? RdKafka.IsolationLevel.READ_COMMITTED : RdKafka.IsolationLevel.READ_UNCOMMITTED;
+  const result = new Map<number, number>();
+  let todo = [...partitions];
+  for (;;) {
+    const answers = await promisify<RdKafkaTypes.ListOffsetsResult[]>((cb) =>
+      admin.listOffsets(
+        todo.map((partition) => ({ topic, partition, offset: spec })),
+        { timeout: Math.max(1_000, deadline - Date.now()), isolationLevel },
+        cb as never,
+      ),
+    );
+    let lastError: string | undefined;
+    for (const a of answers) {
+      if (!a.error) result.set(a.partition, Number(a.offset));
+      else if (RETRIABLE_PARTITION_ERRORS.has(a.error.code) || (a.error as { isRetriable?: boolean }).isRetriable) lastError = `${topic}/${a.partition}: ${a.error.message}`;
+      else throw new Error(`listing offsets of ${topic}/${a.partition} failed: ${toError(a.error as LibrdKafkaError).message}`);
+    }
+    todo = todo.filter((p) => !result.has(p));
+    if (todo.length === 0) return partitions.map((p) => result.get(p)!);
+    if (Date.now() >= deadline) throw new Error(`listing offsets of ${topic} failed: ${lastError ?? `no answer for partitions ${todo.join(', ')}`}`);
+    await sleep(100);
+  }
 }
 
 /** High watermark of every partition of a topic, indexed by partition. */
