@@ -41,6 +41,13 @@ export interface Funnel {
   readonly checkoutToPurchase: number;
 }
 
+/** Where each kind of event goes; the spec's topics unless overridden (tests, benchmarks). */
+export interface TopicNames {
+  readonly clicks: string;
+  readonly purchases: string;
+  readonly sensors: string;
+}
+
 export interface ShopModelOptions {
   /** Size of the user population (`u-1` … `u-N`). */
   users?: number;
@@ -59,6 +66,7 @@ export interface ShopModelOptions {
   mix?: Partial<Mix>;
   funnel?: Partial<Funnel>;
   currency?: string;
+  topics?: Partial<TopicNames>;
 }
 
 /** Purchases are ~1% of user events with the default funnel; their weight here only adds to the user share. */
@@ -69,7 +77,7 @@ export const MODEL_DEFAULTS = {
   users: 100_000,
   products: 10_000,
   categories: 20,
-  zipfExponent: 1.1,
+  zipfExponent: 1.0,
   sessions: 10_000,
   sessionLength: 12,
   sensors: 2_000,
@@ -77,9 +85,10 @@ export const MODEL_DEFAULTS = {
   mix: DEFAULT_MIX,
   funnel: DEFAULT_FUNNEL,
   currency: 'USD',
+  topics: { clicks: TOPICS.userClicks, purchases: TOPICS.userPurchases, sensors: TOPICS.sensorData } satisfies TopicNames,
 } as const;
 
-export type ResolvedShopOptions = Required<Omit<ShopModelOptions, 'mix' | 'funnel'>> & { mix: Mix; funnel: Funnel };
+export type ResolvedShopOptions = Required<Omit<ShopModelOptions, 'mix' | 'funnel' | 'topics'>> & { mix: Mix; funnel: Funnel; topics: TopicNames };
 
 /** One Kafka record: topic, key (userId or sensorId) and the JSON value. */
 export interface GeneratedEvent {
@@ -117,6 +126,9 @@ const P_PROCEED = 0.25;
 /** Chance per step that a session with two or more cart items removes one. */
 const P_REMOVE = 0.05;
 const CART_MAX = 8;
+/** About a session's mean length: long enough for the open sessions to reach their steady state. */
+const WARMUP_STEPS_PER_SESSION = 15;
+const MAX_WARMUP_STEPS = 2_000_000;
 
 const enum Phase {
   New = 0,
@@ -188,6 +200,10 @@ export function resolveShopOptions(options: ShopModelOptions = {}): ResolvedShop
   for (const [k, v] of Object.entries(mix)) check(`mix.${k}`, v, 0, 1e9, false);
   if (mix.clicks + mix.purchases + mix.sensors <= 0) throw new RangeError('mix must give some topic a positive weight');
   for (const [k, v] of Object.entries(funnel)) check(`funnel.${k}`, v, 0, 1, false);
+  const topics = { ...d.topics, ...options.topics };
+  for (const [k, v] of Object.entries(topics)) {
+    if (typeof v !== 'string' || !/^[a-zA-Z0-9._-]{1,249}$/.test(v)) throw new RangeError(`topics.${k} must be a Kafka topic name, got ${JSON.stringify(v)}`);
+  }
   const currency = options.currency ?? d.currency;
   if (!/^[A-Z]{3}$/.test(currency)) throw new RangeError(`currency must be a three-letter ISO 4217 code, got ${JSON.stringify(currency)}`);
   return {
@@ -202,6 +218,7 @@ export function resolveShopOptions(options: ShopModelOptions = {}): ResolvedShop
     mix,
     funnel,
     currency,
+    topics,
   };
 }
 
@@ -324,12 +341,12 @@ export class ShopModel {
     this.sCartLen = new Uint8Array(n);
     this.cartItem = new Int32Array(n * CART_MAX);
     this.cartQty = new Uint8Array(n * CART_MAX);
-    // The shop is already busy when generation starts: open sessions are mid-browse, so the first
-    // seconds are not all landing pages.
-    for (let s = 0; s < n; s++) {
-      this.startSession(s);
-      this.sPhase[s] = Phase.Browse;
-    }
+    for (let s = 0; s < n; s++) this.startSession(s);
+    // Run the shop for a while before the first event, so that it starts in its steady state, with
+    // sessions at every stage of the funnel, rather than with every session just arrived.
+    const warmup = Math.min(WARMUP_STEPS_PER_SESSION * n, MAX_WARMUP_STEPS);
+    for (let k = 0; k < warmup; k++) this.sessionStep('', 0);
+    this.typeCounts.fill(0);
 
     const m = o.sensors;
     this.sensorIds = new Array<string>(m);
@@ -394,7 +411,7 @@ export class ShopModel {
     const user = this.userIds[this.sUser[s]!]!;
     const productField = product < 0 ? '' : `"productId":"${this.productIds[product]}",`;
     return {
-      topic: TOPICS.userClicks,
+      topic: this.options.topics.clicks,
       key: user,
       value: `{"eventId":"${eventId}","type":"${type}","userId":"${user}","sessionId":"${this.sId[s]}",${productField}"source":"${this.sSource[s] === 1 ? 'mobile' : 'web'}","ts":${ts},"properties":{${properties}}}`,
     };
@@ -511,7 +528,7 @@ export class ShopModel {
     const user = this.userIds[this.sUser[s]!]!;
     const orderId = 'o-' + hex8(fmix32((this.orderSeq++ ^ this.orderKey) >>> 0));
     return {
-      topic: TOPICS.userPurchases,
+      topic: this.options.topics.purchases,
       key: user,
       value: `{"eventId":"${eventId}","type":"purchase","userId":"${user}","sessionId":"${this.sId[s]}","orderId":"${orderId}","items":[${items}],"total":${formatCents(this.cartTotal(s))},"currency":"${this.options.currency}","ts":${ts}}`,
     };
@@ -541,7 +558,7 @@ export class ShopModel {
     const scale = this.sensorScale[i]!;
     const id = this.sensorIds[i]!;
     return {
-      topic: TOPICS.sensorData,
+      topic: this.options.topics.sensors,
       key: id,
       value: `{"eventId":"${eventId}","sensorId":"${id}","metric":"${kind.metric}","value":${Math.round(value * scale) / scale},"unit":"${kind.unit}","ts":${ts}}`,
     };

@@ -1,4 +1,5 @@
 import { loadConfig } from '@pulse/config';
+import { TOPIC_SPECS, TOPICS, ensureTopics } from '@pulse/kafka';
 import { DEFAULT_FUNNEL, DEFAULT_MIX, MODEL_DEFAULTS, parseFunnel, parseMix, resolveShopOptions, runGenerator, type GeneratorProgress, type ShopModelOptions } from '@pulse/loadgen';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
@@ -93,6 +94,17 @@ Ctrl-C stops producing, flushes what was sent and prints the summary; a second C
     }
 
     const config = loadConfig(v['bootstrap-servers'] === undefined ? {} : { overrides: { 'kafka.bootstrapServers': v['bootstrap-servers'] } });
+    // The input topics must exist with their partition counts before anything is produced: a broker
+    // that auto-creates topics would otherwise create them with its default of one partition.
+    const inputs: string[] = [TOPICS.userClicks, TOPICS.userPurchases, TOPICS.sensorData];
+    try {
+      await ensureTopics(config, TOPIC_SPECS.filter((t) => inputs.includes(t.name)));
+    } catch (err) {
+      // A mismatch or an unreachable broker: the message says what to do, a stack trace would not.
+      console.error(`pulse generate: ${(err as Error).message}`);
+      return 1;
+    }
+
     const controller = new AbortController();
     const onSigint = (): void => {
       if (controller.signal.aborted) process.exit(130);
