@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { TOPICS, type Message } from '@pulse/kafka';
-import { produceRecords, pulseConfig, pulseEnv, readTopic, resetTopics, spawnPulse, waitUntil, type PulseProcess, type RawRecord } from './helpers/pipeline.js';
+import { TOPICS } from '../../packages/kafka/src/index.js';
+import { produceRecords, readAll, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
+import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+
+type RawRecord = ProduceRecord & { partition: number; key: string; value: string };
 
 const MIN = 60_000;
 /** A window boundary: 2025-11-25T19:45:00Z. */
@@ -91,17 +94,12 @@ interface CountRecord {
   final: boolean;
 }
 
-function header(m: Message, name: string): string | undefined {
-  for (const h of m.headers ?? []) if (name in h) return String(h[name]);
-  return undefined;
-}
-
 /** The final counts seen so far, checking that repeated finals of a window agree. */
-function finalsOf(outputs: Message[]): Map<string, number> {
+function finalsOf(outputs: ReadRecord[]): Map<string, number> {
   const finals = new Map<string, number>();
   for (const m of outputs) {
     const r = JSON.parse(m.value!.toString()) as CountRecord;
-    expect(m.key?.toString()).toBe(r.userId);
+    expect(m.key).toBe(r.userId);
     expect(r.windowEnd - r.windowStart).toBe(5 * MIN);
     if (!r.final) continue;
     const key = `${r.userId}|${r.windowStart}`;
@@ -113,7 +111,7 @@ function finalsOf(outputs: Message[]): Map<string, number> {
 }
 
 /** Updates never run ahead of the final count of their window. */
-function expectUpdatesBoundedByFinals(outputs: Message[], finals: Map<string, number>): void {
+function expectUpdatesBoundedByFinals(outputs: ReadRecord[], finals: Map<string, number>): void {
   for (const m of outputs) {
     const r = JSON.parse(m.value!.toString()) as CountRecord;
     const final = finals.get(`${r.userId}|${r.windowStart}`);
@@ -123,7 +121,7 @@ function expectUpdatesBoundedByFinals(outputs: Message[], finals: Map<string, nu
 
 describe('aggregator against a real broker', () => {
   const bootstrap = inject('kafkaBootstrap');
-  const config = pulseConfig(bootstrap);
+  const config = testConfig();
   const running: PulseProcess[] = [];
 
   const startAggregator = (group: string): PulseProcess => {
@@ -143,7 +141,7 @@ describe('aggregator against a real broker', () => {
   /** Waits until every expected final is present, then checks finals, updates and dead letters exactly. */
   async function expectExactResults(f: Fixture, opts: { deadLettersOnce: boolean }): Promise<void> {
     const outputs = await waitUntil('all final counts', async () => {
-      const out = await readTopic(config, TOPICS.userActivityCounts);
+      const out = await readAll(config, TOPICS.userActivityCounts);
       const finals = finalsOf(out);
       return [...f.finals.keys()].every((k) => finals.has(k)) ? out : undefined;
     });
@@ -152,17 +150,17 @@ describe('aggregator against a real broker', () => {
     expectUpdatesBoundedByFinals(outputs, finals);
 
     const dead = await waitUntil('all dead letters', async () => {
-      const all = await readTopic(config, TOPICS.deadLetters);
+      const all = await readAll(config, TOPICS.deadLetters);
       return new Set(all.map((m) => m.value!.toString())).size >= f.deadLetters.size ? all : undefined;
     });
     const bySource = new Map<string, string>();
     for (const m of dead) {
       const value = m.value!.toString();
-      expect(header(m, 'pulse.error.reason'), value).toBe(f.deadLetters.get(value));
-      expect(header(m, 'pulse.error.stage')).toBe('aggregator');
-      expect(header(m, 'pulse.source.topic')).toBe(TOPICS.userClicks);
-      expect(header(m, 'pulse.error.detail')?.length).toBeGreaterThan(5);
-      const source = `${header(m, 'pulse.source.partition')}@${header(m, 'pulse.source.offset')}`;
+      expect(m.headers['pulse.error.reason'], value).toBe(f.deadLetters.get(value));
+      expect(m.headers['pulse.error.stage']).toBe('aggregator');
+      expect(m.headers['pulse.source.topic']).toBe(TOPICS.userClicks);
+      expect(m.headers['pulse.error.detail']?.length).toBeGreaterThan(5);
+      const source = `${m.headers['pulse.source.partition']}@${m.headers['pulse.source.offset']}`;
       // A replay after a crash may repeat a dead letter, but only for the same source record.
       if (bySource.has(source)) expect(bySource.get(source)).toBe(value);
       bySource.set(source, value);
@@ -200,7 +198,7 @@ describe('aggregator against a real broker', () => {
     const half = Math.floor(f.records.length / 2);
     await produceRecords(config, TOPICS.userClicks, f.records.slice(0, half));
     // Let it process and checkpoint some of it, then kill it without warning.
-    await waitUntil('first outputs', async () => ((await readTopic(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
+    await waitUntil('first outputs', async () => ((await readAll(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
     first.child.kill('SIGKILL');
     await first.exited;
 
@@ -220,7 +218,7 @@ describe('aggregator against a real broker', () => {
     );
     const third = Math.floor(f.records.length / 3);
     await produceRecords(config, TOPICS.userClicks, f.records.slice(0, third));
-    await waitUntil('first outputs', async () => ((await readTopic(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
+    await waitUntil('first outputs', async () => ((await readAll(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
     a.child.kill('SIGKILL');
     await a.exited;
     await produceRecords(config, TOPICS.userClicks, f.records.slice(third));

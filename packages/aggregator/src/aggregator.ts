@@ -75,6 +75,7 @@ export class Aggregator {
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastCheckpoint = Date.now();
+  private checkpointing: Promise<void> | null = null;
   private fatal: Error | null = null;
   readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0 };
   /** Event time → reflected in state, milliseconds; reset by `takeLatency`. */
@@ -202,7 +203,7 @@ export class Aggregator {
       const now = Date.now();
       if (messages.length > 0) await this.process(messages, now);
       await this.flushDue(now);
-      if (now - this.lastCheckpoint >= this.config.aggregator.commitIntervalMs) await this.checkpoint();
+      this.maybeCheckpoint(now);
     }
     if (this.fatal) throw this.fatal;
   }
@@ -256,20 +257,30 @@ export class Aggregator {
     for (const [key, value] of blocked) await this.producer.send(TOPICS.userActivityCounts, null, value, key);
   }
 
+  /** Starts a checkpoint if one is due and none is running; it proceeds while consumption goes on. */
+  private maybeCheckpoint(now: number): void {
+    if (this.checkpointing !== null || now - this.lastCheckpoint < this.config.aggregator.commitIntervalMs) return;
+    this.lastCheckpoint = now;
+    this.checkpointing = this.checkpoint()
+      .catch((err: Error) => this.fail(err))
+      .finally(() => (this.checkpointing = null));
+  }
+
   /**
    * Outputs acknowledged → snapshots written and acknowledged → offsets committed. A snapshot is only
    * written once every output it covers is acknowledged, so no restore can skip an output that was lost.
+   * The snapshots are taken synchronously (a consistent cut); the waiting happens while the loop goes on.
    */
-  async checkpoint(): Promise<void> {
-    this.lastCheckpoint = Date.now();
+  private async checkpoint(): Promise<void> {
     const ready = [...this.owned].filter(([, o]) => o.state !== null && o.dirty);
     if (ready.length === 0) return;
     const snapshots = ready.map(([p, o]) => ({ p, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
     for (const [, o] of ready) o.dirty = false;
-    await this.producer.flush();
+    const covered = this.producer.closeEpoch();
+    await this.producer.settled(covered);
     this.throwOnDeliveryFailure();
     for (const s of snapshots) await this.producer.send(TOPICS.aggregatorChangelog, s.p, s.bytes, snapshotKey(s.p));
-    await this.producer.flush();
+    await this.producer.settled(this.producer.closeEpoch());
     this.throwOnDeliveryFailure();
     const offsets = snapshots.filter((s) => this.owned.has(s.p)).map((s) => ({ topic: TOPICS.userClicks, partition: s.p, offset: s.offset }));
     try {
@@ -324,7 +335,8 @@ export class Aggregator {
     this.stopping = true;
     await this.loopDone.catch(() => {});
     await this.restoreQueue;
-    if (!this.fatal) await this.checkpoint();
+    await this.checkpointing;
+    if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
     await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
     await this.changelog.close().catch(() => {});
     await this.producer.close();

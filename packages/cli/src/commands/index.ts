@@ -1,11 +1,17 @@
 import type { Command } from '../command.js';
+import { aggregate } from './aggregate.js';
+import { bench } from './bench.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { topics } from './topics.js';
+import { up } from './up.js';
 
 /** Every `pulse` subcommand, in the order `pulse --help` lists them. */
 export const commands: readonly Command[] = [
+  up,
   kafka,
   topics,
   generate,
+  aggregate,
+  bench,
 ];
