@@ -39,6 +39,20 @@ macro_rules! wrong_type_visits {
     };
 }
 
+/// Objects and arrays are never what a field of ours expects: skip their contents, report the type.
+macro_rules! wrong_compound_visits {
+    () => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Field::Wrong("object"))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Field::Wrong("array"))
+        }
+    };
+}
+
 impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<Str<'a>> {
     type Value = Field<Str<'a>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -57,14 +71,7 @@ impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<Str<'a>> {
         visit_bool(bool) => "boolean", visit_i64(i64) => "number", visit_u64(u64) => "number",
         visit_f64(f64) => "number", visit_unit() => "null", visit_none() => "null",
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Wrong("object"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Wrong("array"))
-    }
+    wrong_compound_visits!();
 }
 
 impl<'de> Visitor<'de> for FieldVisitor<Int> {
@@ -89,14 +96,7 @@ impl<'de> Visitor<'de> for FieldVisitor<Int> {
         visit_bool(bool) => "boolean", visit_unit() => "null", visit_none() => "null",
         visit_str(&str) => "string", visit_borrowed_str(&'de str) => "string", visit_string(String) => "string",
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Wrong("object"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Wrong("array"))
-    }
+    wrong_compound_visits!();
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Field<Str<'a>> {

@@ -78,8 +78,6 @@ export class Aggregator {
   private checkpointing: Promise<void> | null = null;
   private fatal: Error | null = null;
   readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0 };
-  /** Event time → reflected in state, milliseconds; reset by `takeLatency`. */
-  private latency: Histogram = createLatencyHistogram();
 
   constructor(
     private readonly config: PulseConfig,
@@ -234,7 +232,6 @@ export class Aggregator {
       }
       owned.nextOffset = fresh[fresh.length - 1]!.offset + 1;
       owned.dirty = true;
-      foldEngineLatency(this.latency, owned.state.takeLatency());
       await this.writeOutput(owned.state);
     }
   }
@@ -297,10 +294,10 @@ export class Aggregator {
     if (failures.length > 0) throw new Error(`${failures.length} records were not acknowledged by Kafka (first: ${failures[0]!.message}); not committing`);
   }
 
-  /** Event time → reflected in state, since the last call. */
+  /** Event time → reflected in state, since the last call (folded from each partition's engine buckets). */
   takeLatency(): Histogram {
-    const h = this.latency;
-    this.latency = createLatencyHistogram();
+    const h = createLatencyHistogram();
+    for (const o of this.owned.values()) if (o.state !== null) foldEngineLatency(h, o.state.takeLatency());
     return h;
   }
 

@@ -15,6 +15,15 @@ export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
 
 const REJECT_REASONS = native.rejectReasons();
 
+/** Runs one native call, turning what it throws into an EngineError. */
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw toEngineError(err);
+  }
+}
+
 /**
  * The activity-count state of one `user-clicks` partition, held in Rust. Every method is one native
  * call; errors are EngineErrors with stable codes.
@@ -23,29 +32,17 @@ export class ActivityState {
   private constructor(private readonly engine: InstanceType<typeof native.ActivityEngine>) {}
 
   static create(options: ActivityOptions): ActivityState {
-    try {
-      return new ActivityState(new native.ActivityEngine(options));
-    } catch (err) {
-      throw toEngineError(err);
-    }
+    return call(() => new ActivityState(new native.ActivityEngine(options)));
   }
 
   /** Restores from a snapshot; `nextOffset` is the first input offset it does not cover. */
   static restore(snapshot: Buffer, options: ActivityOptions): { state: ActivityState; nextOffset: number } {
-    try {
-      const engine = native.ActivityEngine.restore(snapshot, options);
-      return { state: new ActivityState(engine), nextOffset: engine.restoredNextOffset ?? 0 };
-    } catch (err) {
-      throw toEngineError(err);
-    }
+    const engine = call(() => native.ActivityEngine.restore(snapshot, options));
+    return { state: new ActivityState(engine), nextOffset: engine.restoredNextOffset ?? 0 };
   }
 
   ingest(batch: PackedBatch, nowMs: number): IngestResult {
-    try {
-      return this.engine.ingest(batch.values, batch.ends, nowMs);
-    } catch (err) {
-      throw toEngineError(err);
-    }
+    return call(() => this.engine.ingest(batch.values, batch.ends, nowMs));
   }
 
   takeRejects(): RejectInfo[] {
@@ -53,11 +50,7 @@ export class ActivityState {
   }
 
   flushDue(nowMs: number): number {
-    try {
-      return this.engine.flushDue(nowMs);
-    } catch (err) {
-      throw toEngineError(err);
-    }
+    return call(() => this.engine.flushDue(nowMs));
   }
 
   get pendingOutput(): number {
@@ -69,11 +62,7 @@ export class ActivityState {
   }
 
   snapshot(nextOffset: number): Buffer {
-    try {
-      return this.engine.snapshot(nextOffset);
-    } catch (err) {
-      throw toEngineError(err);
-    }
+    return call(() => this.engine.snapshot(nextOffset));
   }
 
   takeLatency(): Uint32Array {

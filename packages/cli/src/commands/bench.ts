@@ -17,8 +17,10 @@ Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.
 Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, engine ${r.machine.engine}, commit ${r.machine.commit}.
 Generator, single broker, aggregator and this measuring consumer all ran on that machine.
 
-- target ${fmt(r.targetRate)} events/s; generator sent ${fmt(r.events)} events at ${fmt(r.generatorRate)} events/s (max ${fmt(r.generatorMaxBehindMs)} ms behind schedule)
-- **aggregated ${fmt(r.achievedRate)} events/s** over the ${r.measuredSec} s after a ${r.warmupSec} s warm-up; max consumer lag ${fmt(r.maxLag)}
+- target ${fmt(r.targetRate)} events/s; generator sent ${fmt(r.events)} events (${Object.entries(r.perTopic)
+    .map(([t, n]) => `${t} ${fmt(n)}`)
+    .join(', ')}) at ${fmt(r.generatorRate)} events/s (max ${fmt(r.generatorMaxBehindMs)} ms behind schedule)
+- **aggregated ${fmt(r.achievedRate)} user-clicks events/s** over the ${r.measuredSec} s after a ${r.warmupSec} s warm-up; max consumer lag ${fmt(r.maxLag)}
 - ${fmt(r.outputs)} output records, ${fmt(r.deadLetters)} dead letters
 
 Latency in ms from each event's intended send time (no coordinated omission):
