@@ -63,6 +63,9 @@ export interface EngineInfo {
   target: string
 }
 
+/** Offline evaluation (PRODUCT.md §10) of the streaming recommender on `SessionId\tItemId\tTime` text. */
+export declare function evaluateRecommender(trainTsv: string, testTsv: string, k: number, options?: RawRecsOptions | undefined | null): RecsEvalResult
+
 export interface IngestResult {
   accepted: number
   rejected: number
@@ -77,6 +80,33 @@ export interface RawActivityOptions {
   graceMs: number
   emitIntervalMs: number
   maxKeysPerWindow: number
+}
+
+/** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
+export interface RawRecsOptions {
+  sessionWindow?: number
+  positionDecay?: number
+  backwardWeight?: number
+  cartWeight?: number
+  purchaseWeight?: number
+  halfLifeMs?: number
+  normalisationAlpha?: number
+  recencyDecay?: number
+  recentItems?: number
+  maxNeighbours?: number
+}
+
+export interface RecsEvalResult {
+  seenAllowed: RecsScores
+  seenExcluded: RecsScores
+  predictions: number
+  sessions: number
+  events: number
+}
+
+export interface RecsScores {
+  hitRate: number
+  mrr: number
 }
 
 /**

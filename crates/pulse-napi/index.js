@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.ActivityEngine = nativeBinding.ActivityEngine
 module.exports.engineInfo = nativeBinding.engineInfo
+module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors
 module.exports.rejectReasons = nativeBinding.rejectReasons

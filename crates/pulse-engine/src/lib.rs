@@ -9,6 +9,8 @@ pub mod activity;
 pub mod event;
 pub mod histogram;
 pub mod output;
+pub mod recs;
+pub mod recs_eval;
 pub mod reject;
 pub mod snapshot;
 pub mod window;

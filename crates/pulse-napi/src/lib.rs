@@ -12,6 +12,8 @@ extern crate napi_derive;
 
 use napi::bindgen_prelude::*;
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
+use pulse_engine::recs::RecsOptions;
+use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason, SnapshotError};
 
 /// Stable error codes, mapped to a typed error in packages/engine.
@@ -20,6 +22,7 @@ pub enum EngineCode {
     BadFrame,
     BadSnapshot,
     SnapshotMismatch,
+    BadInput,
 }
 
 impl AsRef<str> for EngineCode {
@@ -29,6 +32,7 @@ impl AsRef<str> for EngineCode {
             EngineCode::BadFrame => "ENGINE_BAD_FRAME",
             EngineCode::BadSnapshot => "ENGINE_BAD_SNAPSHOT",
             EngineCode::SnapshotMismatch => "ENGINE_SNAPSHOT_MISMATCH",
+            EngineCode::BadInput => "ENGINE_BAD_INPUT",
         }
     }
 }
@@ -213,4 +217,71 @@ pub struct EngineInfo {
 #[napi]
 pub fn engine_info() -> EngineInfo {
     EngineInfo { version: env!("CARGO_PKG_VERSION").to_owned(), target: env!("PULSE_TARGET").to_owned() }
+}
+
+/// Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`).
+#[napi(object)]
+#[derive(Default)]
+pub struct RawRecsOptions {
+    pub session_window: Option<u32>,
+    pub position_decay: Option<f64>,
+    pub backward_weight: Option<f64>,
+    pub cart_weight: Option<f64>,
+    pub purchase_weight: Option<f64>,
+    pub half_life_ms: Option<f64>,
+    pub normalisation_alpha: Option<f64>,
+    pub recency_decay: Option<f64>,
+    pub recent_items: Option<u32>,
+    pub max_neighbours: Option<u32>,
+}
+
+impl From<RawRecsOptions> for RecsOptions {
+    fn from(raw: RawRecsOptions) -> Self {
+        let d = RecsOptions::default();
+        RecsOptions {
+            session_window: raw.session_window.map_or(d.session_window, |v| v as usize),
+            position_decay: raw.position_decay.unwrap_or(d.position_decay),
+            backward_weight: raw.backward_weight.unwrap_or(d.backward_weight),
+            cart_weight: raw.cart_weight.unwrap_or(d.cart_weight),
+            purchase_weight: raw.purchase_weight.unwrap_or(d.purchase_weight),
+            half_life_ms: raw.half_life_ms.unwrap_or(d.half_life_ms),
+            normalisation_alpha: raw.normalisation_alpha.unwrap_or(d.normalisation_alpha),
+            recency_decay: raw.recency_decay.unwrap_or(d.recency_decay),
+            recent_items: raw.recent_items.map_or(d.recent_items, |v| v as usize),
+            max_neighbours: raw.max_neighbours.map_or(d.max_neighbours, |v| v as usize),
+            ..d
+        }
+    }
+}
+
+#[napi(object)]
+pub struct RecsScores {
+    pub hit_rate: f64,
+    pub mrr: f64,
+}
+
+#[napi(object)]
+pub struct RecsEvalResult {
+    pub seen_allowed: RecsScores,
+    pub seen_excluded: RecsScores,
+    pub predictions: f64,
+    pub sessions: f64,
+    pub events: f64,
+}
+
+/// Offline evaluation (PRODUCT.md §10) of the streaming recommender on `SessionId\tItemId\tTime` text.
+#[napi(catch_unwind)]
+pub fn evaluate_recommender(train_tsv: String, test_tsv: String, k: u32, options: Option<RawRecsOptions>) -> Result<RecsEvalResult, EngineCode> {
+    let bad = |which: &str, e: String| Error::new(EngineCode::BadInput, format!("{which}: {e}"));
+    let train = parse_sessions_tsv(&train_tsv).map_err(|e| bad("training file", e))?;
+    let test = parse_sessions_tsv(&test_tsv).map_err(|e| bad("test file", e))?;
+    let r = evaluate(options.unwrap_or_default().into(), &train, &test, k as usize);
+    let scores = |s: pulse_engine::recs_eval::Scores| RecsScores { hit_rate: s.hit_rate, mrr: s.mrr };
+    Ok(RecsEvalResult {
+        seen_allowed: scores(r.seen_allowed),
+        seen_excluded: scores(r.seen_excluded),
+        predictions: r.predictions as f64,
+        sessions: r.sessions as f64,
+        events: r.events as f64,
+    })
 }

@@ -1,5 +1,5 @@
 import { native, type ActivityStatsInfo, type IngestResult, type RejectInfo } from './native.js';
-import { toEngineError } from './errors.js';
+import { call } from './call.js';
 import type { PackedBatch } from './batch.js';
 
 export interface ActivityOptions {
@@ -14,15 +14,6 @@ export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
 }
 
 const REJECT_REASONS = native.rejectReasons();
-
-/** Runs one native call, turning what it throws into an EngineError. */
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    throw toEngineError(err);
-  }
-}
 
 /**
  * The activity-count state of one `user-clicks` partition, held in Rust. Every method is one native

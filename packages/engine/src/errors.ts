@@ -1,5 +1,5 @@
 /** Stable codes of errors that cross from the Rust engine (see crates/pulse-napi). */
-export const ENGINE_ERROR_CODES = ['ENGINE_BAD_OPTIONS', 'ENGINE_BAD_FRAME', 'ENGINE_BAD_SNAPSHOT', 'ENGINE_SNAPSHOT_MISMATCH', 'ENGINE_PANIC'] as const;
+export const ENGINE_ERROR_CODES = ['ENGINE_BAD_OPTIONS', 'ENGINE_BAD_FRAME', 'ENGINE_BAD_SNAPSHOT', 'ENGINE_SNAPSHOT_MISMATCH', 'ENGINE_BAD_INPUT', 'ENGINE_PANIC'] as const;
 export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
 
 export class EngineError extends Error {
