@@ -3,6 +3,7 @@ import { aggregate } from './aggregate.js';
 import { bench } from './bench.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
+import { recs } from './recs.js';
 import { topics } from './topics.js';
 import { up } from './up.js';
 
@@ -14,4 +15,5 @@ export const commands: readonly Command[] = [
   generate,
   aggregate,
   bench,
+  recs,
 ];

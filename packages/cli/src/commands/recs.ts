@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { compareRecommenders, machineInfo, tuneRecommender, TUNING_GRID } from '@pulse/bench';
 import { EngineError, evaluateRecommender } from '@pulse/engine';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
@@ -13,9 +16,13 @@ function readText(flag: string, path: string | undefined): string {
 
 export const recs = defineCommand({
   name: 'recs',
-  summary: 'recommender tools: offline evaluation on session data',
+  summary: 'recommender tools: offline evaluation, baselines, parameter tuning',
   allowPositionals: true,
   help: `Usage: pulse recs eval --train FILE --test FILE [--k 20] [--json]
+       pulse recs compare --train FILE --test FILE [--k 20] [--out FILE]
+       pulse recs tune --train FILE [--validation 0.2] [--k 20]
+
+eval:
 
 Replays the training sessions through the same streaming model the API serves, then each test
 session event by event: after each event it asks for the top k and scores the next item. Prints
@@ -28,19 +35,51 @@ Options:
   --train FILE   training sessions
   --test FILE    test sessions
   --k N          list length (default 20)
-  --json         one JSON object: {"hr@k","mrr@k","excludeSeen":{…},"sessions","events","seconds"}`,
+  --json         one JSON object: {"hr@k","mrr@k","excludeSeen":{…},"sessions","events","seconds"}
+
+compare: the streaming model beside a popularity baseline and an offline V-SKNN reference
+(bench/recs), same protocol; --out FILE writes the table as JSON with the machine it ran on.
+
+tune: chooses the model's parameters on a validation split of the training file only (its last
+--validation share of sessions, items unseen before it removed), by coordinate ascent over
+${Object.entries(TUNING_GRID)
+    .map(([k, v]) => `${k} ∈ {${v.join(', ')}}`)
+    .join(', ')}, maximising MRR@k.`,
   options: {
     train: { type: 'string' },
     test: { type: 'string' },
     k: { type: 'string' },
     json: { type: 'boolean' },
+    out: { type: 'string' },
+    validation: { type: 'string' },
   },
   async run(values, positionals) {
-    if (positionals.join(' ') !== 'eval') throw new UsageError(`unknown recs command ${JSON.stringify(positionals.join(' '))}; available: eval`);
+    const action = positionals.join(' ');
     const k = numberFlag('k', values.k as string | undefined, 20, 1);
     if (!Number.isInteger(k)) throw new UsageError(`--k must be a whole number, got ${String(values.k)}`);
     const train = readText('train', values.train as string | undefined);
+    if (action === 'tune') {
+      const share = numberFlag('validation', values.validation as string | undefined, 0.2, 0.01);
+      if (share >= 1) throw new UsageError('--validation must be a share below 1');
+      const r = tuneRecommender(train, k, share);
+      console.log(`validation split: ${r.trainSessions} training sessions, ${r.validationSessions} validation sessions; ${r.tried} evaluations`);
+      console.log(`best: ${JSON.stringify(r.best)}  HR@${k} ${r.bestScores.hitRate.toFixed(4)}  MRR@${k} ${r.bestScores.mrr.toFixed(4)}`);
+      return 0;
+    }
     const test = readText('test', values.test as string | undefined);
+    if (action === 'compare') {
+      const rows = compareRecommenders(train, test, k);
+      const f = (x: number) => x.toFixed(4);
+      console.log(`model                  HR@${k}   MRR@${k}  | seen excluded: HR@${k}  MRR@${k}`);
+      for (const r of rows) console.log(`${r.model.padEnd(20)}  ${f(r.seenAllowed.hitRate)}  ${f(r.seenAllowed.mrr)}  |                ${f(r.seenExcluded.hitRate)}  ${f(r.seenExcluded.mrr)}`);
+      if (typeof values.out === 'string') {
+        const file = resolve(values.out);
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, `${JSON.stringify({ scenario: 'recs-compare', k, train: values.train, test: values.test, models: rows, machine: machineInfo(), startedAt: new Date().toISOString() }, null, 2)}\n`);
+      }
+      return 0;
+    }
+    if (action !== 'eval') throw new UsageError(`unknown recs command ${JSON.stringify(action)}; available: eval, compare, tune`);
     const started = performance.now();
     let r;
     try {

@@ -1,0 +1,69 @@
+import { evaluateRecommender, type RecsOptions } from '@pulse/engine';
+import { popularityBaseline, vsknnReference } from './baselines.js';
+import { parseSessions, toTsv, validationSplit, type Scores } from './sessions.js';
+
+export interface ModelScores {
+  model: string;
+  seenAllowed: Scores;
+  seenExcluded: Scores;
+  predictions: number;
+}
+
+/** The streaming model beside the popularity baseline and the offline V-SKNN reference, same protocol. */
+export function compareRecommenders(trainTsv: string, testTsv: string, k: number, options?: RecsOptions): ModelScores[] {
+  const train = parseSessions(trainTsv);
+  const test = parseSessions(testTsv);
+  const streaming = evaluateRecommender(trainTsv, testTsv, k, options);
+  const pop = popularityBaseline(train, test, k);
+  const vsknn = vsknnReference(train, test, k);
+  return [
+    { model: 'streaming (pulse)', seenAllowed: streaming.seenAllowed, seenExcluded: streaming.seenExcluded, predictions: streaming.predictions },
+    { model: 'popularity', seenAllowed: pop.allowed, seenExcluded: pop.excluded, predictions: pop.predictions },
+    { model: 'V-SKNN (offline)', seenAllowed: vsknn.allowed, seenExcluded: vsknn.excluded, predictions: vsknn.predictions },
+  ];
+}
+
+/** The grid the tuner searches; the engine's defaults are the best of it on the validation split. */
+export const TUNING_GRID: Record<string, readonly number[]> = {
+  sessionWindow: [3, 5, 10],
+  positionDecay: [0.3, 0.6, 0.9],
+  backwardWeight: [0.25, 0.5, 1],
+  normalisationAlpha: [0, 0.5, 1],
+  recencyDecay: [0.4, 0.7, 1],
+};
+
+export interface TuningResult {
+  best: RecsOptions;
+  bestScores: Scores;
+  tried: number;
+  trainSessions: number;
+  validationSessions: number;
+}
+
+/**
+ * Chooses the recommender's parameters on a validation split of the training data only (the last
+ * `share` of sessions), maximising MRR@k with seen items allowed. Coordinate ascent over TUNING_GRID,
+ * two passes: each parameter in turn takes its best value with the others fixed.
+ */
+export function tuneRecommender(trainTsv: string, k: number, share = 0.2): TuningResult {
+  const { train, validation } = validationSplit(parseSessions(trainTsv), share);
+  const trainText = toTsv(train);
+  const validationText = toTsv(validation);
+  const current: Record<string, number> = {};
+  let best = { hitRate: 0, mrr: -1 };
+  let tried = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [name, values] of Object.entries(TUNING_GRID)) {
+      for (const value of values) {
+        const candidate = { ...current, [name]: value };
+        const r = evaluateRecommender(trainText, validationText, k, candidate as RecsOptions);
+        tried++;
+        if (r.seenAllowed.mrr > best.mrr) {
+          best = r.seenAllowed;
+          Object.assign(current, candidate);
+        }
+      }
+    }
+  }
+  return { best: current as RecsOptions, bestScores: best, tried, trainSessions: train.length, validationSessions: validation.length };
+}
