@@ -63,7 +63,7 @@ ${Object.entries(TUNING_GRID)
       if (share >= 1) throw new UsageError('--validation must be a share below 1');
       const r = tuneRecommender(train, k, share);
       console.log(`validation split: ${r.trainSessions} training sessions, ${r.validationSessions} validation sessions; ${r.tried} evaluations`);
-      console.log(`best: ${JSON.stringify(r.best)}  HR@${k} ${r.bestScores.hitRate.toFixed(4)}  MRR@${k} ${r.bestScores.mrr.toFixed(4)}`);
+      console.log(`best: ${JSON.stringify(r.best)} (parameters not named keep the engine defaults)  HR@${k} ${r.bestScores.hitRate.toFixed(4)}  MRR@${k} ${r.bestScores.mrr.toFixed(4)}`);
       return 0;
     }
     const test = readText('test', values.test as string | undefined);
