@@ -1,3 +1,4 @@
+export { runCollectorBench, type CollectorBenchOptions, type CollectorBenchResult, type CollectorRun } from './collector/run.js';
 export { runE2E, type E2EOptions, type E2EResult } from './e2e/run.js';
 export { machineInfo, type MachineInfo } from './lib/machine.js';
 export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, type TuningResult } from './recs/compare.js';

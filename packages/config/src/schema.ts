@@ -26,6 +26,14 @@ export const schema = {
   'kafka.clientId': { type: { kind: 'string' }, default: 'pulse', doc: 'client.id prefix of every Kafka client' },
   'kafka.replicationFactor': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'replication factor of the topics Pulse creates' },
   'kafka.minInsyncReplicas': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'min.insync.replicas of the topics Pulse creates' },
+  'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
+  'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },
+  'api.tokens': { type: { kind: 'list' }, default: [], doc: 'Bearer tokens for reads of /api (comma-separated); empty leaves reads open' },
+  'recs.snapshotIntervalMs': {
+    type: { kind: 'int', min: 0 },
+    default: 30000,
+    doc: 'how often a serving instance writes its recommender model to pulse-recs-model (0: never)',
+  },
   'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
   'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
   'producer.compression': {
@@ -50,6 +58,27 @@ export const schema = {
     doc: 'consumer session.timeout.ms: how soon the group notices a dead aggregator and moves its partitions',
   },
   'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
+  'collector.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the HTTP collector listens on (`pulse collect --host`)' },
+  'collector.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8088, doc: 'port of the HTTP collector (`pulse collect --port`; 0 picks a free one)' },
+  'collector.writeKeys': {
+    type: { kind: 'list' },
+    default: [],
+    doc: 'write keys the collector accepts (comma-separated); a request without one of them gets 401',
+    aliases: ['PULSE_WRITE_KEYS'],
+  },
+  'collector.rateLimit': { type: { kind: 'int', min: 0 }, default: 0, doc: 'events/s each write key may send before it gets 429 (0: no limit)' },
+  'collector.dedupWindowMs': { type: { kind: 'int', min: 0 }, default: 300000, doc: 'a messageId/eventId seen within this window is written once (0: no deduplication)' },
+  'collector.dedupMaxEntries': {
+    type: { kind: 'int', min: 1 },
+    default: 1000000,
+    doc: 'ids the deduplication window holds at most; beyond it the oldest are forgotten early (counted in /metrics)',
+  },
+  'collector.ackTimeoutMs': { type: { kind: 'int', min: 100 }, default: 10000, doc: 'how long a request waits for Kafka to acknowledge its events before it gets 503' },
+  'collector.maxInFlightEvents': {
+    type: { kind: 'int', min: 2500 },
+    default: 100000,
+    doc: 'events handed to Kafka and not yet acknowledged, at most; above it requests get 503 (the producer queue is bounded)',
+  },
 } as const satisfies Record<string, FieldSpec>;
 
 export type ConfigKey = keyof typeof schema;

@@ -20,6 +20,8 @@ export const TOPICS = {
   userActivityCounts: 'user-activity-counts',
   deadLetters: 'dead-letters',
   aggregatorChangelog: 'pulse-aggregator-changelog',
+  recsModel: 'pulse-recs-model',
+  identities: 'pulse-identities',
 } as const;
 
 /** Largest state snapshot one changelog record may carry (LZ4-compressed). */
@@ -37,6 +39,12 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
   },
   { name: TOPICS.deadLetters, partitions: 6, config: { 'retention.ms': String(7 * DAY) }, doc: 'every event not processed, with its reason' },
   {
+    name: TOPICS.identities,
+    partitions: 6,
+    config: { 'retention.ms': String(7 * DAY) },
+    doc: 'identify, group and alias calls the collector received (key userId)',
+  },
+  {
     name: TOPICS.aggregatorChangelog,
     // One changelog partition per user-clicks partition: the snapshot of input partition p lives in p.
     partitions: 12,
@@ -47,5 +55,12 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
       'segment.ms': String(HOUR),
     },
     doc: 'aggregator state snapshots, one key per input partition (compacted)',
+  },
+  {
+    name: TOPICS.recsModel,
+    // One key: the latest recommender model snapshot with the input offsets it covers.
+    partitions: 1,
+    config: { 'cleanup.policy': 'compact', 'max.message.bytes': String(CHANGELOG_MAX_MESSAGE_BYTES), 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR) },
+    doc: 'recommender model snapshots with the offsets they cover (compacted)',
   },
 ];

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runE2E, type E2EResult } from '@pulse/bench';
+import { runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -40,11 +40,61 @@ Settings: ${Object.entries(r.settings)
 `;
 }
 
+function collectorMarkdown(r: CollectorBenchResult): string {
+  const rows = r.runs
+    .map((run) => {
+      const cpu = Object.entries(run.processes)
+        .map(([name, u]) => `${name} ${u.cpuPercent}%`)
+        .join(', ');
+      return `| ${run.endpoint} | ${run.eventsPerRequest} | ${fmt(run.bodyBytes)} | ${run.connections} | **${fmt(run.eventsPerSec)}** | ${fmt(run.requestsPerSec)} | ${run.latencyMs.p50} | ${run.latencyMs.p90} | ${run.latencyMs.p99} | ${run.latencyMs.max} | ${run.non2xx + run.errors} | ${cpu} |`;
+    })
+    .join('\n');
+  return `# Pulse collector benchmark — HTTP → collector → Kafka
+
+Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
+Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, commit ${r.machine.commit}.
+A single local broker, \`pulse collect\` (its own process) and the load client (autocannon, keep-alive
+connections) all ran on that machine. Segment calls as analytics.js sends them (browser context, ~${fmt(r.runs[0]?.bodyBytes ?? 0)} bytes a
+request in the first run), from the load generator's shoppers; every request has fresh messageIds. A
+request counts only when answered 200, which the collector sends once Kafka acknowledged all its events.
+
+**Best through /v1/batch: ${fmt(r.batchEventsPerSec)} events/s.**
+
+| endpoint | events/request | body bytes | connections | events/s | requests/s | p50 ms | p90 ms | p99 ms | max ms | not 200 | CPU (of one core) |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+${rows}
+
+Check: ${fmt(r.check.answered)} events answered 200, ${fmt(r.check.collectorAccepted)} counted by the collector, ${fmt(r.check.inKafka)} records added to the topics.
+
+Settings: ${Object.entries(r.settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}
+`;
+}
+
+function writeResult(file: string | undefined, result: object, summary: string): void {
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  if (file) {
+    const path = resolve(file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, json);
+    writeFileSync(path.replace(/\.json$/, '') + '.md', summary);
+    console.error(`bench: wrote ${path} and its .md summary`);
+  } else {
+    process.stdout.write(json);
+  }
+  console.error(summary);
+}
+
+const E2E_FLAGS = ['rate', 'warmup'];
+const COLLECTOR_FLAGS = ['connections', 'batch-sizes', 'http-port'];
+
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator → user-activity-counts)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator → user-activity-counts), collector (HTTP → Kafka)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
+       pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -60,7 +110,21 @@ Options:
   --json FILE            where to write the result (default: print it on stdout)
   --seed X               generator seed (default bench)
   --bootstrap-servers B  use this cluster instead of a fresh local broker
-  --port P               port of the fresh local broker (default 9192)`,
+  --port P               port of the fresh local broker (default 9192)
+
+collector: starts a fresh local Kafka broker (unless --bootstrap-servers) and \`pulse collect\` as its
+own process, and drives it with autocannon: one run per batch size through /v1/batch, then single
+events through /v1/track, each after a 3 s warm-up. Bodies are Segment calls as analytics.js sends
+them, from the load generator's shoppers, with fresh messageIds. Reports events/s and requests/s
+answered 200 (Kafka acknowledged every event), request latency p50/p90/p99/max, CPU per process,
+and checks the events answered against the collector's count and the records on the topics.
+
+Options (collector):
+  --duration S           seconds of each measured run (default 20)
+  --connections N        concurrent keep-alive connections (default 16)
+  --batch-sizes LIST     events per /v1/batch request, comma-separated (default 20,100,500)
+  --http-port P          port of the collector under test (default 8188)
+  --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -69,11 +133,36 @@ Options:
     seed: { type: 'string' },
     'bootstrap-servers': { type: 'string' },
     port: { type: 'string' },
+    connections: { type: 'string' },
+    'batch-sizes': { type: 'string' },
+    'http-port': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
-    if (scenario !== 'e2e' || extra.length > 0) throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e`);
+    if ((scenario !== 'e2e' && scenario !== 'collector') || extra.length > 0) {
+      throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e, collector`);
+    }
+    const foreign = (scenario === 'e2e' ? COLLECTOR_FLAGS : E2E_FLAGS).find((f) => values[f as keyof typeof values] !== undefined);
+    if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
+    if (scenario === 'collector') {
+      const batchSizes = ((values['batch-sizes'] as string | undefined) ?? '20,100,500').split(',').map((x) => numberFlag('batch-sizes', x.trim(), 0, 1));
+      if (batchSizes.some((n) => !Number.isInteger(n) || n > 2500)) throw new UsageError('--batch-sizes must be whole numbers from 1 to 2500');
+      const result = await runCollectorBench({
+        config,
+        durationSec: numberFlag('duration', values.duration, 20, 1),
+        connections: numberFlag('connections', values.connections, 16, 1),
+        batchSizes,
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench'),
+        port: numberFlag('port', values.port, 9192, 1024),
+        httpPort: numberFlag('http-port', values['http-port'], 8188, 1024),
+        seed: (values.seed as string | undefined) ?? 'bench',
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      writeResult(values.json as string | undefined, result, collectorMarkdown(result));
+      return 0;
+    }
     const durationSec = numberFlag('duration', values.duration, 60, 1);
     const result = await runE2E({
       config,
@@ -86,17 +175,7 @@ Options:
       seed: (values.seed as string | undefined) ?? 'bench',
       log: (line) => console.error(`bench: ${line}`),
     });
-    const json = `${JSON.stringify(result, null, 2)}\n`;
-    if (values.json) {
-      const file = resolve(values.json as string);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, json);
-      writeFileSync(file.replace(/\.json$/, '') + '.md', markdown(result));
-      console.error(`bench: wrote ${file} and its .md summary`);
-    } else {
-      process.stdout.write(json);
-    }
-    console.error(markdown(result));
+    writeResult(values.json as string | undefined, result, markdown(result));
     return 0;
   },
 });

@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
 import { aggregate } from './aggregate.js';
 import { bench } from './bench.js';
+import { collect } from './collect.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
+import { serve } from './serve.js';
 import { topics } from './topics.js';
 import { up } from './up.js';
 
@@ -13,7 +15,9 @@ export const commands: readonly Command[] = [
   kafka,
   topics,
   generate,
+  collect,
   aggregate,
+  serve,
   bench,
   recs,
 ];

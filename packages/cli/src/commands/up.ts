@@ -1,5 +1,6 @@
 import { loadConfig } from '@pulse/config';
 import { Aggregator } from '@pulse/aggregator';
+import { startCollector, type RunningCollector } from '@pulse/collector';
 import { percentiles } from '@pulse/engine';
 import { ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
@@ -8,13 +9,18 @@ import { defineCommand, numberFlag } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
+/** The write key `pulse up` gives its collector when none is configured (PULSE_WRITE_KEYS). */
+export const DEMO_WRITE_KEY = 'pulse-demo';
+
 export const up = defineCommand({
   name: 'up',
-  summary: 'run everything on one machine: local Kafka, topics, aggregator and demo load',
+  summary: 'run everything on one machine: local Kafka, topics, collector, aggregator and demo load',
   help: `Usage: pulse up [--rate N] [--no-load] [--keep-kafka]
 
 Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
-creates the topics, runs an aggregator and the demo load generator, and prints live progress:
+creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
+configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator and the demo
+load generator, and prints live progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
 Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
@@ -45,6 +51,18 @@ Options:
     }
     await ensureTopics(config);
     log('topics ready');
+
+    const writeKeys = config.collector.writeKeys.length > 0 ? config.collector.writeKeys : [DEMO_WRITE_KEY];
+    let collector: RunningCollector;
+    try {
+      collector = await startCollector(config, { writeKeys, log: (m) => log(`collector: ${m}`) });
+    } catch (err) {
+      log(`the collector could not start: ${(err as Error).message} (set PULSE_COLLECTOR_PORT to use another port)`);
+      if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
+      return 1;
+    }
+    log(`collector on ${collector.url}, write key ${writeKeys[0]}; try:`);
+    log(`  curl -u ${writeKeys[0]}: ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
 
     const aggregator = new Aggregator(config, (m) => log(m));
     await aggregator.start();
@@ -93,6 +111,7 @@ Options:
     clearInterval(timer);
     load.abort();
     await generator.catch((err: Error) => log(`load generator: ${err.message}`));
+    await collector.close().catch((err: Error) => log(`collector: ${err.message}`));
     await aggregator.stop().catch((err: Error) => log(`aggregator: ${err.message}`));
     if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
     return 0;

@@ -1,0 +1,112 @@
+import { CollectorError } from './errors.js';
+import { DedupWindow } from './dedup.js';
+import { Delivery } from './delivery.js';
+import type { CollectorMetrics } from './metrics.js';
+import type { RecordSink } from './sink.js';
+
+/** One event as it will be written: topic, key (userId or sensorId) and the JSON value. */
+export interface OutRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: string;
+  /** The client's messageId/eventId; undefined when the collector made the eventId up. */
+  readonly dedupId: string | undefined;
+}
+
+export interface IngestOptions {
+  /** 0 turns deduplication off. */
+  dedupWindowMs: number;
+  dedupMaxEntries: number;
+  ackTimeoutMs: number;
+  maxInFlightEvents: number;
+  now?: () => number;
+}
+
+/** Seconds a client should wait: Kafka down, or the queue full / answers slow. */
+const RETRY_AFTER_DOWN_SEC = 5;
+const RETRY_AFTER_BUSY_SEC = 1;
+
+/**
+ * Writes a request's events to Kafka and resolves only when Kafka has acknowledged every one of them;
+ * otherwise it throws a 503. Events whose messageId/eventId was acknowledged within the dedup window
+ * are not written again; a duplicate of an event still in flight makes the request wait for that one.
+ */
+export class Ingest {
+  private readonly dedup: DedupWindow<Delivery> | null;
+  private readonly now: () => number;
+
+  constructor(
+    readonly sink: RecordSink,
+    private readonly options: IngestOptions,
+    private readonly metrics: CollectorMetrics,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.dedup = options.dedupWindowMs > 0 ? new DedupWindow(options.dedupWindowMs, options.dedupMaxEntries) : null;
+  }
+
+  dedupStats(): { seen: number; pending: number; evicted: number } | null {
+    return this.dedup === null ? null : { ...this.dedup.size(), evicted: this.dedup.evicted };
+  }
+
+  async write(records: readonly OutRecord[]): Promise<void> {
+    if (!this.sink.available) throw unavailable(RETRY_AFTER_DOWN_SEC, 'Kafka is unreachable; nothing of this request was written');
+    if (this.sink.inFlight() + records.length > this.options.maxInFlightEvents) {
+      throw unavailable(RETRY_AFTER_BUSY_SEC, `Kafka is behind: ${this.sink.inFlight()} events await acknowledgement; nothing of this request was written`);
+    }
+    const started = performance.now();
+    const now = this.now();
+    const delivery = new Delivery(this.dedup, this.now);
+    const perTopic = new Map<string, number>();
+    let duplicates = 0;
+    let full = false;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.dedupId !== undefined && this.dedup !== null) {
+        const earlier = this.dedup.lookup(r.dedupId, now);
+        if (earlier !== undefined) {
+          duplicates++;
+          if (earlier !== 'seen' && earlier !== delivery) delivery.after(earlier);
+          continue;
+        }
+      }
+      if (!this.sink.produce(r.topic, r.key, Buffer.from(r.value, 'utf8'), delivery, i)) {
+        full = true;
+        break;
+      }
+      delivery.added(i, r.dedupId);
+      perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
+    }
+    const settled = delivery.seal();
+    if (full) {
+      // What was queued is still written, and its ids are pending: the client's retry skips them.
+      settled.catch(() => {});
+      throw unavailable(RETRY_AFTER_BUSY_SEC, "Kafka's producer queue is full; retry the request (events already queued are not written twice)");
+    }
+    await this.settle(settled);
+    this.metrics.produced(perTopic, duplicates, (performance.now() - started) / 1000);
+  }
+
+  private async settle(settled: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(unavailable(RETRY_AFTER_BUSY_SEC, `Kafka did not acknowledge the events within ${this.options.ackTimeoutMs} ms; retry (events written meanwhile are not written twice)`)),
+        this.options.ackTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([settled, timeout]);
+    } catch (err) {
+      settled.catch(() => {});
+      if (err instanceof CollectorError) throw err;
+      throw unavailable(RETRY_AFTER_DOWN_SEC, `Kafka refused an event: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function unavailable(retryAfterSec: number, message: string): CollectorError {
+  return new CollectorError(503, 'unavailable', message, undefined, retryAfterSec);
+}
+
