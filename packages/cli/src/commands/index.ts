@@ -5,7 +5,6 @@ import { collect } from './collect.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
-import { serve } from './serve.js';
 import { topics } from './topics.js';
 import { up } from './up.js';
 
@@ -17,7 +16,6 @@ export const commands: readonly Command[] = [
   generate,
   collect,
   aggregate,
-  serve,
   bench,
   recs,
 ];
