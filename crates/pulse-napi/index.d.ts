@@ -42,6 +42,18 @@ export declare class ActivityEngine {
   stats(): ActivityStatsInfo
 }
 
+/** The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request. */
+export declare class RecsEngine {
+  constructor(options?: RawRecsOptions | undefined | null)
+  static restore(snapshot: Uint8Array, options?: RawRecsOptions | undefined | null): RecsEngine
+  /** Learns from one batch of record values packed like `ActivityEngine.ingest`'s. */
+  ingest(values: Uint8Array, ends: Uint32Array): RecsIngestResult
+  recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList
+  similar(productId: string, k: number): Array<RecommendedItem>
+  snapshot(): Buffer
+  stats(): RecsStatsInfo
+}
+
 export interface ActivityStatsInfo {
   accepted: number
   /** Rejected records by reason, in the order of `rejectReasons()`. */
@@ -96,6 +108,19 @@ export interface RawRecsOptions {
   maxNeighbours?: number
 }
 
+export interface RecommendationList {
+  items: Array<RecommendedItem>
+  /** True when every item is a trending fallback (a cold user or unknown items). */
+  fallback: boolean
+}
+
+export interface RecommendedItem {
+  item: string
+  score: number
+  /** The user's recent item that contributed most; null for a trending (fallback) item. */
+  because?: string
+}
+
 export interface RecsEvalResult {
   seenAllowed: RecsScores
   seenExcluded: RecsScores
@@ -104,9 +129,23 @@ export interface RecsEvalResult {
   events: number
 }
 
+export interface RecsIngestResult {
+  learned: number
+  skipped: number
+  invalid: number
+}
+
 export interface RecsScores {
   hitRate: number
   mrr: number
+}
+
+export interface RecsStatsInfo {
+  events: number
+  items: number
+  users: number
+  pairs: number
+  droppedItems: number
 }
 
 /**

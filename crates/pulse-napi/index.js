@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ActivityEngine = nativeBinding.ActivityEngine
+module.exports.RecsEngine = nativeBinding.RecsEngine
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors

@@ -14,9 +14,12 @@ declare module 'vitest' {
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The test cluster's own data dir and port, so that it never touches a dev broker on 9092. */
-export const TEST_DATA_DIR = resolve(repoRoot, '.pulse/test-kafka');
+/**
+ * The test cluster's own port and data dir, so that it never touches a dev broker on 9092, and two runs
+ * on different ports (PULSE_TEST_KAFKA_PORT) never share storage.
+ */
 export const TEST_PORT = Number(process.env.PULSE_TEST_KAFKA_PORT ?? 19092);
+export const TEST_DATA_DIR = resolve(repoRoot, `.pulse/test-kafka-${TEST_PORT}`);
 
 /**
  * Starts a fresh single-node Kafka for the integration tests, unless KAFKA_BOOTSTRAP_SERVERS names a

@@ -15,9 +15,13 @@
 //!   neighbours' scores normalised by the two items' popularity (`score / (pop(j)^α · pop(i)^(1−α))`);
 //!   when that yields fewer than `k` items, trending items fill the rest.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Deserialize;
+
+use crate::snapshot::{Reader, SnapshotError, Writer};
 
 /// What a user did with an item; purchases say more than carts, carts more than views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +66,9 @@ impl Default for RecsOptions {
             recency_decay: 0.7,
             recent_items: 10,
             max_neighbours: 100,
-            max_items: 1_000_000,
+            // Bounds the model snapshot (items × neighbours × 12 bytes ≤ 60 MB before LZ4) below the
+            // 64 MiB a record of pulse-recs-model may hold.
+            max_items: 50_000,
             max_users: 1_000_000,
             session_gap_ms: 30 * 60_000,
         }
@@ -90,7 +96,7 @@ impl Neighbours {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct UserState {
     /// Newest last: (item, interaction weight).
     recent: VecDeque<(ItemId, f64)>,
@@ -344,6 +350,162 @@ impl RecsModel {
             pairs: self.neighbours.iter().map(|n| n.entries.len() as u64).sum(),
             ..self.stats
         }
+    }
+}
+
+/// What one `ingest` call learned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestCounts {
+    /// Item interactions learned (a purchase of three products counts three).
+    pub learned: u32,
+    /// Valid events that carry no product (page views, searches, checkouts started).
+    pub skipped: u32,
+    /// Records that are not usable events; the aggregator reports those as dead letters.
+    pub invalid: u32,
+}
+
+#[derive(Deserialize)]
+struct RawItem<'a> {
+    #[serde(rename = "productId", borrow)]
+    product_id: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct RawInteraction<'a> {
+    #[serde(rename = "userId", borrow)]
+    user_id: Cow<'a, str>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "productId", borrow, default)]
+    product_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    items: Option<Vec<RawItem<'a>>>,
+    ts: i64,
+}
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSR";
+const SNAPSHOT_VERSION: u16 = 1;
+
+impl RecsModel {
+    /// Learns from a batch of `user-clicks` and `user-purchases` record values (`ends[i]` is where
+    /// record `i` ends): product views and clicks, add-to-carts, and each product of a purchase.
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32]) -> IngestCounts {
+        let mut counts = IngestCounts::default();
+        let mut start = 0usize;
+        for &end in ends {
+            let Some(record) = values.get(start..end as usize) else {
+                counts.invalid += 1;
+                continue;
+            };
+            start = end as usize;
+            let Ok(event) = serde_json::from_slice::<RawInteraction>(record) else {
+                counts.invalid += 1;
+                continue;
+            };
+            let kind = match event.kind.as_deref() {
+                Some("product_view") | Some("click") => Interaction::View,
+                Some("add_to_cart") => Interaction::Cart,
+                Some("purchase") => Interaction::Purchase,
+                _ => {
+                    counts.skipped += 1;
+                    continue;
+                }
+            };
+            if kind == Interaction::Purchase {
+                for item in event.items.iter().flatten() {
+                    self.observe(&event.user_id, &item.product_id, kind, event.ts);
+                    counts.learned += 1;
+                }
+            } else if let Some(product) = event.product_id.as_deref() {
+                self.observe(&event.user_id, product, kind, event.ts);
+                counts.learned += 1;
+            } else {
+                counts.skipped += 1;
+            }
+        }
+        counts
+    }
+
+    /// The whole model as an LZ4 frame; users in key order so that equal models give equal bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
+        w.i64(self.origin_ms.unwrap_or(i64::MIN));
+        w.u64(self.seq);
+        w.u64(self.stats.events);
+        w.u64(self.stats.dropped_items);
+        w.u32(self.names.len() as u32);
+        for (i, name) in self.names.iter().enumerate() {
+            w.bytes(name.as_bytes());
+            w.u64(self.popularity[i].to_bits());
+            let entries = &self.neighbours[i].entries;
+            w.u32(entries.len() as u32);
+            for &(item, score) in entries {
+                w.u32(item);
+                w.u64(score.to_bits());
+            }
+        }
+        let mut users: Vec<(&Box<str>, &UserState)> = self.users.iter().collect();
+        users.sort_by(|a, b| a.0.cmp(b.0));
+        w.u32(users.len() as u32);
+        for (name, u) in users {
+            w.bytes(name.as_bytes());
+            w.i64(u.last_ts);
+            w.u64(u.last_seq);
+            for queue in [&u.recent, &u.session] {
+                w.u32(queue.len() as u32);
+                for &(item, weight) in queue {
+                    w.u32(item);
+                    w.u64(weight.to_bits());
+                }
+            }
+        }
+        w.finish()
+    }
+
+    pub fn restore(frame: &[u8], opts: RecsOptions) -> Result<Self, SnapshotError> {
+        let corrupt = |m: &str| SnapshotError::Corrupt(m.to_owned());
+        let mut r = Reader::open(frame, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+        let mut m = RecsModel::new(opts);
+        let origin = r.i64()?;
+        m.origin_ms = (origin != i64::MIN).then_some(origin);
+        m.seq = r.u64()?;
+        m.stats.events = r.u64()?;
+        m.stats.dropped_items = r.u64()?;
+        let items = r.u32()? as usize;
+        for id in 0..items {
+            let name: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("item id is not UTF-8"))?.into();
+            m.ids.insert(name.clone(), id as ItemId);
+            m.names.push(name);
+            m.popularity.push(f64::from_bits(r.u64()?));
+            let n = r.u32()? as usize;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let item = r.u32()?;
+                if item as usize >= items {
+                    return Err(corrupt("neighbour out of range"));
+                }
+                entries.push((item, f64::from_bits(r.u64()?)));
+            }
+            m.neighbours.push(Neighbours { entries });
+        }
+        let users = r.u32()? as usize;
+        for _ in 0..users {
+            let name: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("user id is not UTF-8"))?.into();
+            let mut u = UserState { last_ts: r.i64()?, last_seq: r.u64()?, ..Default::default() };
+            for queue in [&mut u.recent, &mut u.session] {
+                let n = r.u32()? as usize;
+                for _ in 0..n {
+                    let item = r.u32()?;
+                    if item as usize >= items {
+                        return Err(corrupt("recent item out of range"));
+                    }
+                    queue.push_back((item, f64::from_bits(r.u64()?)));
+                }
+            }
+            m.users.insert(name, u);
+        }
+        r.finish()?;
+        Ok(m)
     }
 }
 

@@ -143,3 +143,98 @@ fn evaluation_scores_a_perfectly_predictable_test_set() {
     assert_eq!(r.seen_excluded.mrr, 1.0);
     assert_eq!(r.events, 83);
 }
+
+mod streaming {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(user: u8, product: u8, kind: u8, ts: i64) -> String {
+        match kind {
+            0 => format!(r#"{{"eventId":"e","type":"product_view","userId":"u{user}","sessionId":"s","productId":"p{product}","ts":{ts}}}"#),
+            1 => format!(r#"{{"eventId":"e","type":"add_to_cart","userId":"u{user}","sessionId":"s","productId":"p{product}","ts":{ts}}}"#),
+            2 => format!(
+                r#"{{"eventId":"e","type":"purchase","userId":"u{user}","orderId":"o","items":[{{"productId":"p{product}","quantity":1,"price":2.5}},{{"productId":"p{}","quantity":2,"price":1}}],"total":4.5,"currency":"USD","ts":{ts}}}"#,
+                product / 2
+            ),
+            3 => format!(r#"{{"eventId":"e","type":"page_view","userId":"u{user}","sessionId":"s","ts":{ts}}}"#),
+            _ => "{not json".to_string(),
+        }
+    }
+
+    fn events() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec((0u8..8, 0u8..30, 0u8..6, 0i64..600_000), 1..200).prop_map(|raw| {
+            let mut t = T;
+            raw.into_iter()
+                .map(|(u, p, k, step)| {
+                    t += step;
+                    record(u, p, k, t)
+                })
+                .collect()
+        })
+    }
+
+    fn feed(model: &mut RecsModel, batch: &[String]) -> pulse_engine::recs::IngestCounts {
+        let mut values = Vec::new();
+        let mut ends = Vec::new();
+        for r in batch {
+            values.extend_from_slice(r.as_bytes());
+            ends.push(values.len() as u32);
+        }
+        model.ingest(&values, &ends)
+    }
+
+    fn small() -> RecsOptions {
+        RecsOptions { max_neighbours: 5, max_users: 6, max_items: 25, ..Default::default() }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn the_model_does_not_depend_on_batching(events in events(), cuts in prop::collection::vec(0usize..200, 0..6)) {
+            let mut whole = RecsModel::new(small());
+            feed(&mut whole, &events);
+            let mut pieces = RecsModel::new(small());
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(events.len())).collect();
+            bounds.sort_unstable();
+            bounds.push(events.len());
+            let mut start = 0;
+            for end in bounds {
+                feed(&mut pieces, &events[start..end]);
+                start = end;
+            }
+            prop_assert_eq!(whole.snapshot(), pieces.snapshot());
+        }
+
+        #[test]
+        fn a_snapshot_and_restore_anywhere_changes_nothing(events in events(), at in 0usize..200) {
+            let at = at.min(events.len());
+            let mut straight = RecsModel::new(small());
+            feed(&mut straight, &events);
+            let mut first = RecsModel::new(small());
+            feed(&mut first, &events[..at]);
+            let mut restored = RecsModel::restore(&first.snapshot(), small()).unwrap();
+            feed(&mut restored, &events[at..]);
+            prop_assert_eq!(straight.snapshot(), restored.snapshot());
+            prop_assert_eq!(straight.recommend("u1", 5, false), restored.recommend("u1", 5, false));
+        }
+    }
+
+    #[test]
+    fn ingest_learns_views_carts_and_each_purchased_product() {
+        let mut m = RecsModel::new(RecsOptions::default());
+        let counts = feed(&mut m, &[record(1, 4, 0, T), record(1, 6, 1, T + 1), record(1, 8, 2, T + 2), record(1, 0, 3, T + 3), record(1, 0, 9, T + 4)]);
+        assert_eq!(counts, pulse_engine::recs::IngestCounts { learned: 4, skipped: 1, invalid: 1 });
+        let recent: Vec<String> = m.recommend("u1", 10, false).items.into_iter().map(|r| r.item).collect();
+        assert!(recent.contains(&"p4".to_string()));
+    }
+
+    #[test]
+    fn a_corrupt_model_snapshot_is_refused() {
+        let mut m = RecsModel::new(RecsOptions::default());
+        feed(&mut m, &[record(1, 4, 0, T), record(1, 6, 0, T + 1)]);
+        let snap = m.snapshot();
+        assert!(RecsModel::restore(&snap[..snap.len() / 2], RecsOptions::default()).is_err());
+        assert!(RecsModel::restore(b"garbage", RecsOptions::default()).is_err());
+    }
+}

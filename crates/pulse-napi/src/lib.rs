@@ -12,7 +12,7 @@ extern crate napi_derive;
 
 use napi::bindgen_prelude::*;
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
-use pulse_engine::recs::RecsOptions;
+use pulse_engine::recs::{RecsModel, RecsOptions};
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason, SnapshotError};
 
@@ -284,4 +284,88 @@ pub fn evaluate_recommender(train_tsv: String, test_tsv: String, k: u32, options
         sessions: r.sessions as f64,
         events: r.events as f64,
     })
+}
+
+#[napi(object)]
+pub struct RecommendedItem {
+    pub item: String,
+    pub score: f64,
+    /// The user's recent item that contributed most; null for a trending (fallback) item.
+    pub because: Option<String>,
+}
+
+#[napi(object)]
+pub struct RecommendationList {
+    pub items: Vec<RecommendedItem>,
+    /// True when every item is a trending fallback (a cold user or unknown items).
+    pub fallback: bool,
+}
+
+#[napi(object)]
+pub struct RecsIngestResult {
+    pub learned: u32,
+    pub skipped: u32,
+    pub invalid: u32,
+}
+
+#[napi(object)]
+pub struct RecsStatsInfo {
+    pub events: f64,
+    pub items: f64,
+    pub users: f64,
+    pub pairs: f64,
+    pub dropped_items: f64,
+}
+
+fn to_items(list: Vec<pulse_engine::recs::Recommendation>) -> Vec<RecommendedItem> {
+    list.into_iter().map(|r| RecommendedItem { item: r.item, score: r.score, because: r.because }).collect()
+}
+
+/// The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
+#[napi]
+pub struct RecsEngine {
+    inner: RecsModel,
+}
+
+#[napi]
+impl RecsEngine {
+    #[napi(constructor)]
+    pub fn new(options: Option<RawRecsOptions>) -> Self {
+        Self { inner: RecsModel::new(options.unwrap_or_default().into()) }
+    }
+
+    #[napi(factory, catch_unwind)]
+    pub fn restore(snapshot: &[u8], options: Option<RawRecsOptions>) -> Result<Self, EngineCode> {
+        let inner = RecsModel::restore(snapshot, options.unwrap_or_default().into()).map_err(|e| Error::new(EngineCode::BadSnapshot, e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    /// Learns from one batch of record values packed like `ActivityEngine.ingest`'s.
+    #[napi(catch_unwind)]
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32]) -> RecsIngestResult {
+        let c = self.inner.ingest(values, ends);
+        RecsIngestResult { learned: c.learned, skipped: c.skipped, invalid: c.invalid }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn recommend(&mut self, user_id: String, k: u32, exclude_seen: bool) -> RecommendationList {
+        let r = self.inner.recommend(&user_id, k as usize, exclude_seen);
+        RecommendationList { items: to_items(r.items), fallback: r.fallback }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn similar(&self, product_id: String, k: u32) -> Vec<RecommendedItem> {
+        to_items(self.inner.similar(&product_id, k as usize))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self) -> Buffer {
+        self.inner.snapshot().into()
+    }
+
+    #[napi]
+    pub fn stats(&self) -> RecsStatsInfo {
+        let s = self.inner.stats();
+        RecsStatsInfo { events: s.events as f64, items: s.items as f64, users: s.users as f64, pairs: s.pairs as f64, dropped_items: s.dropped_items as f64 }
+    }
 }

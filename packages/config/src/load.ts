@@ -125,7 +125,7 @@ export function loadConfig(options: LoadOptions = {}): PulseConfig {
 }
 
 /** Variables that belong to Pulse but are not configuration keys of this schema (read by their own owners). */
-const NON_CONFIG_ENV = new Set(['PULSE_CONFIG', 'PULSE_API_TOKENS', 'PULSE_DATABASE_URL', 'PULSE_TEST_KAFKA_PORT']);
+const NON_CONFIG_ENV = new Set(['PULSE_CONFIG', 'PULSE_DATABASE_URL', 'PULSE_TEST_KAFKA_PORT']);
 
 /** One line per key: name, environment variable, default and meaning, for `--help`. */
 export function describeConfig(): string {

@@ -26,6 +26,14 @@ export const schema = {
   'kafka.clientId': { type: { kind: 'string' }, default: 'pulse', doc: 'client.id prefix of every Kafka client' },
   'kafka.replicationFactor': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'replication factor of the topics Pulse creates' },
   'kafka.minInsyncReplicas': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'min.insync.replicas of the topics Pulse creates' },
+  'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
+  'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },
+  'api.tokens': { type: { kind: 'list' }, default: [], doc: 'Bearer tokens for reads of /api (comma-separated); empty leaves reads open' },
+  'recs.snapshotIntervalMs': {
+    type: { kind: 'int', min: 0 },
+    default: 30000,
+    doc: 'how often a serving instance writes its recommender model to pulse-recs-model (0: never)',
+  },
   'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
   'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
   'producer.compression': {

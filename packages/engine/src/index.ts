@@ -3,4 +3,4 @@ export { packValues, forEachOutput, OutputKind, type PackedBatch } from './batch
 export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './errors.js';
 export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';
 export type { RejectInfo, IngestResult } from './native.js';
-export { evaluateRecommender, type RecsOptions, type RecsEvalResult } from './recs.js';
+export { evaluateRecommender, RecsModel, type RecsOptions, type RecsEvalResult, type RecommendationList, type RecommendedItem } from './recs.js';

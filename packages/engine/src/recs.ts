@@ -1,5 +1,6 @@
 import { native, type RawRecsOptions, type RecsEvalResult } from './native.js';
 import { call } from './call.js';
+import type { PackedBatch } from './batch.js';
 
 export type RecsOptions = RawRecsOptions;
 export type { RecsEvalResult };
@@ -10,4 +11,40 @@ export type { RecsEvalResult };
  */
 export function evaluateRecommender(trainTsv: string, testTsv: string, k: number, options?: RecsOptions): RecsEvalResult {
   return call(() => native.evaluateRecommender(trainTsv, testTsv, k, options));
+}
+
+export type RecommendationList = import('./native.js').RecommendationList;
+export type RecommendedItem = import('./native.js').RecommendedItem;
+
+/** The streaming recommender's state, held in Rust (see crates/pulse-engine/src/recs.rs). */
+export class RecsModel {
+  private readonly engine: InstanceType<typeof native.RecsEngine>;
+
+  constructor(options?: RecsOptions, engine?: InstanceType<typeof native.RecsEngine>) {
+    this.engine = engine ?? new native.RecsEngine(options);
+  }
+
+  static restore(snapshot: Buffer, options?: RecsOptions): RecsModel {
+    return new RecsModel(options, call(() => native.RecsEngine.restore(snapshot, options)));
+  }
+
+  ingest(batch: PackedBatch): { learned: number; skipped: number; invalid: number } {
+    return call(() => this.engine.ingest(batch.values, batch.ends));
+  }
+
+  recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList {
+    return call(() => this.engine.recommend(userId, k, excludeSeen));
+  }
+
+  similar(productId: string, k: number): RecommendedItem[] {
+    return call(() => this.engine.similar(productId, k));
+  }
+
+  snapshot(): Buffer {
+    return call(() => this.engine.snapshot());
+  }
+
+  stats(): { events: number; items: number; users: number; pairs: number; droppedItems: number } {
+    return this.engine.stats();
+  }
 }

@@ -20,6 +20,7 @@ export const TOPICS = {
   userActivityCounts: 'user-activity-counts',
   deadLetters: 'dead-letters',
   aggregatorChangelog: 'pulse-aggregator-changelog',
+  recsModel: 'pulse-recs-model',
   identities: 'pulse-identities',
 } as const;
 
@@ -54,5 +55,12 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
       'segment.ms': String(HOUR),
     },
     doc: 'aggregator state snapshots, one key per input partition (compacted)',
+  },
+  {
+    name: TOPICS.recsModel,
+    // One key: the latest recommender model snapshot with the input offsets it covers.
+    partitions: 1,
+    config: { 'cleanup.policy': 'compact', 'max.message.bytes': String(CHANGELOG_MAX_MESSAGE_BYTES), 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR) },
+    doc: 'recommender model snapshots with the offsets they cover (compacted)',
   },
 ];

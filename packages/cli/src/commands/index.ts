@@ -5,6 +5,7 @@ import { collect } from './collect.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
+import { serve } from './serve.js';
 import { topics } from './topics.js';
 import { up } from './up.js';
 
@@ -16,6 +17,7 @@ export const commands: readonly Command[] = [
   generate,
   collect,
   aggregate,
+  serve,
   bench,
   recs,
 ];

@@ -1,0 +1,66 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { engineInfo } from '@pulse/engine';
+import { recommendationRoutes, type Recommender } from './routes/recommendations.js';
+
+export interface ApiOptions {
+  recommender: Recommender;
+  /** Bearer tokens accepted for reads; empty means reads are open. */
+  tokens: readonly string[];
+  logger?: boolean;
+}
+
+/**
+ * The query and recommendation API as a fastify instance (routes registered, not listening), so that
+ * tests can `inject()` requests and `pulse serve` can listen.
+ */
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Ids in paths are bounded by the route schemas; this bounds everything else.
+    routerOptions: { maxParamLength: 256 },
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  });
+  const tokens = new Set(options.tokens);
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (tokens.size === 0 || !request.url.startsWith('/api/')) return;
+    const header = request.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!tokens.has(token)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'a valid Bearer token is required (PULSE_API_TOKENS)' });
+    }
+  });
+
+  app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
+    if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
+    const status = err.statusCode ?? 500;
+    return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message });
+  });
+
+  const info = engineInfo();
+  app.get('/healthz', async () => ({ status: 'ok', engine: info }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = options.recommender.ready();
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const s = options.recommender.stats();
+    const lines = [
+      '# HELP pulse_recs_events_total Records read by the recommender.',
+      '# TYPE pulse_recs_events_total counter',
+      `pulse_recs_events_total ${s.events}`,
+      '# HELP pulse_recs_items Items in the recommender model.',
+      '# TYPE pulse_recs_items gauge',
+      `pulse_recs_items ${s.items}`,
+      '# HELP pulse_recs_users Users with recent items in the model.',
+      '# TYPE pulse_recs_users gauge',
+      `pulse_recs_users ${s.users}`,
+      '# HELP pulse_recs_pairs Item neighbour pairs in the model.',
+      '# TYPE pulse_recs_pairs gauge',
+      `pulse_recs_pairs ${s.pairs}`,
+    ];
+    return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
+  });
+  app.register(recommendationRoutes, { recommender: options.recommender });
+  return app;
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { buildApi, type Recommender } from '../src/index.js';
+
+/** A recommender that records what it was asked. */
+function fake(): Recommender & { calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  return {
+    calls,
+    recommend(userId, k, excludeSeen) {
+      calls.push(['recommend', userId, k, excludeSeen]);
+      return { items: [{ item: 'p-2', score: 0.5, because: 'p-1' }, { item: 'p-9', score: 0.1, because: null }].slice(0, k), fallback: false };
+    },
+    similar(productId, k) {
+      calls.push(['similar', productId, k]);
+      return [{ item: 'p-3', score: 1, because: productId }];
+    },
+    ready: () => true,
+    stats: () => ({ events: 7, items: 3, users: 2, pairs: 4 }),
+  };
+}
+
+describe('recommendation API', () => {
+  it('answers with items, scores, reasons and the fallback flag', async () => {
+    const r = fake();
+    const app = buildApi({ recommender: r, tokens: [] });
+    const res = await app.inject('/api/v1/recommendations/u-1?k=2');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      userId: 'u-1',
+      items: [
+        { productId: 'p-2', score: 0.5, because: 'p-1' },
+        { productId: 'p-9', score: 0.1, because: null },
+      ],
+      fallback: false,
+    });
+    expect(r.calls).toEqual([['recommend', 'u-1', 2, true]]);
+    const similar = await app.inject('/api/v1/products/p-1/similar');
+    expect(similar.json()).toEqual({ productId: 'p-1', items: [{ productId: 'p-3', score: 1, because: 'p-1' }] });
+    expect(r.calls[1]).toEqual(['similar', 'p-1', 10]);
+  });
+
+  it('refuses hostile parameters with 400 and keeps serving', async () => {
+    const r = fake();
+    const app = buildApi({ recommender: r, tokens: [] });
+    for (const url of [
+      '/api/v1/recommendations/u-1?k=abc',
+      '/api/v1/recommendations/u-1?k=0',
+      '/api/v1/recommendations/u-1?k=1000000',
+      '/api/v1/recommendations/u-1?k=1.5',
+      '/api/v1/recommendations/u-1?excludeSeen=maybe',
+      '/api/v1/recommendations/u-1?drop=table',
+      '/api/v1/products/p-1/similar?k=-3',
+    ]) {
+      const res = await app.inject(url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().message, url).toMatch(/querystring/);
+    }
+    const long = await app.inject(`/api/v1/recommendations/${'x'.repeat(300)}`);
+    expect(long.statusCode).toBe(414);
+    // Quotes and SQL in ids are just ids.
+    const sql = await app.inject(`/api/v1/recommendations/${encodeURIComponent("u'; DROP TABLE users; --")}`);
+    expect(sql.statusCode).toBe(200);
+    expect(sql.json().userId).toBe("u'; DROP TABLE users; --");
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+    expect(r.calls.filter((c) => c[0] === 'recommend')).toHaveLength(1);
+  });
+
+  it('requires a Bearer token for /api when tokens are configured', async () => {
+    const app = buildApi({ recommender: fake(), tokens: ['s3cret'] });
+    expect((await app.inject('/api/v1/recommendations/u-1')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(200);
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+  });
+
+  it('exposes readiness, health with the engine build, and Prometheus metrics', async () => {
+    const app = buildApi({ recommender: { ...fake(), ready: () => false }, tokens: [] });
+    expect((await app.inject('/readyz')).statusCode).toBe(503);
+    expect((await app.inject('/healthz')).json().engine.target).toMatch(/-/);
+    const metrics = await app.inject('/metrics');
+    expect(metrics.headers['content-type']).toMatch(/text\/plain/);
+    expect(metrics.body).toMatch(/^pulse_recs_events_total 7$/m);
+  });
+});

@@ -1,0 +1,1 @@
+export { RecsService, type RecsServiceOptions } from './service.js';

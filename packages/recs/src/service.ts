@@ -1,0 +1,155 @@
+import type { PulseConfig } from '@pulse/config';
+import { RecsModel, packValues, type RecommendationList, type RecommendedItem } from '@pulse/engine';
+import { RdKafka, TrackedProducer, consumerConfig, promisify, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+
+const INPUTS = [TOPICS.userClicks, TOPICS.userPurchases] as const;
+const MODEL_KEY = 'model';
+const OFFSETS_HEADER = 'pulse.offsets';
+/** librdkafka's logical offset "beginning of the partition". */
+const OFFSET_BEGINNING = -2;
+
+type Offsets = Record<string, Record<number, number>>;
+
+export interface RecsServiceOptions {
+  /** How often the model is written to the snapshot topic; 0 never. */
+  snapshotIntervalMs: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * The recommendation model of one serving instance. The item model is global while Kafka partitions
+ * users, so every instance reads all partitions of user-clicks and user-purchases (assign, no consumer
+ * group) and folds every event into its own copy of the model; instances scale reads, not writes. On
+ * start it restores the latest model snapshot from pulse-recs-model (written by any instance, each with
+ * the offsets it covers) and reads on from those offsets, so a restart does not re-read all history.
+ */
+export class RecsService {
+  private consumer!: KafkaConsumer;
+  private producer: TrackedProducer | null = null;
+  private model!: RecsModel;
+  private readonly next: Offsets = {};
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private lastSnapshot = Date.now();
+  private snapshotting: Promise<void> | null = null;
+  private caughtUp = false;
+  private readonly log: (line: string) => void;
+  readonly counters = { events: 0, learned: 0, invalid: 0, snapshots: 0 };
+
+  constructor(
+    private readonly config: PulseConfig,
+    private readonly options: RecsServiceOptions,
+  ) {
+    this.log = options.log ?? ((l) => console.error(l));
+  }
+
+  async start(): Promise<void> {
+    const restored = await this.restore();
+    this.model = restored?.model ?? new RecsModel();
+    this.consumer = new RdKafka.KafkaConsumer(
+      consumerConfig(this.config, 'recs', `${this.config.aggregator.groupId}-recs`, { 'fetch.wait.max.ms': 5, 'enable.partition.eof': false }),
+      {},
+    );
+    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
+    this.consumer.setDefaultConsumeTimeout(20);
+    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    const assignment = [];
+    for (const topic of INPUTS) {
+      const meta = await promisify<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) => this.consumer.getMetadata({ topic, timeout: 10_000 }, cb as never));
+      const partitions = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+      this.next[topic] = {};
+      for (const { id } of partitions) {
+        const offset = restored?.offsets[topic]?.[id] ?? OFFSET_BEGINNING;
+        assignment.push({ topic, partition: id, offset });
+        this.next[topic]![id] = Math.max(offset, 0);
+      }
+    }
+    this.consumer.assign(assignment);
+    if (this.options.snapshotIntervalMs > 0) this.producer = await TrackedProducer.connect({ 'bootstrap.servers': this.config.kafka.bootstrapServers, 'acks': -1, 'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024 } as never);
+    this.running = true;
+    this.loopDone = this.loop();
+    this.log(`recs: reading ${INPUTS.join(' and ')} (${assignment.length} partitions) ${restored ? `from a model snapshot (${restored.bytes} bytes)` : 'from the beginning'}`);
+  }
+
+  private async restore(): Promise<{ model: RecsModel; offsets: Offsets; bytes: number } | null> {
+    const reader = new RdKafka.KafkaConsumer(consumerConfig(this.config, 'recs-restore', `${this.config.aggregator.groupId}-recs-restore`, { 'fetch.message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES }), {});
+    await promisify<unknown>((cb) => reader.connect({ timeout: 30_000 }, cb as never));
+    try {
+      const { lowOffset, highOffset } = await promisify<{ lowOffset: number; highOffset: number }>((cb) => reader.queryWatermarkOffsets(TOPICS.recsModel, 0, 10_000, cb as never));
+      if (highOffset <= lowOffset) return null;
+      reader.setDefaultConsumeTimeout(200);
+      reader.assign([{ topic: TOPICS.recsModel, partition: 0, offset: highOffset - 1 }]);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const [m] = await promisify<Message[]>((cb) => reader.consume(1, cb as never));
+        if (m === undefined || m.offset !== highOffset - 1 || m.value === null) continue;
+        const header = m.headers?.find((h) => OFFSETS_HEADER in h)?.[OFFSETS_HEADER];
+        if (header === undefined) throw new Error(`${TOPICS.recsModel}: the latest snapshot has no ${OFFSETS_HEADER} header`);
+        return { model: RecsModel.restore(m.value), offsets: JSON.parse(header.toString()) as Offsets, bytes: m.value.length };
+      }
+      throw new Error(`timed out reading the model snapshot from ${TOPICS.recsModel}`);
+    } finally {
+      await promisify<unknown>((cb) => reader.disconnect(cb as never)).catch(() => {});
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const messages = await promisify<Message[]>((cb) => this.consumer.consume(5000, cb as never));
+      if (messages.length > 0) {
+        const r = this.model.ingest(packValues(messages.map((m) => m.value)));
+        this.counters.events += messages.length;
+        this.counters.learned += r.learned;
+        this.counters.invalid += r.invalid;
+        for (const m of messages) this.next[m.topic]![m.partition] = m.offset + 1;
+      } else {
+        this.caughtUp = true;
+      }
+      const now = Date.now();
+      if (this.producer !== null && this.snapshotting === null && now - this.lastSnapshot >= this.options.snapshotIntervalMs) {
+        this.lastSnapshot = now;
+        this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = null));
+      }
+    }
+  }
+
+  /** The model and the offsets it covers, taken together between two batches, then written. */
+  private async writeSnapshot(): Promise<void> {
+    const bytes = this.model.snapshot();
+    const offsets = JSON.stringify(this.next);
+    try {
+      await this.producer!.send(TOPICS.recsModel, 0, bytes, MODEL_KEY, [{ [OFFSETS_HEADER]: offsets }]);
+      await this.producer!.flush();
+      const failures = this.producer!.takeFailures();
+      if (failures.length > 0) throw failures[0];
+      this.counters.snapshots++;
+    } catch (err) {
+      this.log(`recs: model snapshot not written: ${(err as Error).message}`);
+    }
+  }
+
+  /** True once the consumer has read everything there was when it started. */
+  ready(): boolean {
+    return this.caughtUp;
+  }
+
+  recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList {
+    return this.model.recommend(userId, k, excludeSeen);
+  }
+
+  similar(productId: string, k: number): RecommendedItem[] {
+    return this.model.similar(productId, k);
+  }
+
+  stats() {
+    return { ...this.counters, ...this.model.stats() };
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loopDone;
+    await this.snapshotting;
+    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
+    await this.producer?.close();
+  }
+}

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TOPICS } from '../../packages/kafka/src/index.js';
+import { produceRecords, testConfig } from './helpers/index.js';
+import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+
+const view = (userId: string, productId: string, ts: number) =>
+  JSON.stringify({ eventId: `e-${userId}-${productId}-${ts}`, type: 'product_view', userId, sessionId: `s-${userId}`, productId, source: 'web', ts, properties: {} });
+
+describe('recommendations served from the Kafka stream', () => {
+  const bootstrap = inject('kafkaBootstrap');
+  const config = testConfig();
+  const port = 18080 + Math.floor(Math.random() * 500);
+  let serve: PulseProcess;
+
+  beforeAll(async () => {
+    await resetTopics(config);
+    serve = spawnPulse(['serve', '--port', String(port)], pulseEnv(bootstrap, { PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0' }));
+    await serve.waitFor(/API on/);
+    await waitUntil('readiness', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined));
+  });
+
+  afterAll(async () => {
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+  });
+
+  const recommend = async (user: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/recommendations/${user}?k=5`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as { items: { productId: string; because: string | null }[]; fallback: boolean };
+  };
+
+  it('learns from clicks and purchases produced to Kafka and answers a new click with what follows it', async () => {
+    const t = Date.now() - 60_000;
+    // Ten shoppers view a camera, then a tripod; three buy a lens after the camera.
+    const records = [];
+    for (let s = 0; s < 10; s++) {
+      records.push({ partition: s % 12, key: `shopper-${s}`, value: view(`shopper-${s}`, 'camera', t + s * 10) });
+      records.push({ partition: s % 12, key: `shopper-${s}`, value: view(`shopper-${s}`, 'tripod', t + s * 10 + 5) });
+    }
+    await produceRecords(config, TOPICS.userClicks, records);
+    await produceRecords(
+      config,
+      TOPICS.userPurchases,
+      [0, 1, 2].map((s) => ({
+        partition: s,
+        key: `buyer-${s}`,
+        value: JSON.stringify({ eventId: `o-${s}`, type: 'purchase', userId: `buyer-${s}`, orderId: `o-${s}`, items: [{ productId: 'camera', quantity: 1, price: 500 }, { productId: 'lens', quantity: 1, price: 200 }], total: 700, currency: 'USD', ts: t + 500 + s }),
+      })),
+    );
+
+    expect((await recommend('newcomer')).fallback).toBe(true);
+    await produceRecords(config, TOPICS.userClicks, [{ partition: 5, key: 'newcomer', value: view('newcomer', 'camera', Date.now()) }]);
+    const answer = await waitUntil('the click to be reflected', async () => {
+      const r = await recommend('newcomer');
+      return r.fallback ? undefined : r;
+    }, 30_000, 5);
+    const products = answer.items.map((i) => i.productId);
+    expect(products.slice(0, 2).sort()).toEqual(['lens', 'tripod']);
+    expect(answer.items[0]!.because).toBe('camera');
+
+    const similar = (await (await fetch(`http://127.0.0.1:${port}/api/v1/products/camera/similar?k=3`)).json()) as { items: { productId: string }[] };
+    expect(similar.items.map((i) => i.productId)).toContain('tripod');
+  });
+});
