@@ -2,3 +2,4 @@ export { runCollectorBench, type CollectorBenchOptions, type CollectorBenchResul
 export { runE2E, type E2EOptions, type E2EResult } from './e2e/run.js';
 export { machineInfo, type MachineInfo } from './lib/machine.js';
 export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, type TuningResult } from './recs/compare.js';
+export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';

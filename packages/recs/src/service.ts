@@ -95,7 +95,8 @@ export class RecsService {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(5000, cb as never));
+      // Small batches: turning records into JavaScript objects blocks the event loop, and requests wait.
+      const messages = await promisify<Message[]>((cb) => this.consumer.consume(500, cb as never));
       if (messages.length > 0) {
         const r = this.model.ingest(packValues(messages.map((m) => m.value)));
         this.counters.events += messages.length;

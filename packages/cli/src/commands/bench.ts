@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
+import { runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -86,6 +86,25 @@ function writeResult(file: string | undefined, result: object, summary: string):
   console.error(summary);
 }
 
+function recsMarkdown(r: RecsServingResult): string {
+  const procs = Object.entries(r.processes)
+    .map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.maxRssMiB} |`)
+    .join('\n');
+  return `# Pulse recommendation API under load
+
+Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node}, commit ${r.machine.commit}.
+Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\` and autocannon on that machine.
+
+- ${fmt(r.achievedRequestRate)} requests/s of ${fmt(r.requestRate)} asked, ${fmt(r.requests)} requests, ${fmt(r.errors)} errors, over ${r.durationSec} s
+- request latency ms: p50 ${r.requestLatencyMs.p50}, p90 ${r.requestLatencyMs.p90}, p99 ${r.requestLatencyMs.p99}, max ${r.requestLatencyMs.max}
+- freshness ms (event produced → first personalised answer, ${r.probes} probes): p50 ${r.freshnessMs.p50}, p95 ${r.freshnessMs.p95}, p99 ${r.freshnessMs.p99}, max ${r.freshnessMs.max}
+
+| process | CPU % (of one core) | max RSS MiB |
+|---|---|---|
+${procs}
+`;
+}
+
 const E2E_FLAGS = ['rate', 'warmup'];
 const COLLECTOR_FLAGS = ['connections', 'batch-sizes', 'http-port'];
 
@@ -124,7 +143,13 @@ Options (collector):
   --connections N        concurrent keep-alive connections (default 16)
   --batch-sizes LIST     events per /v1/batch request, comma-separated (default 20,100,500)
   --http-port P          port of the collector under test (default 8188)
-  --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e`,
+  --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e
+
+recs: the recommendation API under load: a fresh broker, the generator at --rate events/s (default
+20000), \`pulse serve\` folding them into the model, autocannon asking random users'
+recommendations at --request-rate requests/s (default 1000) for --duration S (default 30) after
+--warmup S (default 15); meanwhile probes measure freshness: a new user's view produced to Kafka →
+the API's first personalised answer for that user. --http-port P (default 8180), --json FILE.`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -136,15 +161,33 @@ Options (collector):
     connections: { type: 'string' },
     'batch-sizes': { type: 'string' },
     'http-port': { type: 'string' },
+    'request-rate': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
-    if ((scenario !== 'e2e' && scenario !== 'collector') || extra.length > 0) {
-      throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e, collector`);
+    if ((scenario !== 'e2e' && scenario !== 'collector' && scenario !== 'recs') || extra.length > 0) {
+      throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e, collector, recs`);
     }
-    const foreign = (scenario === 'e2e' ? COLLECTOR_FLAGS : E2E_FLAGS).find((f) => values[f as keyof typeof values] !== undefined);
+    const foreign = (scenario === 'collector' ? E2E_FLAGS : scenario === 'e2e' ? COLLECTOR_FLAGS : ['batch-sizes', 'connections']).find(
+      (f) => values[f as keyof typeof values] !== undefined,
+    );
     if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
+    if (scenario === 'recs') {
+      const result = await runRecsServingBench({
+        config,
+        eventRate: numberFlag('rate', values.rate, 20_000, 1),
+        requestRate: numberFlag('request-rate', values['request-rate'], 1000, 1),
+        durationSec: numberFlag('duration', values.duration, 30, 1),
+        warmupSec: numberFlag('warmup', values.warmup, 15, 0),
+        dataDir: resolve(config.dataDir, 'bench'),
+        port: numberFlag('port', values.port, 9192, 1024),
+        httpPort: numberFlag('http-port', values['http-port'], 8180, 1024),
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      writeResult(values.json as string | undefined, result, recsMarkdown(result));
+      return 0;
+    }
     if (scenario === 'collector') {
       const batchSizes = ((values['batch-sizes'] as string | undefined) ?? '20,100,500').split(',').map((x) => numberFlag('batch-sizes', x.trim(), 0, 1));
       if (batchSizes.some((n) => !Number.isInteger(n) || n > 2500)) throw new UsageError('--batch-sizes must be whole numbers from 1 to 2500');
@@ -154,8 +197,9 @@ Options (collector):
         connections: numberFlag('connections', values.connections, 16, 1),
         batchSizes,
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
-        dataDir: resolve(config.dataDir, 'bench'),
-        port: numberFlag('port', values.port, 9192, 1024),
+        // A broker of its own, apart from the e2e benchmark's.
+        dataDir: resolve(config.dataDir, 'bench-collector'),
+        port: numberFlag('port', values.port, 9292, 1024),
         httpPort: numberFlag('http-port', values['http-port'], 8188, 1024),
         seed: (values.seed as string | undefined) ?? 'bench',
         log: (line) => console.error(`bench: ${line}`),

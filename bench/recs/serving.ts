@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { PulseConfig } from '@pulse/config';
+import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
+import { TrackedProducer, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
+import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+
+const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+
+export interface RecsServingOptions {
+  config: PulseConfig;
+  /** Events/s the load generator writes meanwhile. */
+  eventRate: number;
+  /** Requests/s asked of the API. */
+  requestRate: number;
+  durationSec: number;
+  warmupSec: number;
+  dataDir: string;
+  port: number;
+  httpPort: number;
+  log: (line: string) => void;
+}
+
+export interface RecsServingResult {
+  scenario: 'recs';
+  eventRate: number;
+  requestRate: number;
+  achievedRequestRate: number;
+  requests: number;
+  errors: number;
+  /** autocannon's request latency (ms), from the send of each request. */
+  requestLatencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** Event produced → a new user's first personalised answer, ms. */
+  freshnessMs: Percentiles;
+  probes: number;
+  durationSec: number;
+  processes: Record<string, ProcessUsage>;
+  machine: MachineInfo;
+  startedAt: string;
+}
+
+function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs / 1000} s:\n${text}`)), timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited (${code}):\n${text}`)));
+  });
+}
+
+/**
+ * The recommendation API under load: a fresh broker, the generator writing shop traffic, `pulse serve`
+ * folding it into the model, and autocannon asking for random users' recommendations at a fixed rate.
+ * Meanwhile probes measure freshness: a new user views a product, and the time from producing that
+ * event to the API's first personalised (non-fallback) answer for the user is recorded.
+ */
+export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsServingResult> {
+  const startedAt = new Date().toISOString();
+  const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log: (l) => o.log(`kafka: ${l}`) });
+  const bootstrap = cluster.bootstrap!;
+  const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
+  const children: ChildProcess[] = [];
+  try {
+    await ensureTopics(config);
+    const env = { KAFKA_BOOTSTRAP_SERVERS: bootstrap };
+    const total = o.warmupSec + o.durationSec + 10;
+    const generator = spawnCli(['generate', '--rate', String(o.eventRate), '--duration', String(total), '--seed', 'bench', '--quiet'], env);
+    children.push(generator);
+    const serve = spawnCli(['serve', '--port', String(o.httpPort)], { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0' });
+    children.push(serve);
+    await waitFor(serve, /API on/, 60_000);
+    const base = `http://127.0.0.1:${o.httpPort}`;
+    o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
+    await new Promise((r) => setTimeout(r, o.warmupSec * 1000));
+
+    const sampler = new ProcessSampler({ serve: serve.pid!, generator: generator.pid!, bench: process.pid, broker: cluster.nodes[0]!.pid! });
+    sampler.start();
+    const probeProducer = await TrackedProducer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
+    const freshness = createLatencyHistogram();
+    let probing = true;
+    let probes = 0;
+    const probeLoop = (async () => {
+      while (probing) {
+        const user = `probe-${probes++}`;
+        const sent = Date.now();
+        const value = JSON.stringify({ eventId: `probe-${sent}-${probes}`, type: 'product_view', userId: user, sessionId: `s-${user}`, productId: 'p-1', source: 'web', ts: sent, properties: {} });
+        probeProducer.produce(TOPICS.userClicks, null, Buffer.from(value), user);
+        for (;;) {
+          const r = (await (await fetch(`${base}/api/v1/recommendations/${user}?k=5`)).json()) as { fallback: boolean };
+          if (!r.fallback) break;
+          if (Date.now() - sent > 10_000) break;
+          await new Promise((res) => setTimeout(res, 2));
+        }
+        freshness.recordValue(Date.now() - sent);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    })();
+
+    const result = await autocannon({
+      url: base,
+      connections: 10,
+      overallRate: o.requestRate,
+      duration: o.durationSec,
+      requests: [{ setupRequest: (request) => ({ ...request, path: `/api/v1/recommendations/u-${1 + Math.floor(Math.random() * 100_000)}?k=10` }) }],
+    });
+    probing = false;
+    await probeLoop;
+    await probeProducer.close();
+    const processes = sampler.stop();
+    return {
+      scenario: 'recs',
+      eventRate: o.eventRate,
+      requestRate: o.requestRate,
+      achievedRequestRate: Math.round(result.requests.average),
+      requests: result.requests.total,
+      errors: result.errors + result.non2xx,
+      requestLatencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+      freshnessMs: percentiles(freshness),
+      probes,
+      durationSec: o.durationSec,
+      processes,
+      machine: machineInfo(),
+      startedAt,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await stopCluster({ dataDir: o.dataDir, log: (l) => o.log(`kafka: ${l}`) }).catch(() => {});
+  }
+}
