@@ -105,8 +105,12 @@ ${procs}
 `;
 }
 
-const E2E_FLAGS = ['rate', 'warmup'];
-const COLLECTOR_FLAGS = ['connections', 'batch-sizes', 'http-port'];
+/** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
+const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
+  ['e2e', ['rate', 'warmup', 'seed', 'bootstrap-servers']],
+  ['collector', ['connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
+  ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
+];
 
 export const bench = defineCommand({
   name: 'bench',
@@ -168,9 +172,10 @@ the API's first personalised answer for that user. --http-port P (default 8180),
     if ((scenario !== 'e2e' && scenario !== 'collector' && scenario !== 'recs') || extra.length > 0) {
       throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e, collector, recs`);
     }
-    const foreign = (scenario === 'collector' ? E2E_FLAGS : scenario === 'e2e' ? COLLECTOR_FLAGS : ['batch-sizes', 'connections']).find(
-      (f) => values[f as keyof typeof values] !== undefined,
-    );
+    const foreign = SCENARIO_FLAGS.filter(([s]) => s !== scenario)
+      .flatMap(([, flags]) => flags)
+      .filter((f) => !SCENARIO_FLAGS.find(([s]) => s === scenario)![1].includes(f))
+      .find((f) => values[f as keyof typeof values] !== undefined);
     if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
     if (scenario === 'recs') {
