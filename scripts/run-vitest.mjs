@@ -14,7 +14,9 @@ let code = run.status ?? 1;
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  // A suite that fails before its tests run (a broken import, a failing hook) counts as a failure too.
+  const failed = Math.max(r.numFailedTests, r.numFailedTestSuites ?? 0);
+  console.log(`vitest: ${r.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   if (r.numTotalTests === 0) code = code || 1;
 } catch {
   console.log('vitest: 0 passed, 1 failed (no report: the run did not complete)');
