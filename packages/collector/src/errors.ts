@@ -37,10 +37,8 @@ export class CollectorError extends Error {
 
 export const badRequest = (code: RejectCode, field: string | undefined, message: string): CollectorError => new CollectorError(400, code, message, field);
 
-/** `batch[3].userId` from a base path and a property or index. */
+/** `batch[3].userId` from a base path and a property name or an index. */
 export function fieldPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
-  const plain = /^[A-Za-z_$][\w$]*$/.test(key);
-  if (base === '') return plain ? key : `[${JSON.stringify(key)}]`;
-  return plain ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
+  return base === '' ? key : `${base}.${key}`;
 }

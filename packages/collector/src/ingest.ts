@@ -22,6 +22,13 @@ export interface IngestOptions {
   now?: () => number;
 }
 
+interface Handover {
+  perTopic: Map<string, number>;
+  duplicates: number;
+  /** The producer's queue filled up before every record was handed over. */
+  full: boolean;
+}
+
 /** Seconds a client should wait: Kafka down, or the queue full / answers slow. */
 const RETRY_AFTER_DOWN_SEC = 5;
 const RETRY_AFTER_BUSY_SEC = 1;
@@ -54,11 +61,30 @@ export class Ingest {
       throw unavailable(RETRY_AFTER_BUSY_SEC, `Kafka is behind: ${this.sink.inFlight()} events await acknowledgement; nothing of this request was written`);
     }
     const started = performance.now();
-    const now = this.now();
     const delivery = new Delivery(this.dedup, this.now);
+    let handed: Handover;
+    try {
+      handed = this.handOver(records, delivery);
+    } catch (err) {
+      // Sealed all the same, so that requests waiting for the records already handed over get an answer.
+      delivery.seal().catch(() => {});
+      throw err;
+    }
+    const settled = delivery.seal();
+    if (handed.full) {
+      // What was queued is still written, and its ids are pending: the client's retry skips them.
+      settled.catch(() => {});
+      throw unavailable(RETRY_AFTER_BUSY_SEC, "Kafka's producer queue is full; retry the request (events already queued are not written twice)");
+    }
+    await this.settle(settled);
+    this.metrics.produced(handed.perTopic, handed.duplicates, (performance.now() - started) / 1000);
+  }
+
+  /** Hands each record to the sink unless it is a duplicate; stops at a full queue. */
+  private handOver(records: readonly OutRecord[], delivery: Delivery): Handover {
+    const now = this.now();
     const perTopic = new Map<string, number>();
     let duplicates = 0;
-    let full = false;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (r.dedupId !== undefined && this.dedup !== null) {
@@ -69,21 +95,11 @@ export class Ingest {
           continue;
         }
       }
-      if (!this.sink.produce(r.topic, r.key, Buffer.from(r.value, 'utf8'), delivery, i)) {
-        full = true;
-        break;
-      }
+      if (!this.sink.produce(r.topic, r.key, Buffer.from(r.value, 'utf8'), delivery, i)) return { perTopic, duplicates, full: true };
       delivery.added(i, r.dedupId);
       perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
     }
-    const settled = delivery.seal();
-    if (full) {
-      // What was queued is still written, and its ids are pending: the client's retry skips them.
-      settled.catch(() => {});
-      throw unavailable(RETRY_AFTER_BUSY_SEC, "Kafka's producer queue is full; retry the request (events already queued are not written twice)");
-    }
-    await this.settle(settled);
-    this.metrics.produced(perTopic, duplicates, (performance.now() - started) / 1000);
+    return { perTopic, duplicates, full: false };
   }
 
   private async settle(settled: Promise<void>): Promise<void> {

@@ -51,20 +51,17 @@ export interface Envelope {
  * case-insensitively, with `_` read as a space (`product_viewed` = `Product Viewed`). Any other track
  * event is a `click` with its name in `properties.event`.
  */
-const TRACK_TYPES = new Map<string, string>([
-  ['product viewed', 'product_view'],
-  ['product clicked', 'click'],
-  ['product added', 'add_to_cart'],
-  ['product removed', 'remove_from_cart'],
-  ['products searched', 'search'],
-  ['checkout started', 'checkout_started'],
-  ['order completed', 'purchase'],
-]);
-
-/** Properties that become fields of the record, so they are not repeated in `properties`. */
-const PRODUCT_KEYS = ['product_id', 'productId', 'sku'];
-const SESSION_KEYS = ['sessionId', 'session_id'];
-const ORDER_KEYS = ['order_id', 'orderId', 'products', 'total', 'currency', ...SESSION_KEYS];
+const SPEC_EVENTS: readonly [string, string][] = [
+  ['Product Viewed', 'product_view'],
+  ['Product Clicked', 'click'],
+  ['Product Added', 'add_to_cart'],
+  ['Product Removed', 'remove_from_cart'],
+  ['Products Searched', 'search'],
+  ['Checkout Started', 'checkout_started'],
+  ['Order Completed', 'purchase'],
+];
+/** The spec's names as they are, and normalised (looked up only when the exact name misses). */
+const TRACK_TYPES = new Map<string, string>(SPEC_EVENTS.flatMap(([name, type]) => [[name, type], [name.toLowerCase(), type]] as [string, string][]));
 
 /** Maps one Segment call to the Pulse record of PRODUCT.md §3; `path` names it in errors (`batch[3]`). */
 export function mapSegmentCall(call: SegmentCall, type: SegmentType, envelope: Envelope, path: string, topics: TopicNames): OutRecord {
@@ -77,104 +74,99 @@ export function mapSegmentCall(call: SegmentCall, type: SegmentType, envelope: E
   const timestampField = fieldPath(path, call.timestamp === undefined && call.originalTimestamp !== undefined ? 'originalTimestamp' : 'timestamp');
   const ts = segmentEventTime(call.timestamp ?? call.originalTimestamp, sentAt, envelope.receivedAt, timestampField);
   const eventId = call.messageId ?? randomUUID();
-  const base = { eventId, userId, ts };
+  const record = (topic: string, value: object): OutRecord => ({ topic, key: userId, value: JSON.stringify(value), dedupId: call.messageId });
 
-  switch (type) {
-    case 'identify':
-    case 'group':
-    case 'alias': {
-      const value =
-        type === 'alias'
-          ? { eventId, type, userId, previousId: String(call.previousId), ts }
-          : type === 'group'
-            ? { eventId, type, userId, groupId: String(call.groupId), traits: call.traits ?? {}, ts }
-            : { eventId, type, userId, anonymousId: present(call.anonymousId) === undefined ? undefined : String(call.anonymousId), traits: call.traits ?? {}, ts };
-      return { topic: topics.identities, key: userId, value: JSON.stringify(value), dedupId: call.messageId };
-    }
-    case 'page':
-    case 'screen': {
-      const context = call.context ?? envelope.context;
-      const [sessionId, props] = take(call.properties ?? {}, SESSION_KEYS, fieldPath(path, 'properties'));
-      const properties: Json = { ...props };
-      // The page's path, as the generator writes it; a screen's name plays that part in an app.
-      const page = type === 'screen' ? call.name : (props.path ?? nested(context, 'page', 'path'));
-      if (page !== undefined && properties.page === undefined) properties.page = page;
-      if (call.name !== undefined && properties.name === undefined) properties.name = call.name;
-      if (call.category !== undefined && properties.category === undefined) properties.category = call.category;
-      const value = { eventId, type: 'page_view', userId, sessionId: sessionId ?? contextSession(context), source: sourceOf(context), ts, properties };
-      return { topic: topics.clicks, key: userId, value: JSON.stringify(value), dedupId: call.messageId };
-    }
-    case 'track': {
-      const name = call.event!;
-      const pulseType = TRACK_TYPES.get(name.toLowerCase().replace(/_/g, ' '));
-      const propsField = fieldPath(path, 'properties');
-      const context = call.context ?? envelope.context;
-      if (pulseType === 'purchase') {
-        return { topic: topics.purchases, key: userId, value: JSON.stringify(purchase(base, call.properties ?? {}, propsField, context)), dedupId: call.messageId };
-      }
-      const [sessionId, rest] = take(call.properties ?? {}, SESSION_KEYS, propsField);
-      let productId: string | undefined;
-      let properties = rest;
-      if (pulseType !== undefined && pulseType !== 'search' && pulseType !== 'checkout_started') [productId, properties] = take(rest, PRODUCT_KEYS, propsField);
-      if (pulseType === undefined) properties = { ...properties, event: name };
-      const value = {
-        eventId,
-        type: pulseType ?? 'click',
-        userId,
-        sessionId: sessionId ?? contextSession(context),
-        productId,
-        source: sourceOf(context),
-        ts,
-        properties,
-      };
-      return { topic: topics.clicks, key: userId, value: JSON.stringify(value), dedupId: call.messageId };
-    }
+  if (type === 'identify' || type === 'group' || type === 'alias') {
+    if (type === 'alias') return record(topics.identities, { eventId, type, userId, previousId: String(call.previousId), ts });
+    if (type === 'group') return record(topics.identities, { eventId, type, userId, groupId: String(call.groupId), traits: call.traits ?? {}, ts });
+    const anonymousId = present(call.anonymousId);
+    return record(topics.identities, { eventId, type, userId, anonymousId: anonymousId === undefined ? undefined : String(anonymousId), traits: call.traits ?? {}, ts });
   }
+
+  const context = call.context ?? envelope.context;
+  const props = call.properties ?? {};
+  const propsField = fieldPath(path, 'properties');
+  // Properties that become fields of the record are not repeated in `properties` (object rest copies
+  // the others as own properties, so a client's `__proto__` key stays an ordinary key).
+  const sessionId = idValue(props.sessionId ?? props.session_id, propsField, 'sessionId') ?? contextSession(context);
+  const source = sourceOf(context);
+
+  if (type === 'page' || type === 'screen') {
+    const { sessionId: _s, session_id: _t, ...properties } = props;
+    // The page's path, as the generator writes it; a screen's name plays that part in an app.
+    const page = type === 'screen' ? call.name : (props.path ?? nested(context, 'page', 'path'));
+    if (page !== undefined && properties.page === undefined) properties.page = page;
+    if (call.name !== undefined && properties.name === undefined) properties.name = call.name;
+    if (call.category !== undefined && properties.category === undefined) properties.category = call.category;
+    return record(topics.clicks, { eventId, type: 'page_view', userId, sessionId, source, ts, properties });
+  }
+
+  const name = call.event!;
+  const pulseType = TRACK_TYPES.get(name) ?? TRACK_TYPES.get(name.toLowerCase().replace(/_/g, ' '));
+  if (pulseType === 'purchase') return record(topics.purchases, purchase(eventId, userId, sessionId, ts, props, propsField));
+  if (pulseType === undefined || pulseType === 'search' || pulseType === 'checkout_started') {
+    const { sessionId: _s, session_id: _t, ...properties } = props;
+    if (pulseType === undefined) properties.event = name;
+    return record(topics.clicks, { eventId, type: pulseType ?? 'click', userId, sessionId, source, ts, properties });
+  }
+  const { product_id, productId: camel, sku, sessionId: _s, session_id: _t, ...properties } = props;
+  const productId = idValue(product_id ?? camel ?? sku, propsField, 'product_id');
+  return record(topics.clicks, { eventId, type: pulseType, userId, sessionId, productId, source, ts, properties });
 }
 
 /** `Order Completed` as a purchase: items from `products`, `total` (or `revenue`, `value`), `currency`. */
-function purchase(base: { eventId: string; userId: string; ts: number }, props: Json, field: string, context: Json | undefined): Json {
-  const orderId = idValue(props.order_id ?? props.orderId, fieldPath(field, 'order_id'));
+function purchase(eventId: string, userId: string, sessionId: string | undefined, ts: number, props: Json, field: string): Json {
+  const { order_id, orderId: camel, products = [], total, currency = 'USD', sessionId: _s, session_id: _t, ...rest } = props;
+  const orderId = idValue(order_id ?? camel, field, 'order_id');
   if (orderId === undefined) throw badRequest('missing_field', fieldPath(field, 'order_id'), `${fieldPath(field, 'order_id')} is required for Order Completed`);
-  const products = props.products ?? [];
   if (!Array.isArray(products)) throw badRequest('wrong_type', fieldPath(field, 'products'), `${fieldPath(field, 'products')} must be an array of products`);
   const items = products.map((p: unknown, i) => {
     const at = fieldPath(fieldPath(field, 'products'), i);
     if (p === null || typeof p !== 'object' || Array.isArray(p)) throw badRequest('wrong_type', at, `${at} must be an object`);
     const product = p as Json;
-    const productId = idValue(product.product_id ?? product.productId ?? product.sku, fieldPath(at, 'product_id'));
+    const productId = idValue(product.product_id ?? product.productId ?? product.sku, at, 'product_id');
     if (productId === undefined) throw badRequest('missing_field', fieldPath(at, 'product_id'), `${fieldPath(at, 'product_id')} is required`);
     const quantity = product.quantity ?? 1;
     if (typeof quantity !== 'number' || !Number.isInteger(quantity) || quantity < 1) {
       throw badRequest('invalid_value', fieldPath(at, 'quantity'), `${fieldPath(at, 'quantity')} must be a whole number of at least 1, got ${JSON.stringify(quantity)}`);
     }
-    const price = amount(product.price, fieldPath(at, 'price'));
+    const price = amount(product.price, at, 'price');
     if (price === undefined) throw badRequest('missing_field', fieldPath(at, 'price'), `${fieldPath(at, 'price')} is required`);
     return { productId, quantity, price };
   });
-  const total =
-    amount(props.total, fieldPath(field, 'total')) ??
-    amount(props.revenue, fieldPath(field, 'revenue')) ??
-    amount(props.value, fieldPath(field, 'value')) ??
+  const orderTotal =
+    amount(total, field, 'total') ??
+    amount(rest.revenue, field, 'revenue') ??
+    amount(rest.value, field, 'value') ??
     Math.round(items.reduce((sum, item) => sum + item.quantity * item.price, 0) * 100) / 100;
-  const currency = props.currency ?? 'USD';
   if (typeof currency !== 'string' || !/^[A-Za-z]{3}$/.test(currency)) {
     throw badRequest('invalid_value', fieldPath(field, 'currency'), `${fieldPath(field, 'currency')} must be a three-letter ISO 4217 code, got ${JSON.stringify(currency)}`);
   }
-  const [sessionId] = take(props, SESSION_KEYS, field);
-  const properties = without(props, ORDER_KEYS);
   return {
-    eventId: base.eventId,
+    eventId,
     type: 'purchase',
-    userId: base.userId,
-    sessionId: sessionId ?? contextSession(context),
+    userId,
+    sessionId,
     orderId,
     items,
-    total,
+    total: orderTotal,
     currency: currency.toUpperCase(),
-    ts: base.ts,
-    properties: Object.keys(properties).length > 0 ? properties : undefined,
+    ts,
+    properties: Object.keys(rest).length > 0 ? rest : undefined,
   };
+}
+
+/** What each library name means for `source`, worked out once per name (there are few of them). */
+const libraryKinds = new Map<string, 'web' | 'mobile' | 'server'>();
+const MAX_LIBRARY_NAMES = 1000;
+
+function libraryKind(library: string): 'web' | 'mobile' | 'server' {
+  let kind = libraryKinds.get(library);
+  if (kind === undefined) {
+    kind = /ios|android|react-native|flutter|swift|kotlin|xamarin/i.test(library) ? 'mobile' : /^analytics[.-](js|next)/i.test(library) ? 'web' : 'server';
+    if (libraryKinds.size < MAX_LIBRARY_NAMES) libraryKinds.set(library, kind);
+  }
+  return kind;
 }
 
 /**
@@ -183,13 +175,11 @@ function purchase(base: { eventId: string; userId: string; ts: number }, props: 
  */
 export function sourceOf(context: Json | undefined): 'web' | 'mobile' | 'server' {
   if (context === undefined) return 'server';
-  const library = nested(context, 'library', 'name');
   const device = nested(context, 'device', 'type');
-  if ((typeof device === 'string' && /^(ios|android)$/i.test(device)) || (typeof library === 'string' && /ios|android|react-native|flutter|swift|kotlin|xamarin/i.test(library))) {
-    return 'mobile';
-  }
-  if ((typeof library === 'string' && /^analytics[.-](js|next)/i.test(library)) || context.page !== undefined || context.userAgent !== undefined) return 'web';
-  return 'server';
+  if (typeof device === 'string' && /^(ios|android)$/i.test(device)) return 'mobile';
+  const library = nested(context, 'library', 'name');
+  const kind = typeof library === 'string' ? libraryKind(library) : 'server';
+  return kind === 'server' && (context.page !== undefined || context.userAgent !== undefined) ? 'web' : kind;
 }
 
 function present<T>(value: T | null | undefined | ''): T | undefined {
@@ -207,31 +197,17 @@ function nested(obj: Json | undefined, a: string, b: string): unknown {
 }
 
 /** An id given as a string or a number, as a string; undefined when absent. */
-function idValue(value: unknown, field: string): string | undefined {
+function idValue(value: unknown, path: string, key: string): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  const field = fieldPath(path, key);
   throw badRequest('wrong_type', field, `${field} must be a string, got ${JSON.stringify(value)}`);
 }
 
-function amount(value: unknown, field: string): number | undefined {
+function amount(value: unknown, path: string, key: string): number | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw badRequest('invalid_value', field, `${field} must be a number of at least 0, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-/** The first of `keys` present in `props` as an id, and `props` without any of them. */
-function take(props: Json, keys: readonly string[], field: string): [string | undefined, Json] {
-  let found: string | undefined;
-  for (const k of keys) if (found === undefined && props[k] !== undefined) found = idValue(props[k], fieldPath(field, k));
-  return [found, without(props, keys)];
-}
-
-/** A copy without `keys` (the object itself when it has none of them). */
-function without(props: Json, keys: readonly string[]): Json {
-  if (!keys.some((k) => Object.hasOwn(props, k))) return props;
-  // Spread defines own properties, so a `__proto__` key from the client stays an ordinary key.
-  const copy = { ...props };
-  for (const k of keys) delete copy[k];
-  return copy;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  const field = fieldPath(path, key);
+  throw badRequest('invalid_value', field, `${field} must be a number of at least 0, got ${JSON.stringify(value)}`);
 }

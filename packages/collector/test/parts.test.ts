@@ -55,17 +55,34 @@ describe('event time', () => {
 });
 
 describe('DedupWindow', () => {
-  it('forgets ids after the window, and the oldest first when full', () => {
-    const w = new DedupWindow<string>(1000, 2);
+  it('recognises an id for at least the window and forgets it after twice the window', () => {
+    const w = new DedupWindow<string>(1000, 100);
     w.acknowledged('a', 0);
     expect(w.lookup('a', 999)).toBe('seen');
-    expect(w.lookup('a', 1000)).toBeUndefined();
-    w.acknowledged('b', 1001);
-    w.acknowledged('c', 1002);
-    w.acknowledged('d', 1003);
-    expect(w.size().seen).toBe(2);
-    expect(w.lookup('b', 1003)).toBeUndefined();
-    expect(w.evicted).toBe(1);
+    w.acknowledged('b', 1500);
+    expect(w.lookup('a', 1500)).toBe('seen');
+    expect(w.lookup('c', 1500)).toBeUndefined();
+    expect(w.lookup('a', 2500)).toBeUndefined();
+    expect(w.lookup('b', 2500)).toBe('seen');
+  });
+
+  it('turns generations early when full, counting the ids forgotten too soon', () => {
+    const w = new DedupWindow<string>(60_000, 4);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) w.acknowledged(id, 0);
+    expect(w.evicted).toBe(2);
+    expect(w.lookup('a', 0)).toBeUndefined();
+    expect(w.lookup('c', 0)).toBe('seen');
+    expect(w.lookup('e', 0)).toBe('seen');
+    expect(w.size().seen).toBe(3);
+  });
+
+  it('tells a million distinct ids apart', () => {
+    const w = new DedupWindow<string>(60_000, 2_000_000);
+    for (let i = 0; i < 1_000_000; i++) w.acknowledged(`m-${i}`, 0);
+    let falseHits = 0;
+    for (let i = 0; i < 1_000_000; i++) if (w.lookup(`n-${i}`, 0) !== undefined) falseHits++;
+    expect(falseHits).toBe(0);
+    expect(w.lookup('m-999999', 0)).toBe('seen');
   });
 
   it('holds pending ids until acknowledged, and drops them when their delivery failed', () => {

@@ -67,11 +67,15 @@ export const schema = {
     aliases: ['PULSE_WRITE_KEYS'],
   },
   'collector.rateLimit': { type: { kind: 'int', min: 0 }, default: 0, doc: 'events/s each write key may send before it gets 429 (0: no limit)' },
-  'collector.dedupWindowMs': { type: { kind: 'int', min: 0 }, default: 300000, doc: 'a messageId/eventId seen within this window is written once (0: no deduplication)' },
+  'collector.dedupWindowMs': {
+    type: { kind: 'int', min: 0 },
+    default: 300000,
+    doc: 'a messageId/eventId acknowledged within this window is not written again (remembered for one to two windows; 0: no deduplication)',
+  },
   'collector.dedupMaxEntries': {
-    type: { kind: 'int', min: 1 },
+    type: { kind: 'int', min: 2 },
     default: 1000000,
-    doc: 'ids the deduplication window holds at most; beyond it the oldest are forgotten early (counted in /metrics)',
+    doc: 'ids the deduplication window holds at most (about 16 bytes each, allocated at start); when full, the oldest are forgotten early (counted in /metrics)',
   },
   'collector.ackTimeoutMs': { type: { kind: 'int', min: 100 }, default: 10000, doc: 'how long a request waits for Kafka to acknowledge its events before it gets 503' },
   'collector.maxInFlightEvents': {
