@@ -17,8 +17,9 @@ export interface CollectorBenchOptions {
   config: PulseConfig;
   /** Seconds of each measured run. */
   durationSec: number;
-  /** Concurrent HTTP connections (keep-alive) of the load client. */
+  /** Concurrent HTTP connections (keep-alive) of the load client, for /v1/batch and for /v1/track. */
   connections: number;
+  trackConnections: number;
   /** Events per /v1/batch request, one run each; a run of single-event /v1/track requests follows. */
   batchSizes: readonly number[];
   /** Use this cluster instead of starting a fresh local one. */
@@ -145,20 +146,21 @@ export async function runCollectorBench(o: CollectorBenchOptions): Promise<Colle
     let answered = 0;
     const scenarios = [...o.batchSizes.map((size) => ({ endpoint: '/v1/batch' as const, size })), { endpoint: '/v1/track' as const, size: 1 }];
     for (const s of scenarios) {
+      const connections = s.endpoint === '/v1/batch' ? o.connections : o.trackConnections;
       const body = s.endpoint === '/v1/batch' ? () => traffic.batch(s.size) : () => traffic.track();
       const bodyBytes = Math.round(Array.from({ length: 20 }, () => Buffer.byteLength(body())).reduce((a, b) => a + b) / 20);
-      const warm = await load(`${base}${s.endpoint}`, o.connections, WARMUP_SEC, body);
+      const warm = await load(`${base}${s.endpoint}`, connections, WARMUP_SEC, body);
       answered += warm['2xx'] * s.size;
-      o.log(`${s.endpoint} ${s.size} event${s.size > 1 ? 's' : ''}/request, ${o.connections} connections, ${o.durationSec} s`);
+      o.log(`${s.endpoint} ${s.size} event${s.size > 1 ? 's' : ''}/request, ${connections} connections, ${o.durationSec} s`);
       const sampler = new ProcessSampler(pids);
       sampler.start();
-      const r = await load(`${base}${s.endpoint}`, o.connections, o.durationSec, body);
+      const r = await load(`${base}${s.endpoint}`, connections, o.durationSec, body);
       const processes = sampler.stop();
       answered += r['2xx'] * s.size;
       const run: CollectorRun = {
         endpoint: s.endpoint,
         eventsPerRequest: s.size,
-        connections: o.connections,
+        connections,
         durationSec: o.durationSec,
         requests: r['2xx'],
         requestsPerSec: Math.round(r['2xx'] / r.duration),

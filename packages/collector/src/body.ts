@@ -38,17 +38,16 @@ export function scanJson(bytes: Buffer, shape: BodyShape): void {
   let depth = 0;
   let index = 0;
   let start = -1;
-  let inString = false;
   const n = bytes.length;
   for (let i = 0; i < n; i++) {
     const c = bytes[i]!;
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-      continue;
-    }
     if (c === QUOTE) {
-      inString = true;
+      // Most bytes are inside strings, where only a backslash or the closing quote matters.
+      for (i++; i < n; i++) {
+        const d = bytes[i]!;
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) i++;
+      }
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (++depth > MAX_DEPTH) throw badRequest('too_deep', undefined, `the body nests objects and arrays deeper than ${MAX_DEPTH} levels (at byte ${i})`);
       isArray[depth] = c === OPEN_ARRAY ? 1 : 0;
