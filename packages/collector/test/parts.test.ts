@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '@pulse/config';
 import { MAX_EVENT_BYTES, scanJson } from '../src/body.js';
 import { DedupWindow } from '../src/dedup.js';
 import { CollectorError } from '../src/errors.js';
@@ -112,5 +113,13 @@ describe('sourceOf', () => {
     expect(sourceOf({ device: { type: 'android' } })).toBe('mobile');
     expect(sourceOf({ library: { name: '@segment/analytics-node' } })).toBe('server');
     expect(sourceOf(undefined)).toBe('server');
+  });
+});
+
+describe('configuration', () => {
+  it('takes the write keys from PULSE_WRITE_KEYS', () => {
+    const config = loadConfig({ env: { PULSE_WRITE_KEYS: 'key-a, key-b' } });
+    expect(config.collector.writeKeys).toEqual(['key-a', 'key-b']);
+    expect(config.collector.port).toBe(8088);
   });
 });

@@ -63,7 +63,7 @@ export const schema = {
   'collector.writeKeys': {
     type: { kind: 'list' },
     default: [],
-    doc: 'write keys the collector accepts (comma-separated); a request without one of them gets 401',
+    doc: 'write keys the collector accepts, comma-separated (also PULSE_WRITE_KEYS); a request without one of them gets 401',
     aliases: ['PULSE_WRITE_KEYS'],
   },
   'collector.rateLimit': { type: { kind: 'int', min: 0 }, default: 0, doc: 'events/s each write key may send before it gets 429 (0: no limit)' },
