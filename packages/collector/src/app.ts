@@ -26,8 +26,8 @@ declare module 'fastify' {
     shape?: BodyShape;
   }
   interface FastifyRequest {
-    /** The write key from the Authorization header, checked before the body is read. */
-    headerKey: string | undefined;
+    /** The request's write key once authenticated: from the Authorization header, else the body. */
+    writeKey: string | undefined;
   }
 }
 
@@ -60,7 +60,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
       },
     },
   });
-  app.decorateRequest('headerKey', undefined);
+  app.decorateRequest('writeKey', undefined);
 
   await app.register(fastifyCors, {
     origin: '*',
@@ -110,20 +110,20 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     const m = BASIC.exec(header);
     const key = m === null ? undefined : Buffer.from(m[1]!, 'base64').toString('utf8').split(':')[0];
     if (key === undefined || !keys.has(key)) throw unauthorized(key === undefined ? 'the Authorization header is not Basic auth with the write key as user name' : 'unknown write key');
-    request.headerKey = key;
+    request.writeKey = key;
   };
   /** …or, for Segment bodies, the `writeKey` field once the body is parsed. */
   const checkBodyKey = async (request: FastifyRequest) => {
-    if (request.headerKey !== undefined) return;
+    if (request.writeKey !== undefined) return;
     const body = request.body as { writeKey?: unknown } | undefined;
     const key = body !== null && typeof body === 'object' && !Array.isArray(body) ? body.writeKey : undefined;
     if (key === undefined) throw unauthorized('a write key is required: Basic auth with the write key as user name, or `writeKey` in the body');
     if (typeof key !== 'string' || !keys.has(key)) throw unauthorized('unknown write key');
-    request.headerKey = key;
+    request.writeKey = key;
   };
 
   const accept = async (request: FastifyRequest, reply: FastifyReply, records: readonly OutRecord[]) => {
-    const wait = limiter.take(request.headerKey!, records.length, now());
+    const wait = limiter.take(request.writeKey!, records.length, now());
     if (wait > 0) throw new CollectorError(429, 'rate_limited', `this write key may send ${limiter.perSecond} events/s; retry in ${wait} s`, undefined, wait);
     await o.ingest.write(records);
     return reply.send({ success: true });
