@@ -94,10 +94,10 @@ function recsMarkdown(r: RecsServingResult): string {
   return `# Pulse recommendation API under load
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node}, commit ${r.machine.commit}.
-Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\` and autocannon on that machine.
+Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\` and the paced HTTP load on that machine.
 
 - ${fmt(r.achievedRequestRate)} requests/s of ${fmt(r.requestRate)} asked, ${fmt(r.requests)} requests, ${fmt(r.errors)} errors, over ${r.durationSec} s
-- request latency ms: p50 ${r.requestLatencyMs.p50}, p90 ${r.requestLatencyMs.p90}, p99 ${r.requestLatencyMs.p99}, max ${r.requestLatencyMs.max}
+- request latency ms from the intended send time: p50 ${r.requestLatencyMs.p50}, p95 ${r.requestLatencyMs.p95}, p99 ${r.requestLatencyMs.p99}, p99.9 ${r.requestLatencyMs.p999}, max ${r.requestLatencyMs.max}
 - freshness ms (event produced → first personalised answer, ${r.probes} probes): p50 ${r.freshnessMs.p50}, p95 ${r.freshnessMs.p95}, p99 ${r.freshnessMs.p99}, max ${r.freshnessMs.max}
 
 | process | CPU % (of one core) | max RSS MiB |
@@ -153,8 +153,8 @@ Options (collector):
   --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e
 
 recs: the recommendation API under load: a fresh broker, the generator at --rate events/s (default
-20000), \`pulse serve\` folding them into the model, autocannon asking random users'
-recommendations at --request-rate requests/s (default 1000) for --duration S (default 30) after
+20000), \`pulse serve\` folding them into the model, a paced HTTP load asking random users'
+recommendations at --request-rate requests/s, each timed from its intended send time, (default 1000) for --duration S (default 30) after
 --warmup S (default 15); meanwhile probes measure freshness: a new user's view produced to Kafka →
 the API's first personalised answer for that user. --http-port P (default 8180), --json FILE.`,
   options: {

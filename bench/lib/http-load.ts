@@ -1,0 +1,50 @@
+import http from 'node:http';
+import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
+
+export interface PacedLoadResult {
+  requests: number;
+  errors: number;
+  achievedRate: number;
+  /** From each request's intended send time to the end of its response, ms (no coordinated omission). */
+  latencyMs: Percentiles;
+}
+
+/**
+ * GET requests at a fixed rate, each scheduled at an intended time (start + i/rate) and timed from it, so
+ * a stalled server shows in the latency instead of slowing the load (the flaw autocannon's closed-loop
+ * connections have). Keep-alive connections are opened as needed, at most `maxSockets`.
+ */
+export async function pacedGetLoad(o: { host: string; port: number; rate: number; durationSec: number; path: () => string; maxSockets?: number }): Promise<PacedLoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 64 });
+  const histogram = createLatencyHistogram();
+  const total = Math.round(o.rate * o.durationSec);
+  const intervalMs = 1000 / o.rate;
+  let sent = 0;
+  let finished = 0;
+  let errors = 0;
+  const start = performance.now();
+  await new Promise<void>((done) => {
+    const complete = (intended: number, ok: boolean) => {
+      if (ok) histogram.recordValue(Math.max(0, Math.round(performance.now() - intended)));
+      else errors++;
+      if (++finished === total) done();
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && start + sent * intervalMs <= now) {
+        const intended = start + sent * intervalMs;
+        sent++;
+        const req = http.get({ host: o.host, port: o.port, path: o.path(), agent }, (res) => {
+          res.resume();
+          res.on('end', () => complete(intended, res.statusCode === 200));
+        });
+        req.on('error', () => complete(intended, false));
+      }
+      if (sent < total) setTimeout(tick, Math.max(0, start + sent * intervalMs - performance.now()));
+    };
+    tick();
+  });
+  agent.destroy();
+  const elapsed = (performance.now() - start) / 1000;
+  return { requests: total, errors, achievedRate: Math.round(total / elapsed), latencyMs: percentiles(histogram) };
+}
