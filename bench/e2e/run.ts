@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
 import { RdKafka, consumerConfig, ensureTopics, promisify, TOPICS, type Message } from '@pulse/kafka';
-import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 
@@ -117,15 +117,9 @@ function intField(text: string, name: string): number | undefined {
  */
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const startedAt = new Date().toISOString();
-  const external = o.bootstrapServers !== undefined;
-  let bootstrap = o.bootstrapServers ?? '';
-  let brokerPid: number | null = null;
-  if (!external) {
-    o.log(`starting a fresh Kafka broker for the benchmark on port ${o.port} (${o.dataDir})`);
-    const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log: (l) => o.log(`kafka: ${l}`) });
-    bootstrap = cluster.bootstrap!;
-    brokerPid = cluster.nodes[0]?.pid ?? null;
-  }
+  const broker = await benchBroker(o);
+  const bootstrap = broker.bootstrap;
+  const brokerPid = broker.pid;
   const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
   const children: ChildProcess[] = [];
   try {
@@ -290,6 +284,6 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (!external) await stopCluster({ dataDir: o.dataDir, log: (l) => o.log(`kafka: ${l}`) }).catch(() => {});
+    await broker.stop();
   }
 }

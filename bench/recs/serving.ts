@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
 import { TrackedProducer, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
-import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
@@ -72,8 +72,8 @@ function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promi
  */
 export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsServingResult> {
   const startedAt = new Date().toISOString();
-  const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log: (l) => o.log(`kafka: ${l}`) });
-  const bootstrap = cluster.bootstrap!;
+  const broker = await benchBroker(o);
+  const bootstrap = broker.bootstrap;
   const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
   const children: ChildProcess[] = [];
   try {
@@ -89,7 +89,7 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
     await new Promise((r) => setTimeout(r, o.warmupSec * 1000));
 
-    const sampler = new ProcessSampler({ serve: serve.pid!, generator: generator.pid!, bench: process.pid, broker: cluster.nodes[0]!.pid! });
+    const sampler = new ProcessSampler({ serve: serve.pid!, generator: generator.pid!, bench: process.pid, ...(broker.pid !== null ? { broker: broker.pid } : {}) });
     sampler.start();
     const probeProducer = await TrackedProducer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
     const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -150,6 +150,6 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await stopCluster({ dataDir: o.dataDir, log: (l) => o.log(`kafka: ${l}`) }).catch(() => {});
+    await broker.stop();
   }
 }
