@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import type { PulseConfig } from '@pulse/config';
 import { ensureTopics, topicOffsets, TOPICS } from '@pulse/kafka';
-import { startCluster, stopCluster } from '@pulse/kafka-local';
+import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 import { SegmentTraffic } from './segment-traffic.js';
@@ -117,15 +117,9 @@ async function acceptedByCollector(base: string): Promise<number> {
  */
 export async function runCollectorBench(o: CollectorBenchOptions): Promise<CollectorBenchResult> {
   const startedAt = new Date().toISOString();
-  const external = o.bootstrapServers !== undefined;
-  let bootstrap = o.bootstrapServers ?? '';
-  let brokerPid: number | null = null;
-  if (!external) {
-    o.log(`starting a fresh Kafka broker for the benchmark on port ${o.port} (${o.dataDir})`);
-    const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log: (l) => o.log(`kafka: ${l}`) });
-    bootstrap = cluster.bootstrap!;
-    brokerPid = cluster.nodes[0]?.pid ?? null;
-  }
+  const broker = await benchBroker(o);
+  const bootstrap = broker.bootstrap;
+  const brokerPid = broker.pid;
   const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
   let collector: ChildProcess | undefined;
   try {
@@ -204,6 +198,6 @@ export async function runCollectorBench(o: CollectorBenchOptions): Promise<Colle
       collector.kill('SIGTERM');
       await new Promise((res) => collector!.once('exit', res));
     }
-    if (!external) await stopCluster({ dataDir: o.dataDir, log: (l) => o.log(`kafka: ${l}`) }).catch(() => {});
+    await broker.stop();
   }
 }
