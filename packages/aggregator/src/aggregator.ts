@@ -52,6 +52,8 @@ export interface AggregatorProgress extends AggregatorCounters {
   lag: number;
   stateKeys: number;
   stateBytes: number;
+  /** Resident memory of the whole process (engine state, client queues, JavaScript heap). */
+  rssBytes: number;
 }
 
 type Log = (message: string) => void;
@@ -103,7 +105,8 @@ export class Aggregator {
       'batch.size': 262_144,
       'compression.type': 'lz4',
       'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024,
-      'queue.buffering.max.messages': 1_000_000,
+      // Bounded local queue: when it is full, produce waits (backpressure) instead of growing memory.
+      'queue.buffering.max.messages': 200_000,
       'partitioner': PARTITIONER,
     } as never);
     this.changelog = await ChangelogReader.connect(config);
@@ -317,7 +320,7 @@ export class Aggregator {
         // No fetch response yet for this partition: lag unknown, counted as zero.
       }
     }
-    return { ...this.counters, partitions: [...this.owned.keys()].sort((a, b) => a - b), lag, stateKeys, stateBytes };
+    return { ...this.counters, partitions: [...this.owned.keys()].sort((a, b) => a - b), lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
 
   private stopped: Promise<void> | null = null;

@@ -57,7 +57,7 @@ ${describeConfig()}`,
       const lat = percentiles(window);
       console.error(
         `aggregate  in ${fmt((p.consumed - last.consumed) / secs).padStart(8)} ev/s  out ${fmt((p.outputs - last.outputs) / secs).padStart(8)} rec/s` +
-          `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB` +
+          `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB  rss ${fmt(p.rssBytes / 2 ** 20)} MiB` +
           `  latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
       );
       window = createLatencyHistogram();
