@@ -54,8 +54,8 @@ function collectorMarkdown(r: CollectorBenchResult): string {
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
 Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, commit ${r.machine.commit}.
 A single local broker, \`pulse collect\` (its own process) and the load client (autocannon, keep-alive
-connections) all ran on that machine. Segment calls as analytics.js sends them (browser context, ~${fmt(r.runs[0]?.bodyBytes ?? 0)} bytes a
-request in the first run), from the load generator's shoppers; every request has fresh messageIds. A
+connections) all ran on that machine. Segment calls as analytics.js sends them (browser context, about
+${fmt(r.runs[0] === undefined ? 0 : r.runs[0].bodyBytes / r.runs[0].eventsPerRequest)} bytes an event), from the load generator's shoppers; every request has fresh messageIds. A
 request counts only when answered 200, which the collector sends once Kafka acknowledged all its events.
 
 **Best through /v1/batch: ${fmt(r.batchEventsPerSec)} events/s.**
