@@ -65,7 +65,7 @@ export function scanJson(bytes: Buffer, shape: BodyShape): void {
   }
 }
 
-export function tooLargeEvent(field: string | undefined, bytes: number): CollectorError {
+function tooLargeEvent(field: string | undefined, bytes: number): CollectorError {
   return new CollectorError(413, 'too_large', `${field ?? 'the event'} is ${bytes} bytes; an event may have at most ${kb(MAX_EVENT_BYTES)}`, field);
 }
 

@@ -70,7 +70,7 @@ export const batchSchema = {
   },
 };
 
-export const CLICK_TYPES = ['page_view', 'product_view', 'click', 'add_to_cart', 'remove_from_cart', 'search', 'checkout_started'] as const;
+const CLICK_TYPES = ['page_view', 'product_view', 'click', 'add_to_cart', 'remove_from_cart', 'search', 'checkout_started'] as const;
 const NATIVE_TYPES = [...CLICK_TYPES, 'purchase'];
 
 const nativeEvent = {

@@ -1,12 +1,12 @@
 import { badRequest } from './errors.js';
 
 /** Event times before this are refused as mistakes (seconds for milliseconds, a zero date). */
-export const MIN_EVENT_TIME = Date.UTC(2000, 0, 1);
+const MIN_EVENT_TIME = Date.UTC(2000, 0, 1);
 /**
  * How far after its arrival an event time may lie. Event time drives the aggregator's windows: one
  * event from the future would advance stream time and make the events after it late.
  */
-export const MAX_FUTURE_MS = 5 * 60_000;
+const MAX_FUTURE_MS = 5 * 60_000;
 
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
