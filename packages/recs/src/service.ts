@@ -7,6 +7,7 @@ const MODEL_KEY = 'model';
 const OFFSETS_HEADER = 'pulse.offsets';
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
+const CONSUME_BATCH = 500;
 
 type Offsets = Record<string, Record<number, number>>;
 
@@ -96,15 +97,15 @@ export class RecsService {
   private async loop(): Promise<void> {
     while (this.running) {
       // Small batches: turning records into JavaScript objects blocks the event loop, and requests wait.
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(500, cb as never));
+      const messages = await promisify<Message[]>((cb) => this.consumer.consume(CONSUME_BATCH, cb as never));
+      // A short batch means the consumer has drained what was there: the model is up to date.
+      if (messages.length < CONSUME_BATCH) this.caughtUp = true;
       if (messages.length > 0) {
         const r = this.model.ingest(packValues(messages.map((m) => m.value)));
         this.counters.events += messages.length;
         this.counters.learned += r.learned;
         this.counters.invalid += r.invalid;
         for (const m of messages) this.next[m.topic]![m.partition] = m.offset + 1;
-      } else {
-        this.caughtUp = true;
       }
       const now = Date.now();
       if (this.producer !== null && this.snapshotting === null && now - this.lastSnapshot >= this.options.snapshotIntervalMs) {

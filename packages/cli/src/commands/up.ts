@@ -1,10 +1,12 @@
 import { loadConfig } from '@pulse/config';
 import { Aggregator } from '@pulse/aggregator';
+import { buildApi } from '@pulse/api';
 import { startCollector, type RunningCollector } from '@pulse/collector';
 import { percentiles } from '@pulse/engine';
 import { ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
 import { runGenerator, type GeneratorProgress } from '@pulse/loadgen';
+import { RecsService } from '@pulse/recs';
 import { defineCommand, numberFlag } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -14,13 +16,14 @@ export const DEMO_WRITE_KEY = 'pulse-demo';
 
 export const up = defineCommand({
   name: 'up',
-  summary: 'run everything on one machine: local Kafka, topics, collector, aggregator and demo load',
+  summary: 'run everything on one machine: local Kafka, topics, collector, aggregator, API and demo load',
   help: `Usage: pulse up [--rate N] [--no-load] [--keep-kafka]
 
 Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
 creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
-configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator and the demo
-load generator, and prints live progress:
+configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the
+recommendation API (api.host:api.port, 127.0.0.1:8080) and the demo load generator, and prints live
+progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
 Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
@@ -66,6 +69,16 @@ Options:
 
     const aggregator = new Aggregator(config, (m) => log(m));
     await aggregator.start();
+
+    // The recommendation API, fed by the same streams; optional: a busy port leaves the rest running.
+    const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
+    await recs.start();
+    const api = buildApi({ recommender: recs, tokens: config.api.tokens });
+    const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
+      log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
+      return null;
+    });
+    if (apiUrl !== null) log(`API on ${apiUrl}; try: curl ${apiUrl}/api/v1/recommendations/u-1`);
 
     const load = new AbortController();
     let generated: GeneratorProgress | null = null;
@@ -113,6 +126,8 @@ Options:
     await generator.catch((err: Error) => log(`load generator: ${err.message}`));
     await collector.close().catch((err: Error) => log(`collector: ${err.message}`));
     await aggregator.stop().catch((err: Error) => log(`aggregator: ${err.message}`));
+    await api.close();
+    await recs.stop().catch((err: Error) => log(`recs: ${err.message}`));
     if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
     return 0;
   },
