@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
+import { runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -87,6 +87,20 @@ function writeResult(file: string | undefined, result: object, summary: string):
   console.error(summary);
 }
 
+function baselineMarkdown(r: KafkaBaselineResult): string {
+  const p = r.producer;
+  return `# Kafka baseline (Apache Kafka's own tools)
+
+Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Kafka ${r.machine.kafka}, commit ${r.machine.commit}; fresh single broker.
+Producer settings: ${Object.entries(r.settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}; ${r.recordSize}-byte records.
+
+- ProducerPerformance, unbounded rate: **${fmt(p.recordsPerSec)} records/s** (${p.mbPerSec} MB/s); latency avg ${p.avgLatencyMs} ms, p50 ${p.p50}, p95 ${p.p95}, p99 ${p.p99}, p99.9 ${p.p999}, max ${p.maxLatencyMs} ms
+- EndToEndLatency, one record at a time (acks=1), ${fmt(r.endToEnd.messages)} round trips: avg ${r.endToEnd.avgMs} ms, p50 ${r.endToEnd.p50}, p99 ${r.endToEnd.p99}, p99.9 ${r.endToEnd.p999} ms
+`;
+}
+
 function recsMarkdown(r: RecsServingResult): string {
   const procs = Object.entries(r.processes)
     .map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.maxRssMiB} |`)
@@ -111,14 +125,17 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['e2e', ['rate', 'warmup', 'seed', 'bootstrap-servers']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
+  ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
 ];
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator → user-activity-counts), collector (HTTP → Kafka)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), kafka-baseline',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
+       pulse bench recs [--rate N] [--request-rate R] [--duration S] [--json FILE]
+       pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -152,6 +169,11 @@ Options (collector):
   --http-port P          port of the collector under test (default 8188)
   --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e
 
+kafka-baseline: Apache Kafka's ProducerPerformance (unbounded rate, the configured producer settings,
+--records N records of --record-size B bytes; defaults 2000000 and 230, the size of a generated
+event) and EndToEndLatency (10000 round trips) from the kafka-tools jar, on a fresh broker: the
+ceiling the pipeline's figures are read against.
+
 recs: the recommendation API under load: a fresh broker, the generator at --rate events/s (default
 20000), \`pulse serve\` folding them into the model, a paced HTTP load asking random users'
 recommendations at --request-rate requests/s, each timed from its intended send time, (default 1000) for --duration S (default 30) after
@@ -170,11 +192,13 @@ the API's first personalised answer for that user. --http-port P (default 8180),
     'batch-sizes': { type: 'string' },
     'http-port': { type: 'string' },
     'request-rate': { type: 'string' },
+    records: { type: 'string' },
+    'record-size': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
-    if ((scenario !== 'e2e' && scenario !== 'collector' && scenario !== 'recs') || extra.length > 0) {
-      throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: e2e, collector, recs`);
+    if (!SCENARIO_FLAGS.some(([s]) => s === scenario) || extra.length > 0) {
+      throw new UsageError(`unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: ${SCENARIO_FLAGS.map(([s]) => s).join(', ')}`);
     }
     const foreign = SCENARIO_FLAGS.filter(([s]) => s !== scenario)
       .flatMap(([, flags]) => flags)
@@ -182,6 +206,20 @@ the API's first personalised answer for that user. --http-port P (default 8180),
       .find((f) => values[f as keyof typeof values] !== undefined);
     if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
+    if (scenario === 'kafka-baseline') {
+      const result = await runKafkaBaseline({
+        config,
+        records: numberFlag('records', values.records, 2_000_000, 1000),
+        recordSize: numberFlag('record-size', values['record-size'], 230, 1),
+        latencyMessages: 10_000,
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench'),
+        port: numberFlag('port', values.port, 9192, 1024),
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      writeResult(values.json as string | undefined, result, baselineMarkdown(result));
+      return 0;
+    }
     if (scenario === 'recs') {
       const result = await runRecsServingBench({
         config,
