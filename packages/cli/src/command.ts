@@ -41,3 +41,24 @@ export function numberFlag(name: string, raw: string | undefined, fallback: numb
   if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number ≥ ${min}, got ${JSON.stringify(raw)}`);
   return n;
 }
+
+/**
+ * Resolves on the first SIGINT or SIGTERM, or when `orWhen` settles (a service that stopped by itself);
+ * after that a second Ctrl-C exits at once.
+ */
+export function untilStopped(orWhen?: Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.once('SIGINT', () => process.exit(130));
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    orWhen?.then(stop, stop);
+  });
+}

@@ -1,7 +1,7 @@
 import { describeConfig, loadConfig } from '@pulse/config';
 import { MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, startCollector } from '@pulse/collector';
 import { ensureTopics } from '@pulse/kafka';
-import { defineCommand, numberFlag, UsageError } from '../command.js';
+import { defineCommand, numberFlag, untilStopped, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -73,16 +73,7 @@ ${describeConfig()}`,
           }, progressSec * 1000)
         : undefined;
 
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        process.once('SIGINT', () => process.exit(130));
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilStopped();
     clearInterval(timer);
     log('stopping: finishing requests in flight and flushing the producer (Ctrl-C again to exit at once)');
     await collector.close();

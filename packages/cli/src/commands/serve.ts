@@ -1,7 +1,7 @@
 import { loadConfig } from '@pulse/config';
 import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
-import { defineCommand, numberFlag } from '../command.js';
+import { defineCommand, numberFlag, untilStopped } from '../command.js';
 
 export const serve = defineCommand({
   name: 'serve',
@@ -39,10 +39,7 @@ Options:
     const app = buildApi({ recommender: recs, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await untilStopped();
     console.error('serve: stopping');
     await app.close();
     await recs.stop();

@@ -7,7 +7,7 @@ import { ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
 import { runGenerator, type GeneratorProgress } from '@pulse/loadgen';
 import { RecsService } from '@pulse/recs';
-import { defineCommand, numberFlag } from '../command.js';
+import { defineCommand, numberFlag, untilStopped } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -106,20 +106,7 @@ Options:
       lastAt = now;
     }, progressSec * 1000);
 
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        process.once('SIGINT', () => process.exit(130));
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      aggregator.done().then(stop, (err: Error) => {
-        log(`aggregator stopped on an error: ${err.message}`);
-        stop();
-      });
-    });
+    await untilStopped(aggregator.done().catch((err: Error) => log(`aggregator stopped on an error: ${err.message}`)));
     log('stopping (Ctrl-C again to exit at once)');
     clearInterval(timer);
     load.abort();
