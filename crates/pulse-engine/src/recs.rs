@@ -311,7 +311,8 @@ impl RecsModel {
         if items.len() < k {
             self.refresh_trending();
             let taken: FxHashSet<ItemId> = ranked.iter().map(|r| r.0).collect();
-            let scale = self.popularity.iter().copied().fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+            // The most popular item at the last refresh sets the scale: no pass over all items per request.
+            let scale = self.trending.first().map_or(1.0, |&i| self.popularity[i as usize]).max(f64::MIN_POSITIVE);
             for &i in &self.trending {
                 if items.len() >= k {
                     break;

@@ -5,6 +5,7 @@ import {
   foldEngineLatency,
   forEachOutput,
   packValues,
+  OutputKind,
   type ActivityOptions,
   type Histogram,
 } from '@pulse/engine';
@@ -26,6 +27,9 @@ import { deadLetterHeaders } from './dead-letters.js';
 const ERR_ASSIGN_PARTITIONS = -175;
 const ERR_REVOKE_PARTITIONS = -174;
 const ERR_UNKNOWN_PARTITION = -190;
+/** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
+const OUTPUT_TOPICS: Record<number, string> = { [OutputKind.ActivityCount]: TOPICS.userActivityCounts };
+
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
 
@@ -249,12 +253,14 @@ export class Aggregator {
   private async writeOutput(state: ActivityState): Promise<void> {
     if (state.pendingOutput === 0) return;
     const packed = state.takeOutput();
-    const blocked: [Buffer, Buffer][] = [];
-    this.counters.outputs += forEachOutput(packed, (_kind, key, value) => {
-      if (blocked.length > 0 || !this.producer.produce(TOPICS.userActivityCounts, null, value, key)) blocked.push([key, value]);
+    const blocked: [string, Buffer, Buffer][] = [];
+    this.counters.outputs += forEachOutput(packed, (kind, key, value) => {
+      const topic = OUTPUT_TOPICS[kind];
+      if (topic === undefined) throw new Error(`the engine wrote an output of unknown kind ${kind}`);
+      if (blocked.length > 0 || !this.producer.produce(topic, null, value, key)) blocked.push([topic, key, value]);
     });
     // librdkafka's queue was full: keep the order and wait for room.
-    for (const [key, value] of blocked) await this.producer.send(TOPICS.userActivityCounts, null, value, key);
+    for (const [topic, key, value] of blocked) await this.producer.send(topic, null, value, key);
   }
 
   /** Starts a checkpoint if one is due and none is running; it proceeds while consumption goes on. */

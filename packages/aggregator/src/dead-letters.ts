@@ -1,4 +1,4 @@
-import { TOPICS, type Headers, type Message } from '@pulse/kafka';
+import type { Headers, Message } from '@pulse/kafka';
 
 /** The headers of a dead letter (PRODUCT.md §5); the value is the original bytes. */
 export function deadLetterHeaders(source: Message, reason: string, detail: string, stage: 'collector' | 'aggregator'): Headers {
@@ -11,5 +11,3 @@ export function deadLetterHeaders(source: Message, reason: string, detail: strin
     { 'pulse.source.offset': String(source.offset) },
   ];
 }
-
-export const DEAD_LETTER_TOPIC = TOPICS.deadLetters;

@@ -1,2 +1,1 @@
 export { Aggregator, type AggregatorCounters, type AggregatorProgress } from './aggregator.js';
-export { deadLetterHeaders } from './dead-letters.js';
