@@ -42,6 +42,57 @@ export declare class ActivityEngine {
   stats(): ActivityStatsInfo
 }
 
+/**
+ * A consumer whose batches cross into JavaScript as flat buffers. With `subscribe`, newly assigned
+ * partitions start paused and are reported by `takeRebalanceEvents()`; the caller resumes them once
+ * their state is restored.
+ */
+export declare class NativeConsumer {
+  /** `config`: librdkafka properties, as strings. */
+  constructor(config: Record<string, string>)
+  subscribe(topics: Array<string>): void
+  assign(partitions: Array<TopicPartitionOffset>): void
+  /** Topic names that batch runs refer to by index. */
+  topics(): Array<string>
+  /** Waits up to `timeoutMs` for a first record, then takes what is already fetched, up to `max`. */
+  poll(max: number, timeoutMs: number): Promise<ConsumedBatch>
+  takeRebalanceEvents(): Array<RebalanceInfo>
+  pause(topic: string, partitions: Array<number>): void
+  resume(topic: string, partitions: Array<number>): void
+  seek(topic: string, partition: number, offset: number, timeoutMs: number): Promise<void>
+  /** Commits next offsets asynchronously. */
+  commit(offsets: Array<TopicPartitionOffset>): void
+  /** The latest librdkafka statistics JSON (needs `statistics.interval.ms`). */
+  stats(): string | null
+  /** Leaves the group and stops fetching. */
+  close(): Promise<void>
+}
+
+/**
+ * A producer of packed records. Records are tagged with the current epoch; `closeEpoch()` ends it
+ * and `waitSettled(epoch)` resolves once every record of it and earlier epochs has been reported.
+ */
+export declare class NativeProducer {
+  /** `config`: librdkafka properties, as strings. */
+  constructor(config: Record<string, string>)
+  /** The topic of each engine output kind (index = kind), for `sendOutputs`. */
+  routeOutputs(topicsByKind: Array<string | undefined | null>): void
+  /** One record; false when librdkafka's queue is full. */
+  send(topic: string, partition?: number | undefined | null, key?: Uint8Array | undefined | null, value?: Uint8Array | undefined | null, headers?: Array<RecordHeader> | undefined | null): boolean
+  /** Records `from…` of a packed batch (values/keys with their end positions), partitioned by key. */
+  sendPacked(topic: string, values: Uint8Array, ends: Uint32Array, keys: Uint8Array, keyEnds: Uint32Array, from: number): SendResult
+  /** The engine's packed outputs from byte `from`, each to the topic its kind is routed to. */
+  sendOutputs(packed: Uint8Array, from: number): SendResult
+  closeEpoch(): number
+  isSettled(epoch: number): boolean
+  /** Resolves true once every record up to `epoch` is reported, false at the timeout. */
+  waitSettled(epoch: number, timeoutMs: number): Promise<boolean>
+  counts(): DeliveryCountsInfo
+  takeFailures(): Array<DeliveryFailureInfo>
+  flush(timeoutMs: number): Promise<void>
+  stats(): string | null
+}
+
 /** The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request. */
 export declare class RecsEngine {
   constructor(options?: RawRecsOptions | undefined | null)
@@ -67,6 +118,45 @@ export interface ActivityStatsInfo {
   streamTime?: number
 }
 
+export interface ConsumedBatch {
+  values: Buffer
+  ends: Uint32Array
+  keys: Buffer
+  keyEnds: Uint32Array
+  offsets: Float64Array
+  /** Record timestamps in ms (-1 when the record has none). */
+  timestamps: Float64Array
+  runs: Array<ConsumedRun>
+}
+
+/**
+ * Records `start..end` of a batch, from partition `partition` of `topics()[topic]`; its values are
+ * `values.subarray(valueStart, valueEnd)` with `ends.subarray(start, end)` relative to that view,
+ * and its keys likewise.
+ */
+export interface ConsumedRun {
+  topic: number
+  partition: number
+  start: number
+  end: number
+  valueStart: number
+  valueEnd: number
+  keyStart: number
+  keyEnd: number
+}
+
+export interface DeliveryCountsInfo {
+  delivered: number
+  failed: number
+  outstanding: number
+}
+
+export interface DeliveryFailureInfo {
+  topic: string
+  partition: number
+  error: string
+}
+
 /** Version and target triple of this build of the addon. */
 export declare function engineInfo(): EngineInfo
 
@@ -85,6 +175,9 @@ export interface IngestResult {
 
 /** Lower bound in milliseconds of each latency bucket. */
 export declare function latencyBucketFloors(): Float64Array
+
+/** The librdkafka version the native clients are built on. */
+export declare function librdkafkaVersion(): string
 
 /** Options of an activity-count partition; all times in milliseconds. */
 export interface RawActivityOptions {
@@ -108,6 +201,12 @@ export interface RawRecsOptions {
   maxNeighbours?: number
 }
 
+export interface RebalanceInfo {
+  assigned: boolean
+  topic: string
+  partition: number
+}
+
 export interface RecommendationList {
   items: Array<RecommendedItem>
   /** True when every item is a trending fallback (a cold user or unknown items). */
@@ -119,6 +218,11 @@ export interface RecommendedItem {
   score: number
   /** The user's recent item that contributed most; null for a trending (fallback) item. */
   because?: string
+}
+
+export interface RecordHeader {
+  name: string
+  value: Buffer
 }
 
 export interface RecsEvalResult {
@@ -160,3 +264,18 @@ export interface RejectInfo {
 
 /** The `pulse.error.reason` names, in the order of `ActivityStatsInfo.rejected`. */
 export declare function rejectReasons(): Array<string>
+
+export interface SendResult {
+  /** Where to resume: a record index (`sendPacked`) or a byte position (`sendOutputs`). */
+  next: number
+  sent: number
+  /** librdkafka's queue was full: wait (e.g. for acknowledgements) and resume from `next`. */
+  full: boolean
+}
+
+export interface TopicPartitionOffset {
+  topic: string
+  partition: number
+  /** -2: beginning, -1: end; otherwise the next offset to read. */
+  offset: number
+}

@@ -836,8 +836,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ActivityEngine = nativeBinding.ActivityEngine
+module.exports.NativeConsumer = nativeBinding.NativeConsumer
+module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.RecsEngine = nativeBinding.RecsEngine
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors
+module.exports.librdkafkaVersion = nativeBinding.librdkafkaVersion
 module.exports.rejectReasons = nativeBinding.rejectReasons

@@ -10,6 +10,8 @@
 #[macro_use]
 extern crate napi_derive;
 
+pub mod kafka;
+
 use napi::bindgen_prelude::*;
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
 use pulse_engine::recs::{RecsModel, RecsOptions};

@@ -1,32 +1,27 @@
 import type { PulseConfig } from '@pulse/config';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ActivityState,
+  BatchConsumer,
+  BatchProducer,
   createLatencyHistogram,
   foldEngineLatency,
-  forEachOutput,
-  packValues,
+  recordAt,
+  runValues,
   OutputKind,
   type ActivityOptions,
+  type ConsumedBatch,
+  type ConsumedRun,
   type Histogram,
+  type KafkaSettings,
+  type RecordHeader,
 } from '@pulse/engine';
-import {
-  RdKafka,
-  TrackedProducer,
-  consumerConfig,
-  promisify,
-  PARTITIONER,
-  TOPICS,
-  CHANGELOG_MAX_MESSAGE_BYTES,
-  type KafkaConsumer,
-  type LibrdKafkaError,
-  type Message,
-} from '@pulse/kafka';
+import { consumerConfig, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES } from '@pulse/kafka';
 import { ChangelogReader, snapshotKey } from './changelog.js';
 import { deadLetterHeaders } from './dead-letters.js';
 
-const ERR_ASSIGN_PARTITIONS = -175;
-const ERR_REVOKE_PARTITIONS = -174;
-const ERR_UNKNOWN_PARTITION = -190;
+/** How long to wait before producing again when librdkafka's local queue is full. */
+const QUEUE_FULL_BACKOFF_MS = 2;
 /** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
 const OUTPUT_TOPICS: Record<number, string> = { [OutputKind.ActivityCount]: TOPICS.userActivityCounts };
 
@@ -72,8 +67,8 @@ type Log = (message: string) => void;
  * carry absolute counts, so the records replayed after a crash repeat the same values.
  */
 export class Aggregator {
-  private consumer!: KafkaConsumer;
-  private producer!: TrackedProducer;
+  private consumer!: BatchConsumer;
+  private producer!: BatchProducer;
   private changelog!: ChangelogReader;
   private readonly owned = new Map<number, OwnedPartition>();
   private readonly options: ActivityOptions;
@@ -97,37 +92,39 @@ export class Aggregator {
     };
   }
 
+  /**
+   * Both Kafka clients are librdkafka driven from Rust (see packages/engine/src/kafka.ts): a poll
+   * returns the whole batch as flat buffers, outputs go out as the engine's packed buffer, and delivery
+   * reports are counted natively per epoch. No per-record JavaScript object exists on the hot path.
+   */
   async start(): Promise<void> {
     const { config } = this;
-    this.producer = await TrackedProducer.connect({
+    this.producer = new BatchProducer({
       'bootstrap.servers': config.kafka.bootstrapServers,
       'client.id': `${config.kafka.clientId}-aggregator`,
       // Outputs and snapshots must not be lost or duplicated by retries.
       'enable.idempotence': true,
-      'acks': -1,
+      'acks': 'all',
       'linger.ms': 2,
       'batch.size': 262_144,
       'compression.type': 'lz4',
       'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024,
-      // Bounded local queue: when it is full, produce waits (backpressure) instead of growing memory.
+      // Bounded local queue: when it is full, sending waits (backpressure) instead of growing memory.
       'queue.buffering.max.messages': 200_000,
       'partitioner': PARTITIONER,
-    } as never);
+    });
+    this.producer.routeOutputs(OUTPUT_TOPICS);
     this.changelog = await ChangelogReader.connect(config);
-    this.consumer = new RdKafka.KafkaConsumer(
+    this.consumer = new BatchConsumer(
       consumerConfig(config, 'aggregator', config.aggregator.groupId, {
         'partition.assignment.strategy': 'cooperative-sticky',
         'enable.auto.offset.store': false,
         'fetch.wait.max.ms': 10,
         'session.timeout.ms': config.aggregator.sessionTimeoutMs,
         'heartbeat.interval.ms': Math.max(100, Math.floor(config.aggregator.sessionTimeoutMs / 10)),
-        'rebalance_cb': (err: LibrdKafkaError, assignment: { topic: string; partition: number }[]) => this.onRebalance(err, assignment),
-      } as never),
-      {},
+        'statistics.interval.ms': 1000,
+      }) as KafkaSettings,
     );
-    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
-    this.consumer.setDefaultConsumeTimeout(Math.min(100, Math.max(5, config.aggregator.emitIntervalMs)));
-    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
     this.consumer.subscribe([TOPICS.userClicks]);
     this.loopDone = this.loop();
   }
@@ -137,27 +134,25 @@ export class Aggregator {
     return this.loopDone;
   }
 
-  private onRebalance(err: LibrdKafkaError, assignment: { topic: string; partition: number }[]): void {
-    const cooperative = (this.consumer as unknown as { rebalanceProtocol(): string }).rebalanceProtocol() === 'COOPERATIVE';
-    const c = this.consumer as unknown as { incrementalAssign(a: unknown[]): void; incrementalUnassign(a: unknown[]): void };
-    if (err.code === ERR_ASSIGN_PARTITIONS) {
-      if (cooperative) c.incrementalAssign(assignment);
-      else this.consumer.assign(assignment);
-      // Nothing is processed until the partition's state is restored and its position set.
-      this.consumer.pause(assignment);
-      const partitions = assignment.map((a) => a.partition);
-      for (const p of partitions) this.owned.set(p, { state: null, nextOffset: -1, dirty: false });
-      this.log(`aggregator: assigned partitions ${partitions.join(', ')}; restoring state`);
-      this.restoreQueue = this.restoreQueue.then(() => this.restore(partitions)).catch((e: Error) => this.fail(e));
-    } else if (err.code === ERR_REVOKE_PARTITIONS) {
-      // The new owner restores from the changelog; state since our last checkpoint is replayed there.
-      for (const a of assignment) this.owned.delete(a.partition);
-      if (cooperative) c.incrementalUnassign(assignment);
-      else this.consumer.unassign();
-      this.log(`aggregator: revoked partitions ${assignment.map((a) => a.partition).join(', ')}`);
-    } else {
-      this.fail(new Error(`rebalance error: ${err.message}`));
+  /**
+   * Applies the rebalances the consumer saw during its last poll. Assigned partitions arrive paused:
+   * nothing is processed until the state is restored and the position set.
+   */
+  private applyRebalances(): void {
+    const assigned: number[] = [];
+    for (const e of this.consumer.takeRebalanceEvents()) {
+      if (e.assigned) {
+        this.owned.set(e.partition, { state: null, nextOffset: -1, dirty: false });
+        assigned.push(e.partition);
+      } else {
+        // The new owner restores from the changelog; state since our last checkpoint is replayed there.
+        this.owned.delete(e.partition);
+        this.log(`aggregator: revoked partition ${e.partition}`);
+      }
     }
+    if (assigned.length === 0) return;
+    this.log(`aggregator: assigned partitions ${assigned.join(', ')}; restoring state`);
+    this.restoreQueue = this.restoreQueue.then(() => this.restore(assigned)).catch((e: Error) => this.fail(e));
   }
 
   private async restore(partitions: number[]): Promise<void> {
@@ -167,12 +162,11 @@ export class Aggregator {
       if (owned === undefined || owned.state !== null) continue;
       const snapshot = snapshots.get(p) ?? null;
       const restored = snapshot ? ActivityState.restore(snapshot, this.options) : { state: ActivityState.create(this.options), nextOffset: OFFSET_BEGINNING };
-      const tp = { topic: TOPICS.userClicks, partition: p };
-      await this.seek(tp.partition, restored.nextOffset);
+      await this.seek(p, restored.nextOffset);
       if (this.owned.get(p) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
       owned.nextOffset = Math.max(restored.nextOffset, 0);
-      this.consumer.resume([tp]);
+      this.consumer.resume(TOPICS.userClicks, [p]);
       this.counters.restores++;
       this.log(`aggregator: partition ${p} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`);
     }
@@ -186,10 +180,10 @@ export class Aggregator {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
-        await promisify<unknown>((cb) => this.consumer.seek({ topic: TOPICS.userClicks, partition, offset }, 10_000, cb as never));
+        await this.consumer.seek(TOPICS.userClicks, partition, offset, 10_000);
         return;
       } catch (err) {
-        if ((err as { code?: number }).code !== ERR_UNKNOWN_PARTITION || Date.now() > deadline || !this.owned.has(partition)) throw err;
+        if (!/Unknown partition/i.test((err as Error).message) || Date.now() > deadline || !this.owned.has(partition)) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -202,45 +196,52 @@ export class Aggregator {
 
   private async loop(): Promise<void> {
     const batchSize = this.config.aggregator.consumeBatchSize;
+    const pollTimeoutMs = Math.min(100, Math.max(5, this.config.aggregator.emitIntervalMs));
     while (!this.stopping) {
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(batchSize, cb as never));
+      const batch = await this.consumer.poll(batchSize, pollTimeoutMs);
+      this.applyRebalances();
       if (this.stopping) break;
       const now = Date.now();
-      if (messages.length > 0) await this.process(messages, now);
+      if (batch.ends.length > 0) await this.process(batch, now);
       await this.flushDue(now);
       this.maybeCheckpoint(now);
     }
     if (this.fatal) throw this.fatal;
   }
 
-  private async process(messages: Message[], now: number): Promise<void> {
-    this.counters.consumed += messages.length;
-    const byPartition = new Map<number, Message[]>();
-    for (const m of messages) {
-      let list = byPartition.get(m.partition);
-      if (list === undefined) byPartition.set(m.partition, (list = []));
-      list.push(m);
-    }
-    for (const [p, list] of byPartition) {
-      const owned = this.owned.get(p);
+  private async process(batch: ConsumedBatch, now: number): Promise<void> {
+    this.counters.consumed += batch.ends.length;
+    for (const run of batch.runs) {
+      const owned = this.owned.get(run.partition);
       // Records of a partition still restoring were fetched before the pause; the seek re-reads them.
       if (owned === undefined || owned.state === null) continue;
       // After a restore the snapshot, not the committed offset, says where the state ends.
-      const fresh = list[0]!.offset >= owned.nextOffset ? list : list.filter((m) => m.offset >= owned.nextOffset);
-      if (fresh.length === 0) continue;
-      const result = owned.state.ingest(packValues(fresh.map((m) => m.value)), now);
+      let first = run.start;
+      while (first < run.end && batch.offsets[first]! < owned.nextOffset) first++;
+      if (first === run.end) continue;
+      const values = first === run.start ? runValues(batch, run) : skipTo(batch, run, first);
+      const result = owned.state.ingest(values, now);
       this.counters.accepted += result.accepted;
       if (result.rejected > 0) {
-        for (const reject of owned.state.takeRejects()) {
-          const source = fresh[reject.index]!;
-          await this.producer.send(TOPICS.deadLetters, null, source.value, (source.key as Buffer | undefined) ?? null, deadLetterHeaders(source, reject.reason, reject.detail, 'aggregator'));
-          this.counters.deadLetters++;
-        }
+        for (const reject of owned.state.takeRejects()) await this.sendDeadLetter(batch, run, first + reject.index, reject.reason, reject.detail);
       }
-      owned.nextOffset = fresh[fresh.length - 1]!.offset + 1;
+      owned.nextOffset = batch.offsets[run.end - 1]! + 1;
       owned.dirty = true;
       await this.writeOutput(owned.state);
     }
+  }
+
+  private async sendDeadLetter(batch: ConsumedBatch, run: ConsumedRun, i: number, reason: string, detail: string): Promise<void> {
+    const { value, key } = recordAt(batch, run, i);
+    const source = { topic: TOPICS.userClicks, partition: run.partition, offset: batch.offsets[i]! };
+    const headers: RecordHeader[] = deadLetterHeaders(source, reason, detail, 'aggregator').flatMap((h) => Object.entries(h).map(([name, v]) => ({ name, value: Buffer.from(v) })));
+    await this.sendOne(TOPICS.deadLetters, null, key.length > 0 ? key : null, value, headers);
+    this.counters.deadLetters++;
+  }
+
+  /** Sends one record, waiting while librdkafka's queue is full. */
+  private async sendOne(topic: string, partition: number | null, key: Buffer | null, value: Buffer, headers?: RecordHeader[]): Promise<void> {
+    while (!this.producer.send(topic, partition, key, value, headers)) await sleep(QUEUE_FULL_BACKOFF_MS);
   }
 
   private async flushDue(now: number): Promise<void> {
@@ -253,14 +254,14 @@ export class Aggregator {
   private async writeOutput(state: ActivityState): Promise<void> {
     if (state.pendingOutput === 0) return;
     const packed = state.takeOutput();
-    const blocked: [string, Buffer, Buffer][] = [];
-    this.counters.outputs += forEachOutput(packed, (kind, key, value) => {
-      const topic = OUTPUT_TOPICS[kind];
-      if (topic === undefined) throw new Error(`the engine wrote an output of unknown kind ${kind}`);
-      if (blocked.length > 0 || !this.producer.produce(topic, null, value, key)) blocked.push([topic, key, value]);
-    });
-    // librdkafka's queue was full: keep the order and wait for room.
-    for (const [topic, key, value] of blocked) await this.producer.send(topic, null, value, key);
+    for (let from = 0; ; ) {
+      const r = this.producer.sendOutputs(packed, from);
+      this.counters.outputs += r.sent;
+      if (!r.full) return;
+      // librdkafka's queue is full: keep the order and wait for room.
+      from = r.next;
+      await sleep(QUEUE_FULL_BACKOFF_MS);
+    }
   }
 
   /** Starts a checkpoint if one is due and none is running; it proceeds while consumption goes on. */
@@ -285,7 +286,7 @@ export class Aggregator {
     const covered = this.producer.closeEpoch();
     await this.producer.settled(covered);
     this.throwOnDeliveryFailure();
-    for (const s of snapshots) await this.producer.send(TOPICS.aggregatorChangelog, s.p, s.bytes, snapshotKey(s.p));
+    for (const s of snapshots) await this.sendOne(TOPICS.aggregatorChangelog, s.p, Buffer.from(snapshotKey(s.p)), s.bytes);
     await this.producer.settled(this.producer.closeEpoch());
     this.throwOnDeliveryFailure();
     const offsets = snapshots.filter((s) => this.owned.has(s.p)).map((s) => ({ topic: TOPICS.userClicks, partition: s.p, offset: s.offset }));
@@ -300,7 +301,7 @@ export class Aggregator {
 
   private throwOnDeliveryFailure(): void {
     const failures = this.producer.takeFailures();
-    if (failures.length > 0) throw new Error(`${failures.length} records were not acknowledged by Kafka (first: ${failures[0]!.message}); not committing`);
+    if (failures.length > 0) throw new Error(`${failures.length} records were not acknowledged by Kafka (first: ${failures[0]!.topic}/${failures[0]!.partition}: ${failures[0]!.error}); not committing`);
   }
 
   /** Event time → reflected in state, since the last call (folded from each partition's engine buckets). */
@@ -311,6 +312,7 @@ export class Aggregator {
   }
 
   progress(): AggregatorProgress {
+    const partitionStats = this.consumer.stats()?.topics[TOPICS.userClicks]?.partitions;
     let lag = 0;
     let stateKeys = 0;
     let stateBytes = 0;
@@ -319,12 +321,9 @@ export class Aggregator {
       const stats = o.state.stats();
       stateKeys += stats.keys;
       stateBytes += stats.stateBytes;
-      try {
-        const { highOffset } = this.consumer.getWatermarkOffsets(TOPICS.userClicks, p);
-        if (highOffset >= 0) lag += Math.max(0, highOffset - o.nextOffset);
-      } catch {
-        // No fetch response yet for this partition: lag unknown, counted as zero.
-      }
+      // From librdkafka's statistics (refreshed every second); before the first fetch, unknown: zero.
+      const highOffset = partitionStats?.[String(p)]?.hi_offset ?? -1;
+      if (highOffset >= 0) lag += Math.max(0, highOffset - o.nextOffset);
     }
     return { ...this.counters, partitions: [...this.owned.keys()].sort((a, b) => a - b), lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
@@ -343,8 +342,17 @@ export class Aggregator {
     await this.restoreQueue;
     await this.checkpointing;
     if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
-    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
+    await this.consumer.close().catch(() => {});
     await this.changelog.close().catch(() => {});
-    await this.producer.close();
+    await this.producer.flush();
   }
+}
+
+/** The records of `run` from `first` on, for when the start of a run was already reflected in state. */
+function skipTo(batch: ConsumedBatch, run: ConsumedRun, first: number): { values: Buffer; ends: Uint32Array } {
+  const base = batch.ends[first - 1]!;
+  return {
+    values: batch.values.subarray(run.valueStart + base, run.valueEnd),
+    ends: batch.ends.subarray(first, run.end).map((e) => e - base),
+  };
 }

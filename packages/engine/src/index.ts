@@ -4,3 +4,20 @@ export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } 
 export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';
 export type { RejectInfo, IngestResult } from './native.js';
 export { evaluateRecommender, RecsModel, type RecsOptions, type RecsEvalResult, type RecommendationList, type RecommendedItem } from './recs.js';
+export {
+  BatchConsumer,
+  BatchProducer,
+  KafkaClientError,
+  librdkafkaVersion,
+  recordAt,
+  runValues,
+  type ConsumedBatch,
+  type ConsumedRun,
+  type KafkaClientErrorCode,
+  type KafkaSettings,
+  type LibrdKafkaStats,
+  type RebalanceInfo,
+  type RecordHeader,
+  type SendResult,
+  type TopicPartitionOffset,
+} from './kafka.js';

@@ -1,0 +1,275 @@
+//! A producer for packed batches. Each record is tagged with the current *epoch*; delivery reports
+//! are counted per epoch on librdkafka's polling thread, so the caller asks "is everything up to
+//! epoch e acknowledged?" once per checkpoint instead of handling one report per record.
+
+use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use crate::stats::StatsSlot;
+
+/// How many failed deliveries are kept with their details; beyond it they are only counted.
+const MAX_KEPT_FAILURES: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub topic: String,
+    pub partition: i32,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+struct Epochs {
+    current: u64,
+    /// Records produced and not yet reported, by epoch; an epoch leaves the map when it reaches zero.
+    outstanding: BTreeMap<u64, u64>,
+    delivered: u64,
+    failed: u64,
+    failures: Vec<DeliveryFailure>,
+}
+
+#[derive(Debug, Default)]
+pub struct DeliveryTracker {
+    epochs: Mutex<Epochs>,
+    settled: Condvar,
+    stats: StatsSlot,
+}
+
+impl DeliveryTracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Epochs> {
+        self.epochs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn expect(&self, records: u64) -> u64 {
+        let mut e = self.lock();
+        let epoch = e.current;
+        *e.outstanding.entry(epoch).or_insert(0) += records;
+        epoch
+    }
+
+    fn cancel(&self, epoch: u64, records: u64) {
+        if records > 0 {
+            self.report(epoch, records, None);
+        }
+    }
+
+    fn report(&self, epoch: u64, records: u64, failure: Option<DeliveryFailure>) {
+        let mut e = self.lock();
+        if let Some(n) = e.outstanding.get_mut(&epoch) {
+            *n -= records.min(*n);
+            if *n == 0 {
+                e.outstanding.remove(&epoch);
+                self.settled.notify_all();
+            }
+        }
+        match failure {
+            Some(f) => {
+                e.failed += records;
+                if e.failures.len() < MAX_KEPT_FAILURES {
+                    e.failures.push(f);
+                }
+            }
+            None => e.delivered += records,
+        }
+    }
+}
+
+impl ClientContext for DeliveryTracker {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.stats.store(statistics);
+    }
+}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, epoch: usize) {
+        match result {
+            Ok(_) => self.report(epoch as u64, 1, None),
+            Err((err, message)) => self.report(
+                epoch as u64,
+                1,
+                Some(DeliveryFailure { topic: message.topic().to_owned(), partition: message.partition(), error: err.to_string() }),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub outstanding: u64,
+}
+
+/// Where a packed send stopped: `next` is the position to resume from; `full` says librdkafka's
+/// queue was full (back off and resume) rather than the input being done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendProgress {
+    pub next: usize,
+    pub sent: usize,
+    pub full: bool,
+}
+
+pub struct BatchProducer {
+    inner: ThreadedProducer<DeliveryTracker>,
+}
+
+impl std::fmt::Debug for BatchProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchProducer").finish_non_exhaustive()
+    }
+}
+
+fn is_queue_full(err: &KafkaError) -> bool {
+    matches!(err, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
+}
+
+impl BatchProducer {
+    pub fn new(config: &[(String, String)]) -> KafkaResult<Self> {
+        let mut cc = ClientConfig::new();
+        for (k, v) in config {
+            cc.set(k, v);
+        }
+        Ok(Self { inner: cc.create_with_context(DeliveryTracker::default())? })
+    }
+
+    fn tracker(&self) -> &DeliveryTracker {
+        self.inner.context()
+    }
+
+    /// One record; `Ok(false)` when librdkafka's queue is full.
+    pub fn send(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(String, Vec<u8>)]) -> KafkaResult<bool> {
+        let epoch = self.tracker().expect(1);
+        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, epoch as usize);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if !headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(headers.len());
+            for (name, value) in headers {
+                h = h.insert(Header { key: name, value: Some(value.as_slice()) });
+            }
+            record = record.headers(h);
+        }
+        match self.inner.send(record) {
+            Ok(()) => Ok(true),
+            Err((err, _)) => {
+                self.tracker().cancel(epoch, 1);
+                if is_queue_full(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Records `from..ends.len()` of a packed batch (see `consumer::Batch` for the layout, here with
+    /// positions relative to the start of `values`/`keys`), partitioned by key.
+    pub fn send_packed(&self, topic: &str, values: &[u8], ends: &[u32], keys: &[u8], key_ends: &[u32], from: usize) -> KafkaResult<SendProgress> {
+        let records = ends.len().saturating_sub(from);
+        let epoch = self.tracker().expect(records as u64);
+        let mut sent = 0;
+        for i in from..ends.len() {
+            let value = &values[if i == 0 { 0 } else { ends[i - 1] as usize }..ends[i] as usize];
+            let key = &keys[if i == 0 { 0 } else { key_ends[i - 1] as usize }..key_ends[i] as usize];
+            let record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, epoch as usize).key(key).payload(value);
+            if let Err((err, _)) = self.inner.send(record) {
+                self.tracker().cancel(epoch, (records - sent) as u64);
+                return if is_queue_full(&err) { Ok(SendProgress { next: i, sent, full: true }) } else { Err(err) };
+            }
+            sent += 1;
+        }
+        Ok(SendProgress { next: ends.len(), sent, full: false })
+    }
+
+    /// The engine's packed outputs (`kind u8, keyLen u32le, key, valueLen u32le, value`, repeated)
+    /// from byte `from`, each to `topics_by_kind[kind]`, partitioned by key.
+    pub fn send_outputs(&self, packed: &[u8], from: usize, topics_by_kind: &[Option<String>]) -> KafkaResult<SendProgress> {
+        let mut at = from;
+        let mut sent = 0;
+        while at < packed.len() {
+            let (kind, key, value, next) = read_output(packed, at).ok_or_else(|| KafkaError::MessageProduction(RDKafkaErrorCode::InvalidArgument))?;
+            let topic = topics_by_kind.get(kind as usize).and_then(Option::as_deref).ok_or_else(|| KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic))?;
+            let epoch = self.tracker().expect(1);
+            let record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, epoch as usize).key(key).payload(value);
+            if let Err((err, _)) = self.inner.send(record) {
+                self.tracker().cancel(epoch, 1);
+                return if is_queue_full(&err) { Ok(SendProgress { next: at, sent, full: true }) } else { Err(err) };
+            }
+            sent += 1;
+            at = next;
+        }
+        Ok(SendProgress { next: at, sent, full: false })
+    }
+
+    /// Closes the current epoch and returns it; later records belong to the next one.
+    pub fn close_epoch(&self) -> u64 {
+        let mut e = self.tracker().lock();
+        e.current += 1;
+        e.current - 1
+    }
+
+    /// Whether every record of epochs up to `epoch` has been reported (delivered or failed).
+    pub fn is_settled(&self, epoch: u64) -> bool {
+        self.tracker().lock().outstanding.range(..=epoch).next().is_none()
+    }
+
+    /// Blocks until `is_settled(epoch)` or the timeout; returns whether it settled.
+    pub fn wait_settled(&self, epoch: u64, timeout: Duration) -> bool {
+        let tracker = self.tracker();
+        let deadline = Instant::now() + timeout;
+        let mut e = tracker.lock();
+        loop {
+            if e.outstanding.range(..=epoch).next().is_none() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            e = tracker.settled.wait_timeout(e, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    pub fn counts(&self) -> DeliveryCounts {
+        let e = self.tracker().lock();
+        DeliveryCounts { delivered: e.delivered, failed: e.failed, outstanding: e.outstanding.values().sum() }
+    }
+
+    /// Failed deliveries since the last call (the first `MAX_KEPT_FAILURES` of them in detail).
+    pub fn take_failures(&self) -> Vec<DeliveryFailure> {
+        std::mem::take(&mut self.tracker().lock().failures)
+    }
+
+    pub fn flush(&self, timeout: Duration) -> KafkaResult<()> {
+        self.inner.flush(timeout)
+    }
+
+    pub fn stats(&self) -> Option<String> {
+        self.tracker().stats.latest()
+    }
+}
+
+fn read_output(packed: &[u8], at: usize) -> Option<(u8, &[u8], &[u8], usize)> {
+    let kind = *packed.get(at)?;
+    let key_len = u32::from_le_bytes(packed.get(at + 1..at + 5)?.try_into().ok()?) as usize;
+    let key = packed.get(at + 5..at + 5 + key_len)?;
+    let v = at + 5 + key_len;
+    let value_len = u32::from_le_bytes(packed.get(v..v + 4)?.try_into().ok()?) as usize;
+    let value = packed.get(v + 4..v + 4 + value_len)?;
+    Some((kind, key, value, v + 4 + value_len))
+}

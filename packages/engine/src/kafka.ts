@@ -1,0 +1,204 @@
+import { native, type ConsumedBatch, type ConsumedRun, type RebalanceInfo, type SendResult, type TopicPartitionOffset, type DeliveryFailureInfo, type RecordHeader } from './native.js';
+import type { PackedBatch } from './batch.js';
+
+export type { ConsumedBatch, ConsumedRun, RebalanceInfo, SendResult, TopicPartitionOffset, DeliveryFailureInfo, RecordHeader };
+
+/** librdkafka properties; numbers and booleans are passed as their string form. */
+export type KafkaSettings = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** Stable codes of errors from the native Kafka clients (crates/pulse-napi/src/kafka.rs). */
+export type KafkaClientErrorCode = 'KAFKA_CLIENT' | 'KAFKA_BAD_CONFIG';
+
+export class KafkaClientError extends Error {
+  override readonly name = 'KafkaClientError';
+  constructor(
+    readonly code: KafkaClientErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function toKafkaError(err: unknown): KafkaClientError {
+  if (err instanceof KafkaClientError) return err;
+  const code = (err as { code?: string }).code === 'KAFKA_BAD_CONFIG' ? 'KAFKA_BAD_CONFIG' : 'KAFKA_CLIENT';
+  return new KafkaClientError(code, err instanceof Error ? err.message : String(err));
+}
+
+function guarded<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw toKafkaError(err);
+  }
+}
+
+async function guardedAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw toKafkaError(err);
+  }
+}
+
+function toStrings(settings: KafkaSettings): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings)) {
+    if (v === undefined) continue;
+    if (typeof v === 'function' || typeof v === 'object') throw new KafkaClientError('KAFKA_BAD_CONFIG', `setting ${k} must be a string, number or boolean`);
+    out[k] = String(v);
+  }
+  return out;
+}
+
+/** The values of one run of a batch as the engine takes them (views, no copies). */
+export function runValues(batch: ConsumedBatch, run: ConsumedRun): PackedBatch {
+  return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end) };
+}
+
+/** Value and key of record `i` of a batch (views). */
+export function recordAt(batch: ConsumedBatch, run: ConsumedRun, i: number): { value: Buffer; key: Buffer } {
+  const v0 = i === run.start ? 0 : batch.ends[i - 1]!;
+  const k0 = i === run.start ? 0 : batch.keyEnds[i - 1]!;
+  return {
+    value: batch.values.subarray(run.valueStart + v0, run.valueStart + batch.ends[i]!),
+    key: batch.keys.subarray(run.keyStart + k0, run.keyStart + batch.keyEnds[i]!),
+  };
+}
+
+/**
+ * A librdkafka consumer (in Rust) whose polls return whole batches as flat buffers, one run per
+ * partition. Subscribed partitions start paused when assigned: take the events, restore, seek, resume.
+ */
+export class BatchConsumer {
+  private readonly client: InstanceType<typeof native.NativeConsumer>;
+
+  constructor(settings: KafkaSettings) {
+    this.client = guarded(() => new native.NativeConsumer(toStrings(settings)));
+  }
+
+  subscribe(topics: readonly string[]): void {
+    guarded(() => this.client.subscribe([...topics]));
+  }
+
+  assign(partitions: readonly TopicPartitionOffset[]): void {
+    guarded(() => this.client.assign([...partitions]));
+  }
+
+  /** Names of the topics that batch runs refer to by index. */
+  topics(): string[] {
+    return this.client.topics();
+  }
+
+  poll(max: number, timeoutMs: number): Promise<ConsumedBatch> {
+    return guardedAsync(() => this.client.poll(max, timeoutMs));
+  }
+
+  takeRebalanceEvents(): RebalanceInfo[] {
+    return guarded(() => this.client.takeRebalanceEvents());
+  }
+
+  pause(topic: string, partitions: readonly number[]): void {
+    guarded(() => this.client.pause(topic, [...partitions]));
+  }
+
+  resume(topic: string, partitions: readonly number[]): void {
+    guarded(() => this.client.resume(topic, [...partitions]));
+  }
+
+  seek(topic: string, partition: number, offset: number, timeoutMs = 10_000): Promise<void> {
+    return guardedAsync(() => this.client.seek(topic, partition, offset, timeoutMs));
+  }
+
+  commit(offsets: readonly TopicPartitionOffset[]): void {
+    guarded(() => this.client.commit([...offsets]));
+  }
+
+  /** librdkafka's latest statistics document, parsed; null before the first (`statistics.interval.ms`). */
+  stats(): LibrdKafkaStats | null {
+    const json = this.client.stats();
+    return json === null ? null : (JSON.parse(json) as LibrdKafkaStats);
+  }
+
+  close(): Promise<void> {
+    return guardedAsync(() => this.client.close());
+  }
+}
+
+/** The parts of librdkafka's statistics (STATISTICS.md) Pulse reads. */
+export interface LibrdKafkaStats {
+  name: string;
+  msg_cnt: number;
+  msg_size: number;
+  replyq: number;
+  brokers: Record<string, { rtt?: { p50: number; p99: number }; outbuf_cnt: number }>;
+  topics: Record<string, { partitions: Record<string, { hi_offset: number; consumer_lag: number; fetchq_cnt: number; committed_offset: number }> }>;
+}
+
+/**
+ * A librdkafka producer (in Rust) that sends packed records and counts their delivery reports itself.
+ * Records are grouped in epochs: `closeEpoch()` ends one, `settled(epoch)` waits for its reports.
+ */
+export class BatchProducer {
+  private readonly client: InstanceType<typeof native.NativeProducer>;
+
+  constructor(settings: KafkaSettings) {
+    this.client = guarded(() => new native.NativeProducer(toStrings(settings)));
+  }
+
+  /** The topic of each engine output kind, for `sendOutputs`. */
+  routeOutputs(topicsByKind: Readonly<Record<number, string>>): void {
+    const routes: (string | null)[] = [];
+    for (const [kind, topic] of Object.entries(topicsByKind)) routes[Number(kind)] = topic;
+    this.client.routeOutputs(Array.from(routes, (t) => t ?? null));
+  }
+
+  /** One record; false when librdkafka's queue is full (nothing was queued). */
+  send(topic: string, partition: number | null, key: Buffer | null, value: Buffer | null, headers?: RecordHeader[]): boolean {
+    return guarded(() => this.client.send(topic, partition, key, value, headers));
+  }
+
+  /** Records `from…` of a packed batch, partitioned by key; stops early when the queue is full. */
+  sendPacked(topic: string, values: Buffer, ends: Uint32Array, keys: Buffer, keyEnds: Uint32Array, from = 0): SendResult {
+    return guarded(() => this.client.sendPacked(topic, values, ends, keys, keyEnds, from));
+  }
+
+  /** The engine's packed outputs from byte `from`; stops early when the queue is full. */
+  sendOutputs(packed: Buffer, from = 0): SendResult {
+    return guarded(() => this.client.sendOutputs(packed, from));
+  }
+
+  closeEpoch(): number {
+    return this.client.closeEpoch();
+  }
+
+  isSettled(epoch: number): boolean {
+    return this.client.isSettled(epoch);
+  }
+
+  /** Resolves once every record up to `epoch` has been reported (delivered or failed). */
+  async settled(epoch: number): Promise<void> {
+    while (!(await this.client.waitSettled(epoch, 1000)));
+  }
+
+  counts(): { delivered: number; failed: number; outstanding: number } {
+    return this.client.counts();
+  }
+
+  takeFailures(): DeliveryFailureInfo[] {
+    return this.client.takeFailures();
+  }
+
+  stats(): LibrdKafkaStats | null {
+    const json = this.client.stats();
+    return json === null ? null : (JSON.parse(json) as LibrdKafkaStats);
+  }
+
+  flush(timeoutMs = 30_000): Promise<void> {
+    return guardedAsync(() => this.client.flush(timeoutMs));
+  }
+}
+
+export function librdkafkaVersion(): string {
+  return native.librdkafkaVersion();
+}
