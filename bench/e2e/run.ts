@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type Percentiles } from '@pulse/engine';
+import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type KafkaSettings, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
-import { RdKafka, consumerConfig, ensureTopics, promisify, TOPICS, type Message } from '@pulse/kafka';
+import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
@@ -151,13 +151,8 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     // (b): a consumer of the output topic in this process, from the end of the topic.
     const outputLatency = createLatencyHistogram();
     const lastCount = new Map<string, number>();
-    const outputConsumer = new RdKafka.KafkaConsumer(
-      consumerConfig(config, 'bench-output', `${group}-output`, { 'fetch.wait.max.ms': 5, 'enable.partition.eof': false }),
-      {},
-    );
-    await promisify<unknown>((cb) => outputConsumer.connect({ timeout: 30_000 }, cb as never));
-    outputConsumer.setDefaultConsumeTimeout(50);
-    (outputConsumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    // The same native client as the aggregator's, so that measuring costs the machine little.
+    const outputConsumer = new BatchConsumer(consumerConfig(config, 'bench-output', `${group}-output`, { 'fetch.wait.max.ms': 5 }) as KafkaSettings);
     outputConsumer.assign(Array.from({ length: 12 }, (_, partition) => ({ topic: TOPICS.userActivityCounts, partition, offset: -1 })));
 
     const generatorStart = Date.now();
@@ -166,19 +161,22 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     let outputRecords = 0;
     const consumeLoop = (async () => {
       while (consuming) {
-        const batch = await promisify<Message[]>((cb) => outputConsumer.consume(5000, cb as never));
+        const batch = await outputConsumer.poll(5000, 50);
         const now = Date.now();
-        for (const m of batch) {
-          outputRecords++;
-          const text = m.value!.toString('latin1');
-          const oldest = intField(text, 'oldestEventTs');
-          const count = intField(text, 'count');
-          const start = intField(text, 'windowStart');
-          if (oldest === undefined || count === undefined) continue;
-          const key = `${m.key?.toString('latin1')}|${start}`;
-          const added = count - (lastCount.get(key) ?? 0);
-          lastCount.set(key, count);
-          if (added > 0 && oldest >= measureFrom) outputLatency.recordValueWithCount(Math.max(0, now - oldest), added);
+        outputRecords += batch.ends.length;
+        for (const run of batch.runs) {
+          for (let i = run.start; i < run.end; i++) {
+            const v0 = i === run.start ? 0 : batch.ends[i - 1]!;
+            const text = batch.values.toString('latin1', run.valueStart + v0, run.valueStart + batch.ends[i]!);
+            const oldest = intField(text, 'oldestEventTs');
+            const count = intField(text, 'count');
+            if (oldest === undefined || count === undefined) continue;
+            const k0 = i === run.start ? 0 : batch.keyEnds[i - 1]!;
+            const key = `${batch.keys.toString('latin1', run.keyStart + k0, run.keyStart + batch.keyEnds[i]!)}|${intField(text, 'windowStart')}`;
+            const added = count - (lastCount.get(key) ?? 0);
+            lastCount.set(key, count);
+            if (added > 0 && oldest >= measureFrom) outputLatency.recordValueWithCount(Math.max(0, now - oldest), added);
+          }
         }
       }
     })();
@@ -231,7 +229,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     clearInterval(progress);
     consuming = false;
     await consumeLoop;
-    await promisify<unknown>((cb) => outputConsumer.disconnect(cb as never)).catch(() => {});
+    await outputConsumer.close().catch(() => {});
 
     const stateLatency: Histogram = createLatencyHistogram();
     for (const r of reports) if (r.at > measureFrom + 1000) stateLatency.add(decodeHistogram(r.latency));

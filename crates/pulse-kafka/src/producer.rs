@@ -53,14 +53,14 @@ impl DeliveryTracker {
         epoch
     }
 
+    /// Takes back records that librdkafka refused (queue full): they were never in flight.
     fn cancel(&self, epoch: u64, records: u64) {
         if records > 0 {
-            self.report(epoch, records, None);
+            self.settle(&mut self.lock(), epoch, records);
         }
     }
 
-    fn report(&self, epoch: u64, records: u64, failure: Option<DeliveryFailure>) {
-        let mut e = self.lock();
+    fn settle(&self, e: &mut Epochs, epoch: u64, records: u64) {
         if let Some(n) = e.outstanding.get_mut(&epoch) {
             *n -= records.min(*n);
             if *n == 0 {
@@ -68,6 +68,11 @@ impl DeliveryTracker {
                 self.settled.notify_all();
             }
         }
+    }
+
+    fn report(&self, epoch: u64, records: u64, failure: Option<DeliveryFailure>) {
+        let mut e = self.lock();
+        self.settle(&mut e, epoch, records);
         match failure {
             Some(f) => {
                 e.failed += records;
