@@ -1,0 +1,73 @@
+//! Delivery accounting without a broker: librdkafka's own queue limit and message timeout make records
+//! refused and failed, which is what the epochs must account for exactly.
+
+use std::time::Duration;
+
+use pulse_kafka::producer::BatchProducer;
+
+fn unreachable_producer(queue_limit: u32) -> BatchProducer {
+    let config = [
+        // Nothing listens on port 1: every record fails once its timeout passes.
+        ("bootstrap.servers", "127.0.0.1:1".to_owned()),
+        ("message.timeout.ms", "300".to_owned()),
+        ("queue.buffering.max.messages", queue_limit.to_string()),
+        ("log_level", "0".to_owned()),
+    ];
+    BatchProducer::new(&config.map(|(k, v)| (k.to_owned(), v))).expect("valid configuration")
+}
+
+fn packed(records: &[&str]) -> (Vec<u8>, Vec<u32>) {
+    let mut bytes = Vec::new();
+    let mut ends = Vec::new();
+    for r in records {
+        bytes.extend_from_slice(r.as_bytes());
+        ends.push(bytes.len() as u32);
+    }
+    (bytes, ends)
+}
+
+#[test]
+fn a_full_queue_stops_the_batch_where_it_was_and_refused_records_are_not_counted() {
+    let producer = unreachable_producer(3);
+    let (values, ends) = packed(&["a", "b", "c", "d", "e"]);
+    let (keys, key_ends) = packed(&["1", "2", "3", "4", "5"]);
+    let progress = producer.send_packed("t", &values, &ends, &keys, &key_ends, 0).unwrap();
+    assert_eq!((progress.next, progress.sent, progress.full), (3, 3, true));
+    let counts = producer.counts();
+    assert_eq!((counts.delivered, counts.failed, counts.outstanding), (0, 0, 3));
+    assert!(!producer.send("t", None, Some(b"k"), Some(b"v"), &[]).unwrap(), "the queue is still full");
+    assert_eq!(producer.counts().outstanding, 3);
+}
+
+#[test]
+fn an_epoch_settles_when_its_records_fail_and_the_failures_are_kept() {
+    let producer = unreachable_producer(100);
+    let (values, ends) = packed(&["a", "b"]);
+    let (keys, key_ends) = packed(&["1", "2"]);
+    producer.send_packed("t", &values, &ends, &keys, &key_ends, 0).unwrap();
+    let first = producer.close_epoch();
+    assert!(producer.send("t", Some(0), None, Some(b"later"), &[]).unwrap());
+    assert!(!producer.is_settled(first));
+    assert!(producer.wait_settled(first, Duration::from_secs(10)), "failures settle an epoch");
+    let second = producer.close_epoch();
+    assert!(producer.wait_settled(second, Duration::from_secs(10)));
+    let counts = producer.counts();
+    assert_eq!((counts.delivered, counts.failed, counts.outstanding), (0, 3, 0));
+    let failures = producer.take_failures();
+    assert_eq!(failures.len(), 3);
+    assert!(failures.iter().all(|f| f.topic == "t"));
+    assert!(producer.take_failures().is_empty(), "taken once");
+}
+
+#[test]
+fn malformed_engine_output_is_an_error_not_a_silent_drop() {
+    let producer = unreachable_producer(100);
+    let routes = [None, Some("t".to_owned())];
+    // kind 1, key "k", then a value length that runs past the end.
+    let truncated = [1u8, 1, 0, 0, 0, b'k', 9, 0, 0, 0, b'v'];
+    assert!(producer.send_outputs(&truncated, 0, &routes).is_err());
+    // kind 2 has no topic.
+    let unrouted = [2u8, 1, 0, 0, 0, b'k', 1, 0, 0, 0, b'v'];
+    assert!(producer.send_outputs(&unrouted, 0, &routes).is_err());
+    assert_eq!(producer.counts().outstanding, 0);
+}
