@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
-import { RecsModel, packValues, type RecommendationList, type RecommendedItem } from '@pulse/engine';
-import { RdKafka, TrackedProducer, consumerConfig, promisify, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { BatchConsumer, RecsModel, runValues, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
+import { RdKafka, TrackedProducer, consumerConfig, describeTopic, promisify, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
 
 const INPUTS = [TOPICS.userClicks, TOPICS.userPurchases] as const;
 const MODEL_KEY = 'model';
@@ -25,7 +25,7 @@ export interface RecsServiceOptions {
  * the offsets it covers) and reads on from those offsets, so a restart does not re-read all history.
  */
 export class RecsService {
-  private consumer!: KafkaConsumer;
+  private consumer!: BatchConsumer;
   private producer: TrackedProducer | null = null;
   private model!: RecsModel;
   private readonly next: Offsets = {};
@@ -47,19 +47,14 @@ export class RecsService {
   async start(): Promise<void> {
     const restored = await this.restore();
     this.model = restored?.model ?? new RecsModel();
-    this.consumer = new RdKafka.KafkaConsumer(
-      consumerConfig(this.config, 'recs', `${this.config.aggregator.groupId}-recs`, { 'fetch.wait.max.ms': 5, 'enable.partition.eof': false }),
-      {},
-    );
-    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
-    this.consumer.setDefaultConsumeTimeout(20);
-    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    // The native client: a poll is one object however many records, so reading every partition of the
+    // hot topics costs the serving process little and requests are not held up by it.
+    this.consumer = new BatchConsumer(consumerConfig(this.config, 'recs', `${this.config.aggregator.groupId}-recs`, { 'fetch.wait.max.ms': 5 }) as KafkaSettings);
     const assignment = [];
     for (const topic of INPUTS) {
-      const meta = await promisify<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) => this.consumer.getMetadata({ topic, timeout: 10_000 }, cb as never));
-      const partitions = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+      const partitions = await describeTopic(this.config, topic);
       this.next[topic] = {};
-      for (const { id } of partitions) {
+      for (const { partition: id } of partitions) {
         const offset = restored?.offsets[topic]?.[id] ?? OFFSET_BEGINNING;
         assignment.push({ topic, partition: id, offset });
         this.next[topic]![id] = Math.max(offset, 0);
@@ -96,16 +91,17 @@ export class RecsService {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      // Small batches: turning records into JavaScript objects blocks the event loop, and requests wait.
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(CONSUME_BATCH, cb as never));
+      // Bounded batches: the model's update runs on the event loop, and requests wait for it.
+      const batch = await this.consumer.poll(CONSUME_BATCH, 20);
       // A short batch means the consumer has drained what was there: the model is up to date.
-      if (messages.length < CONSUME_BATCH) this.caughtUp = true;
-      if (messages.length > 0) {
-        const r = this.model.ingest(packValues(messages.map((m) => m.value)));
-        this.counters.events += messages.length;
+      if (batch.ends.length < CONSUME_BATCH) this.caughtUp = true;
+      const topics = this.consumer.topics();
+      for (const run of batch.runs) {
+        const r = this.model.ingest(runValues(batch, run));
+        this.counters.events += run.end - run.start;
         this.counters.learned += r.learned;
         this.counters.invalid += r.invalid;
-        for (const m of messages) this.next[m.topic]![m.partition] = m.offset + 1;
+        this.next[topics[run.topic]!]![run.partition] = batch.offsets[run.end - 1]! + 1;
       }
       const now = Date.now();
       if (this.producer !== null && this.snapshotting === null && now - this.lastSnapshot >= this.options.snapshotIntervalMs) {
@@ -151,7 +147,7 @@ export class RecsService {
     this.running = false;
     await this.loopDone;
     await this.snapshotting;
-    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
+    await this.consumer.close().catch(() => {});
     await this.producer?.close();
   }
 }
