@@ -83,6 +83,18 @@ export declare class NativeProducer {
   sendPacked(topic: string, values: Uint8Array, ends: Uint32Array, keys: Uint8Array, keyEnds: Uint32Array, from: number): SendResult
   /** The engine's packed outputs from byte `from`, each to the topic its kind is routed to. */
   sendOutputs(packed: Uint8Array, from: number): SendResult
+  /**
+   * Record `index` of `ticket` (e.g. one HTTP request), partitioned by key; false when the queue is
+   * full. Its answer comes back, with the rest of the ticket's, from `waitTickets`.
+   */
+  sendTicketed(ticket: number, index: number, topic: string, key: Uint8Array, value: Uint8Array): boolean
+  /**
+   * Waits up to `timeoutMs` for tickets whose records are all answered, or for news that every
+   * broker is down.
+   */
+  waitTickets(timeoutMs: number): Promise<TicketNews>
+  /** Whether the cluster answers a metadata request for `topic` in time. */
+  probe(topic: string, timeoutMs: number): Promise<boolean>
   closeEpoch(): number
   isSettled(epoch: number): boolean
   /** Resolves true once every record up to `epoch` is reported, false at the timeout. */
@@ -271,6 +283,20 @@ export interface SendResult {
   sent: number
   /** librdkafka's queue was full: wait (e.g. for acknowledgements) and resume from `next`. */
   full: boolean
+}
+
+export interface TicketCompletion {
+  ticket: number
+  /** Indices of the ticket's records now answered; those that failed are also in `failed`. */
+  settled: Uint32Array
+  failed: Uint32Array
+  error?: string
+}
+
+export interface TicketNews {
+  completions: Array<TicketCompletion>
+  /** librdkafka reported every broker connection down since the last call. */
+  brokersDown: boolean
 }
 
 export interface TopicPartitionOffset {

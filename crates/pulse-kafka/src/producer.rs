@@ -1,6 +1,10 @@
 //! A producer for packed batches. Each record is tagged with the current *epoch*; delivery reports
 //! are counted per epoch on librdkafka's polling thread, so the caller asks "is everything up to
 //! epoch e acknowledged?" once per checkpoint instead of handling one report per record.
+//!
+//! Records can instead carry a *ticket* (one per HTTP request, say) and their index in it: reports are
+//! gathered per ticket, and a ticket whose records are all answered is handed over as one completion
+//! listing which records were written and which failed.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
@@ -16,6 +20,26 @@ use crate::stats::StatsSlot;
 
 /// How many failed deliveries are kept with their details; beyond it they are only counted.
 const MAX_KEPT_FAILURES: usize = 100;
+/// A record's opaque is its epoch, or, with this bit set, its ticket (bits 16..) and index (bits 0..16).
+const TICKET_BIT: usize = 1 << 63;
+pub const MAX_TICKET: u64 = (1 << 47) - 1;
+pub const MAX_TICKET_RECORDS: u32 = 1 << 16;
+
+/// The answers for a ticket's records: all of them in `settled`, the failed ones also in `failed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketDone {
+    pub ticket: u64,
+    pub settled: Vec<u32>,
+    pub failed: Vec<u32>,
+    /// The first failure's reason.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct OpenTicket {
+    pending: u32,
+    done: TicketDone,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryFailure {
@@ -32,6 +56,11 @@ struct Epochs {
     delivered: u64,
     failed: u64,
     failures: Vec<DeliveryFailure>,
+    tickets: std::collections::HashMap<u64, OpenTicket>,
+    ticketed_outstanding: u64,
+    completed: Vec<TicketDone>,
+    /// librdkafka said every broker connection is down, since the last `wait_tickets`.
+    brokers_down: bool,
 }
 
 #[derive(Debug, Default)]
@@ -85,16 +114,67 @@ impl DeliveryTracker {
     }
 }
 
+impl DeliveryTracker {
+    fn ticket_sent(&self, ticket: u64) {
+        let mut e = self.lock();
+        e.tickets.entry(ticket).or_insert_with(|| OpenTicket { pending: 0, done: TicketDone { ticket, ..TicketDone::default() } }).pending += 1;
+        e.ticketed_outstanding += 1;
+    }
+
+    fn ticket_answered(&self, ticket: u64, index: u32, failure: Option<DeliveryFailure>) {
+        let mut e = self.lock();
+        e.ticketed_outstanding = e.ticketed_outstanding.saturating_sub(1);
+        let Some(open) = e.tickets.get_mut(&ticket) else { return };
+        open.pending -= 1;
+        open.done.settled.push(index);
+        let failed = failure.is_some();
+        if let Some(f) = failure {
+            open.done.failed.push(index);
+            open.done.error.get_or_insert(f.error);
+        }
+        if open.pending == 0 {
+            let done = e.tickets.remove(&ticket).expect("present").done;
+            e.completed.push(done);
+            self.settled.notify_all();
+        }
+        if failed {
+            e.failed += 1;
+        } else {
+            e.delivered += 1;
+        }
+    }
+}
+
 impl ClientContext for DeliveryTracker {
     fn stats_raw(&self, statistics: &[u8]) {
         self.stats.store(statistics);
+    }
+
+    /// Transient errors (a refused connection, …) are retried by librdkafka; only "every broker is
+    /// down" changes what the caller should do.
+    fn error(&self, error: KafkaError, _reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.lock().brokers_down = true;
+            self.settled.notify_all();
+        }
     }
 }
 
 impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, epoch: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        if opaque & TICKET_BIT != 0 {
+            let ticket = ((opaque & !TICKET_BIT) >> 16) as u64;
+            let index = (opaque & 0xffff) as u32;
+            let failure = result
+                .as_ref()
+                .err()
+                .map(|(err, message)| DeliveryFailure { topic: message.topic().to_owned(), partition: message.partition(), error: err.to_string() });
+            self.ticket_answered(ticket, index, failure);
+            return;
+        }
+        let epoch = opaque;
         match result {
             Ok(_) => self.report(epoch as u64, 1, None),
             Err((err, message)) => self.report(
@@ -252,7 +332,47 @@ impl BatchProducer {
 
     pub fn counts(&self) -> DeliveryCounts {
         let e = self.tracker().lock();
-        DeliveryCounts { delivered: e.delivered, failed: e.failed, outstanding: e.outstanding.values().sum() }
+        DeliveryCounts { delivered: e.delivered, failed: e.failed, outstanding: e.outstanding.values().sum::<u64>() + e.ticketed_outstanding }
+    }
+
+    /// One record of `ticket` (at most `MAX_TICKET`), record `index` (below `MAX_TICKET_RECORDS`) of
+    /// it, partitioned by key; `Ok(false)` when librdkafka's queue is full.
+    pub fn send_ticketed(&self, ticket: u64, index: u32, topic: &str, key: &[u8], value: &[u8]) -> KafkaResult<bool> {
+        if ticket > MAX_TICKET || index >= MAX_TICKET_RECORDS {
+            return Err(KafkaError::MessageProduction(RDKafkaErrorCode::InvalidArgument));
+        }
+        let opaque = TICKET_BIT | ((ticket as usize) << 16) | index as usize;
+        let record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, opaque).key(key).payload(value);
+        match self.inner.send(record) {
+            Ok(()) => {
+                self.tracker().ticket_sent(ticket);
+                Ok(true)
+            }
+            Err((err, _)) if is_queue_full(&err) => Ok(false),
+            Err((err, _)) => Err(err),
+        }
+    }
+
+    /// Waits up to `timeout` for completed tickets or news that every broker is down; returns the
+    /// completions since the last call and whether brokers were reported down.
+    pub fn wait_tickets(&self, timeout: Duration) -> (Vec<TicketDone>, bool) {
+        let tracker = self.tracker();
+        let deadline = Instant::now() + timeout;
+        let mut e = tracker.lock();
+        while e.completed.is_empty() && !e.brokers_down {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            e = tracker.settled.wait_timeout(e, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let down = std::mem::take(&mut e.brokers_down);
+        (std::mem::take(&mut e.completed), down)
+    }
+
+    /// Whether the cluster answers a metadata request for `topic` within `timeout`.
+    pub fn probe(&self, topic: &str, timeout: Duration) -> bool {
+        self.inner.client().fetch_metadata(Some(topic), timeout).is_ok()
     }
 
     /// Failed deliveries since the last call (the first `MAX_KEPT_FAILURES` of them in detail).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use pulse_kafka::consumer::{Batch, BatchConsumer, RebalanceKind};
-use pulse_kafka::producer::{BatchProducer, SendProgress};
+use pulse_kafka::producer::{BatchProducer, SendProgress, TicketDone};
 use pulse_kafka::KafkaError;
 
 pub enum KafkaCode {
@@ -291,6 +291,65 @@ pub struct DeliveryFailureInfo {
     pub error: String,
 }
 
+#[napi(object)]
+pub struct TicketCompletion {
+    pub ticket: f64,
+    /// Indices of the ticket's records now answered; those that failed are also in `failed`.
+    pub settled: Uint32Array,
+    pub failed: Uint32Array,
+    pub error: Option<String>,
+}
+
+#[napi(object)]
+pub struct TicketNews {
+    pub completions: Vec<TicketCompletion>,
+    /// librdkafka reported every broker connection down since the last call.
+    pub brokers_down: bool,
+}
+
+pub struct TicketWait {
+    producer: Arc<BatchProducer>,
+    timeout: Duration,
+}
+
+impl Task for TicketWait {
+    type Output = (Vec<TicketDone>, bool);
+    type JsValue = TicketNews;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(self.producer.wait_tickets(self.timeout))
+    }
+
+    fn resolve(&mut self, _env: Env, (done, brokers_down): Self::Output) -> Result<TicketNews> {
+        Ok(TicketNews {
+            completions: done
+                .into_iter()
+                .map(|d| TicketCompletion { ticket: d.ticket as f64, settled: Uint32Array::new(d.settled), failed: Uint32Array::new(d.failed), error: d.error })
+                .collect(),
+            brokers_down,
+        })
+    }
+}
+
+pub struct ProbeTask {
+    producer: Arc<BatchProducer>,
+    topic: String,
+    timeout: Duration,
+}
+
+impl Task for ProbeTask {
+    type Output = bool;
+    type JsValue = bool;
+
+    fn compute(&mut self) -> Result<bool> {
+        Ok(self.producer.probe(&self.topic, self.timeout))
+    }
+
+    fn resolve(&mut self, _env: Env, up: bool) -> Result<bool> {
+        Ok(up)
+    }
+}
+
 /// A producer of packed records. Records are tagged with the current epoch; `closeEpoch()` ends it
 /// and `waitSettled(epoch)` resolves once every record of it and earlier epochs has been reported.
 #[napi]
@@ -333,6 +392,29 @@ impl NativeProducer {
     #[napi]
     pub fn send_outputs(&self, packed: &[u8], from: u32) -> Result<SendResult, KafkaCode> {
         self.inner.send_outputs(packed, from as usize, &self.topics_by_kind).map(SendResult::from).map_err(client_error)
+    }
+
+    /// Record `index` of `ticket` (e.g. one HTTP request), partitioned by key; false when the queue is
+    /// full. Its answer comes back, with the rest of the ticket's, from `waitTickets`.
+    #[napi]
+    pub fn send_ticketed(&self, ticket: f64, index: u32, topic: String, key: &[u8], value: &[u8]) -> Result<bool, KafkaCode> {
+        if !(ticket >= 0.0 && ticket.fract() == 0.0 && ticket <= pulse_kafka::producer::MAX_TICKET as f64) || index >= pulse_kafka::producer::MAX_TICKET_RECORDS {
+            return Err(Error::new(KafkaCode::Client, format!("sendTicketed: ticket {ticket} or index {index} out of range")));
+        }
+        self.inner.send_ticketed(ticket as u64, index, &topic, key, value).map_err(client_error)
+    }
+
+    /// Waits up to `timeoutMs` for tickets whose records are all answered, or for news that every
+    /// broker is down.
+    #[napi(ts_return_type = "Promise<TicketNews>")]
+    pub fn wait_tickets(&self, timeout_ms: u32) -> AsyncTask<TicketWait> {
+        AsyncTask::new(TicketWait { producer: Arc::clone(&self.inner), timeout: ms(timeout_ms) })
+    }
+
+    /// Whether the cluster answers a metadata request for `topic` in time.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn probe(&self, topic: String, timeout_ms: u32) -> AsyncTask<ProbeTask> {
+        AsyncTask::new(ProbeTask { producer: Arc::clone(&self.inner), topic, timeout: ms(timeout_ms) })
     }
 
     #[napi]

@@ -1,5 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
-import { RdKafka, producerConfig, promisify, toError, type LibrdKafkaError, type Producer, type ProducerGlobalConfig } from '@pulse/kafka';
+import { BatchProducer, type KafkaSettings } from '@pulse/engine';
+import { producerConfig } from '@pulse/kafka';
 import { MAX_BATCH_EVENTS } from './body.js';
 import type { Delivery } from './delivery.js';
 
@@ -18,22 +19,16 @@ export interface RecordSink {
   close(): Promise<void>;
 }
 
-/** librdkafka's local queue is full. */
-const ERR_QUEUE_FULL = -184;
-/**
- * librdkafka lost its connection to every broker. The binding hands error events over as a message
- * with code -1, so the message is what identifies it.
- */
-const ERR_ALL_BROKERS_DOWN = -187;
-const ALL_BROKERS_DOWN = 'all broker connections are down';
-/** A record's opaque is delivery id × SLOTS + its index in the request. */
-const SLOTS = 4096;
 const PROBE_INTERVAL_MS = 1000;
+/** How long one wait for answers blocks a libuv thread before checking whether the sink is closing. */
+const ANSWER_WAIT_MS = 200;
 
 /**
- * The collector's producer. Unlike the load generator's, it asks for a delivery report per record:
- * a 200 promises that every event of the request was acknowledged, so each answer must reach its
- * request. The report's opaque says which request and which record.
+ * The collector's producer: librdkafka driven from Rust (see packages/engine/src/kafka.ts). Each
+ * request is a ticket: its records carry the ticket and their index, their delivery reports are
+ * gathered natively, and the request hears once, when every record of it has an answer, which ones
+ * were written and which failed. So a 200 still promises that every event was acknowledged, without
+ * a JavaScript callback per record.
  *
  * The queue is bounded (`collector.maxInFlightEvents`): a full queue is a 503, never unbounded memory.
  * When librdkafka reports that every broker is down, the sink turns unavailable and probes the
@@ -42,69 +37,75 @@ const PROBE_INTERVAL_MS = 1000;
 export class KafkaSink implements RecordSink {
   available = true;
   private readonly open = new Map<number, Delivery>();
-  private produced = 0;
-  private settled = 0;
   private probe: NodeJS.Timeout | undefined;
+  private closing = false;
+  private readonly answers: Promise<void>;
 
   private constructor(
-    private readonly client: Producer,
+    private readonly client: BatchProducer,
     private readonly probeTopic: string,
     private readonly log: (line: string) => void,
   ) {
-    client.on('delivery-report', (err: LibrdKafkaError | null | undefined, report: { opaque?: unknown }) => {
-      this.settled++;
-      const opaque = report.opaque as number;
-      const id = Math.floor(opaque / SLOTS);
-      const delivery = this.open.get(id);
-      if (delivery === undefined) return;
-      if (!err && !this.available) this.up();
-      delivery.recordSettled(opaque - id * SLOTS, err ? toError(err) : null);
-      if (delivery.pendingRecords === 0) this.open.delete(id);
-    });
-    client.on('event.error', (err: LibrdKafkaError) => {
-      if ((err.code === ERR_ALL_BROKERS_DOWN || err.message === ALL_BROKERS_DOWN) && this.available) this.down();
-    });
+    this.answers = this.deliverAnswers();
   }
 
   static async connect(config: PulseConfig, probeTopic: string, log: (line: string) => void = () => {}): Promise<KafkaSink> {
-    const client = new RdKafka.Producer({
-      ...producerConfig(config, 'collector'),
+    const settings = { ...producerConfig(config, 'collector') } as Record<string, unknown>;
+    delete settings['dr_cb'];
+    const client = new BatchProducer({
+      ...(settings as KafkaSettings),
       // Room for the bounded queue plus one full request admitted just below the bound.
       'queue.buffering.max.messages': config.collector.maxInFlightEvents + MAX_BATCH_EVENTS,
-      'dr_cb': true,
-    } as ProducerGlobalConfig);
-    await promisify<unknown>((cb) => client.connect({ timeout: 30_000 }, cb as never));
-    // Reports are served by librdkafka's background thread, however busy the event loop is.
-    client.setPollInBackground(true);
+    });
+    // Fail at start, as the JavaScript client's connect did, rather than answer 503 to the first requests.
+    if (!(await client.probe(probeTopic, 30_000))) throw new Error(`no Kafka broker answered at ${config.kafka.bootstrapServers}`);
     return new KafkaSink(client, probeTopic, log);
   }
 
+  /** Hands each finished request its answers, as librdkafka's reports come in (on its own thread). */
+  private async deliverAnswers(): Promise<void> {
+    for (;;) {
+      // Once closing (after the flush), one last look without waiting.
+      const last = this.closing;
+      const news = await this.client.waitTickets(last ? 0 : ANSWER_WAIT_MS);
+      if (news.brokersDown && this.available) this.down();
+      for (const done of news.completions) {
+        const delivery = this.open.get(done.ticket);
+        if (delivery === undefined) continue;
+        if (done.failed.length < done.settled.length && !this.available) this.up();
+        const error = done.error === null || done.error === undefined ? null : new Error(done.error);
+        let f = 0;
+        for (const index of done.settled) {
+          const failed = f < done.failed.length && done.failed[f] === index;
+          if (failed) f++;
+          delivery.recordSettled(index, failed ? error : null);
+        }
+        if (delivery.pendingRecords === 0) this.open.delete(done.ticket);
+      }
+      if (last) return;
+    }
+  }
+
   inFlight(): number {
-    return this.produced - this.settled;
+    return this.client.counts().outstanding;
   }
 
   produce(topic: string, key: string, value: Buffer, delivery: Delivery, index: number): boolean {
-    try {
-      this.client.produce(topic, null, value, key, null, delivery.id * SLOTS + index);
-    } catch (err) {
-      if ((err as { code?: number }).code === ERR_QUEUE_FULL) return false;
-      throw err;
-    }
-    this.produced++;
-    // A request's records are produced in one synchronous loop, before any of their reports arrives.
-    if (delivery.pendingRecords === 0) this.open.set(delivery.id, delivery);
+    if (!this.client.sendTicketed(delivery.id, index, topic, Buffer.from(key), value)) return false;
+    if (!this.open.has(delivery.id)) this.open.set(delivery.id, delivery);
     return true;
   }
 
   async close(timeoutMs = 30_000): Promise<void> {
     clearInterval(this.probe);
     try {
-      await promisify<void>((cb) => this.client.flush(timeoutMs, cb as never));
+      await this.client.flush(timeoutMs);
     } catch (err) {
       // The HTTP server has closed first, so their requests were answered 503 when Kafka did not answer.
       this.log(`${this.inFlight()} events were not acknowledged before shutdown (${(err as Error).message})`);
     } finally {
-      await promisify<unknown>((cb) => this.client.disconnect(cb as never));
+      this.closing = true;
+      await this.answers;
     }
   }
 
@@ -112,8 +113,8 @@ export class KafkaSink implements RecordSink {
     this.available = false;
     this.log('Kafka is unreachable: answering 503 until it is back');
     this.probe = setInterval(() => {
-      this.client.getMetadata({ topic: this.probeTopic, timeout: PROBE_INTERVAL_MS }, (err) => {
-        if (!err && !this.available) this.up();
+      void this.client.probe(this.probeTopic, PROBE_INTERVAL_MS).then((up) => {
+        if (up && !this.available) this.up();
       });
     }, PROBE_INTERVAL_MS);
   }

@@ -19,5 +19,7 @@ export {
   type RebalanceInfo,
   type RecordHeader,
   type SendResult,
+  type TicketCompletion,
+  type TicketNews,
   type TopicPartitionOffset,
 } from './kafka.js';

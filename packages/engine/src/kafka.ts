@@ -1,7 +1,18 @@
-import { native, type ConsumedBatch, type ConsumedRun, type RebalanceInfo, type SendResult, type TopicPartitionOffset, type DeliveryFailureInfo, type RecordHeader } from './native.js';
+import {
+  native,
+  type ConsumedBatch,
+  type ConsumedRun,
+  type RebalanceInfo,
+  type SendResult,
+  type TopicPartitionOffset,
+  type DeliveryFailureInfo,
+  type RecordHeader,
+  type TicketNews,
+  type TicketCompletion,
+} from './native.js';
 import type { PackedBatch } from './batch.js';
 
-export type { ConsumedBatch, ConsumedRun, RebalanceInfo, SendResult, TopicPartitionOffset, DeliveryFailureInfo, RecordHeader };
+export type { ConsumedBatch, ConsumedRun, RebalanceInfo, SendResult, TopicPartitionOffset, DeliveryFailureInfo, RecordHeader, TicketNews, TicketCompletion };
 
 /** librdkafka properties; numbers and booleans are passed as their string form. */
 export type KafkaSettings = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -166,6 +177,24 @@ export class BatchProducer {
   /** The engine's packed outputs from byte `from`; stops early when the queue is full. */
   sendOutputs(packed: Buffer, from = 0): SendResult {
     return guarded(() => this.client.sendOutputs(packed, from));
+  }
+
+  /**
+   * Record `index` of `ticket` (say, one HTTP request), partitioned by key; false when the queue is
+   * full. The ticket's answers come back together from `waitTickets` once all its records have one.
+   */
+  sendTicketed(ticket: number, index: number, topic: string, key: Buffer, value: Buffer): boolean {
+    return guarded(() => this.client.sendTicketed(ticket, index, topic, key, value));
+  }
+
+  /** Completed tickets since the last call (waiting up to `timeoutMs` for one), and broker-down news. */
+  waitTickets(timeoutMs: number): Promise<TicketNews> {
+    return guardedAsync(() => this.client.waitTickets(timeoutMs));
+  }
+
+  /** Whether the cluster answers a metadata request for `topic` within `timeoutMs`. */
+  probe(topic: string, timeoutMs: number): Promise<boolean> {
+    return guardedAsync(() => this.client.probe(topic, timeoutMs));
   }
 
   closeEpoch(): number {

@@ -20,4 +20,6 @@ export type {
   TopicPartitionOffset,
   DeliveryFailureInfo,
   RecordHeader,
+  TicketNews,
+  TicketCompletion,
 } from '@pulse/native';
