@@ -71,3 +71,32 @@ fn malformed_engine_output_is_an_error_not_a_silent_drop() {
     assert!(producer.send_outputs(&unrouted, 0, &routes).is_err());
     assert_eq!(producer.counts().outstanding, 0);
 }
+
+#[test]
+fn a_ticket_completes_once_with_every_record_answered_and_the_failed_ones_named() {
+    let producer = unreachable_producer(100);
+    for index in 0..3 {
+        assert!(producer.send_ticketed(7, index, "t", b"k", b"v").unwrap());
+    }
+    assert!(producer.send_ticketed(8, 0, "t", b"k", b"v").unwrap());
+    assert_eq!(producer.counts().outstanding, 4);
+    let mut done = Vec::new();
+    let mut brokers_down = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while done.len() < 2 && std::time::Instant::now() < deadline {
+        let (completions, down) = producer.wait_tickets(Duration::from_millis(500));
+        done.extend(completions);
+        brokers_down |= down;
+    }
+    done.sort_by_key(|d| d.ticket);
+    assert_eq!(done.iter().map(|d| d.ticket).collect::<Vec<_>>(), vec![7, 8]);
+    let mut settled = done[0].settled.clone();
+    settled.sort_unstable();
+    assert_eq!(settled, vec![0, 1, 2]);
+    assert_eq!(done[0].failed.len(), 3, "nothing can be written without a broker");
+    assert!(done[0].error.is_some());
+    assert!(brokers_down, "librdkafka says when every broker is down");
+    let counts = producer.counts();
+    assert_eq!((counts.failed, counts.outstanding), (4, 0));
+    assert!(producer.send_ticketed(1, 1 << 16, "t", b"k", b"v").is_err(), "index out of range");
+}
