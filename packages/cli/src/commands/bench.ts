@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
+import { runProfile, type ProfileResult, runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -126,16 +126,34 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
+  ['profile', ['rate', 'warmup', 'role', 'frequency', 'svg']],
 ];
+
+function profileMarkdown(r: ProfileResult): string {
+  const rows = Object.entries(r.shares)
+    .sort((a, b) => b[1] - a[1])
+    .map(([part, share]) => `| ${part} | ${share} |`)
+    .join('\n');
+  return `# Where the ${r.role}'s CPU goes at ${fmt(r.rate)} events/s
+
+Sampled with perf for ${r.durationSec} s after the warm-up on ${r.machine.cpuModel} (${r.machine.cores} cores), commit ${r.machine.commit}.
+Flame graph: \`${r.svgFile}\` (folded stacks beside it). Share of CPU time by the innermost frame of a part we can name:
+
+| part | % of CPU time |
+|---|---|
+${rows}
+`;
+}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), kafka-baseline',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), kafka-baseline, profile (flame graphs)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
        pulse bench recs [--rate N] [--request-rate R] [--duration S] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
+       pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -178,7 +196,14 @@ recs: the recommendation API under load: a fresh broker, the generator at --rate
 20000), \`pulse serve\` folding them into the model, a paced HTTP load asking random users'
 recommendations at --request-rate requests/s, each timed from its intended send time, (default 1000) for --duration S (default 30) after
 --warmup S (default 15); meanwhile probes measure freshness: a new user's view produced to Kafka →
-the API's first personalised answer for that user. --http-port P (default 8180), --json FILE.`,
+the API's first personalised answer for that user. --http-port P (default 8180), --json FILE.
+
+profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
+(--rate, default 100000, for --duration S, default 30, after --warmup S, default 10): perf samples at
+--frequency Hz (default 499) with Node's --perf-basic-prof, so JavaScript, Rust and C frames show
+together; folded and drawn with inferno into --svg FILE (default
+bench/results/flamegraph-<role>.svg), with a summary of the shares. Needs perf (Debian linux-perf)
+and inferno (\`cargo install inferno\`).`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -194,6 +219,9 @@ the API's first personalised answer for that user. --http-port P (default 8180),
     'request-rate': { type: 'string' },
     records: { type: 'string' },
     'record-size': { type: 'string' },
+    role: { type: 'string' },
+    frequency: { type: 'string' },
+    svg: { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -218,6 +246,24 @@ the API's first personalised answer for that user. --http-port P (default 8180),
         log: (line) => console.error(`bench: ${line}`),
       });
       writeResult(values.json as string | undefined, result, baselineMarkdown(result));
+      return 0;
+    }
+    if (scenario === 'profile') {
+      const role = (values.role as string | undefined) ?? 'aggregator';
+      if (role !== 'aggregator' && role !== 'generator') throw new UsageError('--role must be aggregator or generator');
+      const result = await runProfile({
+        config,
+        role,
+        rate: numberFlag('rate', values.rate, 100_000, 1),
+        durationSec: numberFlag('duration', values.duration, 30, 1),
+        warmupSec: numberFlag('warmup', values.warmup, 10, 0),
+        frequency: numberFlag('frequency', values.frequency, 499, 1),
+        svgFile: (values.svg as string | undefined) ?? `bench/results/flamegraph-${role}.svg`,
+        dataDir: resolve(config.dataDir, 'bench'),
+        port: numberFlag('port', values.port, 9192, 1024),
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      writeResult(values.json as string | undefined, result, profileMarkdown(result));
       return 0;
     }
     if (scenario === 'recs') {
