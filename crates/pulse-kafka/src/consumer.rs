@@ -67,7 +67,7 @@ impl Batch {
 }
 
 /// Records of one partition while a batch is being gathered.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Gathering {
     topic: u32,
     partition: i32,
@@ -77,6 +77,17 @@ struct Gathering {
     key_ends: Vec<u32>,
     offsets: Vec<f64>,
     timestamps: Vec<f64>,
+}
+
+impl Gathering {
+    fn clear(&mut self) {
+        self.values.clear();
+        self.ends.clear();
+        self.keys.clear();
+        self.key_ends.clear();
+        self.offsets.clear();
+        self.timestamps.clear();
+    }
 }
 
 #[derive(Debug)]
@@ -127,6 +138,8 @@ impl ConsumerContext for GroupContext {
 pub struct BatchConsumer {
     inner: BaseConsumer<GroupContext>,
     topics: Mutex<Vec<String>>,
+    /// Per-partition buffers of the last poll, kept (emptied) for the next: no allocation per batch.
+    scratch: Mutex<Vec<Gathering>>,
 }
 
 impl std::fmt::Debug for BatchConsumer {
@@ -145,7 +158,7 @@ impl BatchConsumer {
         }
         let context = GroupContext { events: Mutex::default(), rebalance_error: Mutex::default(), stats: StatsSlot::default() };
         let inner: BaseConsumer<GroupContext> = cc.create_with_context(context)?;
-        Ok(Self { inner, topics: Mutex::default() })
+        Ok(Self { inner, topics: Mutex::default(), scratch: Mutex::default() })
     }
 
     fn topic_index(topics: &mut Vec<String>, name: &str) -> u32 {
@@ -189,6 +202,7 @@ impl BatchConsumer {
 
     /// Waits up to `timeout` for the first record, then takes what is already fetched, up to `max`.
     pub fn poll_batch(&self, max: usize, timeout: Duration) -> KafkaResult<Batch> {
+        let mut spare = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let mut gathering: Vec<Gathering> = Vec::new();
         let deadline = Instant::now() + timeout;
         let mut taken = 0;
@@ -214,16 +228,10 @@ impl BatchConsumer {
             let g = match gathering.iter().position(|g| g.topic == topic && g.partition == partition) {
                 Some(i) => &mut gathering[i],
                 None => {
-                    gathering.push(Gathering {
-                        topic,
-                        partition,
-                        values: Vec::new(),
-                        ends: Vec::new(),
-                        keys: Vec::new(),
-                        key_ends: Vec::new(),
-                        offsets: Vec::new(),
-                        timestamps: Vec::new(),
-                    });
+                    let mut g = spare.pop().unwrap_or_default();
+                    g.topic = topic;
+                    g.partition = partition;
+                    gathering.push(g);
                     gathering.last_mut().expect("just pushed")
                 }
             };
@@ -235,7 +243,12 @@ impl BatchConsumer {
             g.timestamps.push(message.timestamp().to_millis().unwrap_or(-1) as f64);
             taken += 1;
         }
-        Ok(concat(gathering, taken))
+        let batch = concat(&gathering, taken);
+        for mut g in gathering {
+            g.clear();
+            spare.push(g);
+        }
+        Ok(batch)
     }
 
     /// Rebalances since the last call, in order.
@@ -299,7 +312,7 @@ fn tpl_of(topic: &str, partitions: &[i32]) -> TopicPartitionList {
     tpl
 }
 
-fn concat(gathering: Vec<Gathering>, records: usize) -> Batch {
+fn concat(gathering: &[Gathering], records: usize) -> Batch {
     let value_bytes = gathering.iter().map(|g| g.values.len()).sum();
     let key_bytes = gathering.iter().map(|g| g.keys.len()).sum();
     let mut batch = Batch {
