@@ -93,8 +93,9 @@ export class KafkaMonitor {
       return { topic, eventsPerSec: Math.round(rate * 10) / 10, endOffset: end };
     });
 
-    const listed = await promisify<{ groups: { groupId: string; protocolType: string }[] }>((cb) => admin.listGroups({ timeout }, cb as never));
-    const groups = listed.groups.filter((g) => g.protocolType === 'consumer' || g.protocolType === '').map((g) => g.groupId).sort().slice(0, MAX_GROUPS);
+    // Every group: members of a consumer group and assign()-only clients that commit ("simple" groups) alike.
+    const listed = await promisify<{ groups: { groupId: string }[] }>((cb) => admin.listGroups({ timeout }, cb as never));
+    const groups = listed.groups.map((g) => g.groupId).sort().slice(0, MAX_GROUPS);
     const lag: PartitionLag[] = [];
     // librdkafka answers one group per ListConsumerGroupOffsets request.
     for (const groupId of groups) {
