@@ -4,3 +4,4 @@ export { machineInfo, type MachineInfo } from './lib/machine.js';
 export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, type TuningResult } from './recs/compare.js';
 export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';
 export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult } from './kafka-baseline/run.js';
+export { runSinkBench, type SinkBenchOptions, type SinkBenchResult } from './sink/run.js';

@@ -3,10 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TOPICS, topicOffsets } from '../../packages/kafka/src/index.js';
-import { openStore } from '../../packages/sink/src/index.js';
+import { openStore, startLocalPostgres, type LocalPostgres } from '../../packages/sink/src/index.js';
 import { produceRecords, testConfig, type ProduceRecord } from './helpers/index.js';
 import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const T = 1_764_100_200_000; // a 5-minute boundary
@@ -57,7 +56,7 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
   const bootstrap = inject('kafkaBootstrap');
   const config = testConfig();
   const dir = join(repoRoot, `.pulse/test-sink-${process.pid}-${kind}`);
-  let postgres: TestPostgres | null = null;
+  let postgres: LocalPostgres | null = null;
   let storeEnv: Record<string, string>;
   const port = 18600 + Math.floor(Math.random() * 400);
   const api = async (path: string) => {
@@ -68,7 +67,7 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
   beforeAll(async () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    if (kind === 'postgres') postgres = await startPostgres(join(dir, 'pg'));
+    if (kind === 'postgres') postgres = await startLocalPostgres(join(dir, 'pg'));
     storeEnv = postgres === null ? { PULSE_SINK_DUCKDB_FILE: join(dir, 'store.duckdb') } : { PULSE_DATABASE_URL: postgres.url };
     await resetTopics(config);
   });
@@ -161,6 +160,8 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
         const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         expect(metrics).toMatch(new RegExp(`^pulse_sink_records_total ${Object.values(KNOWN).flat().length}$`, 'm'));
         expect(metrics).toMatch(/^pulse_sink_rejected_total 1$/m);
+        // librdkafka reports every 5 s: the sink consumer's round trips to the broker.
+        await waitUntil('librdkafka statistics in /metrics', async () => (/^pulse_kafka_broker_rtt_ms\{client="sink",/m.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()) ? true : undefined), 20_000);
       }
     } finally {
       serve.child.kill('SIGTERM');

@@ -7,6 +7,7 @@ import type { Store } from './store.js';
 export { Analytics, BUCKETS, TOP_WINDOWS, MAX_ROWS, type Overview, type Range } from './analytics.js';
 export { DuckDbStore } from './duckdb-store.js';
 export { PostgresStore, redactUrl } from './postgres-store.js';
+export { startLocalPostgres, type LocalPostgres } from './local-postgres.js';
 export { KafkaMonitor, type KafkaSnapshot } from './monitor.js';
 export { decodeRecord, RecordError, SINK_TOPICS, TOP_PRODUCT_METRICS, UNIQUE_USER_GRANULARITIES } from './records.js';
 export { Sink, type SinkProgress } from './sink.js';

@@ -2,12 +2,14 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { PostgresStore } from '../../../packages/sink/src/index.js';
+import { PostgresStore } from './postgres-store.js';
 
-/** A throwaway PostgreSQL cluster for one test file. */
-export interface TestPostgres {
+/** A throwaway PostgreSQL cluster (tests and benchmarks). */
+export interface LocalPostgres {
   /** URL of a fresh database in it. */
   url: string;
+  /** Creates another empty database and returns its URL. */
+  freshDatabase(name: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -32,10 +34,11 @@ function freePort(): Promise<number> {
 }
 
 /**
- * initdb + postgres on a free port, in `dir`. PostgreSQL refuses to run as root, so when the tests run
+ * initdb + postgres on a free port, in `dir` (emptied first; removed by stop), with a fresh database
+ * `pulse_test`. PostgreSQL refuses to run as root, so when the tests run
  * as root (CI containers) the cluster runs as the `postgres` user the Debian package creates.
  */
-export async function startPostgres(dir: string): Promise<TestPostgres> {
+export async function startLocalPostgres(dir: string): Promise<LocalPostgres> {
   const bin = binDir();
   const port = await freePort();
   rmSync(dir, { recursive: true, force: true });
@@ -67,8 +70,15 @@ export async function startPostgres(dir: string): Promise<TestPostgres> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  const base = `postgres://pulse@127.0.0.1:${port}`;
   return {
-    url: `postgres://pulse@127.0.0.1:${port}/pulse_test`,
+    url: `${base}/pulse_test`,
+    async freshDatabase(name) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+      const store = await PostgresStore.open(admin);
+      await store.query(`CREATE DATABASE ${name}`, []).finally(() => store.close());
+      return `${base}/${name}`;
+    },
     async stop() {
       server.kill('SIGINT'); // fast shutdown
       await exited;
