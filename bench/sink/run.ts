@@ -1,4 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { TrackedProducer, producerConfig, ensureTopics, TOPIC_SPECS, TOPICS } from '@pulse/kafka';
@@ -39,6 +40,8 @@ export interface SinkBenchResult {
   duckdb: StoreFigures;
   postgres: StoreFigures & { server: string };
   versions: { duckdb: string; postgres: string };
+  /** 1-minute load average at the start and the end: the machine is shared, and it shows in the spread. */
+  loadAverage: { start: number; end: number };
   machine: MachineInfo;
   startedAt: string;
 }
@@ -95,6 +98,7 @@ async function timeSink(config: PulseConfig, store: Store, records: number): Pro
  */
 export async function runSinkBench(o: SinkBenchOptions): Promise<SinkBenchResult> {
   const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg()[0]!;
   const batchSize = o.config.sink.batchSize;
   const broker = await benchBroker(o);
   const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: broker.bootstrap } };
@@ -146,6 +150,7 @@ export async function runSinkBench(o: SinkBenchOptions): Promise<SinkBenchResult
       duckdb: summary(figures.duckdb),
       postgres: { ...summary(figures.postgres), server: local !== null ? 'local throwaway cluster (fsync off)' : 'given by --database-url' },
       versions,
+      loadAverage: { start: Math.round(loadAtStart * 100) / 100, end: Math.round(loadavg()[0]! * 100) / 100 },
       machine: machineInfo(),
       startedAt,
     };

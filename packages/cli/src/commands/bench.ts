@@ -127,7 +127,7 @@ function sinkMarkdown(r: SinkBenchResult): string {
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
 Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, DuckDB ${r.versions.duckdb}, PostgreSQL ${r.versions.postgres} (${r.postgres.server}), commit ${r.machine.commit}.
-Broker, PostgreSQL and the sink on that machine. ${fmt(r.records)} user-activity-counts records updating ${fmt(r.keys)} (user, window)
+Broker, PostgreSQL and the sink on that machine (1-minute load average ${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end). ${fmt(r.records)} user-activity-counts records updating ${fmt(r.keys)} (user, window)
 keys, transactions of at most ${fmt(r.batchSize)} records (sink.batchSize) with their offsets; medians of ${r.runs} runs, each on a fresh store.
 
 - store: Store.write alone (decoded rows → upsert + offsets, one transaction per batch)
