@@ -61,7 +61,8 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
   const port = 18600 + Math.floor(Math.random() * 400);
   const api = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`);
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { [k: string]: never } };
+    // An HTTP answer: its shape is what the assertions check.
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 
   beforeAll(async () => {

@@ -72,8 +72,13 @@ export class KafkaMonitor {
     const admin = this.admin;
     if (admin === null) return;
     const timeout = Math.max(1000, this.intervalMs);
-    const described = await promisify<{ name: string; partitions: { partition: number }[] }[]>((cb) => admin.describeTopics([...this.topics], { timeout }, cb as never)).catch(() => null);
-    const present = (described ?? []).filter((t) => t.partitions.length > 0);
+    // One topic at a time: a topic not created yet leaves the others' figures intact.
+    const described = await Promise.all(
+      this.topics.map((topic) =>
+        promisify<{ name: string; partitions: { partition: number }[] }[]>((cb) => admin.describeTopics([topic], { timeout }, cb as never)).catch(() => []),
+      ),
+    );
+    const present = described.flat().filter((t) => t.partitions.length > 0);
     const request = present.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition, offset: RdKafka.OffsetSpec.LATEST })));
     const answers = request.length === 0 ? [] : await promisify<{ topic: string; partition: number; offset: number; error?: unknown }[]>((cb) => admin.listOffsets(request, { timeout }, cb as never));
     const at = Date.now();

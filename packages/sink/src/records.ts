@@ -127,7 +127,7 @@ export function decodeRecord(topic: string, value: Buffer | null, timestamp: num
       const anomaly = o.anomalyScore === null || o.anomalyScore === undefined ? null : num(o, 'anomalyScore');
       return {
         table,
-        row: [text(o, 'sensorId'), text(o, 'metric'), typeof o.unit === 'string' ? o.unit : '', ...windowOf(o), int(o, 'count'), num(o, 'min'), num(o, 'max'), num(o, 'mean'), num(o, 'ewma'), anomaly, final],
+        row: [text(o, 'sensorId'), text(o, 'metric'), o.unit === undefined || o.unit === '' ? '' : text(o, 'unit'), ...windowOf(o), int(o, 'count'), num(o, 'min'), num(o, 'max'), num(o, 'mean'), num(o, 'ewma'), anomaly, final],
         oldestEventTs: null,
       };
     }

@@ -46,6 +46,7 @@ describe('decodeRecord', () => {
     expect(bad(TOPICS.topProducts, { partition: 1, metric: 'likes', windowStart: W, windowEnd: W + 1, items: [], threshold: 0 })).toThrow(/metric: expected one of views, carts, purchases/);
     expect(bad(TOPICS.topProducts, { partition: 1, metric: 'views', windowStart: W, windowEnd: W + 1, items: [{ productId: 'p', count: 1, error: 2 }], threshold: 0 })).toThrow(/items\[0\]\.error/);
     expect(bad(TOPICS.sensorStats, { sensorId: 's', metric: 't', windowStart: W, windowEnd: W - 1 })).toThrow(/windowEnd: must be after windowStart/);
+    expect(bad(TOPICS.sensorStats, { sensorId: 's', metric: 't', unit: 7, windowStart: W, windowEnd: W + 1, count: 1, min: 0, max: 0, mean: 0, ewma: 0 })).toThrow(/unit: expected a non-empty string/);
     expect(bad(TOPICS.userActivityCounts, { userId: 'a\u0000b', windowStart: W, windowEnd: W + 1, count: 1 })).toThrow(/NUL/);
     expect(() => decodeRecord(TOPICS.funnel, null, 0)).toThrow(/tombstone/);
   });

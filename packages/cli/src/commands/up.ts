@@ -77,6 +77,7 @@ Options:
     try {
       side = await startAnalytics(config, true, (m) => log(m));
       log(`sink writing to ${side.analytics.store.kind} ${side.analytics.store.location}`);
+      side.sink?.done().catch((err: Error) => log(`sink stopped on an error: ${err.message}`));
     } catch (err) {
       log(`the sink could not start: ${(err as Error).message}; serving without the analytics endpoints`);
     }
