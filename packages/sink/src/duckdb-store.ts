@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type TableSpec } from './tables.js';
+import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
 import { migrateWith, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const stageName = (t: TableSpec) => `stage_${t.name}`;
@@ -113,14 +113,13 @@ export class DuckDbStore implements Store {
   }
 
   private async writeNow(batch: StoreBatch): Promise<void> {
-    const tables: [TableSpec, readonly (readonly (string | number | boolean | null)[])[]][] = [];
+    const tables: [TableSpec, readonly Row[]][] = [];
     for (const name of TABLE_NAMES) {
       if (name === 'offsets') continue;
       const rows = batch.rows[name];
       if (rows !== undefined && rows.length > 0) tables.push([TABLES[name], rows]);
     }
-    const offsets = batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset] as const);
-    if (offsets.length > 0) tables.push([TABLES.offsets, offsets]);
+    if (batch.offsets.length > 0) tables.push([TABLES.offsets, batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset])]);
     if (tables.length === 0) return;
     await this.transaction(async () => {
       for (const [t, rows] of tables) {
