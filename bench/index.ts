@@ -5,3 +5,4 @@ export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, ty
 export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';
 export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult } from './kafka-baseline/run.js';
 export { runProfile, type ProfileOptions, type ProfileResult, type ProfiledRole } from './profile/run.js';
+export { runSinkBench, type SinkBenchOptions, type SinkBenchResult } from './sink/run.js';

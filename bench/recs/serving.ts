@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
@@ -82,7 +84,10 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     const total = o.warmupSec + o.durationSec + 10;
     const generator = spawnCli(['generate', '--rate', String(o.eventRate), '--duration', String(total), '--seed', 'bench', '--quiet'], env);
     children.push(generator);
-    const serve = spawnCli(['serve', '--port', String(o.httpPort)], { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0' });
+    // The analytics store `pulse serve` opens (idle here: no aggregator writes outputs) is the benchmark's own.
+    const store = join(o.dataDir, 'serve-store.duckdb');
+    for (const f of [store, `${store}.wal`]) rmSync(f, { force: true });
+    const serve = spawnCli(['serve', '--port', String(o.httpPort)], { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store });
     children.push(serve);
     await waitFor(serve, /API on/, 60_000);
     const base = `http://127.0.0.1:${o.httpPort}`;

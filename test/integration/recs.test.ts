@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
 import { produceRecords, testConfig } from './helpers/index.js';
@@ -14,7 +17,9 @@ describe('recommendations served from the Kafka stream', () => {
 
   beforeAll(async () => {
     await resetTopics(config);
-    serve = spawnPulse(['serve', '--port', String(port)], pulseEnv(bootstrap, { PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0' }));
+    // Its own analytics store, never a developer's .pulse/pulse.duckdb (which `pulse up` may hold open).
+    const store = join(mkdtempSync(join(tmpdir(), 'pulse-recs-test-')), 'store.duckdb');
+    serve = spawnPulse(['serve', '--port', String(port)], pulseEnv(bootstrap, { PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store }));
     await serve.waitFor(/API on/);
     await waitUntil('readiness', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined));
   });

@@ -1,9 +1,16 @@
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { engineInfo } from '@pulse/engine';
+import type { Analytics } from '@pulse/sink';
+import { analyticsRoutes } from './routes/analytics.js';
 import { recommendationRoutes, type Recommender } from './routes/recommendations.js';
 
 export interface ApiOptions {
   recommender: Recommender;
+  /** The analytics store's queries; without it the /api/v1 analytics endpoints are not served. */
+  analytics?: Analytics;
+  /** Further Prometheus lines for /metrics (the sink's counters, Kafka client statistics), read per scrape. */
+  metrics?: readonly (() => string[])[];
   /** Bearer tokens accepted for reads; empty means reads are open. */
   tokens: readonly string[];
   logger?: boolean;
@@ -37,6 +44,20 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message });
   });
 
+  // The OpenAPI document is generated from the route schemas; swagger must be registered before them.
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Pulse API', version: '1', description: 'Real-time e-commerce analytics: query, recommendation and operations API.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: options.tokens.length > 0 ? [{ bearer: [] }] : [],
+    },
+  });
+  void app.register(async (app) => routes(app, options));
+  return app;
+}
+
+function routes(app: FastifyInstance, options: ApiOptions): void {
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const info = engineInfo();
   app.get('/healthz', async () => ({ status: 'ok', engine: info }));
   app.get('/readyz', async (_request, reply) => {
@@ -58,9 +79,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       '# HELP pulse_recs_pairs Item neighbour pairs in the model.',
       '# TYPE pulse_recs_pairs gauge',
       `pulse_recs_pairs ${s.pairs}`,
+      ...(options.metrics ?? []).flatMap((m) => m()),
     ];
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
-  app.register(recommendationRoutes, { recommender: options.recommender });
-  return app;
+  void app.register(recommendationRoutes, { recommender: options.recommender });
+  if (options.analytics !== undefined) void app.register(analyticsRoutes, { analytics: options.analytics });
 }

@@ -30,7 +30,7 @@ function coerce(key: string, spec: FieldSpec, raw: unknown, source: string): str
     }
     case 'string': {
       const s = typeof raw === 'number' ? String(raw) : raw;
-      if (typeof s !== 'string' || s.length === 0) throw new ConfigError(key, source, `expected a non-empty string, got ${JSON.stringify(raw)}`);
+      if (typeof s !== 'string' || (s.length === 0 && !type.allowEmpty)) throw new ConfigError(key, source, `expected a non-empty string, got ${JSON.stringify(raw)}`);
       if (type.oneOf && !type.oneOf.includes(s)) throw new ConfigError(key, source, `must be one of ${type.oneOf.join(', ')}, got ${JSON.stringify(s)}`);
       return s;
     }
@@ -125,7 +125,7 @@ export function loadConfig(options: LoadOptions = {}): PulseConfig {
 }
 
 /** Variables that belong to Pulse but are not configuration keys of this schema (read by their own owners). */
-const NON_CONFIG_ENV = new Set(['PULSE_CONFIG', 'PULSE_DATABASE_URL', 'PULSE_TEST_KAFKA_PORT']);
+const NON_CONFIG_ENV = new Set(['PULSE_CONFIG', 'PULSE_TEST_KAFKA_PORT']);
 
 /** One line per key: name, environment variable, default and meaning, for `--help`. */
 export function describeConfig(): string {

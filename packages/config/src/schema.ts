@@ -4,7 +4,7 @@
  * accept the name the Kafka ecosystem uses (`KAFKA_BOOTSTRAP_SERVERS`).
  */
 export type FieldType =
-  | { kind: 'string'; oneOf?: readonly string[] }
+  | { kind: 'string'; oneOf?: readonly string[]; allowEmpty?: boolean }
   | { kind: 'int'; min: number; max?: number }
   | { kind: 'list' };
 
@@ -34,6 +34,15 @@ export const schema = {
     default: 30000,
     doc: 'how often a serving instance writes its recommender model to pulse-recs-model (0: never)',
   },
+  'database.url': {
+    type: { kind: 'string', allowEmpty: true },
+    default: '',
+    doc: 'PostgreSQL connection URL of the analytics store (postgres://user:pass@host:port/db); empty: embedded DuckDB in sink.duckdbFile',
+    aliases: ['PULSE_DATABASE_URL'],
+  },
+  'sink.duckdbFile': { type: { kind: 'string' }, default: 'pulse.duckdb', doc: 'DuckDB file of the analytics store when database.url is empty (relative paths are under dataDir)' },
+  'sink.groupId': { type: { kind: 'string' }, default: 'pulse-sink', doc: 'consumer group the sink commits its offsets to (for lag monitoring; the store holds the offsets it resumes from)' },
+  'sink.batchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 5000, doc: 'records the sink writes per store transaction, at most' },
   'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
   'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
   'producer.compression': {

@@ -41,6 +41,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, file: noFile })).toThrow(/cannot read configuration file/);
   });
 
+  it('takes the PostgreSQL URL from PULSE_DATABASE_URL and defaults to the DuckDB file', () => {
+    expect(load({}).database.url).toBe('');
+    expect(load({}).sink.duckdbFile).toBe('pulse.duckdb');
+    expect(load({ PULSE_DATABASE_URL: 'postgres://u@db:5432/pulse' }).database.url).toBe('postgres://u@db:5432/pulse');
+    expect(() => load({ PULSE_SINK_BATCH_SIZE: '0' })).toThrow(/sink\.batchSize .*at least 1/);
+  });
+
   it('derives environment names from keys and documents every key', () => {
     expect(envName('aggregator.emitIntervalMs')).toBe('PULSE_AGGREGATOR_EMIT_INTERVAL_MS');
     expect(describeConfig()).toContain('PULSE_KAFKA_BOOTSTRAP_SERVERS');

@@ -2,3 +2,4 @@ export * from './clients.js';
 export * from './producer.js';
 export * from './topics.js';
 export * from './admin.js';
+export * from './stats.js';

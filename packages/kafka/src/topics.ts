@@ -22,6 +22,11 @@ export const TOPICS = {
   aggregatorChangelog: 'pulse-aggregator-changelog',
   recsModel: 'pulse-recs-model',
   identities: 'pulse-identities',
+  revenue: 'pulse-revenue',
+  topProducts: 'pulse-top-products',
+  uniqueUsers: 'pulse-unique-users',
+  funnel: 'pulse-funnel',
+  sensorStats: 'pulse-sensor-stats',
 } as const;
 
 /** Largest state snapshot one changelog record may carry (LZ4-compressed). */
@@ -37,6 +42,11 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     config: { 'retention.ms': String(DAY) },
     doc: '5-minute tumbling window counts per user (output, key userId)',
   },
+  { name: TOPICS.revenue, partitions: 6, config: { 'retention.ms': String(7 * DAY) }, doc: 'revenue, orders and items per minute, currency and user-purchases partition (output)' },
+  { name: TOPICS.topProducts, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'Space-Saving top products per 5 minutes, metric and source partition (output)' },
+  { name: TOPICS.uniqueUsers, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'HyperLogLog unique users per 1 and 5 minutes and user-clicks partition (output)' },
+  { name: TOPICS.funnel, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'view → cart → purchase funnel per 5 minutes and source partition (output)' },
+  { name: TOPICS.sensorStats, partitions: 24, config: { 'retention.ms': String(DAY) }, doc: 'sensor statistics per sensor and minute, with EWMA anomaly score (output, key sensorId)' },
   { name: TOPICS.deadLetters, partitions: 6, config: { 'retention.ms': String(7 * DAY) }, doc: 'every event not processed, with its reason' },
   {
     name: TOPICS.identities,

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runProfile, type ProfileResult, runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
+import { runProfile, type ProfileResult, runSinkBench, type SinkBenchResult, runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -120,6 +120,26 @@ ${procs}
 `;
 }
 
+function sinkMarkdown(r: SinkBenchResult): string {
+  const row = (name: string, f: SinkBenchResult['duckdb']) =>
+    `| ${name} | **${fmt(f.storeRowsPerSec)}** | ${f.storeRuns.map(fmt).join(', ')} | **${fmt(f.sinkRowsPerSec)}** | ${f.sinkRuns.map(fmt).join(', ')} |`;
+  return `# Pulse sink benchmark — rows/s into the analytics store
+
+Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
+Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, DuckDB ${r.versions.duckdb}, PostgreSQL ${r.versions.postgres} (${r.postgres.server}), commit ${r.machine.commit}.
+Broker, PostgreSQL and the sink on that machine (1-minute load average ${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end). ${fmt(r.records)} user-activity-counts records updating ${fmt(r.keys)} (user, window)
+keys, transactions of at most ${fmt(r.batchSize)} records (sink.batchSize) with their offsets; medians of ${r.runs} runs, each on a fresh store.
+
+- store: Store.write alone (decoded rows → upsert + offsets, one transaction per batch)
+- sink: the whole sink from the beginning of the topic (consume → decode → store transaction → offset commit)
+
+| store | store rows/s | runs | sink rows/s | runs |
+|---|---|---|---|---|
+${row('DuckDB (appender → staging table → INSERT … ON CONFLICT)', r.duckdb)}
+${row('PostgreSQL (INSERT … SELECT FROM unnest(arrays) ON CONFLICT)', r.postgres)}
+`;
+}
+
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['e2e', ['rate', 'warmup', 'seed', 'bootstrap-servers']],
@@ -127,6 +147,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'role', 'frequency', 'svg']],
+  ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
 ];
 
 function profileMarkdown(r: ProfileResult): string {
@@ -147,13 +168,14 @@ ${rows}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), kafka-baseline, profile (flame graphs)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), sink (rows/s into the store), kafka-baseline, profile (flame graphs)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
        pulse bench recs [--rate N] [--request-rate R] [--duration S] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
+       pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -203,7 +225,13 @@ profile: a flame graph of one process of the e2e pipeline (--role, default aggre
 --frequency Hz (default 499) with Node's --perf-basic-prof, so JavaScript, Rust and C frames show
 together; folded and drawn with inferno into --svg FILE (default
 bench/results/flamegraph-<role>.svg), with a summary of the shares. Needs perf (Debian linux-perf)
-and inferno (\`cargo install inferno\`).`,
+and inferno (\`cargo install inferno\`).
+
+sink: rows/s into DuckDB and into PostgreSQL: --records N user-activity-counts records (default
+200000) updating --keys K (user, window) keys (default 100000) are produced to a fresh broker; then,
+--runs R times (default 3) on fresh stores, Store.write alone and the whole sink (Kafka → store, from
+the beginning) are timed; medians reported. PostgreSQL: a throwaway local cluster (Debian's
+postgresql package), or the database at --database-url URL (its Pulse tables are dropped first).`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -222,6 +250,9 @@ and inferno (\`cargo install inferno\`).`,
     role: { type: 'string' },
     frequency: { type: 'string' },
     svg: { type: 'string' },
+    keys: { type: 'string' },
+    runs: { type: 'string' },
+    'database-url': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -264,6 +295,21 @@ and inferno (\`cargo install inferno\`).`,
         log: (line) => console.error(`bench: ${line}`),
       });
       writeResult(values.json as string | undefined, result, profileMarkdown(result));
+      return 0;
+    }
+    if (scenario === 'sink') {
+      const result = await runSinkBench({
+        config,
+        records: numberFlag('records', values.records, 200_000, 1000),
+        keys: numberFlag('keys', values.keys, 100_000, 1),
+        runs: numberFlag('runs', values.runs, 3, 1),
+        databaseUrl: values['database-url'] as string | undefined,
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench-sink'),
+        port: numberFlag('port', values.port, 9392, 1024),
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      writeResult(values.json as string | undefined, result, sinkMarkdown(result));
       return 0;
     }
     if (scenario === 'recs') {

@@ -6,6 +6,7 @@ import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
 import { serve } from './serve.js';
+import { sink } from './sink.js';
 import { topics } from './topics.js';
 import { up } from './up.js';
 
@@ -17,6 +18,7 @@ export const commands: readonly Command[] = [
   generate,
   collect,
   aggregate,
+  sink,
   serve,
   bench,
   recs,

@@ -1,30 +1,46 @@
 import { loadConfig } from '@pulse/config';
 import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
+import { startAnalytics } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
 
 export const serve = defineCommand({
   name: 'serve',
   summary: 'run the query and recommendation API (fastify) on 127.0.0.1:8080',
-  help: `Usage: pulse serve [--host H] [--port P] [--bootstrap-servers B]
+  help: `Usage: pulse serve [--host H] [--port P] [--bootstrap-servers B] [--with-sink]
 
 Reads user-clicks and user-purchases into the streaming recommender (restoring the latest model
-snapshot from pulse-recs-model first) and serves:
+snapshot from pulse-recs-model first), opens the analytics store the sink fills, and serves:
 
+  GET /api/v1/users/:userId/activity?from=&to=         5-minute activity counts of one user
+  GET /api/v1/users/active?granularity=1m|5m&from=&to= unique active users per window
+  GET /api/v1/products/top?metric=views|carts|purchases&window=5m|15m|30m|1h&k=10[&at=]
+  GET /api/v1/revenue?bucket=1m|5m|15m|1h|1d&from=&to=[&currency=USD]
+  GET /api/v1/funnel?from=&to=                         view → cart → purchase per 5-minute window
+  GET /api/v1/sensors/:sensorId/stats?from=&to=        per-minute sensor statistics
+  GET /api/v1/metrics/overview                         events/s per topic, latency, consumer lag
   GET /api/v1/recommendations/:userId?k=10&excludeSeen=true
   GET /api/v1/products/:productId/similar?k=10
-  GET /healthz   GET /readyz   GET /metrics
+  GET /healthz   GET /readyz   GET /metrics   GET /openapi.json
 
-Reads under /api need a Bearer token when api.tokens (PULSE_API_TOKENS) is set.
+Times are ms since the epoch; ranges are [from, to), by default the last 24 hours. Reads under /api
+need a Bearer token when api.tokens (PULSE_API_TOKENS) is set.
+
+The store is the one \`pulse sink\` writes: DuckDB (<dataDir>/pulse.duckdb) unless database.url /
+PULSE_DATABASE_URL names a PostgreSQL database. DuckDB allows one process per file, so with DuckDB
+this command runs the sink inside itself (do not run \`pulse sink\` beside it); with PostgreSQL it only
+reads, unless --with-sink.
 
 Options:
   --host H               listen address (default: configuration api.host, 127.0.0.1)
   --port P               listen port (default: configuration api.port, 8080)
-  --bootstrap-servers B  Kafka to read (default: configuration kafka.bootstrapServers)`,
+  --bootstrap-servers B  Kafka to read (default: configuration kafka.bootstrapServers)
+  --with-sink            run the sink in this process also with PostgreSQL`,
   options: {
     host: { type: 'string' },
     port: { type: 'string' },
     'bootstrap-servers': { type: 'string' },
+    'with-sink': { type: 'boolean' },
   },
   async run(values) {
     const config = loadConfig({
@@ -34,15 +50,30 @@ Options:
         'api.port': values.port === undefined ? undefined : numberFlag('port', values.port as string, 8080, 0),
       },
     });
+    const log = (line: string) => console.error(line);
+    let side;
+    try {
+      side = await startAnalytics(config, values['with-sink'] === true, log);
+    } catch (err) {
+      console.error(`pulse serve: ${(err as Error).message}`);
+      return 1;
+    }
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
     await recs.start();
-    const app = buildApi({ recommender: recs, tokens: config.api.tokens });
+    const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
-    console.error(`serve: API on ${address}`);
-    await untilStopped();
+    console.error(`serve: API on ${address} (store: ${side.analytics.store.kind} ${side.analytics.store.location}${side.sink ? ', sink running in this process' : ''}; OpenAPI at ${address}/openapi.json)`);
+    let failed = false;
+    await untilStopped(
+      side.sink?.done().catch((err: Error) => {
+        failed = true;
+        console.error(`serve: the sink stopped on an error: ${err.message}`);
+      }),
+    );
     console.error('serve: stopping');
     await app.close();
+    await side.close();
     await recs.stop();
-    return 0;
+    return failed ? 1 : 0;
   },
 });

@@ -7,6 +7,7 @@ import { ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
 import { runGenerator, type GeneratorProgress } from '@pulse/loadgen';
 import { RecsService } from '@pulse/recs';
+import { startAnalytics, type AnalyticsSide } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -21,9 +22,10 @@ export const up = defineCommand({
 
 Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
 creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
-configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the
-recommendation API (api.host:api.port, 127.0.0.1:8080) and the demo load generator, and prints live
-progress:
+configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the sink
+(output topics → the analytics store: DuckDB in <dataDir>/pulse.duckdb, or PostgreSQL with
+PULSE_DATABASE_URL), the query and recommendation API (api.host:api.port, 127.0.0.1:8080) and the demo
+load generator, prints their URLs and live progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
 Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
@@ -70,15 +72,29 @@ Options:
     const aggregator = new Aggregator(config, (m) => log(m));
     await aggregator.start();
 
-    // The recommendation API, fed by the same streams; optional: a busy port leaves the rest running.
+    // The sink and the store, in this process (DuckDB allows one process per file).
+    let side: AnalyticsSide | null = null;
+    try {
+      side = await startAnalytics(config, true, (m) => log(m));
+      log(`sink writing to ${side.analytics.store.kind} ${side.analytics.store.location}`);
+      side.sink?.done().catch((err: Error) => log(`sink stopped on an error: ${err.message}`));
+    } catch (err) {
+      log(`the sink could not start: ${(err as Error).message}; serving without the analytics endpoints`);
+    }
+
+    // The query and recommendation API, fed by the same streams; optional: a busy port leaves the rest running.
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
     await recs.start();
-    const api = buildApi({ recommender: recs, tokens: config.api.tokens });
+    const api = buildApi({ recommender: recs, analytics: side?.analytics, metrics: side?.metrics, tokens: config.api.tokens });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
       log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
       return null;
     });
-    if (apiUrl !== null) log(`API on ${apiUrl}; try: curl ${apiUrl}/api/v1/recommendations/u-1`);
+    if (apiUrl !== null) {
+      log(`API on ${apiUrl} (OpenAPI: ${apiUrl}/openapi.json); try:`);
+      log(`  curl ${apiUrl}/api/v1/recommendations/u-1`);
+      if (side !== null) log(`  curl '${apiUrl}/api/v1/products/top?metric=views&k=10'   curl ${apiUrl}/api/v1/metrics/overview`);
+    }
 
     const load = new AbortController();
     let generated: GeneratorProgress | null = null;
@@ -114,6 +130,7 @@ Options:
     await collector.close().catch((err: Error) => log(`collector: ${err.message}`));
     await aggregator.stop().catch((err: Error) => log(`aggregator: ${err.message}`));
     await api.close();
+    await side?.close().catch((err: Error) => log(`sink: ${err.message}`));
     await recs.stop().catch((err: Error) => log(`recs: ${err.message}`));
     if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
     return 0;

@@ -1,0 +1,112 @@
+import { createServer } from 'node:http';
+import { describeConfig, loadConfig } from '@pulse/config';
+import { KafkaClientStats } from '@pulse/kafka';
+import { openStore, Sink } from '@pulse/sink';
+import { defineCommand, numberFlag, untilStopped, UsageError } from '../command.js';
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export const sink = defineCommand({
+  name: 'sink',
+  summary: 'run the sink: output topics → analytics store (DuckDB file by default, or PostgreSQL)',
+  help: `Usage: pulse sink [--bootstrap-servers B] [--progress S] [--metrics-port P]
+
+Consumes user-activity-counts, pulse-revenue, pulse-top-products, pulse-unique-users, pulse-funnel and
+pulse-sensor-stats into the analytics store, creating and migrating its schema. Every consumed batch
+is one transaction: rows upserted by their (key, window) together with the offsets they reach, so a
+crash at any moment neither loses nor doubles a row; on start it resumes from the offsets in the
+store. Records that do not have the contract's shape are kept in the table sink_rejects with the
+reason.
+
+The store: embedded DuckDB in <dataDir>/pulse.duckdb (sink.duckdbFile), or PostgreSQL when
+database.url / PULSE_DATABASE_URL is set (postgres://user:password@host:5432/db). DuckDB lets one
+process open the file: \`pulse serve\` runs the sink inside itself when the store is DuckDB, so run
+this command alone only to fill the file without serving it, or with PostgreSQL.
+
+Options:
+  --bootstrap-servers B  Kafka to read (default: configuration kafka.bootstrapServers)
+  --progress S           seconds between progress lines on stderr (default 5; 0 for none)
+  --metrics-port P       serve GET /metrics (Prometheus: the sink's counters and librdkafka statistics)
+                         and GET /healthz on 127.0.0.1:P (default: not served)
+
+Configuration (pulse.config.json or environment):
+${describeConfig()}`,
+  options: {
+    'bootstrap-servers': { type: 'string' },
+    progress: { type: 'string' },
+    'metrics-port': { type: 'string' },
+  },
+  async run(values) {
+    const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
+    const progressSec = numberFlag('progress', values.progress, 5, 0);
+    const metricsPort = values['metrics-port'] === undefined ? null : numberFlag('metrics-port', values['metrics-port'], 0, 0);
+    if (metricsPort !== null && (!Number.isInteger(metricsPort) || metricsPort > 65535)) throw new UsageError(`--metrics-port must be a port number, got ${JSON.stringify(values['metrics-port'])}`);
+    const log = (line: string) => console.error(line);
+    let store;
+    try {
+      store = await openStore(config);
+    } catch (err) {
+      console.error(`pulse sink: ${(err as Error).message}`);
+      return 1;
+    }
+    const stats = new KafkaClientStats();
+    const running = new Sink(config, store, { log, stats });
+    try {
+      await running.start();
+    } catch (err) {
+      console.error(`pulse sink: ${(err as Error).message}`);
+      await store.close().catch(() => {});
+      return 1;
+    }
+
+    const server =
+      metricsPort === null
+        ? null
+        : createServer((req, res) => {
+            if (req.url === '/metrics') {
+              res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${[...running.prometheus(), ...stats.prometheus()].join('\n')}\n`);
+            } else if (req.url === '/healthz') {
+              res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', store: store.kind }));
+            } else {
+              res.writeHead(404).end();
+            }
+          });
+    if (server !== null) {
+      await new Promise<void>((resolve) => server.listen(metricsPort!, '127.0.0.1', resolve));
+      const address = server.address();
+      log(`sink: metrics on http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : metricsPort}/metrics`);
+    }
+
+    let last = running.progress();
+    let lastAt = Date.now();
+    const timer =
+      progressSec > 0
+        ? setInterval(() => {
+            const p = running.progress();
+            const secs = (Date.now() - lastAt) / 1000;
+            log(
+              `sink  stored ${fmt((p.records - last.records) / secs).padStart(8)} rec/s  total ${fmt(p.records)}  rows ${fmt(p.rows)}  rejected ${fmt(p.rejected)}` +
+                `  lag ${fmt(p.lag)}  transactions ${fmt(p.transactions)} (last ${p.lastWriteMs} ms)`,
+            );
+            last = p;
+            lastAt = Date.now();
+          }, progressSec * 1000)
+        : undefined;
+
+    let failed = false;
+    await untilStopped(
+      running.done().catch((err: Error) => {
+        failed = true;
+        log(`sink: stopped on an error: ${err.message}`);
+      }),
+    );
+    clearInterval(timer);
+    log('sink: stopping (finishing the batch in hand)');
+    await running.stop();
+    server?.close();
+    await store.close();
+    const p = running.progress();
+    log(`sink: stopped after storing ${fmt(p.records)} records (${fmt(p.rejected)} rejected)`);
+    return failed ? 1 : 0;
+  },
+});

@@ -1,0 +1,200 @@
+import type { PulseConfig } from '@pulse/config';
+import { consumerConfig, ensureTopics, KafkaClientStats, promisify, RdKafka, STATS_INTERVAL_MS, TOPIC_SPECS, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { LATENCY_STAGES, latencyBucket } from './latency.js';
+import { decodeRecord, RecordError, SINK_TOPICS } from './records.js';
+import type { Store, StoreBatch } from './store.js';
+import type { Row, TableName } from './tables.js';
+
+/** librdkafka's logical offset "beginning of the partition". */
+const OFFSET_BEGINNING = -2;
+const MINUTE = 60_000;
+/** Largest value kept of a record the sink refuses (the rest is cut, the reason says why). */
+const MAX_REJECT_BYTES = 64 * 1024;
+
+export interface SinkCounters {
+  records: number;
+  rows: number;
+  rejected: number;
+  transactions: number;
+  writeErrors: number;
+}
+
+export interface SinkProgress extends SinkCounters {
+  lag: number;
+  partitions: number;
+  /** Duration of the last store transaction. */
+  lastWriteMs: number;
+}
+
+export interface SinkOptions {
+  log?: (line: string) => void;
+  /** Where the sink's Kafka consumer reports its librdkafka statistics. */
+  stats?: KafkaClientStats;
+}
+
+/**
+ * Consumes the output topics into the analytics store. Every partition of every output topic is
+ * assigned to this one sink (no group rebalancing) from the offset the store says it has reached; each
+ * consumed batch becomes one store transaction holding the upserted rows and the new offsets together,
+ * so a crash at any point resumes exactly after the last committed batch: no row is lost or written
+ * twice. Offsets are also committed to Kafka under sink.groupId afterwards, for lag monitoring only.
+ */
+export class Sink {
+  private consumer!: KafkaConsumer;
+  private readonly next = new Map<string, Map<number, number>>();
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private lastWriteMs = 0;
+  private readonly log: (line: string) => void;
+  readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0 };
+
+  constructor(
+    private readonly config: PulseConfig,
+    readonly store: Store,
+    private readonly options: SinkOptions = {},
+  ) {
+    this.log = options.log ?? ((l) => console.error(l));
+  }
+
+  async start(): Promise<void> {
+    const topics = Object.keys(SINK_TOPICS);
+    await ensureTopics(this.config, TOPIC_SPECS.filter((t) => topics.includes(t.name)));
+    await this.store.migrate();
+    const stored = await this.store.committedOffsets();
+    this.consumer = new RdKafka.KafkaConsumer(
+      consumerConfig(this.config, 'sink', this.config.sink.groupId, {
+        'enable.partition.eof': false,
+        'fetch.wait.max.ms': 20,
+        ...(this.options.stats ? { 'statistics.interval.ms': STATS_INTERVAL_MS } : {}),
+      } as never),
+      {},
+    );
+    this.options.stats?.attach(this.consumer as never, 'sink');
+    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
+    this.consumer.setDefaultConsumeTimeout(50);
+    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    const assignment = [];
+    for (const topic of topics) {
+      const meta = await promisify<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) => this.consumer.getMetadata({ topic, timeout: 10_000 }, cb as never));
+      const partitions = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+      const next = new Map<number, number>();
+      this.next.set(topic, next);
+      for (const { id } of partitions) {
+        const offset = stored.get(topic)?.get(id);
+        assignment.push({ topic, partition: id, offset: offset ?? OFFSET_BEGINNING });
+        next.set(id, offset ?? 0);
+      }
+    }
+    this.consumer.assign(assignment);
+    this.running = true;
+    this.loopDone = this.loop();
+    const resumed = [...stored.values()].reduce((n, m) => n + m.size, 0);
+    this.log(`sink: reading ${topics.length} topics (${assignment.length} partitions) into ${this.store.kind} ${this.store.location}; ${resumed > 0 ? `resuming ${resumed} partitions from the offsets in the store` : 'from the beginning'}`);
+  }
+
+  /** Resolves when the sink stops; rejects if it stopped on an error. */
+  done(): Promise<void> {
+    return this.loopDone;
+  }
+
+  private async loop(): Promise<void> {
+    const batchSize = this.config.sink.batchSize;
+    while (this.running) {
+      const messages = await promisify<Message[]>((cb) => this.consumer.consume(batchSize, cb as never));
+      if (messages.length > 0) await this.writeUntilStored(messages);
+    }
+  }
+
+  /** A batch that the store refuses (say, PostgreSQL restarting) is retried until it is stored or the sink stops. */
+  private async writeUntilStored(messages: Message[]): Promise<void> {
+    const batch = this.toBatch(messages, Date.now());
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
+      try {
+        await this.store.write(batch);
+        this.lastWriteMs = Date.now() - started;
+        break;
+      } catch (err) {
+        this.counters.writeErrors++;
+        if (!this.running) throw err;
+        this.log(`sink: store write failed (attempt ${attempt}, retrying): ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
+      }
+    }
+    this.counters.records += messages.length;
+    this.counters.transactions++;
+    for (const o of batch.offsets) this.next.get(o.topic)?.set(o.partition, o.nextOffset);
+    try {
+      this.consumer.commit(batch.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.nextOffset })));
+    } catch (err) {
+      // Kafka's copy of the offsets only feeds lag monitoring; the store's copy is the one resumed from.
+      this.log(`sink: offset commit to Kafka failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Decodes a batch into rows per table, rejects, latency buckets and the offsets it reaches. */
+  private toBatch(messages: Message[], now: number): StoreBatch {
+    const rows: Partial<Record<TableName, Row[]>> = {};
+    const push = (table: TableName, row: Row) => (rows[table] ??= []).push(row);
+    const offsets = new Map<string, { topic: string; partition: number; nextOffset: number }>();
+    const minute = now - (now % MINUTE);
+    for (const m of messages) {
+      offsets.set(`${m.topic}/${m.partition}`, { topic: m.topic, partition: m.partition, nextOffset: m.offset + 1 });
+      try {
+        const d = decodeRecord(m.topic, m.value ?? null, m.timestamp ?? now);
+        push(d.table, d.row);
+        this.counters.rows++;
+        if (d.oldestEventTs !== null) {
+          if (m.timestamp !== undefined) push('latency', [LATENCY_STAGES.output, minute, latencyBucket(m.timestamp - d.oldestEventTs), 1]);
+          push('latency', [LATENCY_STAGES.stored, minute, latencyBucket(now - d.oldestEventTs), 1]);
+        }
+      } catch (err) {
+        if (!(err instanceof RecordError)) throw err;
+        this.counters.rejected++;
+        const value = m.value === null || m.value === undefined ? null : m.value.subarray(0, MAX_REJECT_BYTES).toString('utf8').replace(/\u0000/g, '\ufffd');
+        push('rejects', [m.topic, m.partition, m.offset, err.message, value]);
+      }
+    }
+    return { rows, offsets: [...offsets.values()] };
+  }
+
+  progress(): SinkProgress {
+    let lag = 0;
+    let partitions = 0;
+    for (const [topic, next] of this.next) {
+      for (const [p, offset] of next) {
+        partitions++;
+        try {
+          const { highOffset } = this.consumer.getWatermarkOffsets(topic, p);
+          if (highOffset >= 0) lag += Math.max(0, highOffset - offset);
+        } catch {
+          // No fetch response yet for this partition: lag unknown, counted as zero.
+        }
+      }
+    }
+    return { ...this.counters, lag, partitions, lastWriteMs: this.lastWriteMs };
+  }
+
+  /** Prometheus lines of the sink's own counters. */
+  prometheus(): string[] {
+    const p = this.progress();
+    const counter = (name: string, help: string, value: number, type = 'counter') => [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`];
+    return [
+      ...counter('pulse_sink_records_total', 'Records the sink consumed and stored (rows and rejects).', p.records),
+      ...counter('pulse_sink_rows_total', 'Rows upserted into the store.', p.rows),
+      ...counter('pulse_sink_rejected_total', 'Records that did not have the contract shape (kept in sink_rejects).', p.rejected),
+      ...counter('pulse_sink_transactions_total', 'Store transactions committed.', p.transactions),
+      ...counter('pulse_sink_write_errors_total', 'Store transactions that failed and were retried.', p.writeErrors),
+      ...counter('pulse_sink_lag', 'Records on the output topics not yet in the store.', p.lag, 'gauge'),
+      ...counter('pulse_sink_last_write_ms', 'Duration of the last store transaction in ms.', p.lastWriteMs, 'gauge'),
+    ];
+  }
+
+  /** Stops consuming after the batch in hand is stored, and leaves Kafka. The store stays open (its owner closes it). */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.loopDone.catch(() => {});
+    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
+  }
+}

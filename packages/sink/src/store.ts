@@ -1,0 +1,58 @@
+import { createTableSql, TABLES, TABLE_NAMES, type Row, type TableName } from './tables.js';
+
+/** Rows for some tables and the offsets they bring the store to, written in one transaction. */
+export interface StoreBatch {
+  rows: Partial<Record<TableName, Row[]>>;
+  offsets: { topic: string; partition: number; nextOffset: number }[];
+}
+
+export type QueryRow = Record<string, string | number | boolean | null>;
+
+/** The analytics store: DuckDB (embedded, one process) or PostgreSQL. */
+export interface Store {
+  readonly kind: 'duckdb' | 'postgres';
+  /** Where it is, for logs (a file path, or the URL without its password). */
+  readonly location: string;
+  /** Creates or upgrades the schema. */
+  migrate(): Promise<void>;
+  /** Topic → partition → the next offset to read, as committed with the rows. */
+  committedOffsets(): Promise<Map<string, Map<number, number>>>;
+  /** Upserts the rows and stores the offsets, all or nothing. Rows must be one per key (dedupeRows). */
+  write(batch: StoreBatch): Promise<void>;
+  /** A parameterized read ($1, $2, … in both dialects); BIGINT values come back as numbers. */
+  query(sql: string, params: readonly (string | number | boolean)[]): Promise<QueryRow[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Schema migrations, applied in order inside one transaction each; `schema_version` remembers the last
+ * one applied. Add new steps at the end, never edit a released one.
+ */
+export const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    ...TABLE_NAMES.map((t) => createTableSql(TABLES[t])),
+    `CREATE INDEX IF NOT EXISTS revenue_window ON ${TABLES.revenue.name} (window_start)`,
+    `CREATE INDEX IF NOT EXISTS funnel_window ON ${TABLES.funnel.name} (window_start)`,
+    `CREATE INDEX IF NOT EXISTS unique_users_window ON ${TABLES.uniqueUsers.name} (window_start)`,
+  ],
+];
+
+export const SCHEMA_VERSION_TABLE = 'schema_version';
+
+/** Applies the migrations not yet applied, through the given transactional executor. */
+export async function migrateWith(
+  exec: (sql: string) => Promise<void>,
+  readVersion: () => Promise<number>,
+  transaction: (steps: () => Promise<void>) => Promise<void>,
+): Promise<number> {
+  await exec(`CREATE TABLE IF NOT EXISTS ${SCHEMA_VERSION_TABLE} (version INTEGER NOT NULL)`);
+  const current = await readVersion();
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    await transaction(async () => {
+      for (const sql of MIGRATIONS[v]!) await exec(sql);
+      await exec(`DELETE FROM ${SCHEMA_VERSION_TABLE}`);
+      await exec(`INSERT INTO ${SCHEMA_VERSION_TABLE} VALUES (${v + 1})`);
+    });
+  }
+  return MIGRATIONS.length;
+}
