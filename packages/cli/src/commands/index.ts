@@ -7,6 +7,7 @@ import { kafka } from './kafka.js';
 import { recs } from './recs.js';
 import { serve } from './serve.js';
 import { topics } from './topics.js';
+import { tune } from './tune.js';
 import { up } from './up.js';
 
 /** Every `pulse` subcommand, in the order `pulse --help` lists them. */
@@ -19,5 +20,6 @@ export const commands: readonly Command[] = [
   aggregate,
   serve,
   bench,
+  tune,
   recs,
 ];
