@@ -42,7 +42,7 @@ Options:
   async run(v) {
     const bootstrap = v['bootstrap-servers'] as string | undefined;
     const config = loadConfig(bootstrap === undefined ? {} : { overrides: { 'kafka.bootstrapServers': bootstrap } });
-    const result = await runTune({
+    const options = {
       config,
       topic: (v.topic as string | undefined) ?? TOPICS.userClicks,
       ...(v.rate === undefined ? {} : { rate: numberFlag('rate', v.rate as string, 0, 1) }),
@@ -50,8 +50,16 @@ Options:
       budgetMs: numberFlag('budget-ms', v['budget-ms'] as string | undefined, 100, 1),
       ...(v['record-size'] === undefined ? {} : { recordBytes: numberFlag('record-size', v['record-size'] as string, 0, 1) }),
       roundTrips: numberFlag('samples', v.samples as string | undefined, 50, 1),
-      log: (line) => console.error(`tune: ${line}`),
-    });
+      log: (line: string) => console.error(`tune: ${line}`),
+    };
+    let result: Awaited<ReturnType<typeof runTune>>;
+    try {
+      result = await runTune(options);
+    } catch (err) {
+      // An unreachable broker, a missing or idle topic: the messages explain themselves.
+      console.error(`pulse tune: ${(err as Error).message}`);
+      return 1;
+    }
     if (v.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return 0;
