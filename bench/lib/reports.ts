@@ -38,7 +38,7 @@ on the event clock; ${fmt(r.batchSize)} records a call. Medians of ${r.repeats} 
 
 **Rust / TypeScript: ${r.ratio}×.** Both accepted all ${fmt(r.rust.accepted)} records and emitted ${fmt(r.rust.outputs)} (Rust) and ${fmt(r.typescript.outputs)} (TypeScript) output records.
 
-Per call, by batch size (µs per call, mean of tinybench's samples, median of ${r.repeats} rounds; ns per event = per call / batch).
+Per call, by batch size (µs of CPU per call, mean of tinybench's samples, median of ${r.repeats} rounds; ns per event = per call / batch).
 An \`ingest\` call with no records costs **${r.emptyCallUs} µs**: the boundary itself.
 
 | batch | ingest µs | ingest ns/event | packValues µs | pack ns/event | TypeScript µs | TypeScript ns/event |
@@ -51,9 +51,10 @@ would skip that copy but pay a napi_get_element and napi_get_buffer_info per rec
 the addon has no entry point that takes a Buffer[], so that side is not measured here.
 
 Harness: ${r.harness}. The design card names \`benchmark\` (benchmark.js), which is archived upstream; tinybench is
-maintained, has no dependencies and is what \`vitest bench\` runs on. It is used as a library so that
-\`pnpm pulse bench engine\` runs on the built addon and writes this JSON/Markdown/SVG like every other scenario;
-throughput is timed by CPU time in a plain loop because tinybench measures wall time and the machine is shared.
+maintained, has no dependencies and is what \`vitest bench\` runs on. It is used as a library rather than through
+\`vitest bench\` so that \`pnpm pulse bench engine\` runs on the built addon and writes this JSON/Markdown/SVG like every
+other scenario, and because its clock can be replaced: on a machine shared with other builds, wall time measures
+the neighbours, CPU time (\`process.cpuUsage\`, all threads, so garbage collection counts) measures the code.
 `;
   const plots = {
     '': plotSvg({
@@ -113,7 +114,8 @@ export function sweepReport(r: SweepResult): Report {
       const b = spec?.steps[i];
       if (b === undefined) return `- ${fmt(rate)}/s: no spec static run`;
       const winner = a.latencyMs.p99 < b.latencyMs.p99 ? 'tuner' : a.latencyMs.p99 > b.latencyMs.p99 ? 'spec static' : 'tie';
-      return `- ${fmt(rate)}/s: tuner (${settingsLabel(a.settings)}) p50 ${a.latencyMs.p50} / p99 ${a.latencyMs.p99} ms at ${fmt(a.deliveredRate)}/s vs spec static p50 ${b.latencyMs.p50} / p99 ${b.latencyMs.p99} ms at ${fmt(b.deliveredRate)}/s → **${winner}** on p99`;
+      const runs = (x: SweepSeries['steps'][number]) => (x.p99Runs === undefined ? '' : ` (p99 of the runs: ${x.p99Runs.join(', ')})`);
+      return `- ${fmt(rate)}/s: tuner (${settingsLabel(a.settings)}) p50 ${a.latencyMs.p50} / p99 ${a.latencyMs.p99} ms at ${fmt(a.deliveredRate)}/s${runs(a)} vs spec static p50 ${b.latencyMs.p50} / p99 ${b.latencyMs.p99} ms at ${fmt(b.deliveredRate)}/s${runs(b)} → **${winner}** on the median p99`;
     })
     .join('\n');
   const formula = r.optimum
@@ -135,6 +137,8 @@ metadata ${r.roundTrips.metadataMs.median} ms. A step is "behind" when under ${K
 On one broker acks=all waits for the same single replica as acks=1.
 
 ## Tuner vs the spec's static settings (16 KB, 10 ms, lz4, acks=1)
+
+${r.repeats} runs of each at each rate, taken in turn; the run with the median p99 is the one shown everywhere.
 
 ${versus}
 

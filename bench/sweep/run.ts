@@ -32,6 +32,8 @@ export interface SweepOptions {
   rates: number[];
   /** Seconds measured at each rate, after a half-second warm-up. */
   stepSec: number;
+  /** Runs of the tuner and the spec static settings at each rate (the grid runs once). */
+  repeats: number;
   /** The tuner's latency budget. */
   budgetMs: number;
   bootstrapServers?: string;
@@ -58,6 +60,8 @@ export interface SweepStep {
   clientCpuPercent: number;
   brokerCpuPercent: number | null;
   settings: ProducerSettings;
+  /** Tuner and spec static only: the p99 of each repeat, in run order; the step shown is the one with the median p99. */
+  p99Runs?: number[];
 }
 
 export interface SweepSeries {
@@ -80,6 +84,7 @@ export interface SweepResult {
   optimum: { rate: number; best: string | null; bestSettings: ProducerSettings | null; p99: number | null; recordsPerBatch: number | null; formulaEvents: number; literalFormulaEvents: number }[];
   budgetMs: number;
   stepSec: number;
+  repeats: number;
   durationSec: number;
   machine: MachineInfo;
   startedAt: string;
@@ -261,7 +266,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       const choice = tunerChoices[rateIndex]!.choice;
       return { batchSizeBytes: choice.batchSizeBytes, lingerMs: choice.lingerMs, compression: 'lz4', acks: '1' };
     };
-    o.log(`${series.length} settings × ${o.rates.length} rates × ${o.stepSec + WARMUP_MS / 1000} s ≈ ${Math.ceil((series.length * o.rates.length * (o.stepSec + WARMUP_MS / 1000 + 0.7)) / 60)} min`);
+    const steps = (series.length + 2 * (o.repeats - 1)) * o.rates.length;
+    o.log(`${steps} steps (${series.length} settings × ${o.rates.length} rates, tuner and spec ${o.repeats} times) of ${o.stepSec + WARMUP_MS / 1000} s ≈ ${Math.ceil((steps * (o.stepSec + WARMUP_MS / 1000 + 0.7)) / 60)} min`);
     // A throwaway step first: the broker's JIT and page cache warm up on it, not on the first series.
     await runStep(config, spec, o.rates[0]!, 1, records, broker.pid);
     // Rate by rate, every setting in turn, starting one further along at each rate: the settings
@@ -274,6 +280,21 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         const step = await runStep(config, settingsOf(i, r), rate, o.stepSec, records, broker.pid);
         o.log(`${s.kind === 'tuner' ? `tuner ${settingsLabel(step.settings)}` : s.label} @ ${rate}/s: p50 ${step.latencyMs.p50} / p99 ${step.latencyMs.p99} ms, acked ${step.deliveredRate}/s, ${step.recordsPerBatch} records/batch`);
         s.steps[r] = step;
+      }
+      // The comparison that matters, repeated back to back: tuner and spec static in turn, the run
+      // with the median p99 kept, so that one burst of load from elsewhere does not decide it.
+      const pair = [0, series.findIndex((s) => s.kind === 'spec')];
+      const runs = new Map<number, SweepStep[]>(pair.map((i) => [i, [series[i]!.steps[r]!]]));
+      for (let rep = 1; rep < o.repeats; rep++) {
+        for (const i of rep % 2 === 0 ? pair : [...pair].reverse()) {
+          const step = await runStep(config, settingsOf(i, r), rate, o.stepSec, records, broker.pid);
+          o.log(`${series[i]!.kind} repeat ${rep + 1}/${o.repeats} @ ${rate}/s: p50 ${step.latencyMs.p50} / p99 ${step.latencyMs.p99} ms, acked ${step.deliveredRate}/s`);
+          runs.get(i)!.push(step);
+        }
+      }
+      for (const [i, list] of runs) {
+        const sorted = [...list].sort((a, b) => a.latencyMs.p99 - b.latencyMs.p99);
+        series[i]!.steps[r] = { ...sorted[(sorted.length - 1) >> 1]!, p99Runs: list.map((x) => x.latencyMs.p99) };
       }
     }
 
@@ -305,6 +326,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       optimum,
       budgetMs: o.budgetMs,
       stepSec: o.stepSec,
+      repeats: o.repeats,
       durationSec: Math.round((performance.now() - began) / 1000),
       machine: machineInfo(),
       startedAt,

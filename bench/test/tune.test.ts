@@ -23,6 +23,15 @@ describe('chooseSettings', () => {
     expect(c.batchSizeBytes).toBe(16_384);
   });
 
+  it('lingers at least two round trips, however fast the batch fills', () => {
+    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 2.9, ratePerSec: 600_000 });
+    expect(c.formula.fillMs).toBeLessThan(2);
+    expect(c.lingerMs).toBe(6);
+    expect(c.reasons.join('\n')).toMatch(/two round trips/);
+    // The budget still wins over the floor.
+    expect(chooseSettings({ ...SPEC_EXAMPLE, rttMs: 40, budgetMs: 100 }).lingerMs).toBe(20);
+  });
+
   it('lingers longer at lower rates, but never beyond a fifth of the budget', () => {
     const slow = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 10_000 });
     expect(slow.lingerMs).toBeGreaterThan(chooseSettings(SPEC_EXAMPLE).lingerMs);
@@ -31,7 +40,7 @@ describe('chooseSettings', () => {
   });
 
   it('sizes batches so the linger, not the size, closes them', () => {
-    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 20, ratePerSec: 400_000, partitions: 4, recordBytes: 1000 });
+    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 2, ratePerSec: 400_000, partitions: 4, recordBytes: 1000 });
     const perPartitionBytesInLinger = (400_000 / 4 / 1000) * c.lingerMs * 1000;
     expect(c.batchSizeBytes).toBeGreaterThanOrEqual(2 * perPartitionBytesInLinger);
     expect(Math.log2(c.batchSizeBytes) % 1).toBe(0);

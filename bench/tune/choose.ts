@@ -67,8 +67,10 @@ function check(inputs: TuneInputs): void {
  * How it chooses:
  * - linger.ms: the time a partition takes to gather the spec formula's batch, Q = √(2·RTT·r/h) with r
  *   the partition's rate in events per ms, so that the fixed cost of a request (one round trip) and
- *   the cost of holding events back (h per ms waited) balance; at most a fifth of the budget, since the
- *   rest belongs to the consumer, the engine and the output topic (the e2e emit interval alone is 50 ms).
+ *   the cost of holding events back (h per ms waited) balance; at least two round trips, because
+ *   requests sent faster than they come back queue behind each other (in the producer sweep, every
+ *   1 ms linger fell behind at a 2.9 ms round trip); at most a fifth of the budget, since the rest
+ *   belongs to the consumer, the engine and the output topic (the e2e emit interval alone is 50 ms).
  * - batch.size: twice what a partition gathers in that linger, as a power of two between 16 KB and
  *   1 MB, so at a steady rate the linger, not the size, closes a batch and a burst of twice the rate
  *   still fits.
@@ -84,7 +86,8 @@ export function chooseSettings(inputs: TuneInputs): TuneChoice {
   const literalEvents = Math.sqrt((2 * inputs.rttMs * perPartitionRate) / holding);
   const literalFillMs = (literalEvents / perPartitionRate) * 1000;
   const lingerCap = inputs.budgetMs * LINGER_SHARE;
-  const lingerMs = Math.max(0, Math.round(Math.min(formulaFillMs, lingerCap)));
+  const lingerFloor = Math.ceil(2 * inputs.rttMs);
+  const lingerMs = Math.round(Math.min(Math.max(formulaFillMs, lingerFloor), lingerCap));
   const gathered = perMs * Math.max(lingerMs, 1) * inputs.recordBytes;
   const batchSizeBytes = clamp(nextPowerOfTwo(2 * gathered), MIN_BATCH_BYTES, MAX_BATCH_BYTES);
   const costUs = inputs.consumerCostPerRecordUs ?? 9;
@@ -95,9 +98,11 @@ export function chooseSettings(inputs: TuneInputs): TuneChoice {
     `${f(inputs.ratePerSec)} events/s over ${inputs.partitions} partitions is ${f(perPartitionRate)} events/s per partition; a record is ~${f(inputs.recordBytes)} bytes`,
     `spec formula √(2·RTT·rate/holding) = √(2·${inputs.rttMs.toFixed(2)} ms·${perMs.toFixed(3)} events/ms/${holding}) = ${formulaEvents.toFixed(1)} events (${f(formulaEvents * inputs.recordBytes)} bytes) per partition batch, gathered in ${formulaFillMs.toFixed(1)} ms`,
     `(with the rate in events/s against costs in ms, as the spec writes it, the same formula gives ${f(literalEvents)} events, ${f(literalEvents * inputs.recordBytes)} bytes, ${literalFillMs.toFixed(1)} ms to gather)`,
-    formulaFillMs <= lingerCap
-      ? `linger.ms ${lingerMs}: the formula's batch fills within the producer's share of the budget (${lingerCap} ms of ${inputs.budgetMs} ms)`
-      : `linger.ms ${lingerMs}: capped at ${LINGER_SHARE * 100}% of the ${inputs.budgetMs} ms budget; the formula's batch would take ${formulaFillMs.toFixed(1)} ms to fill`,
+    formulaFillMs > lingerCap
+      ? `linger.ms ${lingerMs}: capped at ${LINGER_SHARE * 100}% of the ${inputs.budgetMs} ms budget; the formula's batch would take ${formulaFillMs.toFixed(1)} ms to fill`
+      : formulaFillMs < lingerFloor
+        ? `linger.ms ${lingerMs}: two round trips (the formula's batch fills in ${formulaFillMs.toFixed(1)} ms, but requests sent faster than they return queue up)`
+        : `linger.ms ${lingerMs}: the formula's batch fills within the producer's share of the budget (${lingerCap} ms of ${inputs.budgetMs} ms)`,
     `batch.size ${f(batchSizeBytes)}: twice the ${f(gathered)} bytes a partition gathers in ${Math.max(lingerMs, 1)} ms, as a power of two in [16 KB, 1 MB], so linger closes batches and bursts fit`,
     `consumer batch ${f(consumerBatchSize)} records: ~${costUs} µs a record in the aggregator, ${inputs.budgetMs * CONSUMER_SHARE} ms (${CONSUMER_SHARE * 100}% of the budget) a batch`,
   ];

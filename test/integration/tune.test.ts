@@ -86,6 +86,7 @@ describe('pulse bench sweep against Kafka', () => {
       acks: ['all'],
       rates: [300, 600],
       stepSec: 1,
+      repeats: 2,
       budgetMs: 100,
       bootstrapServers: testBootstrap(),
       dataDir: '/nonexistent',
@@ -112,5 +113,7 @@ describe('pulse bench sweep against Kafka', () => {
     expect(result.tunerChoices.map((c) => c.rate)).toEqual([300, 600]);
     expect(result.series.find((s) => s.kind === 'tuner')!.steps[0]!.settings.lingerMs).toBe(result.tunerChoices[0]!.choice.lingerMs);
     expect(result.optimum).toHaveLength(2);
+    // Tuner and spec static ran twice per rate, the grid once.
+    for (const s of result.series) for (const st of s.steps) expect(st.p99Runs?.length).toBe(s.kind === 'grid' ? undefined : 2);
   });
 });

@@ -175,7 +175,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
-  ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'budget-ms', 'seed', 'bootstrap-servers']],
+  ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
 ];
 
 export const bench = defineCommand({
@@ -252,7 +252,7 @@ against a fresh local broker (topic pulse-sweep, 12 partitions): throughput ackn
 from intended send time to delivery report (HdrHistogram), records per batch and requests/s from
 librdkafka's statistics. Checks the spec's batch formula against the measured optimum. Writes FILE,
 FILE.md and latency-throughput plots FILE.svg (p99) and FILE-p50.svg. The default grid takes about
-8 minutes.
+9 minutes.
 
 Options (sweep):
   --rates LIST           paced rates, events/s (default 10000,30000,60000)
@@ -261,6 +261,8 @@ Options (sweep):
   --compression LIST     lz4 and/or none (default lz4,none)
   --acks LIST            1 and/or all (default 1,all)
   --step S               seconds measured per rate (default 4)
+  --repeats N            runs of the tuner and the spec static settings per rate, the median p99
+                         one reported (default 3; the grid runs once)
   --budget-ms MS         latency budget the tuner chooses for (default 100)
   --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e`,
   options: {
@@ -325,6 +327,7 @@ Options (sweep):
         compressions: listFlag<Compression>('compression', values.compression as string | undefined, ['lz4', 'none'], (x) => (x === 'lz4' || x === 'none' ? x : undefined), 'lz4 or none'),
         acks: listFlag<Acks>('acks', values.acks as string | undefined, ['1', 'all'], (x) => (x === '1' || x === 'all' ? x : undefined), '1 or all'),
         stepSec: numberFlag('step', values.step, 4, 1),
+        repeats: numberFlag('repeats', values.repeats, 3, 1),
         budgetMs: numberFlag('budget-ms', values['budget-ms'], 100, 1),
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
         // A broker of its own, apart from the other benchmarks'.

@@ -13,7 +13,8 @@ probe topic of its own, pulse-tune-probe; and metadata requests) and the event r
 (--rate, or the growth of its partitions' high watermarks over --window S), then chooses for the
 latency budget:
   linger.ms    the time a partition takes to gather the spec formula's batch √(2·RTT·rate/holding
-               cost), with the rate in events per ms per partition, at most a fifth of the budget
+               cost), with the rate in events per ms per partition; at least two round trips
+               (requests sent faster than they return queue up), at most a fifth of the budget
   batch.size   twice what a partition gathers in that linger (a power of two, 16 KB … 1 MB), so the
                linger closes batches at a steady rate and bursts still fit
   consumer batch  the records the aggregator processes in a tenth of the budget (~9 µs each)
