@@ -76,7 +76,8 @@ the neighbours, CPU time (\`process.cpuUsage\`, all threads, so garbage collecti
 function sweepSeriesPlot(r: SweepResult, pick: (s: SweepSeries['steps'][number]) => number, what: string): string {
   const series: PlotSeries[] = r.series.map((s) => ({
     name: s.label,
-    points: s.steps.map((step) => [step.deliveredRate, Math.max(0.01, pick(step))] as const),
+    // A step without a single report has no latency to show.
+    points: s.steps.filter((step) => step.latencyMs.count > 0).map((step) => [step.deliveredRate, Math.max(0.01, pick(step))] as const),
     ...(s.kind === 'grid' ? { color: '#c8c8c8', width: 1 } : s.kind === 'spec' ? { color: '#d62728', width: 3 } : { color: '#1f77b4', width: 3 }),
   }));
   // Highlighted series last, so they are drawn over the grid.
@@ -100,7 +101,7 @@ export function sweepReport(r: SweepResult): Report {
     .map((s) => {
       const name = s.kind === 'grid' ? s.label : `**${s.label}**`;
       const cells = s.steps.map((st) => {
-        const behind = st.deliveredRate < st.targetRate * KEPT_UP ? ' (behind)' : '';
+        const behind = st.missingReports > 0 ? ` (${fmt(st.missingReports)} reports missing)` : st.deliveredRate < st.targetRate * KEPT_UP ? ' (behind)' : '';
         return `${st.latencyMs.p50} / ${st.latencyMs.p99}, ${fmt(st.deliveredRate)}${behind}, ${st.recordsPerBatch}`;
       });
       return `| ${name} | ${cells.join(' | ')} |`;
@@ -113,16 +114,24 @@ export function sweepReport(r: SweepResult): Report {
       const a = tuner.steps[i]!;
       const b = spec?.steps[i];
       if (b === undefined) return `- ${fmt(rate)}/s: no spec static run`;
-      const winner = a.latencyMs.p99 < b.latencyMs.p99 ? 'tuner' : a.latencyMs.p99 > b.latencyMs.p99 ? 'spec static' : 'tie';
+      const same = a.settings.batchSizeBytes === b.settings.batchSizeBytes && a.settings.lingerMs === b.settings.lingerMs;
+      const winner = same
+        ? 'the same settings: the difference is run-to-run noise'
+        : a.latencyMs.p99 < b.latencyMs.p99
+          ? 'tuner'
+          : a.latencyMs.p99 > b.latencyMs.p99
+            ? 'spec static'
+            : 'tie';
       const runs = (x: SweepSeries['steps'][number]) => (x.p99Runs === undefined ? '' : ` (p99 of the runs: ${x.p99Runs.join(', ')})`);
-      return `- ${fmt(rate)}/s: tuner (${settingsLabel(a.settings)}) p50 ${a.latencyMs.p50} / p99 ${a.latencyMs.p99} ms at ${fmt(a.deliveredRate)}/s${runs(a)} vs spec static p50 ${b.latencyMs.p50} / p99 ${b.latencyMs.p99} ms at ${fmt(b.deliveredRate)}/s${runs(b)} → **${winner}** on the median p99`;
+      return `- ${fmt(rate)}/s: tuner (${settingsLabel(a.settings)}) p50 ${a.latencyMs.p50} / p99 ${a.latencyMs.p99} ms at ${fmt(a.deliveredRate)}/s${runs(a)} vs spec static p50 ${b.latencyMs.p50} / p99 ${b.latencyMs.p99} ms at ${fmt(b.deliveredRate)}/s${runs(b)} → **${winner}**${same ? '' : ' on the median p99'}`;
     })
     .join('\n');
   const formula = r.optimum
     .map((o, i) => {
       const c = r.tunerChoices[i]!.choice;
       const best = o.bestSettings === null ? 'no setting kept up' : `${o.best} (p99 ${o.p99} ms, ${o.recordsPerBatch} records a batch)`;
-      return `| ${fmt(o.rate)} | ${fmt(o.rate / r.partitions)} | ${o.literalFormulaEvents} events, ${fmt(c.formula.literalBytes)} B, ${c.formula.literalFillMs} ms | ${o.formulaEvents} events, ${fmt(c.formula.bytes)} B, ${c.formula.fillMs} ms | ${best} |`;
+      const ratio = (predicted: number) => (o.recordsPerBatch === null ? '-' : `${(o.recordsPerBatch / predicted).toFixed(2)}×`);
+      return `| ${fmt(o.rate)} | ${fmt(o.rate / r.partitions)} | ${o.literalFormulaEvents} events, ${fmt(c.formula.literalBytes)} B, ${c.formula.literalFillMs} ms | ${o.formulaEvents} events, ${fmt(c.formula.bytes)} B, ${c.formula.fillMs} ms | ${best} | ${ratio(o.literalFormulaEvents)} / ${ratio(o.formulaEvents)} |`;
     })
     .join('\n');
   const markdown = `# Pulse producer sweep — batch.size × linger.ms × compression × acks
@@ -148,8 +157,8 @@ ${versus}
 spec applies it (its 8 333 events/s is 100 000 over 12 partitions). "As written" puts the rate in events/s against
 costs in ms (the spec's 408 events); "consistent units" puts the rate in events/ms.
 
-| rate/s | per partition/s | as written: batch, bytes, time to gather | consistent units | measured optimum (lowest p99 that kept up) |
-|---|---|---|---|---|
+| rate/s | per partition/s | as written: batch, bytes, time to gather | consistent units | measured optimum (lowest p99 that kept up) | optimum's records a batch / predicted (as written / consistent) |
+|---|---|---|---|---|---|
 ${formula}
 
 ## Every point

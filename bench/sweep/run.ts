@@ -52,6 +52,8 @@ export interface SweepStep {
   /** Intended send time → delivery report, ms (HdrHistogram, µs resolution). */
   latencyMs: { count: number; p50: number; p95: number; p99: number; p999: number; max: number };
   failed: number;
+  /** Records librdkafka flushed whose delivery report never reached JavaScript within 10 s; a step with any is not ranked. */
+  missingReports: number;
   /** librdkafka's statistics over the step: mean records and bytes per batch, produce requests per second. */
   recordsPerBatch: number;
   bytesPerBatch: number;
@@ -147,14 +149,17 @@ async function runStep(config: PulseConfig, settings: ProducerSettings, rate: nu
   const start = performance.now();
   const measureFrom = start + WARMUP_MS;
   const end = measureFrom + stepSec * 1000;
-  producer.on('delivery-report', (err: LibrdKafkaError | null | undefined, report: { opaque?: unknown }) => {
+  let reports = 0;
+  producer.on('delivery-report', (err: LibrdKafkaError | null | undefined, report: { opaque?: unknown } | undefined) => {
+    const intended = report?.opaque as number | undefined;
+    if (intended === -1) return; // a connection probe
+    reports++;
     if (err) {
       failed++;
       firstError ??= toError(err);
       return;
     }
-    const intended = report.opaque as number;
-    if (intended < measureFrom) return; // warm-up records (and the -1 of the connection probes)
+    if (intended === undefined || intended < measureFrom) return; // a warm-up record
     const now = performance.now();
     if (now <= end) delivered++;
     histogram.recordValue(Math.max(1, Math.round((now - intended) * 1000)));
@@ -195,7 +200,9 @@ async function runStep(config: PulseConfig, settings: ProducerSettings, rate: nu
       else await yieldToIo();
     }
     await promisify<void>((cb) => producer.flush(30_000, cb as never));
-    await sleep(20);
+    // librdkafka is done; its reports reach this thread a little later. Wait for all of them (bounded).
+    const deadline = performance.now() + 10_000;
+    while (reports < i && performance.now() < deadline) await sleep(10);
   } finally {
     await promisify<unknown>((cb) => producer.disconnect(cb as never)).catch(() => {});
   }
@@ -218,6 +225,7 @@ async function runStep(config: PulseConfig, settings: ProducerSettings, rate: nu
       max: ms(histogram.maxValue),
     },
     failed,
+    missingReports: Math.max(0, i - reports),
     recordsPerBatch: batches > 0 ? Math.round((stats.reduce((n, s) => n + s.batchRecords, 0) / batches) * 10) / 10 : 0,
     bytesPerBatch: batches > 0 ? Math.round(stats.reduce((n, s) => n + s.batchBytes, 0) / batches) : 0,
     requestsPerSec: first && last && last.at > first.at ? Math.round(((last.tx - first.tx) * 1000) / (last.at - first.at)) : 0,
@@ -302,7 +310,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       const kept = series
         .filter((s) => s.kind !== 'tuner')
         .map((s) => ({ s, step: s.steps[r]! }))
-        .filter(({ step }) => step.deliveredRate >= rate * KEPT_UP && step.failed === 0);
+        .filter(({ step }) => step.deliveredRate >= rate * KEPT_UP && step.failed === 0 && step.missingReports === 0);
       const best = kept.sort((a, b) => a.step.latencyMs.p99 - b.step.latencyMs.p99)[0];
       const choice = tunerChoices[r]!.choice;
       return {

@@ -100,6 +100,7 @@ describe('pulse bench sweep against Kafka', () => {
       expect(s.steps.map((st) => st.targetRate)).toEqual([300, 600]);
       for (const st of s.steps) {
         expect(st.failed).toBe(0);
+        expect(st.missingReports).toBe(0);
         // Every record intended in the measured second is counted once: acknowledged within it or after.
         expect(st.latencyMs.count).toBe(st.sentRate);
         expect(st.latencyMs.count).toBeGreaterThanOrEqual(st.targetRate * 0.9);
