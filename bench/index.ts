@@ -5,6 +5,6 @@ export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, ty
 export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';
 export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult } from './kafka-baseline/run.js';
 export { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from './engine/run.js';
-export { runSweep, SWEEP_TOPIC, type Acks, type Compression, type SweepOptions, type SweepResult } from './sweep/run.js';
+export { runSweep, type Acks, type Compression, type SweepOptions, type SweepResult } from './sweep/run.js';
 export { runTune, type TuneOptions, type TuneResult } from './tune/run.js';
-export { engineReport, sweepReport, e2eTimePlot, e2eRatePlot, type Report } from './lib/reports.js';
+export { engineReport, sweepReport, e2eTimePlot, e2eRatePlot } from './lib/reports.js';

@@ -12,7 +12,7 @@ export interface Report {
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-export function machineLine(m: MachineInfo): string {
+function machineLine(m: MachineInfo): string {
   return `${m.cpuModel} (${m.cores} cores, ${m.memoryGiB} GiB), load average ${m.loadAverage} when the result was taken; Node ${m.node}, Kafka ${m.kafka}, librdkafka ${m.librdkafka}, engine ${m.engine}, commit ${m.commit}`;
 }
 

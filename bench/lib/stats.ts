@@ -20,10 +20,3 @@ export interface Spread {
 export function spread(values: readonly number[]): Spread {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values.length };
 }
-
-/** Rounds to `digits` significant digits: enough for a benchmark figure, without false precision. */
-export function significant(value: number, digits = 3): number {
-  if (value === 0 || !Number.isFinite(value)) return value;
-  return Number(value.toPrecision(digits));
-}
-

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, significant, spread } from '../lib/stats.js';
+import { median, spread } from '../lib/stats.js';
 
 describe('stats helpers', () => {
   it('takes the middle value, or the mean of the middle two', () => {
@@ -21,11 +21,5 @@ describe('stats helpers', () => {
 
   it('summarises runs as median and range', () => {
     expect(spread([10, 30, 20, 25])).toEqual({ median: 22.5, min: 10, max: 30, runs: 4 });
-  });
-
-  it('rounds to significant digits', () => {
-    expect(significant(123456)).toBe(123000);
-    expect(significant(0.0012345, 2)).toBe(0.0012);
-    expect(significant(0)).toBe(0);
   });
 });
