@@ -264,7 +264,8 @@ Options (sweep):
   --repeats N            runs of the tuner and the spec static settings per rate, the median p99
                          one reported (default 3; the grid runs once)
   --budget-ms MS         latency budget the tuner chooses for (default 100)
-  --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e`,
+  --port P               port of the fresh local broker (default 9392)
+  --json FILE, --seed X, --bootstrap-servers B as for e2e`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
