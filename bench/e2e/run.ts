@@ -54,7 +54,8 @@ export interface E2EResult {
   warmupSec: number;
   measuredSec: number;
   maxLag: number;
-  lagSeries: { t: number; lag: number; eventsPerSec: number }[];
+  /** One point per aggregator report (about a second): lag, throughput and the state latency of the events folded in that second. */
+  lagSeries: { t: number; lag: number; eventsPerSec: number; stateP50?: number; stateP99?: number }[];
   deadLetters: number;
   outputs: number;
   processes: Record<string, ProcessUsage>;
@@ -242,11 +243,15 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     aggregator.kill('SIGTERM');
     await new Promise((res) => aggregator.once('exit', res));
 
-    const lagSeries = reports.map((r, i) => ({
-      t: Math.round((r.at - generatorStart) / 100) / 10,
-      lag: r.lag,
-      eventsPerSec: i === 0 ? 0 : Math.round(((r.consumed - reports[i - 1]!.consumed) * 1000) / (r.at - reports[i - 1]!.at)),
-    }));
+    const lagSeries = reports.map((r, i) => {
+      const second = decodeHistogram(r.latency);
+      return {
+        t: Math.round((r.at - generatorStart) / 100) / 10,
+        lag: r.lag,
+        eventsPerSec: i === 0 ? 0 : Math.round(((r.consumed - reports[i - 1]!.consumed) * 1000) / (r.at - reports[i - 1]!.at)),
+        ...(second.totalCount > 0 ? { stateP50: second.getValueAtPercentile(50), stateP99: second.getValueAtPercentile(99) } : {}),
+      };
+    });
     const out = percentiles(outputLatency);
     return {
       scenario: 'e2e',

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem, release } from 'node:os';
+import { cpus, loadavg, totalmem, release } from 'node:os';
 import { engineInfo } from '@pulse/engine';
 import { RdKafka } from '@pulse/kafka';
 import { DEFAULT_POM, readPomVersions } from '@pulse/kafka-local';
@@ -15,6 +15,8 @@ export interface MachineInfo {
   kafka: string;
   engine: string;
   commit: string;
+  /** 1-, 5- and 15-minute load averages when the result was taken (as `uptime` prints them): how busy the machine was. */
+  loadAverage: string;
 }
 
 /** What a benchmark result was measured on: every result carries it. */
@@ -49,5 +51,8 @@ export function machineInfo(): MachineInfo {
     kafka,
     engine: `${e.version} ${e.target}`,
     commit,
+    loadAverage: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', '),
   };
 }

@@ -1,7 +1,28 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { runProfile, type ProfileResult, runSinkBench, type SinkBenchResult, runKafkaBaseline, type KafkaBaselineResult, runRecsServingBench, type RecsServingResult, runCollectorBench, runE2E, type CollectorBenchResult, type E2EResult } from '@pulse/bench';
+import {
+  e2eRatePlot,
+  e2eTimePlot,
+  engineReport,
+  runCollectorBench,
+  runProfile,
+  runSinkBench,
+  runE2E,
+  runEngineBench,
+  runKafkaBaseline,
+  runRecsServingBench,
+  runSweep,
+  sweepReport,
+  type Acks,
+  type CollectorBenchResult,
+  type Compression,
+  type E2EResult,
+  type KafkaBaselineResult,
+  type ProfileResult,
+  type RecsServingResult,
+  type SinkBenchResult,
+} from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -73,19 +94,50 @@ Settings: ${Object.entries(r.settings)
 `;
 }
 
-function writeResult(file: string | undefined, result: object, summary: string): void {
+/**
+ * Writes FILE (JSON), FILE.md and the plots (FILE<suffix>.svg); without a file, prints the JSON and
+ * writes nothing else, since plots need somewhere to go.
+ */
+function writeResult(file: string | undefined, result: object, summary: string, plots: Record<string, string> = {}): void {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   if (file) {
     const path = resolve(file);
+    const base = path.replace(/\.json$/, '');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, json);
-    writeFileSync(path.replace(/\.json$/, '') + '.md', summary);
-    console.error(`bench: wrote ${path} and its .md summary`);
+    writeFileSync(`${base}.md`, summary);
+    for (const [suffix, svg] of Object.entries(plots)) writeFileSync(`${base}${suffix}.svg`, svg);
+    console.error(`bench: wrote ${path}, its .md summary${Object.keys(plots).length > 0 ? ' and .svg plots' : ''}`);
   } else {
     process.stdout.write(json);
   }
   console.error(summary);
 }
+
+/** Redraws e2e-rates.svg from every e2e result in the directory: latency against the target rate. */
+function refreshE2ERatePlot(dir: string): void {
+  const results = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { scenario?: string })
+    .filter((r): r is E2EResult => r.scenario === 'e2e');
+  const svg = e2eRatePlot(results);
+  if (svg !== null) writeFileSync(join(dir, 'e2e-rates.svg'), svg);
+}
+
+/** A comma-separated list flag, each item checked. */
+function listFlag<T>(name: string, raw: string | undefined, fallback: T[], parse: (item: string) => T | undefined, what: string): T[] {
+  if (raw === undefined) return fallback;
+  const items = raw.split(',').map((x) => x.trim());
+  const parsed = items.map(parse);
+  const bad = items.find((_, i) => parsed[i] === undefined);
+  if (bad !== undefined || items.length === 0) throw new UsageError(`--${name} must be a comma-separated list of ${what}, got ${JSON.stringify(raw)}`);
+  return parsed as T[];
+}
+
+const wholeNumber = (min: number, max: number) => (x: string) => {
+  const n = Number(x);
+  return x !== '' && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+};
 
 function baselineMarkdown(r: KafkaBaselineResult): string {
   const p = r.producer;
@@ -148,6 +200,8 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
+  ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
+  ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
 ];
 
 function profileMarkdown(r: ProfileResult): string {
@@ -168,7 +222,7 @@ ${rows}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), sink (rows/s into the store), kafka-baseline, profile (flame graphs)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
@@ -176,13 +230,16 @@ export const bench = defineCommand({
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
        pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
+       pulse bench engine [--events N] [--batch-size N] [--repeats N] [--json FILE]
+       pulse bench sweep [--rates LIST] [--batch-sizes LIST] [--linger-ms LIST] [--compression LIST] [--acks LIST] [--step S] [--json FILE]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
 latency until (a) the aggregator's state reflects it and (b) its update can be read from
 user-activity-counts by a separate consumer; HdrHistogram percentiles, throughput after warm-up,
-consumer lag over time, CPU and RSS per process. Writes the JSON result to FILE and a Markdown
-summary beside it (FILE with .md).
+consumer lag over time, CPU and RSS per process. Writes the JSON result to FILE, a Markdown
+summary beside it (FILE with .md) and an SVG plot of the latency over time (FILE with .svg), and
+redraws e2e-rates.svg in that directory from every e2e result there (latency against the rate).
 
 Options:
   --rate N               target events/s (default 100000)
@@ -231,7 +288,41 @@ sink: rows/s into DuckDB and into PostgreSQL: --records N user-activity-counts r
 200000) updating --keys K (user, window) keys (default 100000) are produced to a fresh broker; then,
 --runs R times (default 3) on fresh stores, Store.write alone and the whole sink (Kafka → store, from
 the beginning) are timed; medians reported. PostgreSQL: a throwaway local cluster (Debian's
-postgresql package), or the database at --database-url URL (its Pulse tables are dropped first).`,
+postgresql package), or the database at --database-url URL (its Pulse tables are dropped first).
+
+engine: the Rust engine alone, no Kafka: events per core-second (CPU time) of parsing + 5-minute
+windowed counting on the load generator's user-clicks records, against the same counting in plain
+TypeScript (JSON.parse per record), and the boundary: one ingest call and packValues by batch size
+(tinybench). Medians of --repeats runs (default 5). Writes FILE, FILE.md and FILE.svg.
+
+Options (engine):
+  --events N             records per throughput run (default 200000)
+  --batch-size N         records per engine call in the throughput runs (default 2000)
+  --repeats N            runs, and tinybench rounds, to take the median of (default 5)
+  --boundary-sizes LIST  batch sizes of the boundary measurement (default 1,10,100,1000,10000)
+  --task-time MS         tinybench time per task and round (default 200)
+  --seed X               generator seed (default bench)
+
+sweep: producer batch.size × linger.ms × compression × acks, plus \`pulse tune\`'s choice at each
+rate and the spec's static settings (16 KB, 10 ms, lz4, acks=1), each at a ladder of paced rates
+against a fresh local broker (topic pulse-sweep, 12 partitions): throughput acknowledged and latency
+from intended send time to delivery report (HdrHistogram), records per batch and requests/s from
+librdkafka's statistics. Checks the spec's batch formula against the measured optimum. Writes FILE,
+FILE.md and latency-throughput plots FILE.svg (p99) and FILE-p50.svg. The default grid takes about
+9 minutes.
+
+Options (sweep):
+  --rates LIST           paced rates, events/s (default 10000,30000,60000)
+  --batch-sizes LIST     batch.size values, bytes (default 16384,131072)
+  --linger-ms LIST       linger.ms values (default 1,10,50)
+  --compression LIST     lz4 and/or none (default lz4,none)
+  --acks LIST            1 and/or all (default 1,all)
+  --step S               seconds measured per rate (default 4)
+  --repeats N            runs of the tuner and the spec static settings per rate, the median p99
+                         one reported (default 3; the grid runs once)
+  --budget-ms MS         latency budget the tuner chooses for (default 100)
+  --port P               port of the fresh local broker (default 9392)
+  --json FILE, --seed X, --bootstrap-servers B as for e2e`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -253,6 +344,17 @@ postgresql package), or the database at --database-url URL (its Pulse tables are
     keys: { type: 'string' },
     runs: { type: 'string' },
     'database-url': { type: 'string' },
+    events: { type: 'string' },
+    'batch-size': { type: 'string' },
+    repeats: { type: 'string' },
+    'boundary-sizes': { type: 'string' },
+    'task-time': { type: 'string' },
+    'linger-ms': { type: 'string' },
+    compression: { type: 'string' },
+    acks: { type: 'string' },
+    rates: { type: 'string' },
+    step: { type: 'string' },
+    'budget-ms': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -265,6 +367,43 @@ postgresql package), or the database at --database-url URL (its Pulse tables are
       .find((f) => values[f as keyof typeof values] !== undefined);
     if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
+    const log = (line: string) => console.error(`bench: ${line}`);
+    if (scenario === 'engine') {
+      const result = await runEngineBench({
+        events: numberFlag('events', values.events, 200_000, 1000),
+        batchSize: numberFlag('batch-size', values['batch-size'], 2000, 1),
+        repeats: numberFlag('repeats', values.repeats, 5, 1),
+        boundarySizes: listFlag('boundary-sizes', values['boundary-sizes'] as string | undefined, [1, 10, 100, 1000, 10_000], wholeNumber(1, 100_000), 'batch sizes from 1 to 100000'),
+        taskTimeMs: numberFlag('task-time', values['task-time'], 200, 10),
+        seed: (values.seed as string | undefined) ?? 'bench',
+        log,
+      });
+      const report = engineReport(result);
+      writeResult(values.json as string | undefined, result, report.markdown, report.plots);
+      return 0;
+    }
+    if (scenario === 'sweep') {
+      const result = await runSweep({
+        config,
+        rates: listFlag('rates', values.rates as string | undefined, [10_000, 30_000, 60_000], wholeNumber(1, 10_000_000), 'rates in events/s'),
+        batchSizes: listFlag('batch-sizes', values['batch-sizes'] as string | undefined, [16_384, 131_072], wholeNumber(1, 2_147_483_647), 'batch sizes in bytes'),
+        lingers: listFlag('linger-ms', values['linger-ms'] as string | undefined, [1, 10, 50], wholeNumber(0, 900_000), 'linger times in ms'),
+        compressions: listFlag<Compression>('compression', values.compression as string | undefined, ['lz4', 'none'], (x) => (x === 'lz4' || x === 'none' ? x : undefined), 'lz4 or none'),
+        acks: listFlag<Acks>('acks', values.acks as string | undefined, ['1', 'all'], (x) => (x === '1' || x === 'all' ? x : undefined), '1 or all'),
+        stepSec: numberFlag('step', values.step, 4, 1),
+        repeats: numberFlag('repeats', values.repeats, 3, 1),
+        budgetMs: numberFlag('budget-ms', values['budget-ms'], 100, 1),
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        // A broker of its own, apart from the other benchmarks'.
+        dataDir: resolve(config.dataDir, 'bench-sweep'),
+        port: numberFlag('port', values.port, 9392, 1024),
+        seed: (values.seed as string | undefined) ?? 'bench',
+        log,
+      });
+      const report = sweepReport(result);
+      writeResult(values.json as string | undefined, result, report.markdown, report.plots);
+      return 0;
+    }
     if (scenario === 'kafka-baseline') {
       const result = await runKafkaBaseline({
         config,
@@ -359,7 +498,9 @@ postgresql package), or the database at --database-url URL (its Pulse tables are
       seed: (values.seed as string | undefined) ?? 'bench',
       log: (line) => console.error(`bench: ${line}`),
     });
-    writeResult(values.json as string | undefined, result, markdown(result));
+    const timePlot = e2eTimePlot(result);
+    writeResult(values.json as string | undefined, result, markdown(result), timePlot === null ? {} : { '': timePlot });
+    if (values.json !== undefined) refreshE2ERatePlot(dirname(resolve(values.json as string)));
     return 0;
   },
 });

@@ -8,6 +8,7 @@ import { recs } from './recs.js';
 import { serve } from './serve.js';
 import { sink } from './sink.js';
 import { topics } from './topics.js';
+import { tune } from './tune.js';
 import { up } from './up.js';
 
 /** Every `pulse` subcommand, in the order `pulse --help` lists them. */
@@ -21,5 +22,6 @@ export const commands: readonly Command[] = [
   sink,
   serve,
   bench,
+  tune,
   recs,
 ];
