@@ -22,6 +22,12 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace
 
 export class KafkaClientStats {
   private readonly latest = new Map<string, RdStats>();
+  private readonly readers = new Map<string, () => object | null>();
+
+  /** Reads the latest report of a native client (packages/engine BatchConsumer/BatchProducer) when rendering. */
+  watch(name: string, read: () => object | null): void {
+    this.readers.set(name, read);
+  }
 
   /** Keeps the latest report of a client created with `statistics.interval.ms`. */
   attach(client: Emitter, name: string): void {
@@ -35,6 +41,10 @@ export class KafkaClientStats {
   }
 
   prometheus(): string[] {
+    for (const [name, read] of this.readers) {
+      const report = read();
+      if (report !== null) this.latest.set(name, report as RdStats);
+    }
     const series = new Map<string, { help: string; lines: string[] }>();
     const add = (metric: string, help: string, labels: Record<string, string | number>, value: number | undefined) => {
       if (value === undefined || !Number.isFinite(value)) return;

@@ -1,5 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
-import { consumerConfig, ensureTopics, KafkaClientStats, promisify, RdKafka, STATS_INTERVAL_MS, TOPIC_SPECS, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { BatchConsumer, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
+import { consumerConfig, describeTopic, ensureTopics, KafkaClientStats, STATS_INTERVAL_MS, TOPIC_SPECS } from '@pulse/kafka';
 import { LATENCY_STAGES, latencyBucket } from './latency.js';
 import { decodeRecord, RecordError, SINK_TOPICS } from './records.js';
 import type { Store, StoreBatch } from './store.js';
@@ -40,7 +41,7 @@ export interface SinkOptions {
  * twice. Offsets are also committed to Kafka under sink.groupId afterwards, for lag monitoring only.
  */
 export class Sink {
-  private consumer!: KafkaConsumer;
+  private consumer!: BatchConsumer;
   private readonly next = new Map<string, Map<number, number>>();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
@@ -61,25 +62,22 @@ export class Sink {
     await ensureTopics(this.config, TOPIC_SPECS.filter((t) => topics.includes(t.name)));
     await this.store.migrate();
     const stored = await this.store.committedOffsets();
-    this.consumer = new RdKafka.KafkaConsumer(
+    // The native client: a poll is one object however many records (the records' own JSON is still
+    // parsed here, one by one, to become rows).
+    this.consumer = new BatchConsumer(
       consumerConfig(this.config, 'sink', this.config.sink.groupId, {
-        'enable.partition.eof': false,
         'fetch.wait.max.ms': 20,
-        ...(this.options.stats ? { 'statistics.interval.ms': STATS_INTERVAL_MS } : {}),
-      } as never),
-      {},
+        // Also the source of the lag in progress().
+        'statistics.interval.ms': Math.min(STATS_INTERVAL_MS, 1000),
+      }) as KafkaSettings,
     );
-    this.options.stats?.attach(this.consumer as never, 'sink');
-    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
-    this.consumer.setDefaultConsumeTimeout(50);
-    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    this.options.stats?.watch('sink', () => this.consumer.stats());
     const assignment = [];
     for (const topic of topics) {
-      const meta = await promisify<{ topics: { name: string; partitions: { id: number }[] }[] }>((cb) => this.consumer.getMetadata({ topic, timeout: 10_000 }, cb as never));
-      const partitions = meta.topics.find((t) => t.name === topic)?.partitions ?? [];
+      const partitions = await describeTopic(this.config, topic);
       const next = new Map<number, number>();
       this.next.set(topic, next);
-      for (const { id } of partitions) {
+      for (const { partition: id } of partitions) {
         const offset = stored.get(topic)?.get(id);
         assignment.push({ topic, partition: id, offset: offset ?? OFFSET_BEGINNING });
         next.set(id, offset ?? 0);
@@ -100,14 +98,14 @@ export class Sink {
   private async loop(): Promise<void> {
     const batchSize = this.config.sink.batchSize;
     while (this.running) {
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(batchSize, cb as never));
-      if (messages.length > 0) await this.writeUntilStored(messages);
+      const batch = await this.consumer.poll(batchSize, 50);
+      if (batch.ends.length > 0) await this.writeUntilStored(batch);
     }
   }
 
   /** A batch that the store refuses (say, PostgreSQL restarting) is retried until it is stored or the sink stops. */
-  private async writeUntilStored(messages: Message[]): Promise<void> {
-    const batch = this.toBatch(messages, Date.now());
+  private async writeUntilStored(consumed: ConsumedBatch): Promise<void> {
+    const batch = this.toBatch(consumed, Date.now());
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
@@ -121,7 +119,7 @@ export class Sink {
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
       }
     }
-    this.counters.records += messages.length;
+    this.counters.records += consumed.ends.length;
     this.counters.transactions++;
     for (const o of batch.offsets) this.next.get(o.topic)?.set(o.partition, o.nextOffset);
     try {
@@ -133,26 +131,34 @@ export class Sink {
   }
 
   /** Decodes a batch into rows per table, rejects, latency buckets and the offsets it reaches. */
-  private toBatch(messages: Message[], now: number): StoreBatch {
+  private toBatch(consumed: ConsumedBatch, now: number): StoreBatch {
     const rows: Partial<Record<TableName, Row[]>> = {};
     const push = (table: TableName, row: Row) => (rows[table] ??= []).push(row);
     const offsets = new Map<string, { topic: string; partition: number; nextOffset: number }>();
     const minute = now - (now % MINUTE);
-    for (const m of messages) {
-      offsets.set(`${m.topic}/${m.partition}`, { topic: m.topic, partition: m.partition, nextOffset: m.offset + 1 });
-      try {
-        const d = decodeRecord(m.topic, m.value ?? null, m.timestamp ?? now);
-        push(d.table, d.row);
-        this.counters.rows++;
-        if (d.oldestEventTs !== null) {
-          if (m.timestamp !== undefined) push('latency', [LATENCY_STAGES.output, minute, latencyBucket(m.timestamp - d.oldestEventTs), 1]);
-          push('latency', [LATENCY_STAGES.stored, minute, latencyBucket(now - d.oldestEventTs), 1]);
+    const topics = this.consumer.topics();
+    for (const run of consumed.runs) {
+      const topic = topics[run.topic]!;
+      offsets.set(`${topic}/${run.partition}`, { topic, partition: run.partition, nextOffset: consumed.offsets[run.end - 1]! + 1 });
+      for (let i = run.start; i < run.end; i++) {
+        // An empty value is a tombstone (or a record without one): decoded as null, refused as such.
+        const { value: bytes } = recordAt(consumed, run, i);
+        const value = bytes.length === 0 ? null : bytes;
+        const ts = consumed.timestamps[i]!;
+        try {
+          const d = decodeRecord(topic, value, ts >= 0 ? ts : now);
+          push(d.table, d.row);
+          this.counters.rows++;
+          if (d.oldestEventTs !== null) {
+            if (ts >= 0) push('latency', [LATENCY_STAGES.output, minute, latencyBucket(ts - d.oldestEventTs), 1]);
+            push('latency', [LATENCY_STAGES.stored, minute, latencyBucket(now - d.oldestEventTs), 1]);
+          }
+        } catch (err) {
+          if (!(err instanceof RecordError)) throw err;
+          this.counters.rejected++;
+          const text = value === null ? null : value.subarray(0, MAX_REJECT_BYTES).toString('utf8').replace(/\u0000/g, '\ufffd');
+          push('rejects', [topic, run.partition, consumed.offsets[i]!, err.message, text]);
         }
-      } catch (err) {
-        if (!(err instanceof RecordError)) throw err;
-        this.counters.rejected++;
-        const value = m.value === null || m.value === undefined ? null : m.value.subarray(0, MAX_REJECT_BYTES).toString('utf8').replace(/\u0000/g, '\ufffd');
-        push('rejects', [m.topic, m.partition, m.offset, err.message, value]);
       }
     }
     return { rows, offsets: [...offsets.values()] };
@@ -161,15 +167,13 @@ export class Sink {
   progress(): SinkProgress {
     let lag = 0;
     let partitions = 0;
+    const stats = this.consumer.stats();
     for (const [topic, next] of this.next) {
       for (const [p, offset] of next) {
         partitions++;
-        try {
-          const { highOffset } = this.consumer.getWatermarkOffsets(topic, p);
-          if (highOffset >= 0) lag += Math.max(0, highOffset - offset);
-        } catch {
-          // No fetch response yet for this partition: lag unknown, counted as zero.
-        }
+        // From librdkafka's statistics; before the first fetch, unknown: counted as zero.
+        const highOffset = stats?.topics[topic]?.partitions[String(p)]?.hi_offset ?? -1;
+        if (highOffset >= 0) lag += Math.max(0, highOffset - offset);
       }
     }
     return { ...this.counters, lag, partitions, lastWriteMs: this.lastWriteMs };
@@ -195,6 +199,6 @@ export class Sink {
     if (!this.running) return;
     this.running = false;
     await this.loopDone.catch(() => {});
-    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
+    await this.consumer.close().catch(() => {});
   }
 }
