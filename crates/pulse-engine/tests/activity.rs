@@ -2,7 +2,7 @@
 //! times in, decoded output records and rejects out.
 
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason};
+use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, RejectReason};
 use serde_json::Value;
 
 const MIN: i64 = 60_000;
@@ -37,6 +37,8 @@ fn outputs(p: &mut ActivityPartition) -> Vec<Count> {
     decode(&p.take_output())
         .expect("well-formed output")
         .into_iter()
+        // The click metrics' records are tested in tests/metrics.rs.
+        .filter(|r| r.kind == OutputKind::ActivityCount as u8)
         .map(|r| {
             let v: Value = serde_json::from_slice(&r.value).unwrap();
             assert_eq!(r.key, v["userId"].as_str().unwrap().as_bytes(), "key is the userId");
@@ -110,14 +112,16 @@ fn grace_zero_closes_at_the_window_end() {
 fn updates_are_coalesced_per_emit_interval_and_carry_absolute_counts() {
     let mut p = ActivityPartition::new(ActivityOptions { emit_interval_ms: 100, ..Default::default() });
     feed(&mut p, &[click("u1", T0), click("u1", T0 + 1), click("u2", T0 + 2)]);
-    assert_eq!(p.flush_due(1_000), 2);
+    assert!(p.flush_due(1_000) >= 2);
     let updates = outputs(&mut p);
     assert_eq!(updates.len(), 2);
     assert!(updates.contains(&Count { user: "u1".into(), start: T0, end: T0 + 5 * MIN, count: 2, is_final: false }));
     feed(&mut p, &[click("u1", T0 + 3)]);
     assert_eq!(p.flush_due(1_050), 0, "within the interval nothing is emitted");
-    assert_eq!(p.flush_due(1_100), 1);
-    assert_eq!(outputs(&mut p)[0].count, 3, "absolute count, not a delta");
+    assert!(p.flush_due(1_100) >= 1);
+    let updates = outputs(&mut p);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].count, 3, "absolute count, not a delta");
     assert_eq!(p.flush_due(5_000), 0, "nothing pending, nothing emitted");
 }
 
@@ -127,7 +131,7 @@ fn updates_carry_the_oldest_unreported_event_time() {
     feed(&mut p, &[click("u1", T0 + 50), click("u1", T0 + 20), click("u1", T0 + 90)]);
     p.flush_due(1);
     let out = p.take_output();
-    let v: Value = serde_json::from_slice(&decode(&out).unwrap()[0].value).unwrap();
+    let v: Value = serde_json::from_slice(&decode(&out).unwrap().into_iter().find(|r| r.kind == OutputKind::ActivityCount as u8).unwrap().value).unwrap();
     assert_eq!(v["oldestEventTs"], T0 + 20);
     assert_eq!(v["count"], 3);
 }

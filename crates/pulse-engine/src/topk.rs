@@ -1,0 +1,160 @@
+//! Space-Saving (Metwally, Agrawal, El Abbadi 2005): a bounded heavy-hitter summary with weighted
+//! increments. It monitors at most `capacity` items; an unmonitored item replaces the one with the
+//! smallest count and inherits that count as its possible overestimate (`error`).
+//!
+//! Guarantees, for every monitored item: true count ∈ [count − error, count]; for every item that is
+//! not monitored: true count ≤ the smallest monitored count (once the summary is full). An item with
+//! `error == 0` has its exact count: it has been monitored since the summary began. The counters live
+//! in a binary min-heap so that an increment or a replacement costs O(log capacity).
+
+use rustc_hash::FxHashMap;
+
+use crate::snapshot::{Reader, SnapshotError, Writer};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub item: Box<str>,
+    pub count: u64,
+    pub error: u64,
+}
+
+/// The top of a summary: items by descending count (ties by item), and the bound on the true count
+/// of every item not listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Top<'a> {
+    pub items: Vec<&'a Counter>,
+    pub threshold: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpaceSaving {
+    capacity: usize,
+    /// Min-heap on `count`.
+    heap: Vec<Counter>,
+    position: FxHashMap<Box<str>, u32>,
+}
+
+impl SpaceSaving {
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "Space-Saving needs room for at least one item");
+        Self { capacity, heap: Vec::new(), position: FxHashMap::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Rough memory of the summary: the items twice (heap and index) plus fixed overheads.
+    pub fn size_bytes(&self) -> usize {
+        self.heap.iter().map(|c| 2 * c.item.len() + 64).sum()
+    }
+
+    pub fn add(&mut self, item: &str, weight: u64) {
+        if let Some(&at) = self.position.get(item) {
+            self.heap[at as usize].count += weight;
+            self.sift_down(at as usize);
+        } else if self.heap.len() < self.capacity {
+            self.position.insert(item.into(), self.heap.len() as u32);
+            self.heap.push(Counter { item: item.into(), count: weight, error: 0 });
+            self.sift_up(self.heap.len() - 1);
+        } else {
+            let min = self.heap[0].count;
+            let evicted = std::mem::replace(&mut self.heap[0], Counter { item: item.into(), count: min + weight, error: min });
+            self.position.remove(&evicted.item);
+            self.position.insert(item.into(), 0);
+            self.sift_down(0);
+        }
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.heap[a], &self.heap[b]);
+        (x.count, &x.item) < (y.count, &y.item)
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        *self.position.get_mut(&self.heap[a].item).expect("heap items are indexed") = a as u32;
+        *self.position.get_mut(&self.heap[b].item).expect("heap items are indexed") = b as u32;
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if !self.less(at, parent) {
+                break;
+            }
+            self.swap(at, parent);
+            at = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        loop {
+            let (l, r) = (2 * at + 1, 2 * at + 2);
+            let mut smallest = at;
+            if l < self.heap.len() && self.less(l, smallest) {
+                smallest = l;
+            }
+            if r < self.heap.len() && self.less(r, smallest) {
+                smallest = r;
+            }
+            if smallest == at {
+                break;
+            }
+            self.swap(at, smallest);
+            at = smallest;
+        }
+    }
+
+    /// The `k` items with the largest counts. `threshold` bounds the true count of any item not
+    /// listed: the largest count left out, or the smallest monitored count once items have been evicted.
+    pub fn top(&self, k: usize) -> Top<'_> {
+        let mut items: Vec<&Counter> = self.heap.iter().collect();
+        items.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item)));
+        let left_out = items.get(k).map_or(0, |c| c.count);
+        let unmonitored = if self.heap.len() == self.capacity { self.heap[0].count } else { 0 };
+        items.truncate(k);
+        Top { items, threshold: left_out.max(unmonitored) }
+    }
+
+    pub fn count_of(&self, item: &str) -> Option<&Counter> {
+        self.position.get(item).map(|&p| &self.heap[p as usize])
+    }
+
+    pub fn write(&self, w: &mut Writer) {
+        w.u32(self.heap.len() as u32);
+        for c in &self.heap {
+            w.bytes(c.item.as_bytes());
+            w.u64(c.count);
+            w.u64(c.error);
+        }
+    }
+
+    /// Reads a summary written by [`SpaceSaving::write`], heap order included.
+    pub fn read(r: &mut Reader, capacity: usize) -> Result<Self, SnapshotError> {
+        let n = r.u32()? as usize;
+        if n > capacity {
+            return Err(SnapshotError::Mismatch(format!("a top-K summary of {n} items, configured capacity {capacity}")));
+        }
+        let mut s = Self::new(capacity);
+        for i in 0..n {
+            let item: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("top-K item: {e}")))?.into();
+            let (count, error) = (r.u64()?, r.u64()?);
+            if error > count {
+                return Err(SnapshotError::Corrupt(format!("top-K item with error {error} above its count {count}")));
+            }
+            if s.position.insert(item.clone(), i as u32).is_some() {
+                return Err(SnapshotError::Corrupt("a top-K item appears twice".into()));
+            }
+            s.heap.push(Counter { item, count, error });
+        }
+        if (1..n).any(|i| s.less(i, (i - 1) / 2)) {
+            return Err(SnapshotError::Corrupt("top-K heap out of order".into()));
+        }
+        Ok(s)
+    }
+}
