@@ -7,7 +7,7 @@ use crate::event::{Click, ClickKind};
 use crate::hll::{hash64, HyperLogLog};
 use crate::output::{json, OutputBuffer, OutputKind};
 use crate::snapshot::{Reader, SnapshotError, Writer};
-use crate::topk::SpaceSaving;
+use crate::topk::{SpaceSaving, Top};
 use crate::window::{TumblingWindows, WindowRing};
 
 pub const MINUTE_MS: i64 = 60_000;
@@ -20,10 +20,9 @@ pub const CLICKS_SOURCE: &str = "user-clicks";
 pub const PURCHASES_SOURCE: &str = "user-purchases";
 
 /// `pulse-top-products`: key `"<metric>/<partition>"`.
-pub fn write_top(out: &mut OutputBuffer, metric: &str, partition: u32, start: i64, end: i64, summary: &SpaceSaving, k: usize, is_final: bool) {
+pub fn write_top(out: &mut OutputBuffer, metric: &str, partition: u32, start: i64, end: i64, top: &Top, is_final: bool) {
     let key = format!("{metric}/{partition}");
     out.push_with(OutputKind::TopProducts, key.as_bytes(), |o| {
-        let top = summary.top(k);
         o.extend_from_slice(b"{\"partition\":");
         json::int(o, partition);
         json::field(o, "metric");
@@ -231,11 +230,11 @@ impl ClickMetrics {
         let end = start + FIVE_MINUTES_MS;
         let mut n = 0;
         if which & DIRTY_VIEWS != 0 {
-            write_top(out, "views", p, start, end, &w.views, k, is_final);
+            write_top(out, "views", p, start, end, &w.views.top(k), is_final);
             n += 1;
         }
         if which & DIRTY_CARTS != 0 {
-            write_top(out, "carts", p, start, end, &w.carts, k, is_final);
+            write_top(out, "carts", p, start, end, &w.carts.top(k), is_final);
             n += 1;
         }
         if which & DIRTY_USERS != 0 {

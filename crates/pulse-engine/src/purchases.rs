@@ -334,7 +334,7 @@ fn write_revenue(out: &mut OutputBuffer, partition: u32, currency: &str, start: 
 /// The two records of a 5-minute window: top purchased products and the purchase side of the funnel.
 fn write_five(out: &mut OutputBuffer, o: PurchaseOptions, start: i64, w: &PurchaseWindow, is_final: bool) {
     let end = start + FIVE_MINUTES_MS;
-    write_top(out, "purchases", o.partition, start, end, &w.top, o.top_k_size, is_final);
+    write_top(out, "purchases", o.partition, start, end, &w.top.top(o.top_k_size), is_final);
     let side = FunnelSide { purchases: w.purchases, buyers: Some(&w.buyers), ..Default::default() };
     write_funnel(out, PURCHASES_SOURCE, o.partition, start, end, &side, is_final);
 }

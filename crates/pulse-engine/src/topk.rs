@@ -158,3 +158,114 @@ impl SpaceSaving {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A Zipf-like stream: item i appears about n/(i+1) times, interleaved deterministically.
+    fn skewed(items: usize, n: usize) -> Vec<String> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let weights: Vec<f64> = (0..items).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let mut u = (state >> 11) as f64 / (1u64 << 53) as f64 * total;
+                let mut i = 0;
+                while u >= weights[i] && i + 1 < items {
+                    u -= weights[i];
+                    i += 1;
+                }
+                format!("p-{i}")
+            })
+            .collect()
+    }
+
+    fn exact(stream: &[String]) -> HashMap<&str, u64> {
+        let mut counts = HashMap::new();
+        for s in stream {
+            *counts.entry(s.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn is_exact_while_the_items_fit() {
+        let stream = skewed(50, 5_000);
+        let mut s = SpaceSaving::new(64);
+        for item in &stream {
+            s.add(item, 1);
+        }
+        let truth = exact(&stream);
+        let top = s.top(10);
+        for c in &top.items {
+            assert_eq!((c.count, c.error), (truth[&*c.item], 0), "{}", c.item);
+        }
+        let mut by_count: Vec<u64> = truth.values().copied().collect();
+        by_count.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(top.items.iter().map(|c| c.count).collect::<Vec<_>>(), by_count[..10]);
+        assert_eq!(top.threshold, by_count[10]);
+    }
+
+    /// Over capacity, every guarantee holds against exact counts: listed items bracket their true
+    /// count, error-free items are exact, and nothing left out exceeds the threshold.
+    #[test]
+    fn keeps_its_guarantees_over_capacity_and_the_heavy_hitters_exact() {
+        let stream = skewed(5_000, 200_000);
+        let mut s = SpaceSaving::new(200);
+        for item in &stream {
+            s.add(item, 1);
+        }
+        let truth = exact(&stream);
+        let top = s.top(10);
+        for c in &top.items {
+            let t = truth[&*c.item];
+            assert!(c.count - c.error <= t && t <= c.count, "{}: {t} not in [{}, {}]", c.item, c.count - c.error, c.count);
+            if c.error == 0 {
+                assert_eq!(c.count, t);
+            }
+        }
+        let listed: Vec<&str> = top.items.iter().map(|c| &*c.item).collect();
+        for (item, &t) in &truth {
+            if !listed.contains(item) {
+                assert!(t <= top.threshold, "{item} has {t} > threshold {}", top.threshold);
+            }
+        }
+        // The heaviest items arrive early and are never evicted: their counts are exact and the list is the true top 10.
+        let mut ranked: Vec<(&str, u64)> = truth.iter().map(|(k, v)| (*k, *v)).collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        assert!(top.items[..5].iter().all(|c| c.error == 0));
+        assert_eq!(listed, ranked[..10].iter().map(|r| r.0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn weighted_increments_and_replacement_inherit_the_minimum() {
+        let mut s = SpaceSaving::new(2);
+        s.add("a", 5);
+        s.add("b", 2);
+        s.add("c", 1);
+        assert!(s.count_of("b").is_none());
+        assert_eq!(s.count_of("c"), Some(&Counter { item: "c".into(), count: 3, error: 2 }));
+        assert_eq!(s.top(1).threshold, 3);
+        assert_eq!(s.top(5).threshold, 3, "the smallest monitored count bounds unmonitored items");
+    }
+
+    #[test]
+    fn snapshot_round_trips_heap_order() {
+        let mut s = SpaceSaving::new(20);
+        for item in skewed(100, 1_000) {
+            s.add(&item, 2);
+        }
+        let mut w = Writer::new(b"TEST", 1);
+        s.write(&mut w);
+        let frame = w.finish();
+        let mut r = Reader::open(&frame, b"TEST", 1).unwrap();
+        let t = SpaceSaving::read(&mut r, 20).unwrap();
+        assert_eq!(t.heap, s.heap);
+        assert!(SpaceSaving::read(&mut Reader::open(&frame, b"TEST", 1).unwrap(), 10).is_err(), "a smaller capacity is refused");
+    }
+}
