@@ -836,7 +836,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ActivityEngine = nativeBinding.ActivityEngine
+module.exports.PurchasesEngine = nativeBinding.PurchasesEngine
 module.exports.RecsEngine = nativeBinding.RecsEngine
+module.exports.SensorEngine = nativeBinding.SensorEngine
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors
