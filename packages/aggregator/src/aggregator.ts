@@ -1,41 +1,37 @@
 import type { PulseConfig } from '@pulse/config';
 import {
   ActivityState,
+  PurchasesState,
+  SensorState,
   createLatencyHistogram,
   foldEngineLatency,
   forEachOutput,
   packValues,
   OutputKind,
-  type ActivityOptions,
   type Histogram,
+  type PartitionState,
 } from '@pulse/engine';
-import {
-  RdKafka,
-  TrackedProducer,
-  consumerConfig,
-  promisify,
-  PARTITIONER,
-  TOPICS,
-  CHANGELOG_MAX_MESSAGE_BYTES,
-  type KafkaConsumer,
-  type LibrdKafkaError,
-  type Message,
-} from '@pulse/kafka';
-import { ChangelogReader, snapshotKey } from './changelog.js';
-import { deadLetterHeaders } from './dead-letters.js';
+import { TOPICS } from '@pulse/kafka';
+import { INPUT_TOPICS, snapshotKey } from './changelog.js';
+import { connectKafka, type AggregatorIO, type InputRecord, type TopicPartition } from './kafka-io.js';
 
-const ERR_ASSIGN_PARTITIONS = -175;
-const ERR_REVOKE_PARTITIONS = -174;
-const ERR_UNKNOWN_PARTITION = -190;
 /** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
-const OUTPUT_TOPICS: Record<number, string> = { [OutputKind.ActivityCount]: TOPICS.userActivityCounts };
+const OUTPUT_TOPICS: Record<number, string> = {
+  [OutputKind.ActivityCount]: TOPICS.userActivityCounts,
+  [OutputKind.Revenue]: TOPICS.revenue,
+  [OutputKind.TopProducts]: TOPICS.topProducts,
+  [OutputKind.UniqueUsers]: TOPICS.uniqueUsers,
+  [OutputKind.Funnel]: TOPICS.funnel,
+  [OutputKind.SensorStats]: TOPICS.sensorStats,
+};
 
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
 
 interface OwnedPartition {
+  readonly tp: TopicPartition;
   /** Null while its snapshot is being restored. */
-  state: ActivityState | null;
+  state: PartitionState | null;
   /** First offset not yet reflected in `state`. */
   nextOffset: number;
   /** Processed records since the last checkpoint. */
@@ -52,7 +48,8 @@ export interface AggregatorCounters {
 }
 
 export interface AggregatorProgress extends AggregatorCounters {
-  partitions: number[];
+  /** Owned input partitions as `topic/partition`. */
+  partitions: string[];
   lag: number;
   stateKeys: number;
   stateBytes: number;
@@ -62,21 +59,23 @@ export interface AggregatorProgress extends AggregatorCounters {
 
 type Log = (message: string) => void;
 
+const ownedKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
 /**
- * A member of the aggregator consumer group on `user-clicks`. For each assigned partition it restores
- * the latest snapshot from the changelog and seeks to the offset that snapshot covers; each consumed
- * batch crosses into the Rust engine in one call per partition; outputs and dead letters are produced;
- * every `commitIntervalMs` it checkpoints: outputs acknowledged, then snapshots written and
- * acknowledged, then offsets committed. The snapshot is the truth (state plus the offset it covers),
- * so a crash anywhere replays from the last snapshot and counts every event exactly once; outputs
- * carry absolute counts, so the records replayed after a crash repeat the same values.
+ * A member of the aggregator consumer group on `user-clicks`, `user-purchases` and `sensor-data`.
+ * Each assigned (topic, partition) has its own engine state: activity counts and click metrics,
+ * purchase metrics, or sensor statistics. On assignment it restores the partition's latest snapshot
+ * from the changelog and seeks to the offset that snapshot covers; each consumed batch crosses into
+ * the Rust engine in one call per partition; outputs are routed by kind to their topics, rejects go
+ * to dead-letters; every `commitIntervalMs` it checkpoints: outputs acknowledged, then snapshots
+ * written and acknowledged, then offsets committed. The snapshot is the truth (state plus the offset
+ * it covers), so a crash anywhere replays from the last snapshot and counts every event exactly once;
+ * outputs carry absolute values, so the records replayed after a crash repeat the same values.
+ * Kafka is reached only through `AggregatorIO` (kafka-io.ts).
  */
 export class Aggregator {
-  private consumer!: KafkaConsumer;
-  private producer!: TrackedProducer;
-  private changelog!: ChangelogReader;
-  private readonly owned = new Map<number, OwnedPartition>();
-  private readonly options: ActivityOptions;
+  private io!: AggregatorIO;
+  private readonly owned = new Map<string, OwnedPartition>();
   private restoreQueue: Promise<void> = Promise.resolve();
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
@@ -88,47 +87,14 @@ export class Aggregator {
   constructor(
     private readonly config: PulseConfig,
     private readonly log: Log = (m) => console.error(m),
-  ) {
-    this.options = {
-      windowSizeMs: config.aggregator.windowSizeMs,
-      graceMs: config.aggregator.graceMs,
-      emitIntervalMs: config.aggregator.emitIntervalMs,
-      maxKeysPerWindow: config.aggregator.maxKeysPerWindow,
-    };
-  }
+  ) {}
 
   async start(): Promise<void> {
-    const { config } = this;
-    this.producer = await TrackedProducer.connect({
-      'bootstrap.servers': config.kafka.bootstrapServers,
-      'client.id': `${config.kafka.clientId}-aggregator`,
-      // Outputs and snapshots must not be lost or duplicated by retries.
-      'enable.idempotence': true,
-      'acks': -1,
-      'linger.ms': 2,
-      'batch.size': 262_144,
-      'compression.type': 'lz4',
-      'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024,
-      // Bounded local queue: when it is full, produce waits (backpressure) instead of growing memory.
-      'queue.buffering.max.messages': 200_000,
-      'partitioner': PARTITIONER,
-    } as never);
-    this.changelog = await ChangelogReader.connect(config);
-    this.consumer = new RdKafka.KafkaConsumer(
-      consumerConfig(config, 'aggregator', config.aggregator.groupId, {
-        'partition.assignment.strategy': 'cooperative-sticky',
-        'enable.auto.offset.store': false,
-        'fetch.wait.max.ms': 10,
-        'session.timeout.ms': config.aggregator.sessionTimeoutMs,
-        'heartbeat.interval.ms': Math.max(100, Math.floor(config.aggregator.sessionTimeoutMs / 10)),
-        'rebalance_cb': (err: LibrdKafkaError, assignment: { topic: string; partition: number }[]) => this.onRebalance(err, assignment),
-      } as never),
-      {},
-    );
-    await promisify<unknown>((cb) => this.consumer.connect({ timeout: 30_000 }, cb as never));
-    this.consumer.setDefaultConsumeTimeout(Math.min(100, Math.max(5, config.aggregator.emitIntervalMs)));
-    (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
-    this.consumer.subscribe([TOPICS.userClicks]);
+    this.io = await connectKafka(this.config, INPUT_TOPICS, {
+      assigned: (tps) => this.onAssigned(tps),
+      revoked: (tps) => this.onRevoked(tps),
+      failed: (err) => this.fail(err),
+    });
     this.loopDone = this.loop();
   }
 
@@ -137,61 +103,59 @@ export class Aggregator {
     return this.loopDone;
   }
 
-  private onRebalance(err: LibrdKafkaError, assignment: { topic: string; partition: number }[]): void {
-    const cooperative = (this.consumer as unknown as { rebalanceProtocol(): string }).rebalanceProtocol() === 'COOPERATIVE';
-    const c = this.consumer as unknown as { incrementalAssign(a: unknown[]): void; incrementalUnassign(a: unknown[]): void };
-    if (err.code === ERR_ASSIGN_PARTITIONS) {
-      if (cooperative) c.incrementalAssign(assignment);
-      else this.consumer.assign(assignment);
-      // Nothing is processed until the partition's state is restored and its position set.
-      this.consumer.pause(assignment);
-      const partitions = assignment.map((a) => a.partition);
-      for (const p of partitions) this.owned.set(p, { state: null, nextOffset: -1, dirty: false });
-      this.log(`aggregator: assigned partitions ${partitions.join(', ')}; restoring state`);
-      this.restoreQueue = this.restoreQueue.then(() => this.restore(partitions)).catch((e: Error) => this.fail(e));
-    } else if (err.code === ERR_REVOKE_PARTITIONS) {
-      // The new owner restores from the changelog; state since our last checkpoint is replayed there.
-      for (const a of assignment) this.owned.delete(a.partition);
-      if (cooperative) c.incrementalUnassign(assignment);
-      else this.consumer.unassign();
-      this.log(`aggregator: revoked partitions ${assignment.map((a) => a.partition).join(', ')}`);
-    } else {
-      this.fail(new Error(`rebalance error: ${err.message}`));
+  private onAssigned(tps: TopicPartition[]): void {
+    for (const tp of tps) this.owned.set(ownedKey(tp.topic, tp.partition), { tp, state: null, nextOffset: -1, dirty: false });
+    this.log(`aggregator: assigned partitions ${describe(tps)}; restoring state`);
+    this.restoreQueue = this.restoreQueue.then(() => this.restore(tps)).catch((e: Error) => this.fail(e));
+  }
+
+  private onRevoked(tps: TopicPartition[]): void {
+    // The new owner restores from the changelog; state since our last checkpoint is replayed there.
+    for (const tp of tps) this.owned.delete(ownedKey(tp.topic, tp.partition));
+    this.log(`aggregator: revoked partitions ${describe(tps)}`);
+  }
+
+  /** A new or restored engine state for an input partition, by its topic. */
+  private openState(tp: TopicPartition, snapshot: Buffer | null): { state: PartitionState; nextOffset: number } {
+    const a = this.config.aggregator;
+    const common = { graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow };
+    const sketches = { partition: tp.partition, topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
+    const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING });
+    switch (tp.topic) {
+      case TOPICS.userClicks: {
+        const options = { ...common, ...sketches, windowSizeMs: a.windowSizeMs };
+        return snapshot ? ActivityState.restore(snapshot, options) : fresh(ActivityState.create(options));
+      }
+      case TOPICS.userPurchases: {
+        const options = { ...common, ...sketches };
+        return snapshot ? PurchasesState.restore(snapshot, options) : fresh(PurchasesState.create(options));
+      }
+      case TOPICS.sensorData: {
+        const options = { ...common, ewmaAlpha: a.ewmaAlpha };
+        return snapshot ? SensorState.restore(snapshot, options) : fresh(SensorState.create(options));
+      }
+      default:
+        throw new Error(`assigned ${tp.topic}, which the aggregator does not consume`);
     }
   }
 
-  private async restore(partitions: number[]): Promise<void> {
-    const snapshots = await this.changelog.readLatest(partitions);
-    for (const p of partitions) {
-      const owned = this.owned.get(p);
+  private async restore(tps: TopicPartition[]): Promise<void> {
+    const snapshots = await this.io.readSnapshots(tps);
+    for (const tp of tps) {
+      const key = ownedKey(tp.topic, tp.partition);
+      const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
-      const snapshot = snapshots.get(p) ?? null;
-      const restored = snapshot ? ActivityState.restore(snapshot, this.options) : { state: ActivityState.create(this.options), nextOffset: OFFSET_BEGINNING };
-      const tp = { topic: TOPICS.userClicks, partition: p };
-      await this.seek(tp.partition, restored.nextOffset);
-      if (this.owned.get(p) !== owned) continue; // revoked while restoring
+      const snapshot = snapshots.get(snapshotKey(tp.topic, tp.partition)) ?? null;
+      const restored = this.openState(tp, snapshot);
+      await this.io.seek(tp, restored.nextOffset, () => this.owned.get(key) === owned);
+      if (this.owned.get(key) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
       owned.nextOffset = Math.max(restored.nextOffset, 0);
-      this.consumer.resume([tp]);
+      this.io.resume([tp]);
       this.counters.restores++;
-      this.log(`aggregator: partition ${p} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`);
-    }
-  }
-
-  /**
-   * Positions a freshly assigned partition. Right after assignment librdkafka may not know the partition
-   * yet ("Unknown partition"); that settles within moments, so retry for a while before giving up.
-   */
-  private async seek(partition: number, offset: number): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await promisify<unknown>((cb) => this.consumer.seek({ topic: TOPICS.userClicks, partition, offset }, 10_000, cb as never));
-        return;
-      } catch (err) {
-        if ((err as { code?: number }).code !== ERR_UNKNOWN_PARTITION || Date.now() > deadline || !this.owned.has(partition)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      this.log(
+        `aggregator: ${tp.topic} partition ${tp.partition} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`,
+      );
     }
   }
 
@@ -203,37 +167,37 @@ export class Aggregator {
   private async loop(): Promise<void> {
     const batchSize = this.config.aggregator.consumeBatchSize;
     while (!this.stopping) {
-      const messages = await promisify<Message[]>((cb) => this.consumer.consume(batchSize, cb as never));
+      const records = await this.io.consume(batchSize);
       if (this.stopping) break;
       const now = Date.now();
-      if (messages.length > 0) await this.process(messages, now);
+      if (records.length > 0) await this.process(records, now);
       await this.flushDue(now);
       this.maybeCheckpoint(now);
     }
     if (this.fatal) throw this.fatal;
   }
 
-  private async process(messages: Message[], now: number): Promise<void> {
-    this.counters.consumed += messages.length;
-    const byPartition = new Map<number, Message[]>();
-    for (const m of messages) {
-      let list = byPartition.get(m.partition);
-      if (list === undefined) byPartition.set(m.partition, (list = []));
-      list.push(m);
+  private async process(records: InputRecord[], now: number): Promise<void> {
+    this.counters.consumed += records.length;
+    const byPartition = new Map<string, InputRecord[]>();
+    for (const r of records) {
+      const key = ownedKey(r.topic, r.partition);
+      let list = byPartition.get(key);
+      if (list === undefined) byPartition.set(key, (list = []));
+      list.push(r);
     }
-    for (const [p, list] of byPartition) {
-      const owned = this.owned.get(p);
+    for (const [key, list] of byPartition) {
+      const owned = this.owned.get(key);
       // Records of a partition still restoring were fetched before the pause; the seek re-reads them.
       if (owned === undefined || owned.state === null) continue;
       // After a restore the snapshot, not the committed offset, says where the state ends.
-      const fresh = list[0]!.offset >= owned.nextOffset ? list : list.filter((m) => m.offset >= owned.nextOffset);
+      const fresh = list[0]!.offset >= owned.nextOffset ? list : list.filter((r) => r.offset >= owned.nextOffset);
       if (fresh.length === 0) continue;
-      const result = owned.state.ingest(packValues(fresh.map((m) => m.value)), now);
+      const result = owned.state.ingest(packValues(fresh.map((r) => r.value)), now);
       this.counters.accepted += result.accepted;
       if (result.rejected > 0) {
         for (const reject of owned.state.takeRejects()) {
-          const source = fresh[reject.index]!;
-          await this.producer.send(TOPICS.deadLetters, null, source.value, (source.key as Buffer | undefined) ?? null, deadLetterHeaders(source, reject.reason, reject.detail, 'aggregator'));
+          await this.io.deadLetter(fresh[reject.index]!, reject.reason, reject.detail);
           this.counters.deadLetters++;
         }
       }
@@ -250,17 +214,17 @@ export class Aggregator {
     }
   }
 
-  private async writeOutput(state: ActivityState): Promise<void> {
+  private async writeOutput(state: PartitionState): Promise<void> {
     if (state.pendingOutput === 0) return;
     const packed = state.takeOutput();
     const blocked: [string, Buffer, Buffer][] = [];
     this.counters.outputs += forEachOutput(packed, (kind, key, value) => {
       const topic = OUTPUT_TOPICS[kind];
       if (topic === undefined) throw new Error(`the engine wrote an output of unknown kind ${kind}`);
-      if (blocked.length > 0 || !this.producer.produce(topic, null, value, key)) blocked.push([topic, key, value]);
+      if (blocked.length > 0 || !this.io.produce(topic, key, value)) blocked.push([topic, key, value]);
     });
-    // librdkafka's queue was full: keep the order and wait for room.
-    for (const [topic, key, value] of blocked) await this.producer.send(topic, null, value, key);
+    // The client's queue was full: keep the order and wait for room.
+    for (const [topic, key, value] of blocked) await this.io.send(topic, key, value);
   }
 
   /** Starts a checkpoint if one is due and none is running; it proceeds while consumption goes on. */
@@ -278,29 +242,21 @@ export class Aggregator {
    * The snapshots are taken synchronously (a consistent cut); the waiting happens while the loop goes on.
    */
   private async checkpoint(): Promise<void> {
-    const ready = [...this.owned].filter(([, o]) => o.state !== null && o.dirty);
+    const ready = [...this.owned.values()].filter((o) => o.state !== null && o.dirty);
     if (ready.length === 0) return;
-    const snapshots = ready.map(([p, o]) => ({ p, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
-    for (const [, o] of ready) o.dirty = false;
-    const covered = this.producer.closeEpoch();
-    await this.producer.settled(covered);
-    this.throwOnDeliveryFailure();
-    for (const s of snapshots) await this.producer.send(TOPICS.aggregatorChangelog, s.p, s.bytes, snapshotKey(s.p));
-    await this.producer.settled(this.producer.closeEpoch());
-    this.throwOnDeliveryFailure();
-    const offsets = snapshots.filter((s) => this.owned.has(s.p)).map((s) => ({ topic: TOPICS.userClicks, partition: s.p, offset: s.offset }));
+    const snapshots = ready.map((o) => ({ tp: o.tp, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
+    for (const o of ready) o.dirty = false;
+    await this.io.acknowledged();
+    for (const s of snapshots) await this.io.writeSnapshot(s.tp, s.bytes);
+    await this.io.acknowledged();
+    const offsets = snapshots.filter((s) => this.owned.has(ownedKey(s.tp.topic, s.tp.partition))).map((s) => ({ ...s.tp, offset: s.offset }));
     try {
-      if (offsets.length > 0) this.consumer.commit(offsets);
+      this.io.commit(offsets);
     } catch (err) {
       // Committed offsets only feed lag monitoring; the snapshot already says where to resume.
       this.log(`aggregator: offset commit failed: ${(err as Error).message}`);
     }
     this.counters.checkpoints++;
-  }
-
-  private throwOnDeliveryFailure(): void {
-    const failures = this.producer.takeFailures();
-    if (failures.length > 0) throw new Error(`${failures.length} records were not acknowledged by Kafka (first: ${failures[0]!.message}); not committing`);
   }
 
   /** Event time → reflected in state, since the last call (folded from each partition's engine buckets). */
@@ -314,19 +270,20 @@ export class Aggregator {
     let lag = 0;
     let stateKeys = 0;
     let stateBytes = 0;
-    for (const [p, o] of this.owned) {
+    for (const o of this.owned.values()) {
       if (o.state === null) continue;
       const stats = o.state.stats();
       stateKeys += stats.keys;
       stateBytes += stats.stateBytes;
-      try {
-        const { highOffset } = this.consumer.getWatermarkOffsets(TOPICS.userClicks, p);
-        if (highOffset >= 0) lag += Math.max(0, highOffset - o.nextOffset);
-      } catch {
-        // No fetch response yet for this partition: lag unknown, counted as zero.
-      }
+      // Unknown before the first fetch response: counted as zero.
+      const high = this.io.highWatermark(o.tp);
+      if (high !== null) lag += Math.max(0, high - o.nextOffset);
     }
-    return { ...this.counters, partitions: [...this.owned.keys()].sort((a, b) => a - b), lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
+    const partitions = [...this.owned.values()]
+      .map((o) => o.tp)
+      .sort((a, b) => INPUT_TOPICS.indexOf(a.topic as never) - INPUT_TOPICS.indexOf(b.topic as never) || a.partition - b.partition)
+      .map((tp) => ownedKey(tp.topic, tp.partition));
+    return { ...this.counters, partitions, lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
 
   private stopped: Promise<void> | null = null;
@@ -343,8 +300,17 @@ export class Aggregator {
     await this.restoreQueue;
     await this.checkpointing;
     if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
-    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never)).catch(() => {});
-    await this.changelog.close().catch(() => {});
-    await this.producer.close();
+    await this.io.close();
   }
+}
+
+/** `user-clicks 0, 1, 2; sensor-data 5` */
+function describe(tps: TopicPartition[]): string {
+  const byTopic = new Map<string, number[]>();
+  for (const tp of tps) {
+    let list = byTopic.get(tp.topic);
+    if (list === undefined) byTopic.set(tp.topic, (list = []));
+    list.push(tp.partition);
+  }
+  return [...byTopic].map(([topic, ps]) => `${topic} ${ps.sort((a, b) => a - b).join(', ')}`).join('; ');
 }

@@ -1,7 +1,7 @@
-import type { Headers, Message } from '@pulse/kafka';
+import type { Headers } from '@pulse/kafka';
 
 /** The headers of a dead letter (PRODUCT.md §5); the value is the original bytes. */
-export function deadLetterHeaders(source: Message, reason: string, detail: string, stage: 'collector' | 'aggregator'): Headers {
+export function deadLetterHeaders(source: { topic: string; partition: number; offset: number }, reason: string, detail: string, stage: 'collector' | 'aggregator'): Headers {
   return [
     { 'pulse.error.reason': reason },
     { 'pulse.error.detail': detail },
