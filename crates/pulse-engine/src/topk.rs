@@ -29,62 +29,70 @@ pub struct Top<'a> {
 #[derive(Debug, Clone)]
 pub struct SpaceSaving {
     capacity: usize,
-    /// Min-heap on `count`.
-    heap: Vec<Counter>,
-    position: FxHashMap<Box<str>, u32>,
+    /// Counters in stable slots; an evicted item's slot goes to the item that replaces it.
+    slots: Vec<Counter>,
+    /// Min-heap on count, of slot numbers.
+    heap: Vec<u32>,
+    /// Heap position of each slot.
+    position: Vec<u32>,
+    index: FxHashMap<Box<str>, u32>,
 }
 
 impl SpaceSaving {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "Space-Saving needs room for at least one item");
-        Self { capacity, heap: Vec::new(), position: FxHashMap::default() }
+        Self { capacity, slots: Vec::new(), heap: Vec::new(), position: Vec::new(), index: FxHashMap::default() }
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.slots.is_empty()
     }
 
-    /// Rough memory of the summary: the items twice (heap and index) plus fixed overheads.
+    /// Rough memory of the summary: the items twice (slots and index) plus fixed overheads.
     pub fn size_bytes(&self) -> usize {
-        self.heap.iter().map(|c| 2 * c.item.len() + 64).sum()
+        self.slots.iter().map(|c| 2 * c.item.len() + 80).sum()
     }
 
     pub fn add(&mut self, item: &str, weight: u64) {
-        if let Some(&at) = self.position.get(item) {
-            self.heap[at as usize].count += weight;
-            self.sift_down(at as usize);
-        } else if self.heap.len() < self.capacity {
-            self.position.insert(item.into(), self.heap.len() as u32);
-            self.heap.push(Counter { item: item.into(), count: weight, error: 0 });
+        if let Some(&slot) = self.index.get(item) {
+            self.slots[slot as usize].count += weight;
+            self.sift_down(self.position[slot as usize] as usize);
+        } else if self.slots.len() < self.capacity {
+            let slot = self.slots.len() as u32;
+            self.index.insert(item.into(), slot);
+            self.slots.push(Counter { item: item.into(), count: weight, error: 0 });
+            self.position.push(self.heap.len() as u32);
+            self.heap.push(slot);
             self.sift_up(self.heap.len() - 1);
         } else {
-            let min = self.heap[0].count;
-            let evicted = std::mem::replace(&mut self.heap[0], Counter { item: item.into(), count: min + weight, error: min });
-            self.position.remove(&evicted.item);
-            self.position.insert(item.into(), 0);
+            let slot = self.heap[0];
+            let counter = &mut self.slots[slot as usize];
+            let min = counter.count;
+            let evicted = std::mem::replace(counter, Counter { item: item.into(), count: min + weight, error: min });
+            self.index.remove(&evicted.item);
+            self.index.insert(item.into(), slot);
             self.sift_down(0);
         }
     }
 
-    fn less(&self, a: usize, b: usize) -> bool {
-        let (x, y) = (&self.heap[a], &self.heap[b]);
-        (x.count, &x.item) < (y.count, &y.item)
+    fn count_at(&self, heap_at: usize) -> u64 {
+        self.slots[self.heap[heap_at] as usize].count
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        *self.position.get_mut(&self.heap[a].item).expect("heap items are indexed") = a as u32;
-        *self.position.get_mut(&self.heap[b].item).expect("heap items are indexed") = b as u32;
+        self.position[self.heap[a] as usize] = a as u32;
+        self.position[self.heap[b] as usize] = b as u32;
     }
 
     fn sift_up(&mut self, mut at: usize) {
         while at > 0 {
             let parent = (at - 1) / 2;
-            if !self.less(at, parent) {
+            if self.count_at(at) >= self.count_at(parent) {
                 break;
             }
             self.swap(at, parent);
@@ -96,10 +104,10 @@ impl SpaceSaving {
         loop {
             let (l, r) = (2 * at + 1, 2 * at + 2);
             let mut smallest = at;
-            if l < self.heap.len() && self.less(l, smallest) {
+            if l < self.heap.len() && self.count_at(l) < self.count_at(smallest) {
                 smallest = l;
             }
-            if r < self.heap.len() && self.less(r, smallest) {
+            if r < self.heap.len() && self.count_at(r) < self.count_at(smallest) {
                 smallest = r;
             }
             if smallest == at {
@@ -113,21 +121,22 @@ impl SpaceSaving {
     /// The `k` items with the largest counts. `threshold` bounds the true count of any item not
     /// listed: the largest count left out, or the smallest monitored count once items have been evicted.
     pub fn top(&self, k: usize) -> Top<'_> {
-        let mut items: Vec<&Counter> = self.heap.iter().collect();
+        let mut items: Vec<&Counter> = self.slots.iter().collect();
         items.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item)));
         let left_out = items.get(k).map_or(0, |c| c.count);
-        let unmonitored = if self.heap.len() == self.capacity { self.heap[0].count } else { 0 };
+        let unmonitored = if self.slots.len() == self.capacity { self.count_at(0) } else { 0 };
         items.truncate(k);
         Top { items, threshold: left_out.max(unmonitored) }
     }
 
     pub fn count_of(&self, item: &str) -> Option<&Counter> {
-        self.position.get(item).map(|&p| &self.heap[p as usize])
+        self.index.get(item).map(|&slot| &self.slots[slot as usize])
     }
 
+    /// Writes the counters in heap order (slots are an internal detail).
     pub fn write(&self, w: &mut Writer) {
         w.u32(self.heap.len() as u32);
-        for c in &self.heap {
+        for c in self.heap.iter().map(|&slot| &self.slots[slot as usize]) {
             w.bytes(c.item.as_bytes());
             w.u64(c.count);
             w.u64(c.error);
@@ -147,12 +156,14 @@ impl SpaceSaving {
             if error > count {
                 return Err(SnapshotError::Corrupt(format!("top-K item with error {error} above its count {count}")));
             }
-            if s.position.insert(item.clone(), i as u32).is_some() {
+            if s.index.insert(item.clone(), i as u32).is_some() {
                 return Err(SnapshotError::Corrupt("a top-K item appears twice".into()));
             }
-            s.heap.push(Counter { item, count, error });
+            s.slots.push(Counter { item, count, error });
+            s.heap.push(i as u32);
+            s.position.push(i as u32);
         }
-        if (1..n).any(|i| s.less(i, (i - 1) / 2)) {
+        if (1..n).any(|i| s.count_at(i) < s.count_at((i - 1) / 2)) {
             return Err(SnapshotError::Corrupt("top-K heap out of order".into()));
         }
         Ok(s)
@@ -265,7 +276,8 @@ mod tests {
         let frame = w.finish();
         let mut r = Reader::open(&frame, b"TEST", 1).unwrap();
         let t = SpaceSaving::read(&mut r, 20).unwrap();
-        assert_eq!(t.heap, s.heap);
+        let in_heap_order = |x: &SpaceSaving| x.heap.iter().map(|&slot| x.slots[slot as usize].clone()).collect::<Vec<_>>();
+        assert_eq!(in_heap_order(&t), in_heap_order(&s));
         assert!(SpaceSaving::read(&mut Reader::open(&frame, b"TEST", 1).unwrap(), 10).is_err(), "a smaller capacity is refused");
     }
 }
