@@ -187,9 +187,14 @@ impl Invalid {
 }
 
 fn required<T>(field: Field<T>, name: &str, expected: &str) -> Result<T, Invalid> {
+    required_named(field, || name.to_owned(), expected)
+}
+
+/// `required` for names that are built (say, with an array index) only if there is an error to report.
+fn required_named<T>(field: Field<T>, name: impl FnOnce() -> String, expected: &str) -> Result<T, Invalid> {
     match field {
-        Field::Missing => Err(Invalid::new(RejectReason::MissingField, format!("missing required field `{name}`"))),
-        Field::Wrong(found) => Err(Invalid::new(RejectReason::WrongType, format!("field `{name}` must be {expected}, found {found}"))),
+        Field::Missing => Err(Invalid::new(RejectReason::MissingField, format!("missing required field `{}`", name()))),
+        Field::Wrong(found) => Err(Invalid::new(RejectReason::WrongType, format!("field `{}` must be {expected}, found {found}", name()))),
         Field::Value(v) => Ok(v),
     }
 }
@@ -291,8 +296,13 @@ impl<'de: 'a, 'a> Visitor<'de> for ItemVisitor<'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut item = RawItem::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
+        // Keys are borrowed from the record unless they hold escapes; no allocation per item.
+        while let Some(key) = map.next_key::<Field<Str<'de>>>()? {
+            let key = match &key {
+                Field::Value(Str(k)) => k.as_ref(),
+                _ => "",
+            };
+            match key {
                 "productId" => item.product_id = map.next_value()?,
                 "quantity" => item.quantity = map.next_value()?,
                 "price" => item.price = map.next_value()?,
@@ -396,13 +406,19 @@ pub fn parse_purchase(bytes: &[u8]) -> Result<Purchase<'_>, Invalid> {
     };
     let mut items = Vec::with_capacity(raw_items.len());
     for (i, item) in raw_items.into_iter().enumerate() {
-        let item = required(item, &format!("items[{i}]"), "an object")?;
-        let product_id = non_empty(required(item.product_id, &format!("items[{i}].productId"), "a string")?.0, &format!("items[{i}].productId"))?;
-        let quantity = required(item.quantity, &format!("items[{i}].quantity"), "an integer")?.0;
+        let name = |field: &str| format!("items[{i}]{field}");
+        let item = required_named(item, || name(""), "an object")?;
+        let product_id = required_named(item.product_id, || name(".productId"), "a string")?.0;
+        if product_id.is_empty() {
+            return Err(Invalid::new(RejectReason::InvalidValue, format!("field `{}` must not be empty", name(".productId"))));
+        }
+        let quantity = required_named(item.quantity, || name(".quantity"), "an integer")?.0;
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(Invalid::new(RejectReason::InvalidValue, format!("field `items[{i}].quantity` must be between 1 and {MAX_QUANTITY}, got {quantity}")));
         }
-        optional(item.price, &format!("items[{i}].price"), "a number")?;
+        if let Field::Wrong(found) = item.price {
+            return Err(Invalid::new(RejectReason::WrongType, format!("field `{}` must be a number, found {found}", name(".price"))));
+        }
         items.push(Item { product_id, quantity: quantity as u64 });
     }
     let total = required(raw.total, "total", "a number")?.0;
