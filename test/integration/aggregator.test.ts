@@ -194,7 +194,7 @@ describe('aggregator against a real broker', () => {
     const f = fixture(2);
     const group = `agg-kill-${Date.now()}`;
     const first = startAggregator(group);
-    await first.waitFor(/partition 11 restored/);
+    await first.waitFor(/user-clicks partition 11 restored/);
     const half = Math.floor(f.records.length / 2);
     await produceRecords(config, TOPICS.userClicks, f.records.slice(0, half));
     // Let it process and checkpoint some of it, then kill it without warning.
