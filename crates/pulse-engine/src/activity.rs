@@ -31,6 +31,7 @@ use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::TumblingWindows;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSA";
+/// Version 2 added the click metrics; a version-1 snapshot restores with empty metrics.
 const SNAPSHOT_VERSION: u16 = 2;
 /// `pending_since` of a user whose count has been reported.
 const NOTHING_PENDING: i64 = i64::MAX;
@@ -364,7 +365,7 @@ impl ActivityPartition {
 
     /// Rebuilds a partition from a snapshot; returns it with the offset the snapshot covers up to.
     pub fn restore(frame: &[u8], options: ActivityOptions) -> Result<(Self, i64), SnapshotError> {
-        let mut r = Reader::open(frame, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+        let (mut r, version) = Reader::open_versions(frame, SNAPSHOT_MAGIC, 1..=SNAPSHOT_VERSION)?;
         let (size, grace) = (r.i64()?, r.i64()?);
         if size != options.window_size_ms || grace != options.grace_ms {
             return Err(SnapshotError::Mismatch(format!(
@@ -401,7 +402,9 @@ impl ActivityPartition {
             }
             partition.buckets.push_back(bucket);
         }
-        partition.metrics = ClickMetrics::read(&mut r, options.metrics())?;
+        if version >= 2 {
+            partition.metrics = ClickMetrics::read(&mut r, options.metrics())?;
+        }
         r.finish()?;
         Ok((partition, next_offset))
     }

@@ -216,3 +216,30 @@ fn snapshots_from_other_settings_or_garbage_are_refused() {
     flipped[mid] ^= 0x40;
     assert!(ActivityPartition::restore(&flipped, ActivityOptions::default()).is_err());
 }
+
+/// A snapshot written before the click metrics existed (version 1: the same layout without them)
+/// restores with its counts and empty metrics, so an upgrade does not lose the open windows.
+#[test]
+fn a_snapshot_from_before_the_click_metrics_restores_its_counts() {
+    use std::io::Write;
+    let mut raw = b"PLSA".to_vec();
+    raw.extend_from_slice(&1u16.to_le_bytes());
+    for v in [300_000i64, 60_000, 77, T0 + 10] {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    raw.extend_from_slice(&1u32.to_le_bytes()); // one window
+    raw.extend_from_slice(&T0.to_le_bytes());
+    raw.extend_from_slice(&1u32.to_le_bytes()); // one user
+    raw.extend_from_slice(&0u32.to_le_bytes()); // none pending
+    raw.extend_from_slice(&2u32.to_le_bytes());
+    raw.extend_from_slice(b"u1");
+    raw.extend_from_slice(&5u64.to_le_bytes());
+    raw.extend_from_slice(&i64::MAX.to_le_bytes());
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    enc.write_all(&raw).unwrap();
+    let frame = enc.finish().unwrap();
+    let (mut p, next) = ActivityPartition::restore(&frame, ActivityOptions::default()).unwrap();
+    assert_eq!((next, p.count_of("u1", T0), p.stream_time()), (77, Some(5), Some(T0 + 10)));
+    feed(&mut p, &[click("u1", T0 + 20)]);
+    assert_eq!(p.count_of("u1", T0), Some(6));
+}
