@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::engine::{check_frame, records};
+use crate::engine::{check_frame, records, NO_STREAM_TIME};
 use crate::event::{parse_click, Click};
 use crate::histogram::LatencyHistogram;
 use crate::hll::DEFAULT_PRECISION;
@@ -35,8 +35,6 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSA";
 const SNAPSHOT_VERSION: u16 = 2;
 /// `pending_since` of a user whose count has been reported.
 const NOTHING_PENDING: i64 = i64::MAX;
-/// Stream time before the first event.
-const NO_STREAM_TIME: i64 = i64::MIN;
 /// Rough per-user overhead in a bucket (map entry, index, allocation header), for the memory estimate.
 const PER_KEY_OVERHEAD_BYTES: usize = 64;
 
