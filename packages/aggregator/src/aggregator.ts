@@ -279,9 +279,10 @@ export class Aggregator {
       const high = this.io.highWatermark(o.tp);
       if (high !== null) lag += Math.max(0, high - o.nextOffset);
     }
+    const topicOrder = (tp: TopicPartition) => (INPUT_TOPICS as readonly string[]).indexOf(tp.topic);
     const partitions = [...this.owned.values()]
       .map((o) => o.tp)
-      .sort((a, b) => INPUT_TOPICS.indexOf(a.topic as never) - INPUT_TOPICS.indexOf(b.topic as never) || a.partition - b.partition)
+      .sort((a, b) => topicOrder(a) - topicOrder(b) || a.partition - b.partition)
       .map((tp) => ownedKey(tp.topic, tp.partition));
     return { ...this.counters, partitions, lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
