@@ -121,8 +121,14 @@ impl SpaceSaving {
     /// The `k` items with the largest counts. `threshold` bounds the true count of any item not
     /// listed: the largest count left out, or the smallest monitored count once items have been evicted.
     pub fn top(&self, k: usize) -> Top<'_> {
+        let by_rank = |a: &&Counter, b: &&Counter| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item));
         let mut items: Vec<&Counter> = self.slots.iter().collect();
-        items.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item)));
+        // Only the first k + 1 need an order (this runs at every update of a window's records).
+        if items.len() > k + 1 {
+            items.select_nth_unstable_by(k, by_rank);
+            items.truncate(k + 1);
+        }
+        items.sort_unstable_by(by_rank);
         let left_out = items.get(k).map_or(0, |c| c.count);
         let unmonitored = if self.slots.len() == self.capacity { self.count_at(0) } else { 0 };
         items.truncate(k);
