@@ -70,7 +70,8 @@ interface AggregatorReport {
   outputs: number;
   deadLetters: number;
   lag: number;
-  partitions: number[];
+  /** Owned input partitions as `topic/partition`. */
+  partitions: string[];
   latency: string;
 }
 
@@ -138,8 +139,9 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`aggregator did not restore its partitions in 90 s:\n${aggregatorLog}`)), 90_000);
       const check = setInterval(() => {
-        for (const m of aggregatorLog.matchAll(/partition (\d+) restored/g)) restored.add(m[1]!);
-        if (restored.size >= 12) {
+        for (const m of aggregatorLog.matchAll(/(\S+) partition (\d+) restored/g)) restored.add(`${m[1]}/${m[2]}`);
+        // user-clicks (12), user-purchases (6) and sensor-data (24).
+        if (restored.size >= 42) {
           clearTimeout(timer);
           clearInterval(check);
           resolve();
@@ -147,7 +149,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       }, 100);
       aggregator.once('exit', (code) => reject(new Error(`aggregator exited (${code}) before it was ready:\n${aggregatorLog}`)));
     });
-    o.log('aggregator ready: all 12 partitions restored');
+    o.log('aggregator ready: all 42 input partitions restored');
 
     // (b): a consumer of the output topic in this process, from the end of the topic.
     const outputLatency = createLatencyHistogram();

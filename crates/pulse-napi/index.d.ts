@@ -105,6 +105,24 @@ export declare class NativeProducer {
   stats(): string | null
 }
 
+/**
+ * Revenue, purchased products and the purchase side of the funnel for one `user-purchases`
+ * partition; the same method set as `ActivityEngine`.
+ */
+export declare class PurchasesEngine {
+  constructor(options: RawPurchaseOptions)
+  static restore(snapshot: Uint8Array, options: RawPurchaseOptions): PurchasesEngine
+  get restoredNextOffset(): number | null
+  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  takeRejects(): Array<RejectInfo>
+  flushDue(nowMs: number): number
+  get pendingOutput(): number
+  takeOutput(): Buffer
+  snapshot(nextOffset: number): Buffer
+  takeLatency(): Uint32Array
+  stats(): ActivityStatsInfo
+}
+
 /** The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request. */
 export declare class RecsEngine {
   constructor(options?: RawRecsOptions | undefined | null)
@@ -117,6 +135,24 @@ export declare class RecsEngine {
   stats(): RecsStatsInfo
 }
 
+/**
+ * Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition; the same method
+ * set as `ActivityEngine`.
+ */
+export declare class SensorEngine {
+  constructor(options: RawSensorOptions)
+  static restore(snapshot: Uint8Array, options: RawSensorOptions): SensorEngine
+  get restoredNextOffset(): number | null
+  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  takeRejects(): Array<RejectInfo>
+  flushDue(nowMs: number): number
+  get pendingOutput(): number
+  takeOutput(): Buffer
+  snapshot(nextOffset: number): Buffer
+  takeLatency(): Uint32Array
+  stats(): ActivityStatsInfo
+}
+
 export interface ActivityStatsInfo {
   accepted: number
   /** Rejected records by reason, in the order of `rejectReasons()`. */
@@ -127,6 +163,8 @@ export interface ActivityStatsInfo {
   keys: number
   pendingKeys: number
   stateBytes: number
+  /** Accepted events too late for one of their shorter windows, counted in the others. */
+  partiallyLate: number
   streamTime?: number
 }
 
@@ -191,12 +229,34 @@ export declare function latencyBucketFloors(): Float64Array
 /** The librdkafka version the native clients are built on. */
 export declare function librdkafkaVersion(): string
 
-/** Options of an activity-count partition; all times in milliseconds. */
+/**
+ * Options of an activity-count partition (and of the click metrics it keeps); all times in
+ * milliseconds. Left out, the metric settings take the engine's defaults.
+ */
 export interface RawActivityOptions {
   windowSizeMs: number
   graceMs: number
   emitIntervalMs: number
   maxKeysPerWindow: number
+  /** The input partition, named in the metric records. */
+  partition?: number
+  /** Products each top-K summary monitors. */
+  topKCapacity?: number
+  /** Products each top-K record lists. */
+  topKSize?: number
+  /** HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p). */
+  hllPrecision?: number
+}
+
+/** Options of a `user-purchases` partition. */
+export interface RawPurchaseOptions {
+  partition: number
+  graceMs: number
+  emitIntervalMs: number
+  maxKeysPerWindow: number
+  topKCapacity?: number
+  topKSize?: number
+  hllPrecision?: number
 }
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
@@ -211,6 +271,15 @@ export interface RawRecsOptions {
   recencyDecay?: number
   recentItems?: number
   maxNeighbours?: number
+}
+
+/** Options of a `sensor-data` partition. */
+export interface RawSensorOptions {
+  graceMs: number
+  emitIntervalMs: number
+  maxKeysPerWindow: number
+  /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
+  ewmaAlpha?: number
 }
 
 export interface RebalanceInfo {

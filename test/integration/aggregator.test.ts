@@ -194,11 +194,12 @@ describe('aggregator against a real broker', () => {
     const f = fixture(2);
     const group = `agg-kill-${Date.now()}`;
     const first = startAggregator(group);
-    await first.waitFor(/partition 11 restored/);
+    await first.waitFor(/user-clicks partition 11 restored/);
     const half = Math.floor(f.records.length / 2);
     await produceRecords(config, TOPICS.userClicks, f.records.slice(0, half));
-    // Let it process and checkpoint some of it, then kill it without warning.
+    // Let it process and checkpoint some of it (a snapshot in the changelog), then kill it without warning.
     await waitUntil('first outputs', async () => ((await readAll(config, TOPICS.userActivityCounts)).length > 0 ? true : undefined));
+    await waitUntil('a first checkpoint', async () => ((await readAll(config, TOPICS.aggregatorChangelog)).length > 0 ? true : undefined));
     first.child.kill('SIGKILL');
     await first.exited;
 

@@ -10,25 +10,31 @@
 //!   `emit_interval_ms`, always with the absolute count, so a repeated update is harmless.
 //! - Only open windows are kept (at most `(size + grace) / size + 1` buckets), each with at most
 //!   `max_keys_per_window` users; an event for a further user is rejected as `overflow`.
+//! - The same pass feeds the partition's business metrics ([`crate::metrics::ClickMetrics`]): top
+//!   products, unique users and the click side of the funnel, with their own windows on the same
+//!   stream time. An event counted here whose 1-minute metric window has already closed is counted
+//!   in the others and in `partially_late`.
 
 use std::collections::VecDeque;
 
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::event::parse_click;
+use crate::engine::{check_frame, records, NO_STREAM_TIME};
+use crate::event::{parse_click, Click};
 use crate::histogram::LatencyHistogram;
-use crate::output::{OutputBuffer, OutputKind};
+use crate::hll::DEFAULT_PRECISION;
+use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
+use crate::output::{json, OutputBuffer, OutputKind};
 use crate::reject::{Reject, RejectReason};
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::TumblingWindows;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSA";
-const SNAPSHOT_VERSION: u16 = 1;
+/// Version 2 added the click metrics; a version-1 snapshot restores with empty metrics.
+const SNAPSHOT_VERSION: u16 = 2;
 /// `pending_since` of a user whose count has been reported.
 const NOTHING_PENDING: i64 = i64::MAX;
-/// Stream time before the first event.
-const NO_STREAM_TIME: i64 = i64::MIN;
 /// Rough per-user overhead in a bucket (map entry, index, allocation header), for the memory estimate.
 const PER_KEY_OVERHEAD_BYTES: usize = 64;
 
@@ -38,11 +44,38 @@ pub struct ActivityOptions {
     pub grace_ms: i64,
     pub emit_interval_ms: i64,
     pub max_keys_per_window: usize,
+    /// The input partition, named in the metric records.
+    pub partition: u32,
+    /// Products a top-K summary monitors, and how many of them its records list.
+    pub top_k_capacity: usize,
+    pub top_k_size: usize,
+    pub hll_precision: u8,
 }
 
 impl Default for ActivityOptions {
     fn default() -> Self {
-        Self { window_size_ms: 300_000, grace_ms: 60_000, emit_interval_ms: 50, max_keys_per_window: 1_000_000 }
+        Self {
+            window_size_ms: 300_000,
+            grace_ms: 60_000,
+            emit_interval_ms: 50,
+            max_keys_per_window: 1_000_000,
+            partition: 0,
+            top_k_capacity: DEFAULT_TOP_K_CAPACITY,
+            top_k_size: DEFAULT_TOP_K_SIZE,
+            hll_precision: DEFAULT_PRECISION,
+        }
+    }
+}
+
+impl ActivityOptions {
+    fn metrics(&self) -> ClickMetricsOptions {
+        ClickMetricsOptions {
+            partition: self.partition,
+            grace_ms: self.grace_ms,
+            top_k_capacity: self.top_k_capacity,
+            top_k_size: self.top_k_size,
+            hll_precision: self.hll_precision,
+        }
     }
 }
 
@@ -85,6 +118,8 @@ pub struct ActivityStats {
     pub keys: u64,
     pub pending_keys: u64,
     pub state_bytes: u64,
+    /// Accepted events that came too late for one of their shorter windows and were counted in the others.
+    pub partially_late: u64,
     /// Largest event time seen, or `None` before the first event.
     pub stream_time: Option<i64>,
 }
@@ -105,6 +140,7 @@ pub struct ActivityPartition {
     latency: LatencyHistogram,
     stats: ActivityStats,
     key_bytes: usize,
+    metrics: ClickMetrics,
 }
 
 impl ActivityPartition {
@@ -120,6 +156,7 @@ impl ActivityPartition {
             latency: LatencyHistogram::default(),
             stats: ActivityStats::default(),
             key_bytes: 0,
+            metrics: ClickMetrics::new(options.metrics()),
         }
     }
 
@@ -132,28 +169,19 @@ impl ActivityPartition {
     /// windows that close are appended to the output. `now_ms` (wall clock) only feeds the latency
     /// histogram. The whole frame is checked before any record is processed.
     pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        let mut prev = 0u32;
-        for (i, &end) in ends.iter().enumerate() {
-            if end < prev || end as usize > values.len() {
-                return Err(BadFrame(format!("record {i} ends at {end}, after {prev}, in a buffer of {} bytes", values.len())));
-            }
-            prev = end;
-        }
+        check_frame(values, ends)?;
         let mut summary = IngestSummary::default();
-        let mut start = 0usize;
-        for (i, &end) in ends.iter().enumerate() {
-            let record = &values[start..end as usize];
-            start = end as usize;
+        for (i, record) in records(values, ends) {
             match parse_click(record) {
-                Ok(click) => match self.count(&click.user_id, click.ts, now_ms) {
+                Ok(click) => match self.count(&click, now_ms) {
                     Ok(()) => summary.accepted += 1,
                     Err((reason, detail)) => {
-                        self.reject(i as u32, reason, detail);
+                        self.reject(i, reason, detail);
                         summary.rejected += 1;
                     }
                 },
                 Err(invalid) => {
-                    self.reject(i as u32, invalid.reason, invalid.detail);
+                    self.reject(i, invalid.reason, invalid.detail);
                     summary.rejected += 1;
                 }
             }
@@ -166,7 +194,8 @@ impl ActivityPartition {
         self.rejects.push(Reject { index, reason, detail });
     }
 
-    fn count(&mut self, user_id: &str, ts: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+    fn count(&mut self, click: &Click, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let (user_id, ts) = (click.user_id.as_ref(), click.ts);
         let start = self.windows.start_of(ts);
         let stream_time = self.stream_time.max(ts);
         if self.windows.is_closed(start, stream_time) {
@@ -210,6 +239,9 @@ impl ActivityPartition {
             bucket.pending.push(index as u32);
         }
         user.pending_since = user.pending_since.min(ts);
+        if !self.metrics.record(click, stream_time) {
+            self.stats.partially_late += 1;
+        }
         self.stats.accepted += 1;
         self.latency.record(now_ms.saturating_sub(ts).max(0) as u64);
         if stream_time > self.stream_time {
@@ -233,6 +265,7 @@ impl ActivityPartition {
             }
             self.stats.finals_emitted += bucket.users.len() as u64;
         }
+        self.stats.finals_emitted += self.metrics.close(self.stream_time, &mut self.output);
     }
 
     /// Reports users with unreported increments, if `emit_interval_ms` has passed since the last
@@ -253,6 +286,7 @@ impl ActivityPartition {
             emitted += bucket.pending.len();
             bucket.pending.clear();
         }
+        let emitted = emitted + self.metrics.flush(&mut self.output) as usize;
         self.stats.updates_emitted += emitted as u64;
         emitted
     }
@@ -282,10 +316,10 @@ impl ActivityPartition {
     pub fn stats(&self) -> ActivityStats {
         let keys: usize = self.buckets.iter().map(|b| b.users.len()).sum();
         ActivityStats {
-            open_windows: self.buckets.len() as u32,
+            open_windows: (self.buckets.len() + self.metrics.open_windows()) as u32,
             keys: keys as u64,
-            pending_keys: self.buckets.iter().map(|b| b.pending.len() as u64).sum(),
-            state_bytes: self.key_bytes as u64,
+            pending_keys: self.buckets.iter().map(|b| b.pending.len() as u64).sum::<u64>() + self.metrics.pending(),
+            state_bytes: (self.key_bytes + self.metrics.size_bytes()) as u64,
             stream_time: self.stream_time(),
             ..self.stats.clone()
         }
@@ -323,12 +357,13 @@ impl ActivityPartition {
                 w.i64(user.pending_since);
             }
         }
+        self.metrics.write(&mut w);
         w.finish()
     }
 
     /// Rebuilds a partition from a snapshot; returns it with the offset the snapshot covers up to.
     pub fn restore(frame: &[u8], options: ActivityOptions) -> Result<(Self, i64), SnapshotError> {
-        let mut r = Reader::open(frame, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+        let (mut r, version) = Reader::open_versions(frame, SNAPSHOT_MAGIC, 1..=SNAPSHOT_VERSION)?;
         let (size, grace) = (r.i64()?, r.i64()?);
         if size != options.window_size_ms || grace != options.grace_ms {
             return Err(SnapshotError::Mismatch(format!(
@@ -365,6 +400,9 @@ impl ActivityPartition {
             }
             partition.buckets.push_back(bucket);
         }
+        if version >= 2 {
+            partition.metrics = ClickMetrics::read(&mut r, options.metrics())?;
+        }
         r.finish()?;
         Ok((partition, next_offset))
     }
@@ -376,7 +414,7 @@ fn write_count(output: &mut OutputBuffer, user_id: &str, start: i64, end: i64, u
     output.push_with(OutputKind::ActivityCount, user_id.as_bytes(), |out| {
         let mut itoa = itoa::Buffer::new();
         out.extend_from_slice(b"{\"userId\":");
-        write_json_string(out, user_id);
+        json::string(out, user_id);
         out.extend_from_slice(b",\"windowStart\":");
         out.extend_from_slice(itoa.format(start).as_bytes());
         out.extend_from_slice(b",\"windowEnd\":");
@@ -390,14 +428,4 @@ fn write_count(output: &mut OutputBuffer, user_id: &str, start: i64, end: i64, u
         }
         out.push(b'}');
     });
-}
-
-fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(out, s).expect("writing a string to a Vec cannot fail");
-    }
 }

@@ -6,16 +6,24 @@
 //! positions; outputs accumulate in one [`output::OutputBuffer`] of length-prefixed key/value records.
 
 pub mod activity;
+pub mod engine;
 pub mod event;
 pub mod histogram;
+pub mod hll;
+pub mod metrics;
 pub mod output;
+pub mod purchases;
 pub mod recs;
 pub mod recs_eval;
 pub mod reject;
+pub mod sensors;
 pub mod snapshot;
+pub mod topk;
 pub mod window;
 
 pub use activity::{ActivityOptions, ActivityPartition, ActivityStats, IngestSummary};
 pub use output::{OutputBuffer, OutputKind};
+pub use purchases::{PurchaseOptions, PurchasesPartition};
+pub use sensors::{SensorOptions, SensorPartition};
 pub use reject::{Reject, RejectReason};
 pub use snapshot::SnapshotError;

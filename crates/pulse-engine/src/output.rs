@@ -9,6 +9,16 @@
 pub enum OutputKind {
     /// `user-activity-counts`: a window count for one user.
     ActivityCount = 1,
+    /// `pulse-revenue`: orders, items and revenue of one currency in a 1-minute window.
+    Revenue = 2,
+    /// `pulse-top-products`: a Space-Saving top list of views, carts or purchases in a 5-minute window.
+    TopProducts = 3,
+    /// `pulse-unique-users`: a HyperLogLog estimate of active users in a 1- or 5-minute window.
+    UniqueUsers = 4,
+    /// `pulse-funnel`: one side (clicks or purchases) of the view → cart → purchase funnel.
+    Funnel = 5,
+    /// `pulse-sensor-stats`: min/max/mean/count and EWMA anomaly score of one sensor in a 1-minute window.
+    SensorStats = 6,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +54,45 @@ impl OutputBuffer {
         self.records = 0;
         let capacity = self.bytes.capacity();
         std::mem::replace(&mut self.bytes, Vec::with_capacity(capacity.min(1 << 20)))
+    }
+}
+
+/// Helpers that write JSON values straight into an output buffer.
+pub mod json {
+    pub fn string(out: &mut Vec<u8>, s: &str) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        } else {
+            serde_json::to_writer(out, s).expect("writing a string to a Vec cannot fail");
+        }
+    }
+
+    pub fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    /// A number in its shortest round-tripping form; `null` if it overflowed to infinity (a sum of
+    /// readings near f64's limit), which JSON cannot hold.
+    pub fn num(out: &mut Vec<u8>, v: f64) {
+        if v.is_finite() {
+            out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
+    }
+
+    /// `,"name":` — the separator and name of a field that is not the first.
+    pub fn field(out: &mut Vec<u8>, name: &str) {
+        out.push(b',');
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+
+    pub fn final_flag(out: &mut Vec<u8>, is_final: bool) {
+        out.extend_from_slice(if is_final { b",\"final\":true}" } else { b",\"final\":false}" });
     }
 }
 

@@ -72,6 +72,11 @@ pub struct Reader {
 impl Reader {
     /// Decompresses the frame and checks magic and version.
     pub fn open(frame: &[u8], magic: &[u8; 4], version: u16) -> Result<Self, SnapshotError> {
+        Ok(Self::open_versions(frame, magic, version..=version)?.0)
+    }
+
+    /// Like `open`, for a reader of several versions; returns the version found.
+    pub fn open_versions(frame: &[u8], magic: &[u8; 4], versions: std::ops::RangeInclusive<u16>) -> Result<(Self, u16), SnapshotError> {
         let mut buf = Vec::new();
         lz4_flex::frame::FrameDecoder::new(frame)
             .read_to_end(&mut buf)
@@ -81,10 +86,10 @@ impl Reader {
             return Err(SnapshotError::Corrupt(format!("expected a {} snapshot", String::from_utf8_lossy(magic))));
         }
         let v = r.u16()?;
-        if v != version {
-            return Err(SnapshotError::Corrupt(format!("unsupported snapshot version {v} (this engine reads {version})")));
+        if !versions.contains(&v) {
+            return Err(SnapshotError::Corrupt(format!("unsupported snapshot version {v} (this engine reads {versions:?})")));
         }
-        Ok(r)
+        Ok((r, v))
     }
     fn take(&mut self, n: usize) -> Result<&[u8], SnapshotError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| SnapshotError::Corrupt("truncated".into()))?;

@@ -1,5 +1,7 @@
 //! Epoch-aligned tumbling windows on event time, with a grace period (Kafka Streams' semantics).
 
+use std::collections::VecDeque;
+
 /// Size and grace of a tumbling window, both in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TumblingWindows {
@@ -26,6 +28,77 @@ impl TumblingWindows {
     /// A window is closed once stream time reaches its end plus grace; events for it are then late.
     pub fn is_closed(&self, start: i64, stream_time: i64) -> bool {
         start + self.size_ms + self.grace_ms <= stream_time
+    }
+}
+
+/// The open windows of one aggregation, oldest first, each holding a `T`. At most
+/// `(size + grace) / size + 1` windows are open at once: older ones are closed by stream time, and
+/// events for them are late.
+#[derive(Debug, Clone)]
+pub struct WindowRing<T> {
+    pub windows: TumblingWindows,
+    buckets: VecDeque<(i64, T)>,
+}
+
+impl<T> WindowRing<T> {
+    pub fn new(windows: TumblingWindows) -> Self {
+        Self { windows, buckets: VecDeque::with_capacity(4) }
+    }
+
+    /// The window of `ts`, created with `make` if new; `None` if it has closed at `stream_time`.
+    pub fn open(&mut self, ts: i64, stream_time: i64, make: impl FnOnce() -> T) -> Option<(i64, &mut T)> {
+        let start = self.windows.start_of(ts);
+        if self.windows.is_closed(start, stream_time) {
+            return None;
+        }
+        let at = match self.buckets.iter().position(|(s, _)| *s >= start) {
+            Some(at) if self.buckets[at].0 == start => at,
+            Some(at) => {
+                self.buckets.insert(at, (start, make()));
+                at
+            }
+            None => {
+                self.buckets.push_back((start, make()));
+                self.buckets.len() - 1
+            }
+        };
+        let (start, bucket) = &mut self.buckets[at];
+        Some((*start, bucket))
+    }
+
+    /// Removes and returns the oldest window if `stream_time` has closed it.
+    pub fn pop_closed(&mut self, stream_time: i64) -> Option<(i64, T)> {
+        let &(start, _) = self.buckets.front()?;
+        if self.windows.is_closed(start, stream_time) {
+            self.buckets.pop_front()
+        } else {
+            None
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(i64, T)> {
+        self.buckets.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut (i64, T)> {
+        self.buckets.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// Appends a window read from a snapshot; windows must come oldest first.
+    pub fn push_restored(&mut self, start: i64, bucket: T) -> Result<(), crate::snapshot::SnapshotError> {
+        if self.buckets.back().is_some_and(|(s, _)| *s >= start) || start != self.windows.start_of(start) {
+            return Err(crate::snapshot::SnapshotError::Corrupt(format!("window start {start} out of order or unaligned")));
+        }
+        self.buckets.push_back((start, bucket));
+        Ok(())
     }
 }
 

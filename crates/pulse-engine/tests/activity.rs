@@ -2,7 +2,7 @@
 //! times in, decoded output records and rejects out.
 
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason};
+use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, RejectReason};
 use serde_json::Value;
 
 const MIN: i64 = 60_000;
@@ -37,6 +37,8 @@ fn outputs(p: &mut ActivityPartition) -> Vec<Count> {
     decode(&p.take_output())
         .expect("well-formed output")
         .into_iter()
+        // The click metrics' records are tested in tests/metrics.rs.
+        .filter(|r| r.kind == OutputKind::ActivityCount as u8)
         .map(|r| {
             let v: Value = serde_json::from_slice(&r.value).unwrap();
             assert_eq!(r.key, v["userId"].as_str().unwrap().as_bytes(), "key is the userId");
@@ -110,14 +112,16 @@ fn grace_zero_closes_at_the_window_end() {
 fn updates_are_coalesced_per_emit_interval_and_carry_absolute_counts() {
     let mut p = ActivityPartition::new(ActivityOptions { emit_interval_ms: 100, ..Default::default() });
     feed(&mut p, &[click("u1", T0), click("u1", T0 + 1), click("u2", T0 + 2)]);
-    assert_eq!(p.flush_due(1_000), 2);
+    assert!(p.flush_due(1_000) >= 2);
     let updates = outputs(&mut p);
     assert_eq!(updates.len(), 2);
     assert!(updates.contains(&Count { user: "u1".into(), start: T0, end: T0 + 5 * MIN, count: 2, is_final: false }));
     feed(&mut p, &[click("u1", T0 + 3)]);
     assert_eq!(p.flush_due(1_050), 0, "within the interval nothing is emitted");
-    assert_eq!(p.flush_due(1_100), 1);
-    assert_eq!(outputs(&mut p)[0].count, 3, "absolute count, not a delta");
+    assert!(p.flush_due(1_100) >= 1);
+    let updates = outputs(&mut p);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].count, 3, "absolute count, not a delta");
     assert_eq!(p.flush_due(5_000), 0, "nothing pending, nothing emitted");
 }
 
@@ -127,7 +131,7 @@ fn updates_carry_the_oldest_unreported_event_time() {
     feed(&mut p, &[click("u1", T0 + 50), click("u1", T0 + 20), click("u1", T0 + 90)]);
     p.flush_due(1);
     let out = p.take_output();
-    let v: Value = serde_json::from_slice(&decode(&out).unwrap()[0].value).unwrap();
+    let v: Value = serde_json::from_slice(&decode(&out).unwrap().into_iter().find(|r| r.kind == OutputKind::ActivityCount as u8).unwrap().value).unwrap();
     assert_eq!(v["oldestEventTs"], T0 + 20);
     assert_eq!(v["count"], 3);
 }
@@ -211,4 +215,31 @@ fn snapshots_from_other_settings_or_garbage_are_refused() {
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
     assert!(ActivityPartition::restore(&flipped, ActivityOptions::default()).is_err());
+}
+
+/// A snapshot written before the click metrics existed (version 1: the same layout without them)
+/// restores with its counts and empty metrics, so an upgrade does not lose the open windows.
+#[test]
+fn a_snapshot_from_before_the_click_metrics_restores_its_counts() {
+    use std::io::Write;
+    let mut raw = b"PLSA".to_vec();
+    raw.extend_from_slice(&1u16.to_le_bytes());
+    for v in [300_000i64, 60_000, 77, T0 + 10] {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    raw.extend_from_slice(&1u32.to_le_bytes()); // one window
+    raw.extend_from_slice(&T0.to_le_bytes());
+    raw.extend_from_slice(&1u32.to_le_bytes()); // one user
+    raw.extend_from_slice(&0u32.to_le_bytes()); // none pending
+    raw.extend_from_slice(&2u32.to_le_bytes());
+    raw.extend_from_slice(b"u1");
+    raw.extend_from_slice(&5u64.to_le_bytes());
+    raw.extend_from_slice(&i64::MAX.to_le_bytes());
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    enc.write_all(&raw).unwrap();
+    let frame = enc.finish().unwrap();
+    let (mut p, next) = ActivityPartition::restore(&frame, ActivityOptions::default()).unwrap();
+    assert_eq!((next, p.count_of("u1", T0), p.stream_time()), (77, Some(5), Some(T0 + 10)));
+    feed(&mut p, &[click("u1", T0 + 20)]);
+    assert_eq!(p.count_of("u1", T0), Some(6));
 }

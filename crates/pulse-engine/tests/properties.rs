@@ -3,25 +3,95 @@
 
 use proptest::prelude::*;
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition};
+use pulse_engine::{ActivityOptions, ActivityPartition, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
 
 const T0: i64 = 1_764_099_900_000;
 
-/// Events from a few users over ~20 minutes with bounded disorder, some malformed.
-fn events() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec((0u8..6, 0i64..1_200_000, -200_000i64..0, 0u8..20), 1..300).prop_map(|raw| {
+/// Events from a few users (or sensors) over ~20 minutes with bounded disorder, some malformed;
+/// `valid` writes a well-formed event of the topic from (user, product, time, variant).
+fn events_of(valid: fn(u8, u8, i64, u8) -> String) -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec((0u8..6, 0u8..9, 0i64..1_200_000, -200_000i64..0, 0u8..20), 1..300).prop_map(move |raw| {
         let mut clock = T0;
         raw.into_iter()
-            .map(|(user, step, jitter, kind)| {
+            .map(|(user, product, step, jitter, kind)| {
                 clock += step / 100;
                 match kind {
                     0 => "{broken".to_string(),
-                    1 => format!(r#"{{"eventId":"e","userId":"u{user}"}}"#),
-                    _ => format!(r#"{{"eventId":"e","userId":"u{user}","ts":{}}}"#, clock + jitter),
+                    1 => format!(r#"{{"eventId":"e","userId":"u{user}","sensorId":"s{user}"}}"#),
+                    _ => valid(user, product, clock + jitter, kind),
                 }
             })
             .collect()
     })
+}
+
+fn click(user: u8, product: u8, ts: i64, variant: u8) -> String {
+    let kind = ["product_view", "add_to_cart", "page_view"][variant as usize % 3];
+    format!(r#"{{"eventId":"e","type":"{kind}","userId":"u{user}","productId":"p{product}","ts":{ts}}}"#)
+}
+
+fn purchase(user: u8, product: u8, ts: i64, variant: u8) -> String {
+    let currency = if variant.is_multiple_of(4) { "EUR" } else { "USD" };
+    format!(
+        r#"{{"eventId":"e","userId":"u{user}","items":[{{"productId":"p{product}","quantity":{}}}],"total":{}.{:02},"currency":"{currency}","ts":{ts}}}"#,
+        1 + variant % 3,
+        product,
+        variant
+    )
+}
+
+fn reading(sensor: u8, value: u8, ts: i64, variant: u8) -> String {
+    format!(r#"{{"eventId":"e","sensorId":"s{sensor}","metric":"t","value":{}.{variant},"unit":"C","ts":{ts}}}"#, value)
+}
+
+fn events() -> impl Strategy<Value = Vec<String>> {
+    events_of(click)
+}
+
+/// The method set the aggregator uses, over the three engines.
+trait Engine: Sized {
+    fn ingest(&mut self, values: &[u8], ends: &[u32]);
+    fn rejects(&mut self) -> Vec<(u32, &'static str)>;
+    fn output(&mut self) -> Vec<u8>;
+    fn snapshot(&self, next: i64) -> Vec<u8>;
+    fn restore(&self, snap: &[u8]) -> (Self, i64);
+}
+
+macro_rules! engine {
+    ($t:ty) => {
+        impl Engine for $t {
+            fn ingest(&mut self, values: &[u8], ends: &[u32]) {
+                <$t>::ingest(self, values, ends, 0).unwrap();
+            }
+            fn rejects(&mut self) -> Vec<(u32, &'static str)> {
+                self.take_rejects().into_iter().map(|r| (r.index, r.reason.as_str())).collect()
+            }
+            fn output(&mut self) -> Vec<u8> {
+                self.take_output()
+            }
+            fn snapshot(&self, next: i64) -> Vec<u8> {
+                <$t>::snapshot(self, next)
+            }
+            fn restore(&self, snap: &[u8]) -> (Self, i64) {
+                <$t>::restore(snap, self.options()).unwrap()
+            }
+        }
+    };
+}
+engine!(ActivityPartition);
+engine!(PurchasesPartition);
+engine!(SensorPartition);
+
+fn clicks_engine() -> ActivityPartition {
+    ActivityPartition::new(ActivityOptions { emit_interval_ms: 0, max_keys_per_window: 4, top_k_capacity: 3, hll_precision: 8, ..Default::default() })
+}
+
+fn purchases_engine() -> PurchasesPartition {
+    PurchasesPartition::new(PurchaseOptions { emit_interval_ms: 0, top_k_capacity: 3, hll_precision: 8, ..Default::default() })
+}
+
+fn sensors_engine() -> SensorPartition {
+    SensorPartition::new(SensorOptions { emit_interval_ms: 0, max_keys_per_window: 4, ..Default::default() })
 }
 
 /// Cut points: a sorted list of split positions.
@@ -39,9 +109,7 @@ struct Run {
     state: Vec<u8>,
 }
 
-fn run(events: &[String], cuts: &[usize], restore_at: Option<usize>) -> Run {
-    let options = ActivityOptions { emit_interval_ms: 0, max_keys_per_window: 4, ..Default::default() };
-    let mut p = ActivityPartition::new(options);
+fn run<E: Engine>(mut p: E, events: &[String], cuts: &[usize], restore_at: Option<usize>) -> Run {
     let mut finals = Vec::new();
     let mut rejects = Vec::new();
     let mut bounds: Vec<usize> = cuts.iter().copied().chain(restore_at).collect();
@@ -51,7 +119,7 @@ fn run(events: &[String], cuts: &[usize], restore_at: Option<usize>) -> Run {
     for end in bounds {
         if Some(start) == restore_at {
             let snap = p.snapshot(start as i64);
-            let (q, next) = ActivityPartition::restore(&snap, options).unwrap();
+            let (q, next) = p.restore(&snap);
             assert_eq!(next, start as i64);
             p = q;
         }
@@ -62,10 +130,10 @@ fn run(events: &[String], cuts: &[usize], restore_at: Option<usize>) -> Run {
             values.extend_from_slice(e.as_bytes());
             ends.push(values.len() as u32);
         }
-        p.ingest(&values, &ends, 0).unwrap();
-        rejects.extend(p.take_rejects().into_iter().map(|r| (start + r.index as usize, r.reason.as_str())));
+        p.ingest(&values, &ends);
+        rejects.extend(p.rejects().into_iter().map(|(i, reason)| (start + i as usize, reason)));
         // Updates depend on flush timing; finals do not. Keep the finals only.
-        finals.extend(decode(&p.take_output()).unwrap().into_iter().map(|r| r.value));
+        finals.extend(decode(&p.output()).unwrap().into_iter().map(|r| r.value));
         start = end;
     }
     Run { finals, rejects, state: p.snapshot(0) }
@@ -77,12 +145,28 @@ proptest! {
     #[test]
     fn batching_does_not_change_finals_rejects_or_state(events in events(), cuts in cuts(300)) {
         let cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= events.len()).collect();
-        prop_assert_eq!(run(&events, &[], None), run(&events, &cuts, None));
+        prop_assert_eq!(run(clicks_engine(), &events, &[], None), run(clicks_engine(), &events, &cuts, None));
     }
 
     #[test]
     fn a_snapshot_and_restore_anywhere_changes_nothing(events in events(), at in 0usize..300) {
         let at = at.min(events.len());
-        prop_assert_eq!(run(&events, &[], None), run(&events, &[], Some(at)));
+        prop_assert_eq!(run(clicks_engine(), &events, &[], None), run(clicks_engine(), &events, &[], Some(at)));
+    }
+
+    #[test]
+    fn purchases_do_not_depend_on_batching_or_a_restore(events in events_of(purchase), cuts in cuts(300), at in 0usize..300) {
+        let cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= events.len()).collect();
+        let whole = run(purchases_engine(), &events, &[], None);
+        prop_assert_eq!(&whole, &run(purchases_engine(), &events, &cuts, None));
+        prop_assert_eq!(&whole, &run(purchases_engine(), &events, &[], Some(at.min(events.len()))));
+    }
+
+    #[test]
+    fn sensor_stats_do_not_depend_on_batching_or_a_restore(events in events_of(reading), cuts in cuts(300), at in 0usize..300) {
+        let cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= events.len()).collect();
+        let whole = run(sensors_engine(), &events, &[], None);
+        prop_assert_eq!(&whole, &run(sensors_engine(), &events, &cuts, None));
+        prop_assert_eq!(&whole, &run(sensors_engine(), &events, &[], Some(at.min(events.len()))));
     }
 }

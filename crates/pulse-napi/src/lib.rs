@@ -16,7 +16,10 @@ use napi::bindgen_prelude::*;
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
 use pulse_engine::recs::{RecsModel, RecsOptions};
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
-use pulse_engine::{ActivityOptions, ActivityPartition, RejectReason, SnapshotError};
+use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
+use pulse_engine::{
+    ActivityOptions, ActivityPartition, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition, SnapshotError,
+};
 
 /// Stable error codes, mapped to a typed error in packages/engine.
 pub enum EngineCode {
@@ -39,13 +42,102 @@ impl AsRef<str> for EngineCode {
     }
 }
 
-/// Options of an activity-count partition; all times in milliseconds.
+/// Options of an activity-count partition (and of the click metrics it keeps); all times in
+/// milliseconds. Left out, the metric settings take the engine's defaults.
 #[napi(object)]
 pub struct RawActivityOptions {
     pub window_size_ms: f64,
     pub grace_ms: f64,
     pub emit_interval_ms: f64,
     pub max_keys_per_window: u32,
+    /// The input partition, named in the metric records.
+    pub partition: Option<u32>,
+    /// Products each top-K summary monitors.
+    pub top_k_capacity: Option<u32>,
+    /// Products each top-K record lists.
+    pub top_k_size: Option<u32>,
+    /// HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p).
+    pub hll_precision: Option<u32>,
+}
+
+/// Options of a `user-purchases` partition.
+#[napi(object)]
+pub struct RawPurchaseOptions {
+    pub partition: u32,
+    pub grace_ms: f64,
+    pub emit_interval_ms: f64,
+    pub max_keys_per_window: u32,
+    pub top_k_capacity: Option<u32>,
+    pub top_k_size: Option<u32>,
+    pub hll_precision: Option<u32>,
+}
+
+/// Options of a `sensor-data` partition.
+#[napi(object)]
+pub struct RawSensorOptions {
+    pub grace_ms: f64,
+    pub emit_interval_ms: f64,
+    pub max_keys_per_window: u32,
+    /// Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1].
+    pub ewma_alpha: Option<f64>,
+}
+
+fn bad_options(message: String) -> Error<EngineCode> {
+    Error::new(EngineCode::BadOptions, message)
+}
+
+/// Top-K capacity and size, and HyperLogLog precision, checked; defaults for those left out.
+fn sketch_options(capacity: Option<u32>, size: Option<u32>, precision: Option<u32>) -> Result<(usize, usize, u8), EngineCode> {
+    let d = ActivityOptions::default();
+    let capacity = capacity.map_or(d.top_k_capacity, |c| c as usize);
+    let size = size.map_or(d.top_k_size, |s| s as usize);
+    if capacity == 0 || size == 0 || size > capacity {
+        return Err(bad_options(format!("topKSize ({size}) must be at least 1 and at most topKCapacity ({capacity})")));
+    }
+    let precision = precision.unwrap_or(d.hll_precision as u32);
+    if !(MIN_PRECISION as u32..=MAX_PRECISION as u32).contains(&precision) {
+        return Err(bad_options(format!("hllPrecision must be {MIN_PRECISION}..={MAX_PRECISION}, got {precision}")));
+    }
+    Ok((capacity, size, precision as u8))
+}
+
+fn max_keys(v: u32) -> Result<usize, EngineCode> {
+    if v == 0 {
+        return Err(bad_options("maxKeysPerWindow must be at least 1".to_owned()));
+    }
+    Ok(v as usize)
+}
+
+impl TryFrom<RawPurchaseOptions> for PurchaseOptions {
+    type Error = Error<EngineCode>;
+    fn try_from(raw: RawPurchaseOptions) -> Result<Self, EngineCode> {
+        let (top_k_capacity, top_k_size, hll_precision) = sketch_options(raw.top_k_capacity, raw.top_k_size, raw.hll_precision)?;
+        Ok(PurchaseOptions {
+            partition: raw.partition,
+            grace_ms: whole_ms("graceMs", raw.grace_ms, 0.0)?,
+            emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
+            max_keys_per_window: max_keys(raw.max_keys_per_window)?,
+            top_k_capacity,
+            top_k_size,
+            hll_precision,
+        })
+    }
+}
+
+impl TryFrom<RawSensorOptions> for SensorOptions {
+    type Error = Error<EngineCode>;
+    fn try_from(raw: RawSensorOptions) -> Result<Self, EngineCode> {
+        let ewma_alpha = raw.ewma_alpha.unwrap_or(SensorOptions::default().ewma_alpha);
+        if !(ewma_alpha > 0.0 && ewma_alpha <= 1.0) {
+            return Err(bad_options(format!("ewmaAlpha must be in (0, 1], got {ewma_alpha}")));
+        }
+        Ok(SensorOptions {
+            grace_ms: whole_ms("graceMs", raw.grace_ms, 0.0)?,
+            emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
+            max_keys_per_window: max_keys(raw.max_keys_per_window)?,
+            ewma_alpha,
+        })
+    }
 }
 
 fn whole_ms(name: &str, v: f64, min: f64) -> Result<i64, EngineCode> {
@@ -59,14 +151,16 @@ fn whole_ms(name: &str, v: f64, min: f64) -> Result<i64, EngineCode> {
 impl TryFrom<RawActivityOptions> for ActivityOptions {
     type Error = Error<EngineCode>;
     fn try_from(raw: RawActivityOptions) -> Result<Self, EngineCode> {
-        if raw.max_keys_per_window == 0 {
-            return Err(Error::new(EngineCode::BadOptions, "maxKeysPerWindow must be at least 1".to_owned()));
-        }
+        let (top_k_capacity, top_k_size, hll_precision) = sketch_options(raw.top_k_capacity, raw.top_k_size, raw.hll_precision)?;
         Ok(ActivityOptions {
             window_size_ms: whole_ms("windowSizeMs", raw.window_size_ms, 1.0)?,
             grace_ms: whole_ms("graceMs", raw.grace_ms, 0.0)?,
             emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
-            max_keys_per_window: raw.max_keys_per_window as usize,
+            max_keys_per_window: max_keys(raw.max_keys_per_window)?,
+            partition: raw.partition.unwrap_or(0),
+            top_k_capacity,
+            top_k_size,
+            hll_precision,
         })
     }
 }
@@ -97,7 +191,31 @@ pub struct ActivityStatsInfo {
     pub keys: f64,
     pub pending_keys: f64,
     pub state_bytes: f64,
+    /// Accepted events too late for one of their shorter windows, counted in the others.
+    pub partially_late: f64,
     pub stream_time: Option<f64>,
+}
+
+fn stats_info(s: pulse_engine::ActivityStats) -> ActivityStatsInfo {
+    ActivityStatsInfo {
+        accepted: s.accepted as f64,
+        rejected: s.rejected.iter().map(|&n| n as f64).collect(),
+        updates_emitted: s.updates_emitted as f64,
+        finals_emitted: s.finals_emitted as f64,
+        open_windows: s.open_windows,
+        keys: s.keys as f64,
+        pending_keys: s.pending_keys as f64,
+        state_bytes: s.state_bytes as f64,
+        partially_late: s.partially_late as f64,
+        stream_time: s.stream_time.map(|t| t as f64),
+    }
+}
+
+fn snapshot_error(e: SnapshotError) -> Error<EngineCode> {
+    match e {
+        SnapshotError::Mismatch(_) => Error::new(EngineCode::SnapshotMismatch, e.to_string()),
+        SnapshotError::Corrupt(_) => Error::new(EngineCode::BadSnapshot, e.to_string()),
+    }
 }
 
 /// Per-user event counts in tumbling windows for one `user-clicks` partition. Opened when the
@@ -118,10 +236,7 @@ impl ActivityEngine {
     /// Rebuilds a partition from a snapshot taken by `snapshot()`.
     #[napi(factory, catch_unwind)]
     pub fn restore(snapshot: &[u8], options: RawActivityOptions) -> Result<Self, EngineCode> {
-        let (inner, next) = ActivityPartition::restore(snapshot, options.try_into()?).map_err(|e| match e {
-            SnapshotError::Mismatch(_) => Error::new(EngineCode::SnapshotMismatch, e.to_string()),
-            SnapshotError::Corrupt(_) => Error::new(EngineCode::BadSnapshot, e.to_string()),
-        })?;
+        let (inner, next) = ActivityPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
         Ok(Self { inner, restored_next_offset: Some(next) })
     }
 
@@ -142,11 +257,7 @@ impl ActivityEngine {
     /// Rejects of the batches since the last call.
     #[napi]
     pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
-        self.inner
-            .take_rejects()
-            .into_iter()
-            .map(|r| RejectInfo { index: r.index, reason: r.reason.as_str().to_owned(), detail: r.detail })
-            .collect()
+        reject_infos(self.inner.take_rejects())
     }
 
     /// Queues coalesced updates if the emit interval has passed; returns how many.
@@ -182,19 +293,148 @@ impl ActivityEngine {
 
     #[napi]
     pub fn stats(&self) -> ActivityStatsInfo {
-        let s = self.inner.stats();
-        ActivityStatsInfo {
-            accepted: s.accepted as f64,
-            rejected: s.rejected.iter().map(|&n| n as f64).collect(),
-            updates_emitted: s.updates_emitted as f64,
-            finals_emitted: s.finals_emitted as f64,
-            open_windows: s.open_windows,
-            keys: s.keys as f64,
-            pending_keys: s.pending_keys as f64,
-            state_bytes: s.state_bytes as f64,
-            stream_time: s.stream_time.map(|t| t as f64),
-        }
+        stats_info(self.inner.stats())
     }
+}
+
+/// Revenue, purchased products and the purchase side of the funnel for one `user-purchases`
+/// partition; the same method set as `ActivityEngine`.
+#[napi]
+pub struct PurchasesEngine {
+    inner: PurchasesPartition,
+    restored_next_offset: Option<i64>,
+}
+
+#[napi]
+impl PurchasesEngine {
+    #[napi(constructor)]
+    pub fn new(options: RawPurchaseOptions) -> Result<Self, EngineCode> {
+        Ok(Self { inner: PurchasesPartition::new(options.try_into()?), restored_next_offset: None })
+    }
+
+    #[napi(factory, catch_unwind)]
+    pub fn restore(snapshot: &[u8], options: RawPurchaseOptions) -> Result<Self, EngineCode> {
+        let (inner, next) = PurchasesPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
+        Ok(Self { inner, restored_next_offset: Some(next) })
+    }
+
+    #[napi(getter)]
+    pub fn restored_next_offset(&self) -> Option<f64> {
+        self.restored_next_offset.map(|o| o as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
+        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
+    }
+
+    #[napi]
+    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
+        reject_infos(self.inner.take_rejects())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
+        self.inner.flush_due(now_ms as i64) as u32
+    }
+
+    #[napi(getter)]
+    pub fn pending_output(&self) -> u32 {
+        self.inner.output_records() as u32
+    }
+
+    #[napi]
+    pub fn take_output(&mut self) -> Buffer {
+        self.inner.take_output().into()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self, next_offset: f64) -> Buffer {
+        self.inner.snapshot(next_offset as i64).into()
+    }
+
+    #[napi]
+    pub fn take_latency(&mut self) -> Uint32Array {
+        Uint32Array::new(self.inner.take_latency())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> ActivityStatsInfo {
+        stats_info(self.inner.stats())
+    }
+}
+
+/// Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition; the same method
+/// set as `ActivityEngine`.
+#[napi]
+pub struct SensorEngine {
+    inner: SensorPartition,
+    restored_next_offset: Option<i64>,
+}
+
+#[napi]
+impl SensorEngine {
+    #[napi(constructor)]
+    pub fn new(options: RawSensorOptions) -> Result<Self, EngineCode> {
+        Ok(Self { inner: SensorPartition::new(options.try_into()?), restored_next_offset: None })
+    }
+
+    #[napi(factory, catch_unwind)]
+    pub fn restore(snapshot: &[u8], options: RawSensorOptions) -> Result<Self, EngineCode> {
+        let (inner, next) = SensorPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
+        Ok(Self { inner, restored_next_offset: Some(next) })
+    }
+
+    #[napi(getter)]
+    pub fn restored_next_offset(&self) -> Option<f64> {
+        self.restored_next_offset.map(|o| o as f64)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
+        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
+    }
+
+    #[napi]
+    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
+        reject_infos(self.inner.take_rejects())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
+        self.inner.flush_due(now_ms as i64) as u32
+    }
+
+    #[napi(getter)]
+    pub fn pending_output(&self) -> u32 {
+        self.inner.output_records() as u32
+    }
+
+    #[napi]
+    pub fn take_output(&mut self) -> Buffer {
+        self.inner.take_output().into()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self, next_offset: f64) -> Buffer {
+        self.inner.snapshot(next_offset as i64).into()
+    }
+
+    #[napi]
+    pub fn take_latency(&mut self) -> Uint32Array {
+        Uint32Array::new(self.inner.take_latency())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> ActivityStatsInfo {
+        stats_info(self.inner.stats())
+    }
+}
+
+fn reject_infos(rejects: Vec<pulse_engine::Reject>) -> Vec<RejectInfo> {
+    rejects.into_iter().map(|r| RejectInfo { index: r.index, reason: r.reason.as_str().to_owned(), detail: r.detail }).collect()
 }
 
 /// Lower bound in milliseconds of each latency bucket.

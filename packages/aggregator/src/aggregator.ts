@@ -1,36 +1,39 @@
 import type { PulseConfig } from '@pulse/config';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ActivityState,
-  BatchConsumer,
-  BatchProducer,
+  PurchasesState,
+  SensorState,
   createLatencyHistogram,
   foldEngineLatency,
-  recordAt,
   runValues,
   OutputKind,
-  type ActivityOptions,
   type ConsumedBatch,
   type ConsumedRun,
   type Histogram,
-  type KafkaSettings,
-  type RecordHeader,
+  type PackedBatch,
+  type PartitionState,
 } from '@pulse/engine';
-import { consumerConfig, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES } from '@pulse/kafka';
-import { ChangelogReader, snapshotKey } from './changelog.js';
-import { deadLetterHeaders } from './dead-letters.js';
+import { TOPICS } from '@pulse/kafka';
+import { INPUT_TOPICS, snapshotKey } from './changelog.js';
+import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
 
-/** How long to wait before producing again when librdkafka's local queue is full. */
-const QUEUE_FULL_BACKOFF_MS = 2;
 /** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
-const OUTPUT_TOPICS: Record<number, string> = { [OutputKind.ActivityCount]: TOPICS.userActivityCounts };
+const OUTPUT_TOPICS: Record<number, string> = {
+  [OutputKind.ActivityCount]: TOPICS.userActivityCounts,
+  [OutputKind.Revenue]: TOPICS.revenue,
+  [OutputKind.TopProducts]: TOPICS.topProducts,
+  [OutputKind.UniqueUsers]: TOPICS.uniqueUsers,
+  [OutputKind.Funnel]: TOPICS.funnel,
+  [OutputKind.SensorStats]: TOPICS.sensorStats,
+};
 
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
 
 interface OwnedPartition {
+  readonly tp: TopicPartition;
   /** Null while its snapshot is being restored. */
-  state: ActivityState | null;
+  state: PartitionState | null;
   /** First offset not yet reflected in `state`. */
   nextOffset: number;
   /** Processed records since the last checkpoint. */
@@ -47,7 +50,8 @@ export interface AggregatorCounters {
 }
 
 export interface AggregatorProgress extends AggregatorCounters {
-  partitions: number[];
+  /** Owned input partitions as `topic/partition`. */
+  partitions: string[];
   lag: number;
   stateKeys: number;
   stateBytes: number;
@@ -57,21 +61,23 @@ export interface AggregatorProgress extends AggregatorCounters {
 
 type Log = (message: string) => void;
 
+const ownedKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
 /**
- * A member of the aggregator consumer group on `user-clicks`. For each assigned partition it restores
- * the latest snapshot from the changelog and seeks to the offset that snapshot covers; each consumed
- * batch crosses into the Rust engine in one call per partition; outputs and dead letters are produced;
- * every `commitIntervalMs` it checkpoints: outputs acknowledged, then snapshots written and
- * acknowledged, then offsets committed. The snapshot is the truth (state plus the offset it covers),
- * so a crash anywhere replays from the last snapshot and counts every event exactly once; outputs
- * carry absolute counts, so the records replayed after a crash repeat the same values.
+ * A member of the aggregator consumer group on `user-clicks`, `user-purchases` and `sensor-data`.
+ * Each assigned (topic, partition) has its own engine state: activity counts and click metrics,
+ * purchase metrics, or sensor statistics. On assignment it restores the partition's latest snapshot
+ * from the changelog and seeks to the offset that snapshot covers; each consumed batch crosses into
+ * the Rust engine in one call per partition; outputs are routed by kind to their topics, rejects go
+ * to dead-letters; every `commitIntervalMs` it checkpoints: outputs acknowledged, then snapshots
+ * written and acknowledged, then offsets committed. The snapshot is the truth (state plus the offset
+ * it covers), so a crash anywhere replays from the last snapshot and counts every event exactly once;
+ * outputs carry absolute values, so the records replayed after a crash repeat the same values.
+ * Kafka is reached only through `AggregatorIO` (kafka-io.ts).
  */
 export class Aggregator {
-  private consumer!: BatchConsumer;
-  private producer!: BatchProducer;
-  private changelog!: ChangelogReader;
-  private readonly owned = new Map<number, OwnedPartition>();
-  private readonly options: ActivityOptions;
+  private io!: AggregatorIO;
+  private readonly owned = new Map<string, OwnedPartition>();
   private restoreQueue: Promise<void> = Promise.resolve();
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
@@ -83,49 +89,13 @@ export class Aggregator {
   constructor(
     private readonly config: PulseConfig,
     private readonly log: Log = (m) => console.error(m),
-  ) {
-    this.options = {
-      windowSizeMs: config.aggregator.windowSizeMs,
-      graceMs: config.aggregator.graceMs,
-      emitIntervalMs: config.aggregator.emitIntervalMs,
-      maxKeysPerWindow: config.aggregator.maxKeysPerWindow,
-    };
-  }
+  ) {}
 
-  /**
-   * Both Kafka clients are librdkafka driven from Rust (see packages/engine/src/kafka.ts): a poll
-   * returns the whole batch as flat buffers, outputs go out as the engine's packed buffer, and delivery
-   * reports are counted natively per epoch. No per-record JavaScript object exists on the hot path.
-   */
   async start(): Promise<void> {
-    const { config } = this;
-    this.producer = new BatchProducer({
-      'bootstrap.servers': config.kafka.bootstrapServers,
-      'client.id': `${config.kafka.clientId}-aggregator`,
-      // Outputs and snapshots must not be lost or duplicated by retries.
-      'enable.idempotence': true,
-      'acks': 'all',
-      'linger.ms': 2,
-      'batch.size': 262_144,
-      'compression.type': 'lz4',
-      'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024,
-      // Bounded local queue: when it is full, sending waits (backpressure) instead of growing memory.
-      'queue.buffering.max.messages': 200_000,
-      'partitioner': PARTITIONER,
+    this.io = await connectKafka(this.config, INPUT_TOPICS, OUTPUT_TOPICS, {
+      assigned: (tps) => this.onAssigned(tps),
+      revoked: (tps) => this.onRevoked(tps),
     });
-    this.producer.routeOutputs(OUTPUT_TOPICS);
-    this.changelog = await ChangelogReader.connect(config);
-    this.consumer = new BatchConsumer(
-      consumerConfig(config, 'aggregator', config.aggregator.groupId, {
-        'partition.assignment.strategy': 'cooperative-sticky',
-        'enable.auto.offset.store': false,
-        'fetch.wait.max.ms': 10,
-        'session.timeout.ms': config.aggregator.sessionTimeoutMs,
-        'heartbeat.interval.ms': Math.max(100, Math.floor(config.aggregator.sessionTimeoutMs / 10)),
-        'statistics.interval.ms': 1000,
-      }) as KafkaSettings,
-    );
-    this.consumer.subscribe([TOPICS.userClicks]);
     this.loopDone = this.loop();
   }
 
@@ -134,58 +104,59 @@ export class Aggregator {
     return this.loopDone;
   }
 
-  /**
-   * Applies the rebalances the consumer saw during its last poll. Assigned partitions arrive paused:
-   * nothing is processed until the state is restored and the position set.
-   */
-  private applyRebalances(): void {
-    const assigned: number[] = [];
-    for (const e of this.consumer.takeRebalanceEvents()) {
-      if (e.assigned) {
-        this.owned.set(e.partition, { state: null, nextOffset: -1, dirty: false });
-        assigned.push(e.partition);
-      } else {
-        // The new owner restores from the changelog; state since our last checkpoint is replayed there.
-        this.owned.delete(e.partition);
-        this.log(`aggregator: revoked partition ${e.partition}`);
-      }
-    }
-    if (assigned.length === 0) return;
-    this.log(`aggregator: assigned partitions ${assigned.join(', ')}; restoring state`);
-    this.restoreQueue = this.restoreQueue.then(() => this.restore(assigned)).catch((e: Error) => this.fail(e));
+  private onAssigned(tps: TopicPartition[]): void {
+    for (const tp of tps) this.owned.set(ownedKey(tp.topic, tp.partition), { tp, state: null, nextOffset: -1, dirty: false });
+    this.log(`aggregator: assigned partitions ${describe(tps)}; restoring state`);
+    this.restoreQueue = this.restoreQueue.then(() => this.restore(tps)).catch((e: Error) => this.fail(e));
   }
 
-  private async restore(partitions: number[]): Promise<void> {
-    const snapshots = await this.changelog.readLatest(partitions);
-    for (const p of partitions) {
-      const owned = this.owned.get(p);
+  private onRevoked(tps: TopicPartition[]): void {
+    // The new owner restores from the changelog; state since our last checkpoint is replayed there.
+    for (const tp of tps) this.owned.delete(ownedKey(tp.topic, tp.partition));
+    this.log(`aggregator: revoked partitions ${describe(tps)}`);
+  }
+
+  /** A new or restored engine state for an input partition, by its topic. */
+  private openState(tp: TopicPartition, snapshot: Buffer | null): { state: PartitionState; nextOffset: number } {
+    const a = this.config.aggregator;
+    const common = { graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow };
+    const sketches = { partition: tp.partition, topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
+    const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING });
+    switch (tp.topic) {
+      case TOPICS.userClicks: {
+        const options = { ...common, ...sketches, windowSizeMs: a.windowSizeMs };
+        return snapshot ? ActivityState.restore(snapshot, options) : fresh(ActivityState.create(options));
+      }
+      case TOPICS.userPurchases: {
+        const options = { ...common, ...sketches };
+        return snapshot ? PurchasesState.restore(snapshot, options) : fresh(PurchasesState.create(options));
+      }
+      case TOPICS.sensorData: {
+        const options = { ...common, ewmaAlpha: a.ewmaAlpha };
+        return snapshot ? SensorState.restore(snapshot, options) : fresh(SensorState.create(options));
+      }
+      default:
+        throw new Error(`assigned ${tp.topic}, which the aggregator does not consume`);
+    }
+  }
+
+  private async restore(tps: TopicPartition[]): Promise<void> {
+    const snapshots = await this.io.readSnapshots(tps);
+    for (const tp of tps) {
+      const key = ownedKey(tp.topic, tp.partition);
+      const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
-      const snapshot = snapshots.get(p) ?? null;
-      const restored = snapshot ? ActivityState.restore(snapshot, this.options) : { state: ActivityState.create(this.options), nextOffset: OFFSET_BEGINNING };
-      await this.seek(p, restored.nextOffset);
-      if (this.owned.get(p) !== owned) continue; // revoked while restoring
+      const snapshot = snapshots.get(snapshotKey(tp.topic, tp.partition)) ?? null;
+      const restored = this.openState(tp, snapshot);
+      await this.io.seek(tp, restored.nextOffset, () => this.owned.get(key) === owned);
+      if (this.owned.get(key) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
       owned.nextOffset = Math.max(restored.nextOffset, 0);
-      this.consumer.resume(TOPICS.userClicks, [p]);
+      this.io.resume([tp]);
       this.counters.restores++;
-      this.log(`aggregator: partition ${p} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`);
-    }
-  }
-
-  /**
-   * Positions a freshly assigned partition. Right after assignment librdkafka may not know the partition
-   * yet ("Unknown partition"); that settles within moments, so retry for a while before giving up.
-   */
-  private async seek(partition: number, offset: number): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await this.consumer.seek(TOPICS.userClicks, partition, offset, 10_000);
-        return;
-      } catch (err) {
-        if (!/Unknown partition/i.test((err as Error).message) || Date.now() > deadline || !this.owned.has(partition)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      this.log(
+        `aggregator: ${tp.topic} partition ${tp.partition} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`,
+      );
     }
   }
 
@@ -198,9 +169,11 @@ export class Aggregator {
     const batchSize = this.config.aggregator.consumeBatchSize;
     const pollTimeoutMs = Math.min(100, Math.max(5, this.config.aggregator.emitIntervalMs));
     while (!this.stopping) {
-      const batch = await this.consumer.poll(batchSize, pollTimeoutMs);
-      this.applyRebalances();
-      if (this.stopping) break;
+      const batch = await this.io.consume(batchSize, pollTimeoutMs).catch((err: Error) => {
+        this.fail(err);
+        return null;
+      });
+      if (this.stopping || batch === null) break;
       const now = Date.now();
       if (batch.ends.length > 0) await this.process(batch, now);
       await this.flushDue(now);
@@ -212,36 +185,25 @@ export class Aggregator {
   private async process(batch: ConsumedBatch, now: number): Promise<void> {
     this.counters.consumed += batch.ends.length;
     for (const run of batch.runs) {
-      const owned = this.owned.get(run.partition);
+      const owned = this.owned.get(ownedKey(this.io.topicOf(run), run.partition));
       // Records of a partition still restoring were fetched before the pause; the seek re-reads them.
       if (owned === undefined || owned.state === null) continue;
       // After a restore the snapshot, not the committed offset, says where the state ends.
       let first = run.start;
       while (first < run.end && batch.offsets[first]! < owned.nextOffset) first++;
       if (first === run.end) continue;
-      const values = first === run.start ? runValues(batch, run) : skipTo(batch, run, first);
-      const result = owned.state.ingest(values, now);
+      const result = owned.state.ingest(first === run.start ? runValues(batch, run) : skipTo(batch, run, first), now);
       this.counters.accepted += result.accepted;
       if (result.rejected > 0) {
-        for (const reject of owned.state.takeRejects()) await this.sendDeadLetter(batch, run, first + reject.index, reject.reason, reject.detail);
+        for (const reject of owned.state.takeRejects()) {
+          await this.io.deadLetter(batch, run, first + reject.index, reject.reason, reject.detail);
+          this.counters.deadLetters++;
+        }
       }
       owned.nextOffset = batch.offsets[run.end - 1]! + 1;
       owned.dirty = true;
       await this.writeOutput(owned.state);
     }
-  }
-
-  private async sendDeadLetter(batch: ConsumedBatch, run: ConsumedRun, i: number, reason: string, detail: string): Promise<void> {
-    const { value, key } = recordAt(batch, run, i);
-    const source = { topic: TOPICS.userClicks, partition: run.partition, offset: batch.offsets[i]! };
-    const headers: RecordHeader[] = deadLetterHeaders(source, reason, detail, 'aggregator').flatMap((h) => Object.entries(h).map(([name, v]) => ({ name, value: Buffer.from(v) })));
-    await this.sendOne(TOPICS.deadLetters, null, key.length > 0 ? key : null, value, headers);
-    this.counters.deadLetters++;
-  }
-
-  /** Sends one record, waiting while librdkafka's queue is full. */
-  private async sendOne(topic: string, partition: number | null, key: Buffer | null, value: Buffer, headers?: RecordHeader[]): Promise<void> {
-    while (!this.producer.send(topic, partition, key, value, headers)) await sleep(QUEUE_FULL_BACKOFF_MS);
   }
 
   private async flushDue(now: number): Promise<void> {
@@ -251,17 +213,9 @@ export class Aggregator {
     }
   }
 
-  private async writeOutput(state: ActivityState): Promise<void> {
+  private async writeOutput(state: PartitionState): Promise<void> {
     if (state.pendingOutput === 0) return;
-    const packed = state.takeOutput();
-    for (let from = 0; ; ) {
-      const r = this.producer.sendOutputs(packed, from);
-      this.counters.outputs += r.sent;
-      if (!r.full) return;
-      // librdkafka's queue is full: keep the order and wait for room.
-      from = r.next;
-      await sleep(QUEUE_FULL_BACKOFF_MS);
-    }
+    this.counters.outputs += await this.io.sendOutputs(state.takeOutput());
   }
 
   /** Starts a checkpoint if one is due and none is running; it proceeds while consumption goes on. */
@@ -279,29 +233,21 @@ export class Aggregator {
    * The snapshots are taken synchronously (a consistent cut); the waiting happens while the loop goes on.
    */
   private async checkpoint(): Promise<void> {
-    const ready = [...this.owned].filter(([, o]) => o.state !== null && o.dirty);
+    const ready = [...this.owned.values()].filter((o) => o.state !== null && o.dirty);
     if (ready.length === 0) return;
-    const snapshots = ready.map(([p, o]) => ({ p, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
-    for (const [, o] of ready) o.dirty = false;
-    const covered = this.producer.closeEpoch();
-    await this.producer.settled(covered);
-    this.throwOnDeliveryFailure();
-    for (const s of snapshots) await this.sendOne(TOPICS.aggregatorChangelog, s.p, Buffer.from(snapshotKey(s.p)), s.bytes);
-    await this.producer.settled(this.producer.closeEpoch());
-    this.throwOnDeliveryFailure();
-    const offsets = snapshots.filter((s) => this.owned.has(s.p)).map((s) => ({ topic: TOPICS.userClicks, partition: s.p, offset: s.offset }));
+    const snapshots = ready.map((o) => ({ tp: o.tp, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
+    for (const o of ready) o.dirty = false;
+    await this.io.acknowledged();
+    for (const s of snapshots) await this.io.writeSnapshot(s.tp, s.bytes);
+    await this.io.acknowledged();
+    const offsets = snapshots.filter((s) => this.owned.has(ownedKey(s.tp.topic, s.tp.partition))).map((s) => ({ ...s.tp, offset: s.offset }));
     try {
-      if (offsets.length > 0) this.consumer.commit(offsets);
+      this.io.commit(offsets);
     } catch (err) {
       // Committed offsets only feed lag monitoring; the snapshot already says where to resume.
       this.log(`aggregator: offset commit failed: ${(err as Error).message}`);
     }
     this.counters.checkpoints++;
-  }
-
-  private throwOnDeliveryFailure(): void {
-    const failures = this.producer.takeFailures();
-    if (failures.length > 0) throw new Error(`${failures.length} records were not acknowledged by Kafka (first: ${failures[0]!.topic}/${failures[0]!.partition}: ${failures[0]!.error}); not committing`);
   }
 
   /** Event time → reflected in state, since the last call (folded from each partition's engine buckets). */
@@ -312,20 +258,24 @@ export class Aggregator {
   }
 
   progress(): AggregatorProgress {
-    const partitionStats = this.consumer.stats()?.topics[TOPICS.userClicks]?.partitions;
     let lag = 0;
     let stateKeys = 0;
     let stateBytes = 0;
-    for (const [p, o] of this.owned) {
+    for (const o of this.owned.values()) {
       if (o.state === null) continue;
       const stats = o.state.stats();
       stateKeys += stats.keys;
       stateBytes += stats.stateBytes;
-      // From librdkafka's statistics (refreshed every second); before the first fetch, unknown: zero.
-      const highOffset = partitionStats?.[String(p)]?.hi_offset ?? -1;
-      if (highOffset >= 0) lag += Math.max(0, highOffset - o.nextOffset);
+      // Unknown before the first fetch response: counted as zero.
+      const high = this.io.highWatermark(o.tp);
+      if (high !== null) lag += Math.max(0, high - o.nextOffset);
     }
-    return { ...this.counters, partitions: [...this.owned.keys()].sort((a, b) => a - b), lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
+    const topicOrder = (tp: TopicPartition) => (INPUT_TOPICS as readonly string[]).indexOf(tp.topic);
+    const partitions = [...this.owned.values()]
+      .map((o) => o.tp)
+      .sort((a, b) => topicOrder(a) - topicOrder(b) || a.partition - b.partition)
+      .map((tp) => ownedKey(tp.topic, tp.partition));
+    return { ...this.counters, partitions, lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
 
   private stopped: Promise<void> | null = null;
@@ -342,14 +292,23 @@ export class Aggregator {
     await this.restoreQueue;
     await this.checkpointing;
     if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
-    await this.consumer.close().catch(() => {});
-    await this.changelog.close().catch(() => {});
-    await this.producer.flush();
+    await this.io.close();
   }
 }
 
+/** `user-clicks 0, 1, 2; sensor-data 5` */
+function describe(tps: TopicPartition[]): string {
+  const byTopic = new Map<string, number[]>();
+  for (const tp of tps) {
+    let list = byTopic.get(tp.topic);
+    if (list === undefined) byTopic.set(tp.topic, (list = []));
+    list.push(tp.partition);
+  }
+  return [...byTopic].map(([topic, ps]) => `${topic} ${ps.sort((a, b) => a - b).join(', ')}`).join('; ');
+}
+
 /** The records of `run` from `first` on, for when the start of a run was already reflected in state. */
-function skipTo(batch: ConsumedBatch, run: ConsumedRun, first: number): { values: Buffer; ends: Uint32Array } {
+function skipTo(batch: ConsumedBatch, run: ConsumedRun, first: number): PackedBatch {
   const base = batch.ends[first - 1]!;
   return {
     values: batch.values.subarray(run.valueStart + base, run.valueEnd),

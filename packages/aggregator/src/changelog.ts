@@ -1,63 +1,29 @@
-import type { PulseConfig } from '@pulse/config';
-import { RdKafka, consumerConfig, promisify, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { TOPICS } from '@pulse/kafka';
 
-/** Key of the snapshot of input partition `p` in the changelog (also written to changelog partition `p`). */
-export function snapshotKey(partition: number): string {
-  return `${TOPICS.userClicks}:${partition}`;
+/** The input topics the aggregator consumes, in the order that numbers their partitions for the changelog. */
+export const INPUT_TOPICS = [TOPICS.userClicks, TOPICS.userPurchases, TOPICS.sensorData] as const;
+export type InputTopic = (typeof INPUT_TOPICS)[number];
+
+/** Partitions of each input topic (PRODUCT.md §2) and of the changelog. */
+const INPUT_PARTITIONS: Record<InputTopic, number> = { [TOPICS.userClicks]: 12, [TOPICS.userPurchases]: 6, [TOPICS.sensorData]: 24 };
+export const CHANGELOG_PARTITIONS = 12;
+
+/** Key of the snapshot of one input partition in the changelog. */
+export function snapshotKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
 }
 
 /**
- * Reads the latest state snapshot of input partitions from the compacted changelog. Each changelog
- * partition holds one key, so its latest snapshot is its last record: one fetch at high watermark - 1,
- * however long the topic's history.
+ * The changelog partition holding the snapshot of an input partition: the input partitions numbered
+ * topic after topic (user-clicks 0–11, user-purchases 12–17, sensor-data 18–41), modulo the
+ * changelog's 12 partitions. Fixed, so that every aggregator looks in the same place; user-clicks
+ * partition p stays in changelog partition p as before the other topics were aggregated.
  */
-export class ChangelogReader {
-  private constructor(private readonly consumer: KafkaConsumer) {}
-
-  static async connect(config: PulseConfig): Promise<ChangelogReader> {
-    const consumer = new RdKafka.KafkaConsumer(
-      consumerConfig(config, 'aggregator-restore', `${config.aggregator.groupId}-restore`, {
-        'fetch.message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES,
-        'enable.partition.eof': false,
-      }),
-      {},
-    );
-    await promisify<unknown>((cb) => consumer.connect({ timeout: 30_000 }, cb as never));
-    consumer.setDefaultConsumeTimeout(200);
-    return new ChangelogReader(consumer);
+export function changelogPartition(topic: string, partition: number): number {
+  let base = 0;
+  for (const t of INPUT_TOPICS) {
+    if (t === topic) return (base + partition) % CHANGELOG_PARTITIONS;
+    base += INPUT_PARTITIONS[t];
   }
-
-  async readLatest(partitions: readonly number[], timeoutMs = 60_000): Promise<Map<number, Buffer | null>> {
-    const result = new Map<number, Buffer | null>();
-    const wanted = new Map<number, number>();
-    for (const p of partitions) {
-      const { lowOffset, highOffset } = await promisify<{ lowOffset: number; highOffset: number }>((cb) =>
-        this.consumer.queryWatermarkOffsets(TOPICS.aggregatorChangelog, p, 10_000, cb as never),
-      );
-      if (highOffset <= lowOffset) result.set(p, null);
-      else wanted.set(p, highOffset - 1);
-    }
-    if (wanted.size === 0) return result;
-    this.consumer.assign([...wanted].map(([partition, offset]) => ({ topic: TOPICS.aggregatorChangelog, partition, offset })));
-    const deadline = Date.now() + timeoutMs;
-    try {
-      while (wanted.size > 0) {
-        if (Date.now() > deadline) throw new Error(`timed out reading snapshots of partitions ${[...wanted.keys()].join(', ')} from ${TOPICS.aggregatorChangelog}`);
-        const messages = await promisify<Message[]>((cb) => this.consumer.consume(100, cb as never));
-        for (const m of messages) {
-          if (wanted.get(m.partition) === m.offset) {
-            result.set(m.partition, m.value);
-            wanted.delete(m.partition);
-          }
-        }
-      }
-    } finally {
-      this.consumer.unassign();
-    }
-    return result;
-  }
-
-  async close(): Promise<void> {
-    await promisify<unknown>((cb) => this.consumer.disconnect(cb as never));
-  }
+  throw new Error(`${topic} is not an input topic of the aggregator`);
 }

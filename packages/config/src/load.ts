@@ -28,6 +28,13 @@ function coerce(key: string, spec: FieldSpec, raw: unknown, source: string): str
       if (type.max !== undefined && n > type.max) throw new ConfigError(key, source, `must be at most ${type.max}, got ${n}`);
       return n;
     }
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) throw new ConfigError(key, source, `expected a number, got ${JSON.stringify(raw)}`);
+      if (n <= type.above) throw new ConfigError(key, source, `must be above ${type.above}, got ${n}`);
+      if (n > type.max) throw new ConfigError(key, source, `must be at most ${type.max}, got ${n}`);
+      return n;
+    }
     case 'string': {
       const s = typeof raw === 'number' ? String(raw) : raw;
       if (typeof s !== 'string' || (s.length === 0 && !type.allowEmpty)) throw new ConfigError(key, source, `expected a non-empty string, got ${JSON.stringify(raw)}`);

@@ -6,6 +6,8 @@
 export type FieldType =
   | { kind: 'string'; oneOf?: readonly string[]; allowEmpty?: boolean }
   | { kind: 'int'; min: number; max?: number }
+  /** A finite number above `above` (exclusive) and at most `max`. */
+  | { kind: 'number'; above: number; max: number }
   | { kind: 'list' };
 
 export interface FieldSpec {
@@ -66,6 +68,26 @@ export const schema = {
     default: 45000,
     doc: 'consumer session.timeout.ms: how soon the group notices a dead aggregator and moves its partitions',
   },
+  'aggregator.topKCapacity': {
+    type: { kind: 'int', min: 1, max: 1000000 },
+    default: 1000,
+    doc: 'products each Space-Saving top-K summary monitors per partition and window (pulse-top-products); more is more exact and more memory',
+  },
+  'aggregator.topKSize': {
+    type: { kind: 'int', min: 1, max: 1000 },
+    default: 10,
+    doc: 'products each pulse-top-products record lists (at most aggregator.topKCapacity)',
+  },
+  'aggregator.hllPrecision': {
+    type: { kind: 'int', min: 4, max: 16 },
+    default: 14,
+    doc: 'HyperLogLog precision p of unique-user and funnel estimates: 2^p bytes per sketch, standard error 1.04/√2^p (14: 16 KiB, 0.81 %)',
+  },
+  'aggregator.ewmaAlpha': {
+    type: { kind: 'number', above: 0, max: 1 },
+    default: 0.1,
+    doc: 'weight of the newest reading in each sensor\'s exponentially weighted mean and variance (pulse-sensor-stats anomaly score)',
+  },
   'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
   'collector.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the HTTP collector listens on (`pulse collect --host`)' },
   'collector.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8088, doc: 'port of the HTTP collector (`pulse collect --port`; 0 picks a free one)' },
@@ -96,7 +118,7 @@ export const schema = {
 
 export type ConfigKey = keyof typeof schema;
 
-type ValueOf<F extends FieldSpec> = F['type'] extends { kind: 'int' } ? number : F['type'] extends { kind: 'list' } ? string[] : string;
+type ValueOf<F extends FieldSpec> = F['type'] extends { kind: 'int' | 'number' } ? number : F['type'] extends { kind: 'list' } ? string[] : string;
 
 type Nest<K extends string, V> = K extends `${infer Head}.${infer Rest}` ? { [P in Head]: Nest<Rest, V> } : { [P in K]: V };
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;

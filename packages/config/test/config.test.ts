@@ -48,6 +48,16 @@ describe('loadConfig', () => {
     expect(() => load({ PULSE_SINK_BATCH_SIZE: '0' })).toThrow(/sink\.batchSize .*at least 1/);
   });
 
+  it('reads fractional numbers within their range', () => {
+    expect(load({}).aggregator.ewmaAlpha).toBe(0.1);
+    expect(load({ PULSE_AGGREGATOR_EWMA_ALPHA: '0.25' }).aggregator.ewmaAlpha).toBe(0.25);
+    expect(load({}, writeJson({ aggregator: { ewmaAlpha: 1 } })).aggregator.ewmaAlpha).toBe(1);
+    expect(() => load({ PULSE_AGGREGATOR_EWMA_ALPHA: '0' })).toThrow(/aggregator\.ewmaAlpha .*must be above 0/);
+    expect(() => load({ PULSE_AGGREGATOR_EWMA_ALPHA: '1.5' })).toThrow(/must be at most 1/);
+    expect(() => load({ PULSE_AGGREGATOR_EWMA_ALPHA: 'high' })).toThrow(/expected a number/);
+    expect(() => load({ PULSE_AGGREGATOR_HLL_PRECISION: '17' })).toThrow(/at most 16/);
+  });
+
   it('derives environment names from keys and documents every key', () => {
     expect(envName('aggregator.emitIntervalMs')).toBe('PULSE_AGGREGATOR_EMIT_INTERVAL_MS');
     expect(describeConfig()).toContain('PULSE_KAFKA_BOOTSTRAP_SERVERS');

@@ -7,29 +7,64 @@ export interface ActivityOptions {
   graceMs: number;
   emitIntervalMs: number;
   maxKeysPerWindow: number;
+  /** The input partition, named in the click-metric records (default 0). */
+  partition?: number;
+  /** Products each top-K summary monitors (default 1000). */
+  topKCapacity?: number;
+  /** Products each top-K record lists (default 10). */
+  topKSize?: number;
+  /** HyperLogLog precision p, 4..16 (default 14: standard error 1.04/√2^p = 0.81 %). */
+  hllPrecision?: number;
+}
+
+export interface PurchaseOptions {
+  partition: number;
+  graceMs: number;
+  emitIntervalMs: number;
+  maxKeysPerWindow: number;
+  topKCapacity?: number;
+  topKSize?: number;
+  hllPrecision?: number;
+}
+
+export interface SensorOptions {
+  graceMs: number;
+  emitIntervalMs: number;
+  maxKeysPerWindow: number;
+  /** Weight of the newest reading in the EWMA, in (0, 1] (default 0.1). */
+  ewmaAlpha?: number;
 }
 
 export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
   rejected: Record<string, number>;
 }
 
+/** What every native per-partition engine offers (ActivityEngine, PurchasesEngine, SensorEngine). */
+interface NativePartition {
+  readonly restoredNextOffset: number | null;
+  readonly pendingOutput: number;
+  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult;
+  takeRejects(): RejectInfo[];
+  flushDue(nowMs: number): number;
+  takeOutput(): Buffer;
+  snapshot(nextOffset: number): Buffer;
+  takeLatency(): Uint32Array;
+  stats(): ActivityStatsInfo;
+}
+
 const REJECT_REASONS = native.rejectReasons();
 
 /**
- * The activity-count state of one `user-clicks` partition, held in Rust. Every method is one native
- * call; errors are EngineErrors with stable codes.
+ * The state of one input partition, held in Rust. Every method is one native call; errors are
+ * EngineErrors with stable codes. The three kinds of partition share this interface, so that the
+ * aggregator treats them alike.
  */
-export class ActivityState {
-  private constructor(private readonly engine: InstanceType<typeof native.ActivityEngine>) {}
+export class PartitionState {
+  protected constructor(private readonly engine: NativePartition) {}
 
-  static create(options: ActivityOptions): ActivityState {
-    return call(() => new ActivityState(new native.ActivityEngine(options)));
-  }
-
-  /** Restores from a snapshot; `nextOffset` is the first input offset it does not cover. */
-  static restore(snapshot: Buffer, options: ActivityOptions): { state: ActivityState; nextOffset: number } {
-    const engine = call(() => native.ActivityEngine.restore(snapshot, options));
-    return { state: new ActivityState(engine), nextOffset: engine.restoredNextOffset ?? 0 };
+  /** Wraps a restored engine with the offset its snapshot covers up to. */
+  protected static restored<S extends PartitionState>(state: S, engine: NativePartition): { state: S; nextOffset: number } {
+    return { state, nextOffset: engine.restoredNextOffset ?? 0 };
   }
 
   ingest(batch: PackedBatch, nowMs: number): IngestResult {
@@ -65,6 +100,43 @@ export class ActivityState {
     const rejected: Record<string, number> = {};
     REJECT_REASONS.forEach((reason, i) => (rejected[reason] = s.rejected[i] ?? 0));
     return { ...s, rejected };
+  }
+}
+
+/** A `user-clicks` partition: activity counts plus top products, unique users and the click side of the funnel. */
+export class ActivityState extends PartitionState {
+  static create(options: ActivityOptions): ActivityState {
+    return call(() => new ActivityState(new native.ActivityEngine(options)));
+  }
+
+  /** Restores from a snapshot; `nextOffset` is the first input offset it does not cover. */
+  static restore(snapshot: Buffer, options: ActivityOptions): { state: ActivityState; nextOffset: number } {
+    const engine = call(() => native.ActivityEngine.restore(snapshot, options));
+    return PartitionState.restored(new ActivityState(engine), engine);
+  }
+}
+
+/** A `user-purchases` partition: revenue, purchased products and the purchase side of the funnel. */
+export class PurchasesState extends PartitionState {
+  static create(options: PurchaseOptions): PurchasesState {
+    return call(() => new PurchasesState(new native.PurchasesEngine(options)));
+  }
+
+  static restore(snapshot: Buffer, options: PurchaseOptions): { state: PurchasesState; nextOffset: number } {
+    const engine = call(() => native.PurchasesEngine.restore(snapshot, options));
+    return PartitionState.restored(new PurchasesState(engine), engine);
+  }
+}
+
+/** A `sensor-data` partition: per-sensor statistics and EWMA anomaly scores. */
+export class SensorState extends PartitionState {
+  static create(options: SensorOptions): SensorState {
+    return call(() => new SensorState(new native.SensorEngine(options)));
+  }
+
+  static restore(snapshot: Buffer, options: SensorOptions): { state: SensorState; nextOffset: number } {
+    const engine = call(() => native.SensorEngine.restore(snapshot, options));
+    return PartitionState.restored(new SensorState(engine), engine);
   }
 }
 

@@ -23,7 +23,7 @@ export function packValues(values: readonly (Buffer | null | undefined)[]): Pack
 }
 
 /** Output kinds of the engine's packed output (crates/pulse-engine/src/output.rs). */
-export const OutputKind = { ActivityCount: 1 } as const;
+export const OutputKind = { ActivityCount: 1, Revenue: 2, TopProducts: 3, UniqueUsers: 4, Funnel: 5, SensorStats: 6 } as const;
 
 /**
  * Walks the engine's packed output (`kind u8, keyLen u32le, key, valueLen u32le, value`, repeated),

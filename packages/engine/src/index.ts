@@ -1,4 +1,14 @@
-export { ActivityState, engineInfo, type ActivityOptions, type ActivityStats } from './activity.js';
+export {
+  ActivityState,
+  PartitionState,
+  PurchasesState,
+  SensorState,
+  engineInfo,
+  type ActivityOptions,
+  type ActivityStats,
+  type PurchaseOptions,
+  type SensorOptions,
+} from './activity.js';
 export { packValues, forEachOutput, OutputKind, type PackedBatch } from './batch.js';
 export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './errors.js';
 export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';

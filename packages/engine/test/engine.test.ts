@@ -1,15 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { ActivityState, EngineError, createLatencyHistogram, engineInfo, foldEngineLatency, forEachOutput, packValues, percentiles } from '../src/index.js';
+import {
+  ActivityState,
+  EngineError,
+  OutputKind,
+  PurchasesState,
+  SensorState,
+  createLatencyHistogram,
+  engineInfo,
+  foldEngineLatency,
+  forEachOutput,
+  packValues,
+  percentiles,
+  type PartitionState,
+} from '../src/index.js';
 
 const T0 = 1_764_099_900_000;
 const options = { windowSizeMs: 300_000, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 1000 };
 const click = (user: string, ts: number) => Buffer.from(JSON.stringify({ eventId: `e-${user}-${ts}`, userId: user, ts }));
 
-function outputs(state: ActivityState): { key: string; value: Record<string, unknown> }[] {
+/** The decoded output records of one kind. */
+function outputs(state: PartitionState, kind: number = OutputKind.ActivityCount): { key: string; value: Record<string, unknown> }[] {
   const out: { key: string; value: Record<string, unknown> }[] = [];
-  forEachOutput(state.takeOutput(), (kind, key, value) => {
-    expect(kind).toBe(1);
-    out.push({ key: key.toString(), value: JSON.parse(value.toString()) as Record<string, unknown> });
+  forEachOutput(state.takeOutput(), (k, key, value) => {
+    if (k === kind) out.push({ key: key.toString(), value: JSON.parse(value.toString()) as Record<string, unknown> });
   });
   return out;
 }
@@ -31,11 +44,13 @@ describe('ActivityState through the addon', () => {
       [1, 'invalid_json'],
       [3, 'invalid_json'],
     ]);
-    expect(state.flushDue(1)).toBe(1);
+    // The activity count, and the 1- and 5-minute unique-user estimates of the click metrics.
+    expect(state.flushDue(1)).toBe(3);
     expect(outputs(state)).toEqual([
       { key: 'u1', value: { userId: 'u1', windowStart: T0, windowEnd: T0 + 300_000, count: 2, final: false, oldestEventTs: T0 } },
     ]);
-    expect(state.stats()).toMatchObject({ accepted: 2, keys: 1, openWindows: 1, rejected: { invalid_json: 2, late: 0 } });
+    // Open windows: the activity window plus the click metrics' 5-minute and 1-minute windows.
+    expect(state.stats()).toMatchObject({ accepted: 2, keys: 1, openWindows: 3, rejected: { invalid_json: 2, late: 0 } });
   });
 
   it('round-trips a snapshot with the offset it covers', () => {
@@ -44,7 +59,7 @@ describe('ActivityState through the addon', () => {
     const { state: restored, nextOffset } = ActivityState.restore(state.snapshot(1234), options);
     expect(nextOffset).toBe(1234);
     expect(restored.stats().keys).toBe(2);
-    expect(restored.flushDue(0)).toBe(2);
+    expect(restored.flushDue(0)).toBe(4);
   });
 
   it('turns native failures into EngineErrors with stable codes', () => {
@@ -81,6 +96,49 @@ describe('ActivityState through the addon', () => {
 
   it('names its version and target', () => {
     expect(engineInfo()).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), target: expect.stringContaining('-') });
+  });
+});
+
+describe('PurchasesState and SensorState through the addon', () => {
+  const purchase = (user: string, total: number, ts: number) =>
+    Buffer.from(JSON.stringify({ eventId: 'e', userId: user, items: [{ productId: 'p-1', quantity: 2, price: 1 }], total, currency: 'USD', ts }));
+  const reading = (value: number, ts: number) => Buffer.from(JSON.stringify({ eventId: 'e', sensorId: 'fridge-7', metric: 'temperature', value, unit: 'C', ts }));
+
+  it('sums revenue exactly and lists purchased products', () => {
+    const state = PurchasesState.create({ partition: 4, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 });
+    expect(state.ingest(packValues([purchase('u1', 0.1, T0), purchase('u2', 0.2, T0 + 1), Buffer.from('{"userId":"u"}')]), T0)).toEqual({ accepted: 2, rejected: 1 });
+    expect(state.takeRejects()[0]).toMatchObject({ index: 2, reason: 'missing_field' });
+    state.flushDue(0);
+    const packed = state.takeOutput();
+    const byKind = (kind: number) => {
+      const out: Record<string, unknown>[] = [];
+      forEachOutput(packed, (k, _key, value) => k === kind && out.push(JSON.parse(value.toString()) as Record<string, unknown>));
+      return out;
+    };
+    expect(byKind(OutputKind.Revenue)).toEqual([
+      { partition: 4, currency: 'USD', windowStart: T0, windowEnd: T0 + 60_000, orders: 2, items: 4, revenue: 0.3, final: false },
+    ]);
+    expect(byKind(OutputKind.TopProducts)[0]).toMatchObject({ metric: 'purchases', items: [{ productId: 'p-1', count: 4, error: 0 }], threshold: 0 });
+    expect(byKind(OutputKind.Funnel)[0]).toMatchObject({ source: 'user-purchases', purchases: 2, buyers: 2 });
+    const { state: restored, nextOffset } = PurchasesState.restore(state.snapshot(7), { partition: 4, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 });
+    expect(nextOffset).toBe(7);
+    expect(restored.stats()).toMatchObject({ accepted: 0, openWindows: 2 });
+  });
+
+  it('keeps sensor statistics and refuses bad options with a stable code', () => {
+    const sensorOptions = { graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100, ewmaAlpha: 0.5 };
+    const state = SensorState.create(sensorOptions);
+    state.ingest(packValues([reading(4, T0), reading(5, T0 + 1)]), T0);
+    state.flushDue(0);
+    expect(outputs(state, OutputKind.SensorStats)).toEqual([
+      {
+        key: 'fridge-7',
+        value: { sensorId: 'fridge-7', metric: 'temperature', unit: 'C', windowStart: T0, windowEnd: T0 + 60_000, count: 2, min: 4, max: 5, mean: 4.5, ewma: 4.5, anomalyScore: 0, final: false },
+      },
+    ]);
+    expect(() => SensorState.create({ ...sensorOptions, ewmaAlpha: 0 })).toThrow(expect.objectContaining({ code: 'ENGINE_BAD_OPTIONS' }));
+    expect(() => ActivityState.create({ ...options, hllPrecision: 20 })).toThrow(expect.objectContaining({ code: 'ENGINE_BAD_OPTIONS' }));
+    expect(() => SensorState.restore(state.snapshot(0), { ...sensorOptions, ewmaAlpha: 0.2 })).toThrow(expect.objectContaining({ code: 'ENGINE_SNAPSHOT_MISMATCH' }));
   });
 });
 

@@ -19,14 +19,14 @@ export const TOPICS = {
   sensorData: 'sensor-data',
   userActivityCounts: 'user-activity-counts',
   deadLetters: 'dead-letters',
-  aggregatorChangelog: 'pulse-aggregator-changelog',
-  recsModel: 'pulse-recs-model',
-  identities: 'pulse-identities',
   revenue: 'pulse-revenue',
   topProducts: 'pulse-top-products',
   uniqueUsers: 'pulse-unique-users',
   funnel: 'pulse-funnel',
   sensorStats: 'pulse-sensor-stats',
+  aggregatorChangelog: 'pulse-aggregator-changelog',
+  recsModel: 'pulse-recs-model',
+  identities: 'pulse-identities',
 } as const;
 
 /** Largest state snapshot one changelog record may carry (LZ4-compressed). */
@@ -42,11 +42,38 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     config: { 'retention.ms': String(DAY) },
     doc: '5-minute tumbling window counts per user (output, key userId)',
   },
-  { name: TOPICS.revenue, partitions: 6, config: { 'retention.ms': String(7 * DAY) }, doc: 'revenue, orders and items per minute, currency and user-purchases partition (output)' },
-  { name: TOPICS.topProducts, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'Space-Saving top products per 5 minutes, metric and source partition (output)' },
-  { name: TOPICS.uniqueUsers, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'HyperLogLog unique users per 1 and 5 minutes and user-clicks partition (output)' },
-  { name: TOPICS.funnel, partitions: 12, config: { 'retention.ms': String(DAY) }, doc: 'view → cart → purchase funnel per 5 minutes and source partition (output)' },
-  { name: TOPICS.sensorStats, partitions: 24, config: { 'retention.ms': String(DAY) }, doc: 'sensor statistics per sensor and minute, with EWMA anomaly score (output, key sensorId)' },
+  // Metric outputs (README "Output topics"): every record carries absolute values for its key and
+  // window, so consumers upsert; partition counts follow the input topics each is computed from (the larger one where there are two).
+  {
+    name: TOPICS.revenue,
+    partitions: 6,
+    config: { 'retention.ms': String(7 * DAY) },
+    doc: 'orders, items and revenue per source partition, currency and minute (key "<partition>/<currency>")',
+  },
+  {
+    name: TOPICS.topProducts,
+    partitions: 12,
+    config: { 'retention.ms': String(DAY) },
+    doc: 'top viewed, carted and purchased products per source partition and 5 minutes (key "<metric>/<partition>")',
+  },
+  {
+    name: TOPICS.uniqueUsers,
+    partitions: 12,
+    config: { 'retention.ms': String(DAY) },
+    doc: 'HyperLogLog estimates of active users per source partition and 1 or 5 minutes (key "<granularity>/<partition>")',
+  },
+  {
+    name: TOPICS.funnel,
+    partitions: 12,
+    config: { 'retention.ms': String(DAY) },
+    doc: 'view → cart → purchase counts and distinct users per source partition and 5 minutes (key "<source>/<partition>")',
+  },
+  {
+    name: TOPICS.sensorStats,
+    partitions: 24,
+    config: { 'retention.ms': String(DAY) },
+    doc: 'min/max/mean/count and EWMA anomaly score per sensor and minute (key sensorId)',
+  },
   { name: TOPICS.deadLetters, partitions: 6, config: { 'retention.ms': String(7 * DAY) }, doc: 'every event not processed, with its reason' },
   {
     name: TOPICS.identities,
@@ -56,7 +83,8 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
   },
   {
     name: TOPICS.aggregatorChangelog,
-    // One changelog partition per user-clicks partition: the snapshot of input partition p lives in p.
+    // The snapshots of all input partitions (user-clicks, user-purchases, sensor-data) spread over 12
+    // partitions, each under its own key (see packages/aggregator/src/changelog.ts).
     partitions: 12,
     config: {
       'cleanup.policy': 'compact',
@@ -64,7 +92,7 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
       'min.compaction.lag.ms': '0',
       'segment.ms': String(HOUR),
     },
-    doc: 'aggregator state snapshots, one key per input partition (compacted)',
+    doc: 'aggregator state snapshots, one key per input topic and partition (compacted)',
   },
   {
     name: TOPICS.recsModel,

@@ -7,14 +7,16 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 export const aggregate = defineCommand({
   name: 'aggregate',
-  summary: 'run an aggregator: user-clicks → 5-minute activity counts (Rust engine)',
+  summary: 'run an aggregator: clicks, purchases and sensor readings → activity counts and business metrics (Rust engine)',
   help: `Usage: pulse aggregate [--bootstrap-servers B] [--progress S] [--quiet]
 
-Joins the consumer group aggregator.groupId on user-clicks. Kafka assigns partitions; the state of
-each is restored from pulse-aggregator-changelog before it is read. Writes user-activity-counts
-(coalesced updates while a window is open, one final record when stream time passes its end plus
-grace) and dead-letters (malformed and late events, with their reason). Run more of them to scale
-out; kill one and the others take over its partitions without losing or double-counting an event.
+Joins the consumer group aggregator.groupId on user-clicks, user-purchases and sensor-data. Kafka
+assigns partitions; the state of each is restored from pulse-aggregator-changelog before it is read.
+Writes user-activity-counts, pulse-top-products, pulse-unique-users and pulse-funnel (from clicks),
+pulse-revenue, pulse-top-products and pulse-funnel (from purchases) and pulse-sensor-stats (from
+readings): coalesced updates while a window is open, one final record when stream time passes its
+end plus grace; and dead-letters (malformed and late events, with their reason). Run more of them to
+scale out; kill one and the others take over its partitions without losing or double-counting an event.
 
 Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)

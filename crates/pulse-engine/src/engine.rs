@@ -1,0 +1,85 @@
+//! What every per-partition engine shares: checking a batch frame, rejects, the latency histogram,
+//! counters, stream time and the emit clock.
+
+use crate::activity::{ActivityStats, BadFrame};
+use crate::histogram::LatencyHistogram;
+use crate::output::OutputBuffer;
+use crate::reject::{Reject, RejectReason};
+
+/// Stream time before the first event.
+pub const NO_STREAM_TIME: i64 = i64::MIN;
+
+/// Checks that `ends` describes `values` before any record is processed.
+pub fn check_frame(values: &[u8], ends: &[u32]) -> Result<(), BadFrame> {
+    let mut prev = 0u32;
+    for (i, &end) in ends.iter().enumerate() {
+        if end < prev || end as usize > values.len() {
+            return Err(BadFrame(format!("record {i} ends at {end}, after {prev}, in a buffer of {} bytes", values.len())));
+        }
+        prev = end;
+    }
+    Ok(())
+}
+
+/// The records of a checked frame with their index in the batch.
+pub fn records<'a>(values: &'a [u8], ends: &'a [u32]) -> impl Iterator<Item = (u32, &'a [u8])> + 'a {
+    let mut start = 0usize;
+    ends.iter().enumerate().map(move |(i, &end)| {
+        let record = &values[start..end as usize];
+        start = end as usize;
+        (i as u32, record)
+    })
+}
+
+#[derive(Debug)]
+pub struct Core {
+    pub output: OutputBuffer,
+    pub rejects: Vec<Reject>,
+    pub latency: LatencyHistogram,
+    pub stats: ActivityStats,
+    pub stream_time: i64,
+    pub last_emit_ms: i64,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Self {
+            output: OutputBuffer::default(),
+            rejects: Vec::new(),
+            latency: LatencyHistogram::default(),
+            stats: ActivityStats::default(),
+            stream_time: NO_STREAM_TIME,
+            last_emit_ms: i64::MIN,
+        }
+    }
+}
+
+impl Core {
+    pub fn reject(&mut self, index: u32, reason: RejectReason, detail: String) {
+        self.stats.rejected[reason as usize - 1] += 1;
+        self.rejects.push(Reject { index, reason, detail });
+    }
+
+    pub fn accepted(&mut self, ts: i64, now_ms: i64) {
+        self.stats.accepted += 1;
+        self.latency.record(now_ms.saturating_sub(ts).max(0) as u64);
+    }
+
+    /// Whether `emit_interval_ms` has passed since the last report; if so, starts a new interval.
+    pub fn emit_due(&mut self, now_ms: i64, emit_interval_ms: i64) -> bool {
+        if now_ms.saturating_sub(self.last_emit_ms) < emit_interval_ms {
+            return false;
+        }
+        self.last_emit_ms = now_ms;
+        true
+    }
+
+    pub fn stream_time(&self) -> Option<i64> {
+        (self.stream_time != NO_STREAM_TIME).then_some(self.stream_time)
+    }
+}
+
+/// The detail of a `late` reject.
+pub fn late_detail(start: i64, size_ms: i64, grace_ms: i64, ts: i64) -> String {
+    format!("window [{start}, {}) closed at stream time {}; event time {ts}", start + size_ms, start + size_ms + grace_ms)
+}
