@@ -194,7 +194,7 @@ ${row('PostgreSQL (INSERT … SELECT FROM unnest(arrays) ON CONFLICT)', r.postgr
 
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
-  ['e2e', ['rate', 'warmup', 'seed', 'bootstrap-servers']],
+  ['e2e', ['rate', 'rates', 'warmup', 'seed', 'bootstrap-servers']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
@@ -224,7 +224,7 @@ export const bench = defineCommand({
   name: 'bench',
   summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs)',
   allowPositionals: true,
-  help: `Usage: pulse bench e2e --rate N --duration S [--json FILE] [options]
+  help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
        pulse bench recs [--rate N] [--request-rate R] [--duration S] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
@@ -243,6 +243,10 @@ redraws e2e-rates.svg in that directory from every e2e result there (latency aga
 
 Options:
   --rate N               target events/s (default 100000)
+  --rates LIST           a ladder instead, e.g. 50000,100000,150000,200000: one run per rate, each on
+                         a fresh broker, writing FILE with the rate in its name (e2e-100000.json for
+                         --json e2e.json); stops at the first rate where the pipeline aggregates
+                         less than 95% of the target
   --duration S           seconds of load (default 60)
   --warmup S             seconds excluded from the figures (default: a fifth of the duration, at most 15)
   --json FILE            where to write the result (default: print it on stdout)
@@ -487,20 +491,32 @@ Options (sweep):
       return 0;
     }
     const durationSec = numberFlag('duration', values.duration, 60, 1);
-    const result = await runE2E({
-      config,
-      rate: numberFlag('rate', values.rate, 100_000, 1),
-      durationSec,
-      warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
-      bootstrapServers: values['bootstrap-servers'] as string | undefined,
-      dataDir: resolve(config.dataDir, 'bench'),
-      port: numberFlag('port', values.port, 9192, 1024),
-      seed: (values.seed as string | undefined) ?? 'bench',
-      log: (line) => console.error(`bench: ${line}`),
-    });
-    const timePlot = e2eTimePlot(result);
-    writeResult(values.json as string | undefined, result, markdown(result), timePlot === null ? {} : { '': timePlot });
-    if (values.json !== undefined) refreshE2ERatePlot(dirname(resolve(values.json as string)));
+    const ladder = values.rates as string | undefined;
+    if (ladder !== undefined && values.rate !== undefined) throw new UsageError('give --rate or --rates, not both');
+    if (ladder !== undefined && values.json === undefined) throw new UsageError('--rates needs --json FILE: each rate writes FILE with the rate in its name');
+    const rates = ladder === undefined ? [numberFlag('rate', values.rate, 100_000, 1)] : listFlag('rates', ladder, [], wholeNumber(1, 10_000_000), 'rates in events/s');
+    for (const rate of rates) {
+      const result = await runE2E({
+        config,
+        rate,
+        durationSec,
+        warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench'),
+        port: numberFlag('port', values.port, 9192, 1024),
+        seed: (values.seed as string | undefined) ?? 'bench',
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      const timePlot = e2eTimePlot(result);
+      const file = ladder === undefined ? (values.json as string | undefined) : (values.json as string).replace(/(\.json)?$/, `-${rate}.json`);
+      writeResult(file, result, markdown(result), timePlot === null ? {} : { '': timePlot });
+      if (file !== undefined) refreshE2ERatePlot(dirname(resolve(file)));
+      // The ladder ends at the first rate the pipeline cannot keep up with.
+      if (ladder !== undefined && result.achievedRate < 0.95 * rate) {
+        console.error(`bench: the pipeline fell behind at ${fmt(rate)} events/s (${fmt(result.achievedRate)} aggregated); the ladder stops here`);
+        break;
+      }
+    }
     return 0;
   },
 });
