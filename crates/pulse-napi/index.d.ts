@@ -9,10 +9,7 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/**
- * Per-user event counts in tumbling windows for one `user-clicks` partition. Opened when the
- * partition is assigned, dropped when it is revoked.
- */
+/** Per-user event counts in tumbling windows, plus the click metrics, for one `user-clicks` partition. */
 export declare class ActivityEngine {
   constructor(options: RawActivityOptions)
   /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
@@ -20,8 +17,8 @@ export declare class ActivityEngine {
   /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
   /**
-   * Processes one batch: `values` holds the record values back to back, `ends[i]` is where record
-   * `i` ends. `nowMs` only feeds the latency histogram.
+   * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
+   * record `i` ends. `nowMs` only feeds the latency histogram.
    */
   ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
@@ -35,8 +32,8 @@ export declare class ActivityEngine {
   /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
   /**
-   * Latency counts (wall clock at ingest minus event time) per bucket since the last call; the
-   * buckets' lower bounds are `latencyBucketFloors()`.
+   * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
+   * the buckets' lower bounds are `latencyBucketFloors()`.
    */
   takeLatency(): Uint32Array
   stats(): ActivityStatsInfo
@@ -105,20 +102,32 @@ export declare class NativeProducer {
   stats(): string | null
 }
 
-/**
- * Revenue, purchased products and the purchase side of the funnel for one `user-purchases`
- * partition; the same method set as `ActivityEngine`.
- */
+/** Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition. */
 export declare class PurchasesEngine {
   constructor(options: RawPurchaseOptions)
+  /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
   static restore(snapshot: Uint8Array, options: RawPurchaseOptions): PurchasesEngine
+  /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
+  /**
+   * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
+   * record `i` ends. `nowMs` only feeds the latency histogram.
+   */
   ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
+  /** Queues coalesced updates if the emit interval has passed; returns how many. */
   flushDue(nowMs: number): number
+  /** Number of output records waiting in `takeOutput()`. */
   get pendingOutput(): number
+  /** Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`. */
   takeOutput(): Buffer
+  /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
+  /**
+   * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
+   * the buckets' lower bounds are `latencyBucketFloors()`.
+   */
   takeLatency(): Uint32Array
   stats(): ActivityStatsInfo
 }
@@ -135,20 +144,32 @@ export declare class RecsEngine {
   stats(): RecsStatsInfo
 }
 
-/**
- * Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition; the same method
- * set as `ActivityEngine`.
- */
+/** Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition. */
 export declare class SensorEngine {
   constructor(options: RawSensorOptions)
+  /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
   static restore(snapshot: Uint8Array, options: RawSensorOptions): SensorEngine
+  /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
+  /**
+   * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
+   * record `i` ends. `nowMs` only feeds the latency histogram.
+   */
   ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
+  /** Queues coalesced updates if the emit interval has passed; returns how many. */
   flushDue(nowMs: number): number
+  /** Number of output records waiting in `takeOutput()`. */
   get pendingOutput(): number
+  /** Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`. */
   takeOutput(): Buffer
+  /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
+  /**
+   * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
+   * the buckets' lower bounds are `latencyBucketFloors()`.
+   */
   takeLatency(): Uint32Array
   stats(): ActivityStatsInfo
 }

@@ -218,220 +218,110 @@ fn snapshot_error(e: SnapshotError) -> Error<EngineCode> {
     }
 }
 
-/// Per-user event counts in tumbling windows for one `user-clicks` partition. Opened when the
+/// The engine of one input partition, the same method set for every input topic: opened when the
 /// partition is assigned, dropped when it is revoked.
-#[napi]
-pub struct ActivityEngine {
-    inner: ActivityPartition,
-    restored_next_offset: Option<i64>,
+macro_rules! partition_engine {
+    ($doc:literal, $name:ident, $partition:ident, $raw:ident) => {
+        #[doc = $doc]
+        #[napi]
+        pub struct $name {
+            inner: $partition,
+            restored_next_offset: Option<i64>,
+        }
+
+        #[napi]
+        impl $name {
+            #[napi(constructor)]
+            pub fn new(options: $raw) -> Result<Self, EngineCode> {
+                Ok(Self { inner: $partition::new(options.try_into()?), restored_next_offset: None })
+            }
+
+            /// Rebuilds a partition from a snapshot taken by `snapshot()`.
+            #[napi(factory, catch_unwind)]
+            pub fn restore(snapshot: &[u8], options: $raw) -> Result<Self, EngineCode> {
+                let (inner, next) = $partition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
+                Ok(Self { inner, restored_next_offset: Some(next) })
+            }
+
+            /// The first input offset a restored snapshot does not cover; null for a new partition.
+            #[napi(getter)]
+            pub fn restored_next_offset(&self) -> Option<f64> {
+                self.restored_next_offset.map(|o| o as f64)
+            }
+
+            /// Processes one batch: `values` holds the record values back to back, `ends[i]` is where
+            /// record `i` ends. `nowMs` only feeds the latency histogram.
+            #[napi(catch_unwind)]
+            pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
+                let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+                Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
+            }
+
+            /// Rejects of the batches since the last call.
+            #[napi]
+            pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
+                reject_infos(self.inner.take_rejects())
+            }
+
+            /// Queues coalesced updates if the emit interval has passed; returns how many.
+            #[napi(catch_unwind)]
+            pub fn flush_due(&mut self, now_ms: f64) -> u32 {
+                self.inner.flush_due(now_ms as i64) as u32
+            }
+
+            /// Number of output records waiting in `takeOutput()`.
+            #[napi(getter)]
+            pub fn pending_output(&self) -> u32 {
+                self.inner.output_records() as u32
+            }
+
+            /// Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`.
+            #[napi]
+            pub fn take_output(&mut self) -> Buffer {
+                self.inner.take_output().into()
+            }
+
+            /// LZ4-framed state covering input offsets before `nextOffset`.
+            #[napi(catch_unwind)]
+            pub fn snapshot(&self, next_offset: f64) -> Buffer {
+                self.inner.snapshot(next_offset as i64).into()
+            }
+
+            /// Latency counts (wall clock at ingest minus event time) per bucket since the last call;
+            /// the buckets' lower bounds are `latencyBucketFloors()`.
+            #[napi]
+            pub fn take_latency(&mut self) -> Uint32Array {
+                Uint32Array::new(self.inner.take_latency())
+            }
+
+            #[napi]
+            pub fn stats(&self) -> ActivityStatsInfo {
+                stats_info(self.inner.stats())
+            }
+        }
+    };
 }
 
-#[napi]
-impl ActivityEngine {
-    #[napi(constructor)]
-    pub fn new(options: RawActivityOptions) -> Result<Self, EngineCode> {
-        Ok(Self { inner: ActivityPartition::new(options.try_into()?), restored_next_offset: None })
-    }
+partition_engine!(
+    "Per-user event counts in tumbling windows, plus the click metrics, for one `user-clicks` partition.",
+    ActivityEngine,
+    ActivityPartition,
+    RawActivityOptions
+);
 
-    /// Rebuilds a partition from a snapshot taken by `snapshot()`.
-    #[napi(factory, catch_unwind)]
-    pub fn restore(snapshot: &[u8], options: RawActivityOptions) -> Result<Self, EngineCode> {
-        let (inner, next) = ActivityPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
-        Ok(Self { inner, restored_next_offset: Some(next) })
-    }
+partition_engine!(
+    "Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition.",
+    PurchasesEngine,
+    PurchasesPartition,
+    RawPurchaseOptions
+);
 
-    /// The first input offset a restored snapshot does not cover; null for a new partition.
-    #[napi(getter)]
-    pub fn restored_next_offset(&self) -> Option<f64> {
-        self.restored_next_offset.map(|o| o as f64)
-    }
-
-    /// Processes one batch: `values` holds the record values back to back, `ends[i]` is where record
-    /// `i` ends. `nowMs` only feeds the latency histogram.
-    #[napi(catch_unwind)]
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
-        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
-        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
-    }
-
-    /// Rejects of the batches since the last call.
-    #[napi]
-    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
-        reject_infos(self.inner.take_rejects())
-    }
-
-    /// Queues coalesced updates if the emit interval has passed; returns how many.
-    #[napi(catch_unwind)]
-    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
-        self.inner.flush_due(now_ms as i64) as u32
-    }
-
-    /// Number of output records waiting in `takeOutput()`.
-    #[napi(getter)]
-    pub fn pending_output(&self) -> u32 {
-        self.inner.output_records() as u32
-    }
-
-    /// Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`.
-    #[napi]
-    pub fn take_output(&mut self) -> Buffer {
-        self.inner.take_output().into()
-    }
-
-    /// LZ4-framed state covering input offsets before `nextOffset`.
-    #[napi(catch_unwind)]
-    pub fn snapshot(&self, next_offset: f64) -> Buffer {
-        self.inner.snapshot(next_offset as i64).into()
-    }
-
-    /// Latency counts (wall clock at ingest minus event time) per bucket since the last call; the
-    /// buckets' lower bounds are `latencyBucketFloors()`.
-    #[napi]
-    pub fn take_latency(&mut self) -> Uint32Array {
-        Uint32Array::new(self.inner.take_latency())
-    }
-
-    #[napi]
-    pub fn stats(&self) -> ActivityStatsInfo {
-        stats_info(self.inner.stats())
-    }
-}
-
-/// Revenue, purchased products and the purchase side of the funnel for one `user-purchases`
-/// partition; the same method set as `ActivityEngine`.
-#[napi]
-pub struct PurchasesEngine {
-    inner: PurchasesPartition,
-    restored_next_offset: Option<i64>,
-}
-
-#[napi]
-impl PurchasesEngine {
-    #[napi(constructor)]
-    pub fn new(options: RawPurchaseOptions) -> Result<Self, EngineCode> {
-        Ok(Self { inner: PurchasesPartition::new(options.try_into()?), restored_next_offset: None })
-    }
-
-    #[napi(factory, catch_unwind)]
-    pub fn restore(snapshot: &[u8], options: RawPurchaseOptions) -> Result<Self, EngineCode> {
-        let (inner, next) = PurchasesPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
-        Ok(Self { inner, restored_next_offset: Some(next) })
-    }
-
-    #[napi(getter)]
-    pub fn restored_next_offset(&self) -> Option<f64> {
-        self.restored_next_offset.map(|o| o as f64)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
-        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
-        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
-    }
-
-    #[napi]
-    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
-        reject_infos(self.inner.take_rejects())
-    }
-
-    #[napi(catch_unwind)]
-    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
-        self.inner.flush_due(now_ms as i64) as u32
-    }
-
-    #[napi(getter)]
-    pub fn pending_output(&self) -> u32 {
-        self.inner.output_records() as u32
-    }
-
-    #[napi]
-    pub fn take_output(&mut self) -> Buffer {
-        self.inner.take_output().into()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn snapshot(&self, next_offset: f64) -> Buffer {
-        self.inner.snapshot(next_offset as i64).into()
-    }
-
-    #[napi]
-    pub fn take_latency(&mut self) -> Uint32Array {
-        Uint32Array::new(self.inner.take_latency())
-    }
-
-    #[napi]
-    pub fn stats(&self) -> ActivityStatsInfo {
-        stats_info(self.inner.stats())
-    }
-}
-
-/// Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition; the same method
-/// set as `ActivityEngine`.
-#[napi]
-pub struct SensorEngine {
-    inner: SensorPartition,
-    restored_next_offset: Option<i64>,
-}
-
-#[napi]
-impl SensorEngine {
-    #[napi(constructor)]
-    pub fn new(options: RawSensorOptions) -> Result<Self, EngineCode> {
-        Ok(Self { inner: SensorPartition::new(options.try_into()?), restored_next_offset: None })
-    }
-
-    #[napi(factory, catch_unwind)]
-    pub fn restore(snapshot: &[u8], options: RawSensorOptions) -> Result<Self, EngineCode> {
-        let (inner, next) = SensorPartition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
-        Ok(Self { inner, restored_next_offset: Some(next) })
-    }
-
-    #[napi(getter)]
-    pub fn restored_next_offset(&self) -> Option<f64> {
-        self.restored_next_offset.map(|o| o as f64)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
-        let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
-        Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
-    }
-
-    #[napi]
-    pub fn take_rejects(&mut self) -> Vec<RejectInfo> {
-        reject_infos(self.inner.take_rejects())
-    }
-
-    #[napi(catch_unwind)]
-    pub fn flush_due(&mut self, now_ms: f64) -> u32 {
-        self.inner.flush_due(now_ms as i64) as u32
-    }
-
-    #[napi(getter)]
-    pub fn pending_output(&self) -> u32 {
-        self.inner.output_records() as u32
-    }
-
-    #[napi]
-    pub fn take_output(&mut self) -> Buffer {
-        self.inner.take_output().into()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn snapshot(&self, next_offset: f64) -> Buffer {
-        self.inner.snapshot(next_offset as i64).into()
-    }
-
-    #[napi]
-    pub fn take_latency(&mut self) -> Uint32Array {
-        Uint32Array::new(self.inner.take_latency())
-    }
-
-    #[napi]
-    pub fn stats(&self) -> ActivityStatsInfo {
-        stats_info(self.inner.stats())
-    }
-}
+partition_engine!(
+    "Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition.",
+    SensorEngine,
+    SensorPartition,
+    RawSensorOptions
+);
 
 fn reject_infos(rejects: Vec<pulse_engine::Reject>) -> Vec<RejectInfo> {
     rejects.into_iter().map(|r| RejectInfo { index: r.index, reason: r.reason.as_str().to_owned(), detail: r.detail }).collect()
