@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type KafkaSettings, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
 import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
+import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
@@ -26,6 +29,8 @@ export interface E2EOptions {
   seed: string;
   /** Extra environment for the aggregator and generator processes (PULSE_* settings). */
   env?: Record<string, string>;
+  /** Also run `pulse sink` into this store (a fresh DuckDB file, or a throwaway local PostgreSQL) and measure it. */
+  sink?: 'duckdb' | 'postgres';
   log: (line: string) => void;
 }
 
@@ -59,6 +64,8 @@ export interface E2EResult {
   deadLetters: number;
   outputs: number;
   processes: Record<string, ProcessUsage>;
+  /** The sink, when it ran: rows stored per second over the measured span and its largest lag. */
+  sink?: { store: 'duckdb' | 'postgres'; rowsPerSec: number; rows: number; maxLag: number; finalLag: number };
   settings: Record<string, string | number>;
   machine: MachineInfo;
   startedAt: string;
@@ -124,6 +131,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const brokerPid = broker.pid;
   const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: bootstrap } };
   const children: ChildProcess[] = [];
+  let postgres: LocalPostgres | null = null;
   try {
     await ensureTopics(config);
     const group = `pulse-bench-${Date.now()}`;
@@ -150,6 +158,9 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       aggregator.once('exit', (code) => reject(new Error(`aggregator exited (${code}) before it was ready:\n${aggregatorLog}`)));
     });
     o.log('aggregator ready: all 42 input partitions restored');
+
+    if (o.sink === 'postgres') postgres = await startLocalPostgres(join(o.dataDir, 'e2e-postgres'));
+    const sink = o.sink === undefined ? null : await startSink(o.sink, o.dataDir, postgres, env, children, o.log);
 
     // (b): a consumer of the output topic in this process, from the end of the topic.
     const outputLatency = createLatencyHistogram();
@@ -202,6 +213,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       generator: generator.pid!,
       bench: process.pid,
       ...(brokerPid !== null ? { broker: brokerPid } : {}),
+      ...(sink !== null ? { sink: sink.pid } : {}),
     });
     const progress = setInterval(() => {
       const r = reports[reports.length - 1];
@@ -244,6 +256,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const final = reports[reports.length - 1];
     aggregator.kill('SIGTERM');
     await new Promise((res) => aggregator.once('exit', res));
+    const sinkResult = sink === null ? undefined : await sink.finish(measureFrom, generatorEnd);
 
     const lagSeries = reports.map((r, i) => {
       const second = decodeHistogram(r.latency);
@@ -274,6 +287,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       deadLetters: final?.deadLetters ?? 0,
       outputs: outputRecords,
       processes,
+      ...(sinkResult === undefined ? {} : { sink: sinkResult }),
       settings: {
         'producer.batchSize': config.producer.batchSize,
         'producer.lingerMs': config.producer.lingerMs,
@@ -289,6 +303,76 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await postgres?.stop().catch(() => {});
     await broker.stop();
   }
+}
+
+interface RunningSink {
+  pid: number;
+  /** Stops sampling and the sink; rows/s over [from, to] and its lag. */
+  finish(from: number, to: number): Promise<NonNullable<E2EResult['sink']>>;
+}
+
+/** `pulse sink` into a fresh store, its row count and lag read from its /metrics every second. */
+async function startSink(
+  store: 'duckdb' | 'postgres',
+  dataDir: string,
+  postgres: LocalPostgres | null,
+  env: Record<string, string>,
+  children: ChildProcess[],
+  log: (line: string) => void,
+): Promise<RunningSink> {
+  const duckdbFile = join(dataDir, 'e2e-sink.duckdb');
+  rmSync(duckdbFile, { force: true });
+  rmSync(`${duckdbFile}.wal`, { force: true });
+  const url = postgres === null ? '' : await postgres.freshDatabase(`e2e_${Date.now()}`);
+  const port = 9480;
+  const child = spawnCli(['sink', '--progress', '0', '--metrics-port', String(port)], {
+    ...env,
+    ...(store === 'postgres' ? { PULSE_DATABASE_URL: url } : { PULSE_SINK_DUCKDB_FILE: duckdbFile }),
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const samples: { at: number; rows: number; lag: number }[] = [];
+  const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  const sample = async () => {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      samples.push({ at: Date.now(), rows: metric(text, 'pulse_sink_rows_total'), lag: metric(text, 'pulse_sink_lag') });
+    } catch {
+      // Not listening yet.
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  while (samples.length === 0) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`pulse sink did not start:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 250));
+    await sample();
+  }
+  log(`sink running into ${store === 'postgres' ? 'PostgreSQL (a throwaway local cluster)' : `DuckDB ${duckdbFile}`}`);
+  const timer = setInterval(() => void sample(), 1000);
+  return {
+    pid: child.pid!,
+    async finish(from, to) {
+      // Let it store what the aggregator wrote (bounded), then stop it.
+      const drainDeadline = Date.now() + 30_000;
+      while (Date.now() < drainDeadline && (samples[samples.length - 1]?.lag ?? 1) > 0) await new Promise((r) => setTimeout(r, 500));
+      clearInterval(timer);
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      const span = samples.filter((s) => s.at >= from && s.at <= to);
+      const a = span[0];
+      const b = span[span.length - 1];
+      const last = samples[samples.length - 1]!;
+      return {
+        store,
+        rowsPerSec: a && b && b.at > a.at ? Math.round(((b.rows - a.rows) * 1000) / (b.at - a.at)) : 0,
+        rows: last.rows,
+        maxLag: Math.max(0, ...span.map((s) => s.lag).filter(Number.isFinite)),
+        finalLag: last.lag,
+      };
+    },
+  };
 }

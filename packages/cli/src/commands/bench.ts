@@ -42,7 +42,11 @@ Generator, single broker, aggregator and this measuring consumer all ran on that
     .map(([t, n]) => `${t} ${fmt(n)}`)
     .join(', ')}) at ${fmt(r.generatorRate)} events/s (max ${fmt(r.generatorMaxBehindMs)} ms behind schedule)
 - **aggregated ${fmt(r.achievedRate)} user-clicks events/s** over the ${r.measuredSec} s after a ${r.warmupSec} s warm-up; max consumer lag ${fmt(r.maxLag)}
-- ${fmt(r.outputs)} output records, ${fmt(r.deadLetters)} dead letters
+- ${fmt(r.outputs)} output records, ${fmt(r.deadLetters)} dead letters${
+    r.sink === undefined
+      ? ''
+      : `\n- sink into ${r.sink.store === 'postgres' ? 'PostgreSQL' : 'DuckDB'} alongside: **${fmt(r.sink.rowsPerSec)} rows/s** stored over the measured span, max lag ${fmt(r.sink.maxLag)} records, ${fmt(r.sink.finalLag)} at the end (${fmt(r.sink.rows)} rows in all)`
+  }
 
 Latency in ms from each event's intended send time (no coordinated omission):
 
@@ -194,7 +198,7 @@ ${row('PostgreSQL (INSERT … SELECT FROM unnest(arrays) ON CONFLICT)', r.postgr
 
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
-  ['e2e', ['rate', 'rates', 'warmup', 'seed', 'bootstrap-servers']],
+  ['e2e', ['rate', 'rates', 'warmup', 'seed', 'bootstrap-servers', 'sink']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
@@ -243,6 +247,8 @@ redraws e2e-rates.svg in that directory from every e2e result there (latency aga
 
 Options:
   --rate N               target events/s (default 100000)
+  --sink STORE           also run \`pulse sink\` into a fresh duckdb file or a throwaway local postgres
+                         cluster, and report the rows/s it stores while the pipeline runs
   --rates LIST           a ladder instead, e.g. 50000,100000,150000,200000: one run per rate, each on
                          a fresh broker, writing FILE with the rate in its name (e2e-100000.json for
                          --json e2e.json); stops at the first rate where the pipeline aggregates
@@ -345,6 +351,7 @@ Options (sweep):
     role: { type: 'string' },
     frequency: { type: 'string' },
     svg: { type: 'string' },
+    sink: { type: 'string' },
     keys: { type: 'string' },
     runs: { type: 'string' },
     'database-url': { type: 'string' },
@@ -495,10 +502,13 @@ Options (sweep):
     if (ladder !== undefined && values.rate !== undefined) throw new UsageError('give --rate or --rates, not both');
     if (ladder !== undefined && values.json === undefined) throw new UsageError('--rates needs --json FILE: each rate writes FILE with the rate in its name');
     const rates = ladder === undefined ? [numberFlag('rate', values.rate, 100_000, 1)] : listFlag('rates', ladder, [], wholeNumber(1, 10_000_000), 'rates in events/s');
+    const sinkStore = values.sink as string | undefined;
+    if (sinkStore !== undefined && sinkStore !== 'duckdb' && sinkStore !== 'postgres') throw new UsageError('--sink must be duckdb or postgres');
     for (const rate of rates) {
       const result = await runE2E({
         config,
         rate,
+        ...(sinkStore === undefined ? {} : { sink: sinkStore }),
         durationSec,
         warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
