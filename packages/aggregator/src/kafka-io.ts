@@ -114,7 +114,10 @@ class NativeIO implements AggregatorIO {
     for (const tp of partitions) this.consumer.resume(tp.topic, [tp.partition]);
   }
 
-  /** Right after assignment librdkafka may not know the partition yet ("Unknown partition"); that settles within moments. */
+  /**
+   * Right after assignment librdkafka may not know the partition yet ("Unknown partition") or not have
+   * set up its fetcher ("Erroneous state"); both settle within moments.
+   */
   async seek(tp: TopicPartition, offset: number, stillOwned: () => boolean): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -122,7 +125,7 @@ class NativeIO implements AggregatorIO {
         await this.consumer.seek(tp.topic, tp.partition, offset, 10_000);
         return;
       } catch (err) {
-        if (!/Unknown partition/i.test((err as Error).message) || Date.now() > deadline || !stillOwned()) throw err;
+        if (!/Unknown partition|Erroneous state/i.test((err as Error).message) || Date.now() > deadline || !stillOwned()) throw err;
         await sleep(100);
       }
     }
