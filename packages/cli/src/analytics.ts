@@ -8,6 +8,8 @@ export interface AnalyticsSide {
   sink: Sink | null;
   /** Prometheus lines for /metrics: the sink's counters and the Kafka clients' statistics. */
   metrics: (() => string[])[];
+  /** Where the process's Kafka clients report their librdkafka statistics for /metrics. */
+  kafkaStats: KafkaClientStats;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export async function startAnalytics(config: PulseConfig, withSink: boolean, log
     analytics: new Analytics(store, monitor),
     sink,
     metrics: [() => running?.prometheus() ?? [], () => stats.prometheus()],
+    kafkaStats: stats,
     async close() {
       await running?.stop();
       await monitor.stop();

@@ -60,6 +60,7 @@ Options:
     }
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
     await recs.start();
+    side.kafkaStats.watch('recs', () => recs.kafkaStats());
     const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.analytics.store.kind} ${side.analytics.store.location}${side.sink ? ', sink running in this process' : ''}; OpenAPI at ${address}/openapi.json)`);

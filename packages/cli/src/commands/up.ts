@@ -85,6 +85,7 @@ Options:
     // The query and recommendation API, fed by the same streams; optional: a busy port leaves the rest running.
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
     await recs.start();
+    side?.kafkaStats.watch('recs', () => recs.kafkaStats());
     const api = buildApi({ recommender: recs, analytics: side?.analytics, metrics: side?.metrics, tokens: config.api.tokens });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
       log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
