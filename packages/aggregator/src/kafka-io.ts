@@ -149,8 +149,7 @@ class NativeIO implements AggregatorIO {
   async deadLetter(batch: ConsumedBatch, run: ConsumedRun, i: number, reason: string, detail: string): Promise<void> {
     const { value, key } = recordAt(batch, run, i);
     const source = { topic: this.topicOf(run), partition: run.partition, offset: batch.offsets[i]! };
-    const headers = deadLetterHeaders(source, reason, detail, 'aggregator').flatMap((h) => Object.entries(h).map(([name, v]) => ({ name, value: Buffer.from(v) })));
-    await this.sendOne(TOPICS.deadLetters, null, key.length > 0 ? key : null, value, headers);
+    await this.sendOne(TOPICS.deadLetters, null, key.length > 0 ? key : null, value, deadLetterHeaders(source, reason, detail, 'aggregator'));
   }
 
   writeSnapshot(tp: TopicPartition, snapshot: Buffer): Promise<void> {

@@ -50,10 +50,8 @@ export class KafkaSink implements RecordSink {
   }
 
   static async connect(config: PulseConfig, probeTopic: string, log: (line: string) => void = () => {}): Promise<KafkaSink> {
-    const settings = { ...producerConfig(config, 'collector') } as Record<string, unknown>;
-    delete settings['dr_cb'];
     const client = new BatchProducer({
-      ...(settings as KafkaSettings),
+      ...(producerConfig(config, 'collector') as KafkaSettings),
       // Room for the bounded queue plus one full request admitted just below the bound.
       'queue.buffering.max.messages': config.collector.maxInFlightEvents + MAX_BATCH_EVENTS,
     });

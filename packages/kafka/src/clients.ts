@@ -30,7 +30,6 @@ export function producerConfig(config: PulseConfig, clientId: string, overrides:
     'compression.type': config.producer.compression as ProducerGlobalConfig['compression.type'],
     'acks': Number(config.producer.acks === 'all' ? -1 : config.producer.acks),
     'partitioner': PARTITIONER,
-    'dr_cb': true,
     ...overrides,
   } as ProducerGlobalConfig;
 }

@@ -62,9 +62,7 @@ export class GeneratorProducer {
   private constructor(private readonly client: BatchProducer) {}
 
   static async connect(config: PulseConfig, overrides: ProducerGlobalConfig = {}): Promise<GeneratorProducer> {
-    const settings = { ...producerConfig(config, 'loadgen', overrides) } as Record<string, unknown>;
-    delete settings['dr_cb'];
-    return new GeneratorProducer(new BatchProducer(settings as KafkaSettings));
+    return new GeneratorProducer(new BatchProducer(producerConfig(config, 'loadgen', overrides) as KafkaSettings));
   }
 
   /** Stages one record (copied at once); false (nothing staged) when librdkafka's queue is full. */
