@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
-import { produceRecords, readAll, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
+import { produceRecords, readAll, rng, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
 import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
 
 type RawRecord = ProduceRecord & { partition: number; key: string; value: string };
@@ -9,18 +9,6 @@ const MIN = 60_000;
 /** A window boundary: 2025-11-25T19:45:00Z. */
 const T0 = 1_764_099_900_000;
 const PARTITIONS = 12;
-
-/** A small deterministic PRNG (mulberry32), so a failing fixture can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {

@@ -1,24 +1,12 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
-import { produceRecords, readAll, testConfig, type ProduceRecord } from './helpers/index.js';
+import { produceRecords, readAll, rng, testConfig, type ProduceRecord } from './helpers/index.js';
 import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
 
 const MIN = 60_000;
 /** A 5-minute window boundary: 2025-11-25T19:45:00Z. */
 const T0 = 1_764_099_900_000;
 const EWMA_ALPHA = 0.25;
-
-/** mulberry32: a small deterministic PRNG, so that a failing fixture can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Sent = ProduceRecord & { partition: number; value: string };
 

@@ -1,2 +1,3 @@
 export * from './kafka.js';
 export * from './consume.js';
+export * from './rng.js';
