@@ -174,6 +174,22 @@ export declare class SensorEngine {
   stats(): ActivityStatsInfo
 }
 
+export declare class ShopModel {
+  constructor(seed: string, o: RawShopOptions)
+  /** The next event, with `ts` = its intended send time in epoch ms. */
+  next(ts: number): ShopEvent
+  /**
+   * The next `count` events of a run at `rate` events/s from `t0`, each with ts = t0 + its intended
+   * offset (the model's sequence number is the event's index in the run); by topic, in the order of
+   * `ShopEvent.topic`.
+   */
+  nextPaced(t0: number, rate: number, count: number): Array<PackedShopRecords>
+  /** Events generated so far. */
+  get sequence(): number
+  /** Events generated so far by type, in the order of pulse-shop's EVENT_TYPES. */
+  eventCounts(): Array<number>
+}
+
 export interface ActivityStatsInfo {
   accepted: number
   /** Rejected records by reason, in the order of `rejectReasons()`. */
@@ -250,6 +266,14 @@ export declare function latencyBucketFloors(): Float64Array
 /** The librdkafka version the native clients are built on. */
 export declare function librdkafkaVersion(): string
 
+/** The records of one topic, packed as `BatchProducer.sendPacked` takes them. */
+export interface PackedShopRecords {
+  values: Buffer
+  ends: Uint32Array
+  keys: Buffer
+  keyEnds: Uint32Array
+}
+
 /**
  * Options of an activity-count partition (and of the click metrics it keeps); all times in
  * milliseconds. Left out, the metric settings take the engine's defaults.
@@ -301,6 +325,25 @@ export interface RawSensorOptions {
   maxKeysPerWindow: number
   /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
   ewmaAlpha?: number
+}
+
+/** The model's options with every default filled in (packages/loadgen resolves and checks them). */
+export interface RawShopOptions {
+  users: number
+  products: number
+  categories: number
+  zipfExponent: number
+  sessions: number
+  sessionLength: number
+  sensors: number
+  anomalyRate: number
+  mixClicks: number
+  mixPurchases: number
+  mixSensors: number
+  viewToCart: number
+  cartToCheckout: number
+  checkoutToPurchase: number
+  currency: string
 }
 
 export interface RebalanceInfo {
@@ -373,6 +416,13 @@ export interface SendResult {
   sent: number
   /** librdkafka's queue was full: wait (e.g. for acknowledgements) and resume from `next`. */
   full: boolean
+}
+
+/** One event: `topic` is 0 for clicks, 1 for purchases, 2 for sensor readings. */
+export interface ShopEvent {
+  topic: number
+  key: string
+  value: string
 }
 
 export interface TicketCompletion {

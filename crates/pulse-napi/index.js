@@ -841,6 +841,7 @@ module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.PurchasesEngine = nativeBinding.PurchasesEngine
 module.exports.RecsEngine = nativeBinding.RecsEngine
 module.exports.SensorEngine = nativeBinding.SensorEngine
+module.exports.ShopModel = nativeBinding.ShopModel
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors

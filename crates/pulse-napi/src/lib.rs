@@ -11,6 +11,7 @@
 extern crate napi_derive;
 
 pub mod kafka;
+pub mod shop;
 
 use napi::bindgen_prelude::*;
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
@@ -82,7 +83,7 @@ pub struct RawSensorOptions {
     pub ewma_alpha: Option<f64>,
 }
 
-fn bad_options(message: String) -> Error<EngineCode> {
+pub(crate) fn bad_options(message: String) -> Error<EngineCode> {
     Error::new(EngineCode::BadOptions, message)
 }
 

@@ -33,3 +33,4 @@ export {
   type TicketNews,
   type TopicPartitionOffset,
 } from './kafka.js';
+export { NativeShopModel, type PackedShopRecords, type RawShopOptions, type ShopEvent } from './shop.js';

@@ -10,13 +10,13 @@ export {
   type EventType,
   type Funnel,
   type GeneratedEvent,
+  type PackedEvents,
+  type Seed,
   type Mix,
   type ResolvedShopOptions,
   type ShopModelOptions,
   type TopicNames,
 } from './model.js';
-export { runGenerator, intendedOffsetMs, plannedEvents, type EventSink, type GeneratorOptions, type GeneratorProgress, type GeneratorStats } from './runner.js';
+export { runGenerator, dueEvents, intendedOffsetMs, plannedEvents, type EventSink, type GeneratorOptions, type GeneratorProgress, type GeneratorStats } from './runner.js';
 export { GeneratorProducer } from './producer.js';
 export { parseMix, parseFunnel, parseWeights, MIX_NAMES, FUNNEL_NAMES } from './options.js';
-export { Rng, sequenceUuid, type Seed } from './prng.js';
-export { ZipfSampler } from './zipf.js';

@@ -1,27 +1,12 @@
+import { NativeShopModel, type PackedShopRecords } from '@pulse/engine';
 import { TOPICS } from '@pulse/kafka';
-import { Rng, fmix32, hex8, seedWords, sequenceUuid, type Seed } from './prng.js';
-import { ZipfSampler } from './zipf.js';
 
 /**
- * The synthetic shop: a pure, seeded event source with no Kafka in it. Each `next(ts)` returns one
- * record for one of the three input topics, as the exact JSON of PRODUCT.md §3.
- *
- * Shoppers: `sessions` sessions are open at any time; each user-topic event advances one of them,
- * picked at random, so sessions interleave. A session belongs to a user drawn from `users`, has a
- * source (web or mobile, mostly the user's usual one) and a category of interest. It starts with a
- * landing page view, then browses: searches, category pages, clicks and product views. Products are
- * Zipf-popular (rank k has weight 1/k^zipfExponent) and a view is from the session's category 60% of
- * the time, so products co-occur within sessions as they do in real shops.
- *
- * The funnel, with each rate an expectation over many sessions:
- *   product_view → add_to_cart                   `viewToCart` of product views are put in the cart
- *   cart → checkout_started                      `cartToCheckout` of sessions with a cart check out
- *   checkout_started → purchase                  `checkoutToPurchase` of checkouts complete
- * Whether a cart is bought is decided when it is created, so the session plays out to that end
- * (occasionally removing items first); abandoned carts and checkouts end their session silently.
- *
- * Sensors: `sensors` devices of a few kinds (fridges, freezers, greenhouses, …) report in turn, each a
- * mean-reverting level plus noise, with rare anomaly episodes of a few readings far off the level.
+ * The synthetic shop's options and its JavaScript face. The shop is a pure, seeded source of the
+ * three input topics' events, as the exact JSON of PRODUCT.md §3: interleaved shopping sessions of
+ * Zipf-popular products through a view → cart → checkout → purchase funnel, and IoT sensors drifting
+ * around their levels with rare anomaly episodes. How it behaves is described with the model itself,
+ * in crates/pulse-shop/src/model.rs.
  *
  * Topic mix: sensor readings take exactly `mix.sensors` of the events (spread evenly); all others are
  * session steps, split between clicks and purchases by the funnel. So `mix.clicks` and `mix.purchases`
@@ -103,88 +88,6 @@ export type ClickType = (typeof CLICK_TYPES)[number];
 /** Every event type the model emits, in the order of `eventCounts()`. */
 const EVENT_TYPES = [...CLICK_TYPES, 'purchase', 'sensor'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
-const T = {
-  page_view: 0,
-  product_view: 1,
-  click: 2,
-  add_to_cart: 3,
-  remove_from_cart: 4,
-  search: 5,
-  checkout_started: 6,
-  purchase: 7,
-  sensor: 8,
-} as const;
-
-// Browsing behaviour of a session step that is not a funnel step.
-const P_SEARCH = 0.12;
-const P_CATEGORY_PAGE = 0.1;
-const P_CLICK = 0.08;
-/** Share of product choices made within the session's category of interest. */
-const P_IN_CATEGORY = 0.6;
-/** Chance per step that a session with a cart moves on to the cart's fate. */
-const P_PROCEED = 0.25;
-/** Chance per step that a session with two or more cart items removes one. */
-const P_REMOVE = 0.05;
-const CART_MAX = 8;
-/** About a session's mean length: long enough for the open sessions to reach their steady state. */
-const WARMUP_STEPS_PER_SESSION = 15;
-const MAX_WARMUP_STEPS = 2_000_000;
-
-const enum Phase {
-  New = 0,
-  Browse = 1,
-  PendingAdd = 2,
-  Checkout = 3,
-}
-
-const enum Fate {
-  None = 0,
-  Abandon = 1,
-  AbandonCheckout = 2,
-  Purchase = 3,
-}
-
-const CATEGORY_NAMES = [
-  'shoes', 'shirts', 'jackets', 'bags', 'watches', 'phones', 'laptops', 'headphones', 'cameras', 'books',
-  'toys', 'games', 'kitchen', 'garden', 'tools', 'beauty', 'sports', 'music', 'furniture', 'lighting',
-];
-const ADJECTIVES = ['red', 'blue', 'black', 'white', 'cheap', 'new', 'best', 'small', 'large', 'wireless', 'organic', 'vintage'];
-const CLICK_ELEMENTS = ['recommendation', 'banner', 'related', 'search-result'];
-
-interface SensorKind {
-  readonly prefix: string;
-  readonly metric: string;
-  readonly unit: string;
-  /** Typical level, and how far one device's own level sits from it. */
-  readonly base: number;
-  readonly spread: number;
-  /** Random-walk step of the level per reading, and measurement noise. */
-  readonly drift: number;
-  readonly noise: number;
-  /** Offset of an anomaly episode. */
-  readonly spike: number;
-  readonly decimals: number;
-  readonly min: number;
-  readonly max: number;
-}
-
-const SENSOR_KINDS: readonly SensorKind[] = [
-  { prefix: 'fridge', metric: 'temperature', unit: 'C', base: 4, spread: 1, drift: 0.05, noise: 0.1, spike: 6, decimals: 1, min: -40, max: 60 },
-  { prefix: 'freezer', metric: 'temperature', unit: 'C', base: -18, spread: 2, drift: 0.05, noise: 0.2, spike: 10, decimals: 1, min: -40, max: 60 },
-  { prefix: 'warehouse', metric: 'temperature', unit: 'C', base: 17, spread: 3, drift: 0.08, noise: 0.2, spike: 12, decimals: 1, min: -40, max: 60 },
-  { prefix: 'greenhouse', metric: 'humidity', unit: '%', base: 70, spread: 8, drift: 0.2, noise: 0.5, spike: 25, decimals: 1, min: 0, max: 100 },
-  { prefix: 'server-room', metric: 'temperature', unit: 'C', base: 22, spread: 2, drift: 0.05, noise: 0.15, spike: 15, decimals: 1, min: -40, max: 80 },
-  { prefix: 'office', metric: 'co2', unit: 'ppm', base: 650, spread: 150, drift: 5, noise: 10, spike: 1200, decimals: 0, min: 350, max: 5000 },
-  { prefix: 'boiler', metric: 'pressure', unit: 'bar', base: 1.5, spread: 0.3, drift: 0.005, noise: 0.01, spike: 1.5, decimals: 2, min: 0, max: 10 },
-];
-/** Pull of a sensor's level back to its own mean, per reading. */
-const SENSOR_REVERSION = 0.02;
-
-/** Integer cents as a JSON number: 3998 → 39.98 (exact: c/100 is the double nearest the decimal). */
-function formatCents(cents: number): string {
-  return String(cents / 100);
-}
-
 function check(name: string, value: number, min: number, max: number, integer: boolean): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
     throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${String(value)}`);
@@ -222,346 +125,79 @@ export function resolveShopOptions(options: ShopModelOptions = {}): ResolvedShop
   };
 }
 
+/** A generator seed: `42` and `"42"` are the same seed. */
+export type Seed = string | number;
+
+/** One topic's records of a paced burst, packed as `BatchProducer.sendPacked` takes them. */
+export interface PackedEvents extends PackedShopRecords {
+  readonly topic: string;
+}
+
+/**
+ * The shop itself runs in Rust (crates/pulse-shop): writing the events' JSON there costs a fraction of
+ * a microsecond each, where building them as JavaScript strings took the generator most of a core at
+ * 100 000 events/s. Seeds mean the same traffic as they did in the first, JavaScript, implementation.
+ */
 export class ShopModel {
   readonly options: ResolvedShopOptions;
-  /** Events generated so far; the sequence number of the next event. */
-  sequence = 0;
-
-  private readonly rng: Rng;
-  private readonly sensorRng: Rng;
-  private readonly idKey: number[];
-  private readonly sessionKey: number;
-  private readonly orderKey: number;
-  private readonly sourceKey: number;
-  private readonly typeCounts = new Float64Array(EVENT_TYPES.length);
-
-  // Topic interleaving: a sensor reading whenever the accumulated sensor share crosses an integer.
-  private readonly sensorShare: number;
-  private sensorCredit = 0;
-
-  // Catalogue.
-  private readonly userIds: string[];
-  private readonly productIds: string[];
-  private readonly productCategory: Int32Array;
-  private readonly priceCents: Int32Array;
-  private readonly priceText: string[];
-  private readonly categoryNames: string[];
-  /** Products of each category, most popular first, and a Zipf sampler per category. */
-  private readonly categoryProducts: Int32Array[];
-  private readonly categorySamplers: ZipfSampler[];
-  /** Product of each global popularity rank. */
-  private readonly productByRank: Int32Array;
-  private readonly productSampler: ZipfSampler;
-
-  // Open sessions, one slot each, as parallel arrays (no object per session).
-  private sessionSeq = 0;
-  private orderSeq = 0;
-  private readonly sUser: Int32Array;
-  private readonly sId: string[];
-  private readonly sSource: Uint8Array;
-  private readonly sCategory: Int32Array;
-  private readonly sPhase: Uint8Array;
-  private readonly sFate: Uint8Array;
-  private readonly sProduct: Int32Array;
-  private readonly sCartLen: Uint8Array;
-  private readonly cartItem: Int32Array;
-  private readonly cartQty: Uint8Array;
-  private readonly endChance: number;
-
-  // Sensors.
-  private sensorCursor = 0;
-  private readonly sensorIds: string[];
-  private readonly sensorKind: Uint8Array;
-  private readonly sensorMean: Float64Array;
-  private readonly sensorLevel: Float64Array;
-  private readonly sensorEpisode: Uint8Array;
-  private readonly sensorOffset: Float64Array;
-  private readonly sensorScale: Float64Array;
+  private readonly native: NativeShopModel;
+  private readonly topicNames: readonly string[];
 
   constructor(
     readonly seed: Seed,
     options: ShopModelOptions = {},
   ) {
     const o = (this.options = resolveShopOptions(options));
-    const setup = new Rng(seed, 0);
-    this.rng = new Rng(seed, 1);
-    this.sensorRng = new Rng(seed, 2);
-    const words = seedWords(seed);
-    this.idKey = words.map((w, i) => fmix32(w ^ (0x9e3779b9 * (i + 1))));
-    this.sessionKey = fmix32(words[0] ^ 0x5e55);
-    this.orderKey = fmix32(words[1] ^ 0x0bde);
-    this.sourceKey = fmix32(words[2] ^ 0x50c3);
-    const total = o.mix.clicks + o.mix.purchases + o.mix.sensors;
-    this.sensorShare = o.mix.sensors / total;
-    this.endChance = 1 / o.sessionLength;
+    this.topicNames = [o.topics.clicks, o.topics.purchases, o.topics.sensors];
+    this.native = new NativeShopModel(String(seed), {
+      users: o.users,
+      products: o.products,
+      categories: o.categories,
+      zipfExponent: o.zipfExponent,
+      sessions: o.sessions,
+      sessionLength: o.sessionLength,
+      sensors: o.sensors,
+      anomalyRate: o.anomalyRate,
+      mixClicks: o.mix.clicks,
+      mixPurchases: o.mix.purchases,
+      mixSensors: o.mix.sensors,
+      viewToCart: o.funnel.viewToCart,
+      cartToCheckout: o.funnel.cartToCheckout,
+      checkoutToPurchase: o.funnel.checkoutToPurchase,
+      currency: o.currency,
+    });
+  }
 
-    this.userIds = Array.from({ length: o.users }, (_, i) => `u-${i + 1}`);
-    this.productIds = Array.from({ length: o.products }, (_, i) => `p-${i + 1}`);
-    this.categoryNames = Array.from({ length: o.categories }, (_, i) => CATEGORY_NAMES[i] ?? `category-${i + 1}`);
-
-    // Popularity ranks are a seeded shuffle of the catalogue, so the best sellers are not p-1, p-2, …
-    this.productByRank = new Int32Array(o.products);
-    for (let i = 0; i < o.products; i++) this.productByRank[i] = i;
-    for (let i = o.products - 1; i > 0; i--) {
-      const j = setup.int(i + 1);
-      const t = this.productByRank[i]!;
-      this.productByRank[i] = this.productByRank[j]!;
-      this.productByRank[j] = t;
-    }
-    this.productSampler = new ZipfSampler(o.products, o.zipfExponent);
-    this.productCategory = new Int32Array(o.products);
-    this.priceCents = new Int32Array(o.products);
-    this.priceText = new Array<string>(o.products);
-    const lo = Math.log(2);
-    const hi = Math.log(500);
-    for (let p = 0; p < o.products; p++) {
-      this.productCategory[p] = setup.int(o.categories);
-      // Log-uniform $2–$500, priced at .99.
-      const cents = Math.round(Math.exp(lo + setup.float() * (hi - lo))) * 100 - 1;
-      this.priceCents[p] = cents;
-      this.priceText[p] = formatCents(cents);
-    }
-    const lists: number[][] = Array.from({ length: o.categories }, () => []);
-    for (let r = 0; r < o.products; r++) {
-      const p = this.productByRank[r]!;
-      lists[this.productCategory[p]!]!.push(p);
-    }
-    // An empty category (tiny catalogues) borrows the whole catalogue.
-    this.categoryProducts = lists.map((l) => Int32Array.from(l.length > 0 ? l : this.productByRank));
-    this.categorySamplers = this.categoryProducts.map((l) => new ZipfSampler(l.length, o.zipfExponent));
-
-    const n = o.sessions;
-    this.sUser = new Int32Array(n);
-    this.sId = new Array<string>(n);
-    this.sSource = new Uint8Array(n);
-    this.sCategory = new Int32Array(n);
-    this.sPhase = new Uint8Array(n);
-    this.sFate = new Uint8Array(n);
-    this.sProduct = new Int32Array(n);
-    this.sCartLen = new Uint8Array(n);
-    this.cartItem = new Int32Array(n * CART_MAX);
-    this.cartQty = new Uint8Array(n * CART_MAX);
-    for (let s = 0; s < n; s++) this.startSession(s);
-    // Run the shop for a while before the first event, so that it starts in its steady state, with
-    // sessions at every stage of the funnel, rather than with every session just arrived.
-    const warmup = Math.min(WARMUP_STEPS_PER_SESSION * n, MAX_WARMUP_STEPS);
-    for (let k = 0; k < warmup; k++) this.sessionStep('', 0);
-    this.typeCounts.fill(0);
-
-    const m = o.sensors;
-    this.sensorIds = new Array<string>(m);
-    this.sensorKind = new Uint8Array(m);
-    this.sensorMean = new Float64Array(m);
-    this.sensorLevel = new Float64Array(m);
-    this.sensorEpisode = new Uint8Array(m);
-    this.sensorOffset = new Float64Array(m);
-    this.sensorScale = new Float64Array(m);
-    for (let i = 0; i < m; i++) {
-      const k = i % SENSOR_KINDS.length;
-      const kind = SENSOR_KINDS[k]!;
-      this.sensorIds[i] = `${kind.prefix}-${Math.floor(i / SENSOR_KINDS.length) + 1}`;
-      this.sensorKind[i] = k;
-      this.sensorMean[i] = this.sensorLevel[i] = kind.base + (setup.float() * 2 - 1) * kind.spread;
-      this.sensorScale[i] = Math.pow(10, kind.decimals);
-    }
+  /** Events generated so far; the sequence number of the next event. */
+  get sequence(): number {
+    return this.native.sequence;
   }
 
   /** The next event, with `ts` = the intended send time in epoch milliseconds. */
   next(ts: number): GeneratedEvent {
-    const eventId = sequenceUuid(this.idKey, this.sequence++);
-    this.sensorCredit += this.sensorShare;
-    if (this.sensorCredit >= 1) {
-      this.sensorCredit -= 1;
-      return this.sensorReading(eventId, ts);
-    }
-    return this.sessionStep(eventId, ts);
+    const e = this.native.next(ts);
+    return { topic: this.topicNames[e.topic]!, key: e.key, value: e.value };
+  }
+
+  /**
+   * The next `count` events of a run paced at `rate` events/s from `t0`, where the sequence number is
+   * the event's index in the run (event i carries ts = t0 + intendedOffsetMs(i, rate)); packed by topic,
+   * topics without events left out.
+   */
+  nextPaced(t0: number, rate: number, count: number): PackedEvents[] {
+    const out: PackedEvents[] = [];
+    this.native.nextPaced(t0, rate, count).forEach((records, i) => {
+      if (records.ends.length > 0) out.push({ ...records, topic: this.topicNames[i]! });
+    });
+    return out;
   }
 
   /** How many events of each type were generated so far. */
   eventCounts(): Record<EventType, number> {
+    const counts = this.native.eventCounts();
     const out = {} as Record<EventType, number>;
-    EVENT_TYPES.forEach((t, i) => (out[t] = this.typeCounts[i]!));
+    EVENT_TYPES.forEach((t, i) => (out[t] = counts[i]!));
     return out;
-  }
-
-  private startSession(s: number): void {
-    const user = this.rng.int(this.options.users);
-    this.sUser[s] = user;
-    this.sId[s] = 's-' + hex8(fmix32((this.sessionSeq++ ^ this.sessionKey) >>> 0));
-    // Most users keep to one platform: 40% prefer the app, and 10% of sessions are on the other one.
-    const prefersApp = fmix32((user ^ this.sourceKey) >>> 0) < 0.4 * 4294967296;
-    this.sSource[s] = prefersApp !== (this.rng.float() < 0.1) ? 1 : 0;
-    this.sCategory[s] = this.productCategory[this.productByRank[this.productSampler.sample(this.rng)]!]!;
-    this.sPhase[s] = Phase.New;
-    this.sFate[s] = Fate.None;
-    this.sCartLen[s] = 0;
-  }
-
-  private pickProduct(s: number): number {
-    const rng = this.rng;
-    if (rng.float() < P_IN_CATEGORY) {
-      const c = this.sCategory[s]!;
-      return this.categoryProducts[c]![this.categorySamplers[c]!.sample(rng)]!;
-    }
-    return this.productByRank[this.productSampler.sample(rng)]!;
-  }
-
-  private click(type: ClickType, eventId: string, s: number, product: number, ts: number, properties: string): GeneratedEvent {
-    this.typeCounts[T[type]]!++;
-    const user = this.userIds[this.sUser[s]!]!;
-    const productField = product < 0 ? '' : `"productId":"${this.productIds[product]}",`;
-    return {
-      topic: this.options.topics.clicks,
-      key: user,
-      value: `{"eventId":"${eventId}","type":"${type}","userId":"${user}","sessionId":"${this.sId[s]}",${productField}"source":"${this.sSource[s] === 1 ? 'mobile' : 'web'}","ts":${ts},"properties":{${properties}}}`,
-    };
-  }
-
-  private sessionStep(eventId: string, ts: number): GeneratedEvent {
-    const rng = this.rng;
-    const o = this.options;
-    // Sessions that end without an event of their own (abandoned carts) hand the step to a new one.
-    for (;;) {
-      const s = rng.int(o.sessions);
-      switch (this.sPhase[s] as Phase) {
-        case Phase.New:
-          this.sPhase[s] = Phase.Browse;
-          return this.click('page_view', eventId, s, -1, ts, '"page":"/"');
-
-        case Phase.PendingAdd: {
-          const p = this.sProduct[s]!;
-          const q = rng.float() < 0.75 ? 1 : rng.float() < 0.72 ? 2 : 3;
-          const base = s * CART_MAX;
-          let len = this.sCartLen[s]!;
-          let at = 0;
-          while (at < len && this.cartItem[base + at] !== p) at++;
-          if (at === len) {
-            this.cartItem[base + at] = p;
-            this.cartQty[base + at] = q;
-            this.sCartLen[s] = ++len;
-          } else {
-            this.cartQty[base + at] = Math.min(99, this.cartQty[base + at]! + q);
-          }
-          if (this.sFate[s] === Fate.None) {
-            const f = o.funnel;
-            const r = rng.float();
-            this.sFate[s] = r < f.cartToCheckout * f.checkoutToPurchase ? Fate.Purchase : r < f.cartToCheckout ? Fate.AbandonCheckout : Fate.Abandon;
-          }
-          this.sPhase[s] = Phase.Browse;
-          return this.click('add_to_cart', eventId, s, p, ts, `"quantity":${q},"price":${this.priceText[p]}`);
-        }
-
-        case Phase.Checkout: {
-          if (this.sFate[s] === Fate.Purchase) {
-            const event = this.purchase(eventId, s, ts);
-            this.startSession(s);
-            return event;
-          }
-          this.startSession(s);
-          continue;
-        }
-
-        case Phase.Browse: {
-          const len = this.sCartLen[s]!;
-          if (len > 0) {
-            if (rng.float() < P_PROCEED) {
-              if (this.sFate[s] === Fate.Abandon) {
-                this.startSession(s);
-                continue;
-              }
-              this.sPhase[s] = Phase.Checkout;
-              return this.click('checkout_started', eventId, s, -1, ts, `"items":${len},"value":${formatCents(this.cartTotal(s))}`);
-            }
-            if (len >= 2 && rng.float() < P_REMOVE) {
-              const base = s * CART_MAX;
-              this.sCartLen[s] = len - 1;
-              return this.click('remove_from_cart', eventId, s, this.cartItem[base + len - 1]!, ts, `"quantity":${this.cartQty[base + len - 1]}`);
-            }
-          } else if (rng.float() < this.endChance) {
-            this.startSession(s);
-            continue;
-          }
-          return this.browse(eventId, s, ts);
-        }
-      }
-    }
-  }
-
-  private browse(eventId: string, s: number, ts: number): GeneratedEvent {
-    const rng = this.rng;
-    const r = rng.float();
-    if (r < P_SEARCH) {
-      const c = rng.float() < P_IN_CATEGORY ? this.sCategory[s]! : rng.int(this.options.categories);
-      const query = `${ADJECTIVES[rng.int(ADJECTIVES.length)]} ${this.categoryNames[c]}`;
-      return this.click('search', eventId, s, -1, ts, `"query":"${query}","results":${rng.int(200)}`);
-    }
-    if (r < P_SEARCH + P_CATEGORY_PAGE) {
-      const page = rng.float() < 0.8 ? `/c/${this.categoryNames[this.sCategory[s]!]}` : '/deals';
-      return this.click('page_view', eventId, s, -1, ts, `"page":"${page}"`);
-    }
-    const p = this.pickProduct(s);
-    if (r < P_SEARCH + P_CATEGORY_PAGE + P_CLICK) {
-      return this.click('click', eventId, s, p, ts, `"element":"${CLICK_ELEMENTS[rng.int(CLICK_ELEMENTS.length)]}"`);
-    }
-    if (this.sCartLen[s]! < CART_MAX && rng.float() < this.options.funnel.viewToCart) {
-      this.sPhase[s] = Phase.PendingAdd;
-      this.sProduct[s] = p;
-    }
-    return this.click('product_view', eventId, s, p, ts, `"category":"${this.categoryNames[this.productCategory[p]!]}","price":${this.priceText[p]}`);
-  }
-
-  private cartTotal(s: number): number {
-    const base = s * CART_MAX;
-    let cents = 0;
-    for (let i = 0; i < this.sCartLen[s]!; i++) cents += this.cartQty[base + i]! * this.priceCents[this.cartItem[base + i]!]!;
-    return cents;
-  }
-
-  private purchase(eventId: string, s: number, ts: number): GeneratedEvent {
-    this.typeCounts[T.purchase]!++;
-    const base = s * CART_MAX;
-    let items = '';
-    for (let i = 0; i < this.sCartLen[s]!; i++) {
-      const p = this.cartItem[base + i]!;
-      items += `${i > 0 ? ',' : ''}{"productId":"${this.productIds[p]}","quantity":${this.cartQty[base + i]},"price":${this.priceText[p]}}`;
-    }
-    const user = this.userIds[this.sUser[s]!]!;
-    const orderId = 'o-' + hex8(fmix32((this.orderSeq++ ^ this.orderKey) >>> 0));
-    return {
-      topic: this.options.topics.purchases,
-      key: user,
-      value: `{"eventId":"${eventId}","type":"purchase","userId":"${user}","sessionId":"${this.sId[s]}","orderId":"${orderId}","items":[${items}],"total":${formatCents(this.cartTotal(s))},"currency":"${this.options.currency}","ts":${ts}}`,
-    };
-  }
-
-  private sensorReading(eventId: string, ts: number): GeneratedEvent {
-    this.typeCounts[T.sensor]!++;
-    const rng = this.sensorRng;
-    const i = this.sensorCursor;
-    this.sensorCursor = i + 1 === this.options.sensors ? 0 : i + 1;
-    const kind = SENSOR_KINDS[this.sensorKind[i]!]!;
-    // Ornstein–Uhlenbeck level: wanders, but is pulled back to the device's own mean.
-    let level = this.sensorLevel[i]!;
-    level += SENSOR_REVERSION * (this.sensorMean[i]! - level) + kind.drift * rng.gaussian();
-    this.sensorLevel[i] = level;
-    let value = level + kind.noise * rng.gaussian();
-    if (this.sensorEpisode[i]! > 0) {
-      this.sensorEpisode[i]!--;
-      value += this.sensorOffset[i]!;
-    } else if (rng.float() < this.options.anomalyRate) {
-      // A door left open, a failing compressor: several readings far off the level.
-      this.sensorEpisode[i] = 2 + rng.int(8);
-      this.sensorOffset[i] = (rng.float() < 0.7 ? 1 : -1) * kind.spike * (0.6 + 0.8 * rng.float());
-      value += this.sensorOffset[i]!;
-    }
-    value = Math.min(kind.max, Math.max(kind.min, value));
-    const scale = this.sensorScale[i]!;
-    const id = this.sensorIds[i]!;
-    return {
-      topic: this.options.topics.sensors,
-      key: id,
-      value: `{"eventId":"${eventId}","sensorId":"${id}","metric":"${kind.metric}","value":${Math.round(value * scale) / scale},"unit":"${kind.unit}","ts":${ts}}`,
-    };
   }
 }
 

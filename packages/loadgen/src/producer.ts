@@ -2,61 +2,80 @@ import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/prom
 import type { PulseConfig } from '@pulse/config';
 import { BatchProducer, type KafkaSettings } from '@pulse/engine';
 import { producerConfig, type ProducerGlobalConfig } from '@pulse/kafka';
+import type { PackedEvents } from './model.js';
 
-/** Records staged per topic before they are handed to librdkafka in one native call. */
-const STAGE_RECORDS = 1024;
-const STAGE_BYTES = 512 * 1024;
-/** Staged records beyond which `produce` refuses (the caller waits): librdkafka's queue is full. */
-const STAGE_LIMIT = 16 * STAGE_RECORDS;
+/** Records librdkafka could not take yet (its queue was full), beyond which `sendPacked` refuses. */
+const BACKLOG_LIMIT = 16 * 1024;
 
-/** Records of one topic waiting to cross into the native producer, packed as it takes them. */
-class Stage {
-  values: Buffer = Buffer.allocUnsafe(STAGE_BYTES * 2);
+/** One topic's records that librdkafka's full queue turned away, kept packed until it has room. */
+export class Backlog {
+  values: Buffer = Buffer.allocUnsafe(1024 * 1024);
   keys: Buffer = Buffer.allocUnsafe(64 * 1024);
-  ends = new Uint32Array(STAGE_LIMIT + STAGE_RECORDS);
-  keyEnds = new Uint32Array(STAGE_LIMIT + STAGE_RECORDS);
+  ends: Uint32Array = new Uint32Array(BACKLOG_LIMIT);
+  keyEnds: Uint32Array = new Uint32Array(BACKLOG_LIMIT);
   count = 0;
-  /** Records before `sent` were already handed over (a send stopped at a full queue). */
-  sent = 0;
 
-  get bytes(): number {
-    return this.count === 0 ? 0 : this.ends[this.count - 1]!;
-  }
-
-  push(value: Buffer, key: Buffer): void {
-    const at = this.bytes;
+  /** Appends records `from`… of a packed set. */
+  push(r: PackedEvents, from: number): void {
+    const n = r.ends.length;
+    const v0 = from === 0 ? 0 : r.ends[from - 1]!;
+    const k0 = from === 0 ? 0 : r.keyEnds[from - 1]!;
+    const at = this.count === 0 ? 0 : this.ends[this.count - 1]!;
     const keyAt = this.count === 0 ? 0 : this.keyEnds[this.count - 1]!;
-    if (at + value.length > this.values.length) this.values = grow(this.values, at + value.length);
-    if (keyAt + key.length > this.keys.length) this.keys = grow(this.keys, keyAt + key.length);
-    value.copy(this.values, at);
-    key.copy(this.keys, keyAt);
-    this.ends[this.count] = at + value.length;
-    this.keyEnds[this.count] = keyAt + key.length;
-    this.count++;
+    if (this.count + n - from > this.ends.length) {
+      this.ends = grown(this.ends, this.count + n - from);
+      this.keyEnds = grown(this.keyEnds, this.count + n - from);
+    }
+    this.values = fit(this.values, at + r.ends[n - 1]! - v0);
+    this.keys = fit(this.keys, keyAt + r.keyEnds[n - 1]! - k0);
+    r.values.copy(this.values, at, v0, r.ends[n - 1]!);
+    r.keys.copy(this.keys, keyAt, k0, r.keyEnds[n - 1]!);
+    for (let j = from; j < n; j++, this.count++) {
+      this.ends[this.count] = at + r.ends[j]! - v0;
+      this.keyEnds[this.count] = keyAt + r.keyEnds[j]! - k0;
+    }
   }
 
-  reset(): void {
-    this.count = 0;
-    this.sent = 0;
+  /** Drops the first `n` records (librdkafka took them). */
+  shift(n: number): void {
+    if (n === this.count) {
+      this.count = 0;
+      return;
+    }
+    const v0 = this.ends[n - 1]!;
+    const k0 = this.keyEnds[n - 1]!;
+    this.values.copy(this.values, 0, v0, this.ends[this.count - 1]!);
+    this.keys.copy(this.keys, 0, k0, this.keyEnds[this.count - 1]!);
+    for (let j = n; j < this.count; j++) {
+      this.ends[j - n] = this.ends[j]! - v0;
+      this.keyEnds[j - n] = this.keyEnds[j]! - k0;
+    }
+    this.count -= n;
   }
 }
 
-function grow(b: Buffer, atLeast: number): Buffer {
+function grown(a: Uint32Array, atLeast: number): Uint32Array {
+  const bigger = new Uint32Array(Math.max(atLeast, a.length * 2));
+  bigger.set(a);
+  return bigger;
+}
+
+function fit(b: Buffer, atLeast: number): Buffer {
+  if (atLeast <= b.length) return b;
   const bigger = Buffer.allocUnsafe(Math.max(atLeast, b.length * 2));
   b.copy(bigger);
   return bigger;
 }
 
 /**
- * The generator's producer: records are staged per topic in packed buffers and handed to librdkafka
- * (in Rust) a thousand at a time; delivery reports are counted natively, so none reaches JavaScript.
- * That leaves the generator's thread free for making events: the JavaScript client cost about 4 µs of
- * main-thread CPU per record even without delivery reports.
+ * The generator's producer: each burst's packed records go to librdkafka (in Rust) in one call per
+ * topic, and delivery reports are counted natively, so none reaches JavaScript. When librdkafka's queue
+ * is full, what it turned away waits here, in order, and goes first once there is room.
  */
 export class GeneratorProducer {
   private produced = 0;
-  private readonly stages = new Map<string, Stage>();
-  private sendScheduled = false;
+  private readonly backlogs = new Map<string, Backlog>();
+  private retryScheduled = false;
   private error: Error | undefined;
 
   private constructor(private readonly client: BatchProducer) {}
@@ -65,55 +84,57 @@ export class GeneratorProducer {
     return new GeneratorProducer(new BatchProducer(producerConfig(config, 'loadgen', overrides) as KafkaSettings));
   }
 
-  /** Stages one record (copied at once); false (nothing staged) when librdkafka's queue is full. */
-  produce(topic: string, partition: number | null, value: Buffer | null, key: Buffer | string | null): boolean {
-    if (partition !== null) throw new Error('the generator partitions by key');
-    let stage = this.stages.get(topic);
-    if (stage === undefined) this.stages.set(topic, (stage = new Stage()));
-    if (stage.count >= STAGE_LIMIT) {
-      this.send(topic, stage);
-      if (stage.count >= STAGE_LIMIT) return false;
+  /** Takes all of `records` (copying what librdkafka cannot take yet); false, taking none, when the backlog is full. */
+  sendPacked(records: PackedEvents): boolean {
+    let backlog = this.backlogs.get(records.topic);
+    if (backlog === undefined) this.backlogs.set(records.topic, (backlog = new Backlog()));
+    if (backlog.count > 0 && !this.sendBacklog(records.topic, backlog)) {
+      if (backlog.count + records.ends.length > BACKLOG_LIMIT) return false;
+      backlog.push(records, 0);
+    } else {
+      const { next } = this.client.sendPacked(records.topic, records.values, records.ends, records.keys, records.keyEnds, 0);
+      if (next < records.ends.length) {
+        backlog.push(records, next);
+        this.scheduleRetry();
+      }
     }
-    stage.push(value ?? EMPTY, typeof key === 'string' ? Buffer.from(key) : (key ?? EMPTY));
-    this.produced++;
-    if (stage.count - stage.sent >= STAGE_RECORDS || stage.bytes >= STAGE_BYTES) this.send(topic, stage);
-    else if (!this.sendScheduled) {
-      // The rest goes out once the current burst of events is over.
-      this.sendScheduled = true;
-      setImmediate(() => {
-        this.sendScheduled = false;
-        this.sendAll();
-      });
-    }
+    this.produced += records.ends.length;
     return true;
   }
 
-  private send(topic: string, stage: Stage): void {
-    if (stage.count === stage.sent) return;
-    const r = this.client.sendPacked(topic, stage.values, stage.ends.subarray(0, stage.count), stage.keys, stage.keyEnds.subarray(0, stage.count), stage.sent);
-    stage.sent = r.next;
-    if (stage.sent === stage.count) stage.reset();
+  /** Offers a topic's backlog to librdkafka; true when it took all of it. */
+  private sendBacklog(topic: string, b: Backlog): boolean {
+    if (b.count === 0) return true;
+    const { next } = this.client.sendPacked(topic, b.values, b.ends.subarray(0, b.count), b.keys, b.keyEnds.subarray(0, b.count), 0);
+    if (next > 0) b.shift(next);
+    return b.count === 0;
   }
 
-  /** Hands every staged record to librdkafka; true if all were taken. */
-  private sendAll(): boolean {
+  private sendBacklogs(): boolean {
     let done = true;
-    for (const [topic, stage] of this.stages) {
-      this.send(topic, stage);
-      if (stage.count > 0) done = false;
-    }
+    for (const [topic, b] of this.backlogs) done = this.sendBacklog(topic, b) && done;
     return done;
   }
 
-  private staged(): number {
+  /** Retries the backlog on its own, so it drains even when no new records come. */
+  private scheduleRetry(): void {
+    if (this.retryScheduled) return;
+    this.retryScheduled = true;
+    setTimeout(() => {
+      this.retryScheduled = false;
+      if (!this.sendBacklogs()) this.scheduleRetry();
+    }, 1);
+  }
+
+  private backlogged(): number {
     let n = 0;
-    for (const s of this.stages.values()) n += s.count - s.sent;
+    for (const b of this.backlogs.values()) n += b.count;
     return n;
   }
 
-  /** Records staged or not yet acknowledged. */
+  /** Records not yet acknowledged, backlog included. */
   inFlight(): number {
-    return this.staged() + this.client.counts().outstanding;
+    return this.backlogged() + this.client.counts().outstanding;
   }
 
   stats(): { produced: number; delivered: number; failed: number } {
@@ -128,18 +149,18 @@ export class GeneratorProducer {
     return this.error;
   }
 
-  /** Sends what is staged or lingers, and waits until librdkafka has an answer for every record. */
+  /** Sends the backlog and what lingers, and waits until librdkafka has an answer for every record. */
   async flush(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.sendAll()) {
-      if (Date.now() > deadline) throw new Error(`flush: ${this.staged()} records still staged after ${timeoutMs} ms (librdkafka's queue stayed full)`);
+    while (!this.sendBacklogs()) {
+      if (Date.now() > deadline) throw new Error(`flush: ${this.backlogged()} records still waiting after ${timeoutMs} ms (librdkafka's queue stayed full)`);
       await sleep(1);
     }
     await this.client.flush(Math.max(1, deadline - Date.now()));
   }
 
   async drained(): Promise<void> {
-    while (!this.sendAll()) await yieldToIo();
+    while (!this.sendBacklogs()) await yieldToIo();
     await this.client.settled(this.client.closeEpoch());
   }
 
@@ -147,5 +168,3 @@ export class GeneratorProducer {
     await this.flush(timeoutMs);
   }
 }
-
-const EMPTY = Buffer.alloc(0);

@@ -1,17 +1,16 @@
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
 import type { ProducerGlobalConfig } from '@pulse/kafka';
-import { createShopModel, type EventType, type ShopModelOptions } from './model.js';
-import type { Seed } from './prng.js';
+import { createShopModel, type EventType, type PackedEvents, type Seed, type ShopModelOptions } from './model.js';
 import { GeneratorProducer } from './producer.js';
 
-/** What the generator needs of a producer; `GeneratorProducer` and `TrackedProducer` are ones, tests pass fakes. */
+/** What the generator needs of a producer; `GeneratorProducer` is one, tests pass fakes. */
 export interface EventSink {
   /**
-   * False when the local queue is full: nothing was queued, try the same record again later. `value`
-   * and `key` are only valid during the call (they are views of a reused buffer; librdkafka copies).
+   * Takes one topic's packed records of a burst, all of them (keyed, partitioned by key). False when
+   * the local queue is full: nothing was taken, offer the same records again later.
    */
-  produce(topic: string, partition: number | null, value: Buffer | null, key: Buffer | string | null): boolean;
+  sendPacked(records: PackedEvents): boolean;
   inFlight(): number;
   stats(): { produced: number; delivered: number; failed: number };
   flush(timeoutMs?: number): Promise<void>;
@@ -90,39 +89,21 @@ export interface GeneratorStats {
 }
 
 /**
- * Encodes values and keys into one reused buffer instead of a new Buffer per record: a Buffer.from per
- * record was a fifth of the generator's time (allocation from 8 KB pools and their garbage), and a
- * string key costs librdkafka's binding a UTF-8 conversion and a heap string. Views are cached per
- * length, so a record allocates nothing. Safe because producing copies value and key at once.
- */
-class ScratchBuffers {
-  private static readonly VALUE_BYTES = 64 * 1024;
-  private static readonly KEY_BYTES = 1024;
-  private readonly buffer = Buffer.allocUnsafe(ScratchBuffers.VALUE_BYTES + ScratchBuffers.KEY_BYTES);
-  private readonly valueViews: Buffer[] = [];
-  private readonly keyViews: Buffer[] = [];
-
-  value(s: string): Buffer {
-    // A UTF-8 encoding is at most three bytes per UTF-16 unit; anything larger gets its own buffer.
-    if (s.length * 3 > ScratchBuffers.VALUE_BYTES) return Buffer.from(s);
-    const n = this.buffer.write(s, 0, 'utf8');
-    return (this.valueViews[n] ??= this.buffer.subarray(0, n));
-  }
-
-  key(s: string): Buffer {
-    if (s.length * 3 > ScratchBuffers.KEY_BYTES) return Buffer.from(s);
-    const at = ScratchBuffers.VALUE_BYTES;
-    const n = this.buffer.write(s, at, 'utf8');
-    return (this.keyViews[n] ??= this.buffer.subarray(at, at + n));
-  }
-}
-
-/**
  * Offset of event `i`'s intended send time from the start: i/rate seconds, floored to whole
  * milliseconds (the resolution of `ts`). Computed from `i` each time, so no rounding error accumulates.
  */
 export function intendedOffsetMs(i: number, rate: number): number {
   return Math.floor((i * 1000) / rate);
+}
+
+/** How many events of a run at `rate` are due `elapsedMs` after its start: those with offset ≤ elapsedMs. */
+export function dueEvents(elapsedMs: number, rate: number): number {
+  const ms = Math.floor(elapsedMs);
+  let n = Math.max(0, Math.floor(((ms + 1) * rate) / 1000));
+  // The estimate can be one off either way by rounding; the offsets themselves decide.
+  while (n > 0 && intendedOffsetMs(n - 1, rate) > ms) n--;
+  while (intendedOffsetMs(n, rate) <= ms) n++;
+  return n;
 }
 
 /** Events a run of `durationSec` at `rate` produces. */
@@ -166,11 +147,12 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
 
   const { topics } = model.options;
   const perTopic: Record<string, number> = { [topics.clicks]: 0, [topics.purchases]: 0, [topics.sensors]: 0 };
+  /** Index of the next event to make; `sent` counts those the producer took (fewer after an abort mid-burst). */
   let i = 0;
+  let sent = 0;
   let maxBehindMs = 0;
   let queueFullWaits = 0;
 
-  const scratch = new ScratchBuffers();
   const wallStart = performance.now();
   const t0 = options.startTs ?? Date.now();
   const elapsed = (): number => performance.now() - wallStart;
@@ -181,8 +163,8 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
     const s = sink.stats();
     const p: GeneratorProgress = {
       elapsedMs: at,
-      events: i,
-      rate: at > lastReport.at ? ((i - lastReport.events) * 1000) / (at - lastReport.at) : 0,
+      events: sent,
+      rate: at > lastReport.at ? ((sent - lastReport.events) * 1000) / (at - lastReport.at) : 0,
       behindMs: i < total ? Math.max(0, at - intendedOffsetMs(i, rate)) : 0,
       maxBehindMs,
       inFlight: sink.inFlight(),
@@ -190,37 +172,35 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
       failed: s.failed - base.failed,
       perTopic: { ...perTopic },
     };
-    lastReport = { at, events: i };
+    lastReport = { at, events: sent };
     return p;
   };
   const timer = onProgress ? setInterval(() => onProgress(progress()), options.progressIntervalMs ?? 1000) : undefined;
 
   try {
     outer: while (i < total && !signal?.aborted) {
-      const now = elapsed();
-      let firstDue = -1;
-      for (let n = 0; n < maxBurst && i < total; n++) {
-        const offset = intendedOffsetMs(i, rate);
-        if (offset > now) break;
-        if (firstDue < 0) firstDue = offset;
-        const event = model.next(t0 + offset);
-        const value = scratch.value(event.value);
-        const key = scratch.key(event.key);
-        while (!sink.produce(event.topic, null, value, key)) {
-          // Queue full: wait for deliveries to make room, then retry this same record, so nothing
-          // is lost or reordered. An abort gives up on it: the broker may be gone for good.
-          queueFullWaits++;
-          if (signal?.aborted) break outer;
-          await sleep(1);
+      const due = Math.min(total, dueEvents(elapsed(), rate), i + maxBurst);
+      if (due > i) {
+        // Every event due now, made in one native call; each topic's share goes out in one more.
+        const firstDue = intendedOffsetMs(i, rate);
+        for (const records of model.nextPaced(t0, rate, due - i)) {
+          while (!sink.sendPacked(records)) {
+            // Queue full: wait for deliveries to make room, then offer the same records again, so
+            // nothing is lost or reordered. An abort gives up on them: the broker may be gone for good.
+            queueFullWaits++;
+            if (signal?.aborted) break outer;
+            await sleep(1);
+          }
+          perTopic[records.topic]! += records.ends.length;
+          sent += records.ends.length;
         }
-        perTopic[event.topic]!++;
-        i++;
+        i = due;
+        maxBehindMs = Math.max(maxBehindMs, elapsed() - firstDue);
       }
-      if (firstDue >= 0) maxBehindMs = Math.max(maxBehindMs, elapsed() - firstDue);
       if (i >= total) break;
       const wait = intendedOffsetMs(i, rate) - elapsed();
       // Sleep to the next due event (at least one timer tick, at most 100 ms to notice an abort);
-      // when already due (a backlog, or a burst cut at maxBurst), only let I/O run.
+      // when already due (a backlog cut at maxBurst), only let I/O run.
       if (wait > 0) await sleep(Math.min(100, Math.max(1, wait)));
       else await yieldToIo();
     }
@@ -245,7 +225,7 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
       startTs: t0,
       targetRate: rate,
       durationSec,
-      events: i,
+      events: sent,
       perTopic,
       perType: model.eventCounts(),
       produced: s.produced - base.produced,
@@ -254,10 +234,10 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
       ...(firstError === undefined ? {} : { firstError }),
       sendMs,
       totalMs,
-      achievedRate: sendMs > 0 ? (i * 1000) / sendMs : 0,
+      achievedRate: sendMs > 0 ? (sent * 1000) / sendMs : 0,
       maxBehindMs,
       queueFullWaits,
-      aborted: i < total,
+      aborted: sent < total,
     };
   } finally {
     if (timer) clearInterval(timer);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TOPICS } from '@pulse/kafka';
-import { createShopModel, intendedOffsetMs, plannedEvents, runGenerator, type EventSink } from '../src/index.js';
+import { createShopModel, dueEvents, type GeneratedEvent, intendedOffsetMs, plannedEvents, runGenerator, type EventSink, type PackedEvents } from '../src/index.js';
+import { Backlog } from '../src/producer.js';
 
 const T0 = 1_764_100_000_000;
 
@@ -17,9 +18,10 @@ class FakeSink implements EventSink {
   flushed = 0;
   attempts = 0;
   constructor(private readonly accept: (attempt: number) => boolean = () => true) {}
-  produce(topic: string, _partition: number | null, value: Buffer | null, key: Buffer | string | null): boolean {
+  sendPacked(r: PackedEvents): boolean {
     if (!this.accept(this.attempts++)) return false;
-    this.sent.push({ topic, key: String(key), value: value!.toString(), at: performance.now() });
+    const at = performance.now();
+    for (const { key, value } of unpack(r)) this.sent.push({ topic: r.topic, key, value, at });
     return true;
   }
   inFlight(): number {
@@ -34,7 +36,27 @@ class FakeSink implements EventSink {
   async drained(): Promise<void> {}
 }
 
-const tsOf = (s: Sent): number => (JSON.parse(s.value) as { ts: number }).ts;
+function unpack(r: { values: Buffer; ends: Uint32Array; keys: Buffer; keyEnds: Uint32Array }, count = r.ends.length): { key: string; value: string }[] {
+  return Array.from({ length: count }, (_, i) => ({
+    key: r.keys.toString('utf8', i === 0 ? 0 : r.keyEnds[i - 1], r.keyEnds[i]),
+    value: r.values.toString('utf8', i === 0 ? 0 : r.ends[i - 1], r.ends[i]),
+  }));
+}
+
+/**
+ * The events a run should send, one by one from the model, and the sent events put back in that order:
+ * a burst goes out topic by topic, so only the order within a topic is the model's.
+ */
+function inRunOrder(sent: Sent[], seed: string | number, rate: number, options: { users?: number } = {}): { expected: GeneratedEvent[]; got: Sent[] } {
+  const model = createShopModel(seed, options);
+  const expected = Array.from({ length: sent.length }, (_, i) => model.next(T0 + intendedOffsetMs(i, rate)));
+  const queues = new Map<string, Sent[]>();
+  for (const s of sent) (queues.get(s.topic) ?? queues.set(s.topic, []).get(s.topic)!).push(s);
+  const got = expected.map((e) => queues.get(e.topic)?.shift() ?? { topic: '(missing)', key: '', value: '', at: NaN });
+  return { expected, got };
+}
+
+const strip = ({ topic, key, value }: { topic: string; key: string; value: string }) => ({ topic, key, value });
 
 describe('pacing math', () => {
   it('computes intended offsets exactly, without drift', () => {
@@ -44,6 +66,17 @@ describe('pacing math', () => {
     // Ten hours at 100 000/s: still exactly on the millisecond grid.
     expect(intendedOffsetMs(3_600_000_000, 100_000)).toBe(36_000_000);
     expect(intendedOffsetMs(7, 0.5)).toBe(14_000);
+  });
+
+  it('counts the events due by an elapsed time exactly', () => {
+    for (const rate of [3, 1000, 2000, 7919, 100_000, 333_333]) {
+      for (const ms of [0, 0.5, 1, 2.9, 999, 1000, 12_345.6]) {
+        const n = dueEvents(ms, rate);
+        // Event n-1 is due (offset ≤ the whole ms elapsed), event n is not.
+        expect(intendedOffsetMs(n - 1, rate)).toBeLessThanOrEqual(Math.floor(ms));
+        expect(intendedOffsetMs(n, rate)).toBeGreaterThan(Math.floor(ms));
+      }
+    }
   });
 
   it('plans rate × duration events', () => {
@@ -59,11 +92,13 @@ describe('runGenerator', () => {
     const stats = await runGenerator({ producer: sink, rate: 2000, durationSec: 1, seed: 's', startTs: T0 });
     expect(sink.sent).toHaveLength(2000);
     expect(stats.events).toBe(2000);
-    expect(sink.sent.map(tsOf)).toEqual(sink.sent.map((_, i) => T0 + intendedOffsetMs(i, 2000)));
+    // Each event is the model's, with its intended time as ts.
+    const { expected, got } = inRunOrder(sink.sent, 's', 2000);
+    expect(got.map(strip)).toEqual(expected);
     // Never early: event i leaves no sooner than its intended offset after the start (sendMs ends
-    // with the last event).
-    const start = sink.sent[sink.sent.length - 1]!.at - stats.sendMs;
-    const early = sink.sent.filter((s, i) => s.at - start < intendedOffsetMs(i, 2000) - 0.5);
+    // with the last burst).
+    const start = Math.max(...sink.sent.map((s) => s.at)) - stats.sendMs;
+    const early = got.filter((s, i) => s.at - start < intendedOffsetMs(i, 2000) - 0.5);
     expect(early).toEqual([]);
     expect(stats.sendMs).toBeGreaterThan(990);
     expect(stats.sendMs).toBeLessThan(1500);
@@ -81,20 +116,21 @@ describe('runGenerator', () => {
     const b = new FakeSink();
     await runGenerator({ producer: a, rate: 20_000, durationSec: 0.25, seed: 9, startTs: T0, users: 1000 });
     await runGenerator({ producer: b, rate: 20_000, durationSec: 0.25, seed: 9, startTs: T0, users: 1000 });
-    const model = createShopModel(9, { users: 1000 });
-    const expected = Array.from({ length: 5000 }, (_, i) => model.next(T0 + intendedOffsetMs(i, 20_000)));
-    expect(a.sent.map(({ topic, key, value }) => ({ topic, key, value }))).toEqual(expected);
-    expect(b.sent.map((s) => s.value)).toEqual(a.sent.map((s) => s.value));
+    expect(a.sent).toHaveLength(5000);
+    const { expected, got } = inRunOrder(a.sent, 9, 20_000, { users: 1000 });
+    expect(got.map(strip)).toEqual(expected);
+    const again = inRunOrder(b.sent, 9, 20_000, { users: 1000 });
+    expect(again.got.map(strip)).toEqual(expected);
   });
 
   it('retries on a full queue without losing or reordering events', async () => {
-    // Refuses two attempts in every fifty.
+    // Refuses two offers in every fifty.
     const sink = new FakeSink((attempt) => attempt % 50 > 1);
     const stats = await runGenerator({ producer: sink, rate: 5000, durationSec: 0.4, seed: 'q', startTs: T0 });
     expect(sink.sent).toHaveLength(2000);
     expect(stats.queueFullWaits).toBeGreaterThan(0);
-    const model = createShopModel('q');
-    expect(sink.sent.map((s) => s.value)).toEqual(sink.sent.map((_, i) => model.next(T0 + intendedOffsetMs(i, 5000)).value));
+    const { expected, got } = inRunOrder(sink.sent, 'q', 5000);
+    expect(got.map(strip)).toEqual(expected);
   });
 
   it('catches up after falling behind, keeping intended times and reporting the lag', async () => {
@@ -115,13 +151,13 @@ describe('runGenerator', () => {
       onProgress: (p) => progress.push(p.behindMs),
     });
     expect(sink.sent).toHaveLength(2400);
-    expect(sink.sent.map(tsOf)).toEqual(sink.sent.map((_, i) => T0 + intendedOffsetMs(i, 4000)));
+    const { expected, got } = inRunOrder(sink.sent, 'lag', 4000);
+    expect(got.map(strip)).toEqual(expected);
     expect(stats.maxBehindMs).toBeGreaterThan(250);
     expect(Math.max(...progress)).toBeGreaterThan(50);
     // Caught up: the last events left close to their intended time.
     const start = sink.sent[0]!.at - 300;
-    const last = sink.sent[sink.sent.length - 1]!;
-    expect(last.at - start - intendedOffsetMs(2399, 4000)).toBeLessThan(100);
+    expect(got[2399]!.at - start - intendedOffsetMs(2399, 4000)).toBeLessThan(100);
   });
 
   it('stops on abort, flushing what it sent', async () => {
@@ -146,5 +182,27 @@ describe('runGenerator', () => {
     await expect(runGenerator({ producer: sink, rate: 10, durationSec: -1 })).rejects.toThrow(/^durationSec/);
     await expect(runGenerator({ producer: sink, rate: 10, durationSec: 1, startTs: 1.5 })).rejects.toThrow(/^startTs/);
     await expect(runGenerator({ rate: 10, durationSec: 1 })).rejects.toThrow(/config/);
+  });
+});
+
+describe('the backlog of records a full queue turned away', () => {
+  const model = createShopModel('backlog', { users: 50 });
+  const burst = (n: number): PackedEvents => model.nextPaced(T0, 1000, n).find((r) => r.topic === TOPICS.userClicks)!;
+
+  it('keeps records in order across partial takes, growing as it must', () => {
+    const b = new Backlog();
+    const bursts = [burst(300), burst(50_000), burst(10)];
+    const expected = [...unpack(bursts[0]!).slice(120), ...unpack(bursts[1]!), ...unpack(bursts[2]!)];
+    b.push(bursts[0]!, 120);
+    b.push(bursts[1]!, 0);
+    b.push(bursts[2]!, 0);
+    expect(b.count).toBe(expected.length);
+    expect(unpack(b, b.count)).toEqual(expected);
+    b.shift(7);
+    expect(unpack(b, b.count)).toEqual(expected.slice(7));
+    b.shift(b.count);
+    expect(b.count).toBe(0);
+    b.push(bursts[2]!, 3);
+    expect(unpack(b, b.count)).toEqual(unpack(bursts[2]!).slice(3));
   });
 });
