@@ -508,9 +508,8 @@ impl ShopModel {
         (0..sess.cart_len).map(|i| i64::from(sess.cart_qty[i]) * self.price_cents[sess.cart_item[i] as usize]).sum()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write_click(&self, kind: usize, sequence: u64, s: usize, product: Option<u32>, ts: u64, properties: &Properties, out: &mut Vec<u8>, key: &mut Vec<u8>) {
-        let sess = &self.sessions[s];
+    /// `{"eventId":…,"type":…,"userId":…,"sessionId":"s-…` of a session's event; the userId is its key.
+    fn write_session_head(&self, kind: usize, sequence: u64, sess: &Session, out: &mut Vec<u8>, key: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"eventId\":\"");
         push_sequence_uuid(out, &self.id_key, sequence);
         out.extend_from_slice(b"\",\"type\":\"");
@@ -522,6 +521,12 @@ impl ShopModel {
         key.extend_from_slice(&out[user_at..]);
         out.extend_from_slice(b"\",\"sessionId\":\"s-");
         push_hex8(out, sess.id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_click(&self, kind: usize, sequence: u64, s: usize, product: Option<u32>, ts: u64, properties: &Properties, out: &mut Vec<u8>, key: &mut Vec<u8>) {
+        let sess = &self.sessions[s];
+        self.write_session_head(kind, sequence, sess, out, key);
         if let Some(p) = product {
             out.extend_from_slice(b"\",\"productId\":\"p-");
             push_u64(out, u64::from(p) + 1);
@@ -582,15 +587,7 @@ impl ShopModel {
         let order = fmix32(self.order_seq ^ self.order_key);
         self.order_seq = self.order_seq.wrapping_add(1);
         let sess = &self.sessions[s];
-        out.extend_from_slice(b"{\"eventId\":\"");
-        push_sequence_uuid(out, &self.id_key, sequence);
-        out.extend_from_slice(b"\",\"type\":\"purchase\",\"userId\":\"");
-        let user_at = out.len();
-        out.extend_from_slice(b"u-");
-        push_u64(out, u64::from(sess.user) + 1);
-        key.extend_from_slice(&out[user_at..]);
-        out.extend_from_slice(b"\",\"sessionId\":\"s-");
-        push_hex8(out, sess.id);
+        self.write_session_head(PURCHASE, sequence, sess, out, key);
         out.extend_from_slice(b"\",\"orderId\":\"o-");
         push_hex8(out, order);
         out.extend_from_slice(b"\",\"items\":[");
