@@ -701,3 +701,89 @@ pub fn map_segment_batch(body: &[u8], received_at: i64) -> Option<MappedBatch> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_764_100_000_000;
+
+    fn values(body: &str) -> Option<Vec<(u8, String, String)>> {
+        let m = map_segment_batch(body.as_bytes(), NOW)?;
+        Some(
+            m.starts
+                .iter()
+                .map(|&at| {
+                    let (kind, key, value, _) = read(&m.packed, at as usize);
+                    (kind, key, value)
+                })
+                .collect(),
+        )
+    }
+
+    fn read(packed: &[u8], at: usize) -> (u8, String, String, usize) {
+        let key_len = u32::from_le_bytes(packed[at + 1..at + 5].try_into().unwrap()) as usize;
+        let v = at + 5 + key_len;
+        let value_len = u32::from_le_bytes(packed[v..v + 4].try_into().unwrap()) as usize;
+        let text = |r: std::ops::Range<usize>| String::from_utf8(packed[r].to_vec()).unwrap();
+        (packed[at], text(at + 5..v), text(v + 4..v + 4 + value_len), v + 4 + value_len)
+    }
+
+    #[test]
+    fn reads_iso_times_as_javascript_does() {
+        assert_eq!(iso_time(b"2025-11-25T19:46:40.000Z"), Some(NOW));
+        assert_eq!(iso_time(b"2024-02-29T00:00:00.001Z"), Some(1_709_164_800_001));
+        assert_eq!(iso_time(b"2025-02-29T00:00:00.000Z"), None);
+        assert_eq!(iso_time(b"2025-11-25T19:46:40Z"), None);
+    }
+
+    #[test]
+    fn copies_only_numbers_javascript_prints_the_same() {
+        let canonical = |n: &str| Parser { bytes: n.as_bytes(), at: 0 }.number().is_some();
+        for ok in ["0", "-1", "19.99", "0.000001", "123456789012345"] {
+            assert!(canonical(ok), "{ok}");
+        }
+        for not in ["-0", "1.0", "01", "1e3", "0.0000001", "1234567890123456", "1."] {
+            assert!(!canonical(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn maps_track_and_order_calls() {
+        let body = r#"{"batch":[
+            {"type":"track","event":"Product Viewed","userId":"u-1","messageId":"m1","timestamp":"2025-11-25T19:46:39.000Z",
+             "context":{"library":{"name":"analytics.js"}},"properties":{"product_id":"p-3","sessionId":"s-1","price":2.5}},
+            {"type":"track","event":"Order Completed","anonymousId":"a-1","messageId":"m2",
+             "properties":{"order_id":"o-1","products":[{"sku":"p-3","quantity":3,"price":0.1}],"coupon":"X"}}],
+            "sentAt":"2025-11-25T19:46:40.000Z"}"#;
+        let v = values(body).unwrap();
+        assert_eq!(v[0].0, KIND_CLICKS);
+        assert_eq!(v[0].1, "u-1");
+        assert_eq!(
+            v[0].2,
+            r#"{"eventId":"m1","type":"product_view","userId":"u-1","sessionId":"s-1","productId":"p-3","source":"web","ts":1764099999000,"properties":{"price":2.5}}"#
+        );
+        assert_eq!(v[1].0, KIND_PURCHASES);
+        assert_eq!(
+            v[1].2,
+            r#"{"eventId":"m2","type":"purchase","userId":"a-1","orderId":"o-1","items":[{"productId":"p-3","quantity":3,"price":0.1}],"total":0.3,"currency":"USD","ts":1764100000000,"properties":{"coupon":"X"}}"#
+        );
+    }
+
+    #[test]
+    fn leaves_what_it_cannot_decide_to_javascript() {
+        let one = |call: &str| map_segment_batch(format!(r#"{{"batch":[{call}]}}"#).as_bytes(), NOW);
+        assert!(one(r#"{"type":"track","event":"x","userId":"u","messageId":"m"}"#).is_some());
+        for call in [
+            r#"{"type":"identify","userId":"u","messageId":"m"}"#,
+            r#"{"type":"track","event":"x","userId":"u"}"#,
+            r#"{"type":"track","event":"x","userId":7,"messageId":"m"}"#,
+            r#"{"type":"track","event":"x","userId":"u","messageId":"m","properties":{"a":1,"a":2}}"#,
+            r#"{"type":"track","event":"x","userId":"u","messageId":"m","properties":{"a":"\u0041"}}"#,
+            r#"{"type":"track","event":"x","userId":"u","messageId":"m","timestamp":"2099-01-01T00:00:00.000Z"}"#,
+            r#"{"type":"track","event":"x","userId":"u","messageId":"m","context":null}"#,
+        ] {
+            assert!(one(call).is_none(), "{call}");
+        }
+    }
+}
