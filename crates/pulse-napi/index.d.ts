@@ -379,7 +379,7 @@ export interface RejectInfo {
 export declare function rejectReasons(): Array<string>
 
 export interface SegmentBatch {
-  /** The records in the engine's packed output format (kind 0: clicks, 1: purchases). */
+  /** The records in the engine's packed output format (kind 0: clicks, 1: purchases, 2: identities). */
   packed: Buffer
   /** Where each record starts in `packed`. */
   starts: Uint32Array

@@ -1,17 +1,18 @@
 //! The collector's fast path for Segment's `/v1/batch`: the whole body parsed, checked and mapped to
 //! Pulse records in one pass, without a JavaScript object per event.
 //!
-//! It only ever says yes when it is sure: the body must be a batch of `track` and `page` calls that
-//! the JSON schema of `/v1/batch` (packages/collector/src/schemas.ts) lets through and that
+//! It only ever says yes when it is sure: the body must be a batch of Segment calls that the JSON
+//! schema of `/v1/batch` (packages/collector/src/schemas.ts) lets through and that
 //! packages/collector/src/segment.ts maps without an error, and every value it copies must come out
-//! byte for byte as `JSON.stringify(JSON.parse(…))` would write it. Anything else (another call type,
-//! a missing messageId, a number where an id usually is a string, an escape it would have to rewrite,
-//! an error to report) is `None`, and the collector takes its JavaScript path, which validates against
-//! the schema and answers with the error naming the field.
+//! byte for byte as `JSON.stringify(JSON.parse(…))` would write it. Anything else (a missing
+//! messageId, a number where an id usually is a string, an escape it would have to rewrite, an error
+//! to report) is `None`, and the collector takes its JavaScript path, which validates against the
+//! schema and answers with the error naming the field.
 
 /// Output kinds, in the packed format of `output.rs` (`kind u8, keyLen u32le, key, valueLen u32le, value`).
 pub const KIND_CLICKS: u8 = 0;
 pub const KIND_PURCHASES: u8 = 1;
+pub const KIND_IDENTITIES: u8 = 2;
 
 const MAX_DEPTH: usize = 32;
 const MAX_EVENT_BYTES: usize = 32 * 1024;
@@ -463,6 +464,9 @@ fn map_call(call: &Json<'_>, env: &Envelope<'_, '_>, value: &mut Vec<u8>) -> Res
             ts
         }
     };
+    if let "identify" | "group" | "alias" = call_type {
+        return identity(call, call_type, event_id, user, ts, value).map(|()| KIND_IDENTITIES);
+    }
     let context = call.get("context").or(env.context);
     let props: &[(&[u8], Json<'_>)] = match call.get("properties") {
         Some(Json::Obj(fields, _)) => fields,
@@ -480,7 +484,7 @@ fn map_call(call: &Json<'_>, env: &Envelope<'_, '_>, value: &mut Vec<u8>) -> Res
     let source = source_of(context)?;
 
     match call_type {
-        "page" => {
+        "page" | "screen" => {
             for key in ["name", "category"] {
                 match call.get(key) {
                     None => {}
@@ -493,7 +497,9 @@ fn map_call(call: &Json<'_>, env: &Envelope<'_, '_>, value: &mut Vec<u8>) -> Res
                 Some(p @ Json::Obj(..)) => p.get("path"),
                 _ => None,
             });
-            let extra = [("page", coalesce(prop("path"), page_path)), ("name", call.get("name")), ("category", call.get("category"))];
+            // The page's path; a screen's name plays that part in an app.
+            let page = if call_type == "screen" { call.get("name") } else { coalesce(prop("path"), page_path) };
+            let extra = [("page", page), ("name", call.get("name")), ("category", call.get("category"))];
             for (key, v) in extra {
                 if let Some(v) = v {
                     if !properties.iter().any(|(k, _)| *k == key.as_bytes()) {
@@ -554,6 +560,51 @@ fn map_call(call: &Json<'_>, env: &Envelope<'_, '_>, value: &mut Vec<u8>) -> Res
         }
         _ => Err(()),
     }
+}
+
+/// An id the schema requires: a non-empty string (a number would need JavaScript's number printing).
+fn required_id<'v, 'a>(v: Option<&'v Json<'a>>) -> Result<&'v Json<'a>, ()> {
+    match v {
+        Some(s @ Json::Str(raw)) if !raw.is_empty() && raw.len() <= 1024 => Ok(s),
+        _ => Err(()),
+    }
+}
+
+/// identify, group and alias calls, to the identities topic, as segment.ts writes them.
+fn identity(call: &Json<'_>, call_type: &str, event_id: &[u8], user: &str, ts: i64, value: &mut Vec<u8>) -> Result<(), ()> {
+    head(value, event_id, call_type, user, None);
+    let traits = |value: &mut Vec<u8>| {
+        value.extend_from_slice(b",\"traits\":");
+        match call.get("traits") {
+            Some(t) => write_json(value, t),
+            None => value.extend_from_slice(b"{}"),
+        }
+    };
+    match call_type {
+        "alias" => {
+            // The schema requires the alias's own userId (an anonymousId does not stand in).
+            if !matches!(user_id(call.get("userId")), Ok(Some(_))) {
+                return Err(());
+            }
+            value.extend_from_slice(b",\"previousId\":");
+            write_json(value, required_id(call.get("previousId"))?);
+        }
+        "group" => {
+            value.extend_from_slice(b",\"groupId\":");
+            write_json(value, required_id(call.get("groupId"))?);
+            traits(value);
+        }
+        _ => {
+            if let Some(anonymous) = user_id(call.get("anonymousId"))? {
+                value.extend_from_slice(b",\"anonymousId\":");
+                write_str(value, anonymous.as_bytes());
+            }
+            traits(value);
+        }
+    }
+    tail(value, None, ts);
+    value.push(b'}');
+    Ok(())
 }
 
 /// `Order Completed` as segment.ts `purchase` writes it.
@@ -775,7 +826,7 @@ mod tests {
         let one = |call: &str| map_segment_batch(format!(r#"{{"batch":[{call}]}}"#).as_bytes(), NOW);
         assert!(one(r#"{"type":"track","event":"x","userId":"u","messageId":"m"}"#).is_some());
         for call in [
-            r#"{"type":"identify","userId":"u","messageId":"m"}"#,
+            r#"{"type":"alias","anonymousId":"a","previousId":"p","messageId":"m"}"#,
             r#"{"type":"track","event":"x","userId":"u"}"#,
             r#"{"type":"track","event":"x","userId":7,"messageId":"m"}"#,
             r#"{"type":"track","event":"x","userId":"u","messageId":"m","properties":{"a":1,"a":2}}"#,

@@ -8,7 +8,7 @@ use crate::kafka::{client_error, KafkaCode, NativeProducer};
 
 #[napi(object)]
 pub struct SegmentBatch {
-    /// The records in the engine's packed output format (kind 0: clicks, 1: purchases).
+    /// The records in the engine's packed output format (kind 0: clicks, 1: purchases, 2: identities).
     pub packed: Buffer,
     /// Where each record starts in `packed`.
     pub starts: Uint32Array,

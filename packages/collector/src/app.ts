@@ -91,8 +91,8 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     try {
       const bytes = decodeBody(body as Buffer, request.headers['content-encoding'], request.routeOptions.bodyLimit ?? MAX_REQUEST_BYTES);
       const shape = request.routeOptions.config.shape ?? 'single';
-      // Batches take the native path when it can decide alone; anything it cannot (another call type,
-      // an error to report, …) is parsed, validated and mapped here, with the same results.
+      // Batches take the native path when it can decide alone; anything it cannot (an error to report,
+      // a missing messageId, …) is parsed, validated and mapped here, with the same results.
       const mapped = shape === 'batch' ? mapSegmentBatch(bytes, now()) : null;
       done(null, mapped === null ? parseJsonBody(bytes, shape) : new MappedBatch(mapped));
     } catch (err) {

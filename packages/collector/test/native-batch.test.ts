@@ -1,6 +1,6 @@
 import { mapSegmentBatch } from '@pulse/engine';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mapSegmentCall, type SegmentCall } from '../src/segment.js';
+import { mapSegmentCall, outputTopics, type SegmentCall } from '../src/segment.js';
 import { DEFAULT_TOPICS } from '../src/server.js';
 import { parseIsoTime } from '../src/time.js';
 import { AUTH, NOW, testCollector, type TestCollector } from './helpers.js';
@@ -48,12 +48,21 @@ const MAPPED: Record<string, unknown>[] = [
   page(),
   page({ name: undefined, category: 'docs', properties: { title: 'Docs' }, context: { page: { path: '/docs' } } }),
   page({ properties: { page: 'kept', name: 'kept too', path: null } }),
+  { type: 'screen', name: 'Cart', userId: 'u-1', messageId: 'sc-1', context: { device: { type: 'android' } } },
+  { type: 'identify', userId: 'u-1', anonymousId: 'anon-7', messageId: 'i-1', traits: { plan: 'gold', tags: ['a'] } },
+  { type: 'identify', userId: null, anonymousId: 'anon-8', messageId: 'i-2', properties: { sessionId: 7 } },
+  { type: 'identify', userId: 'u-1', anonymousId: '', messageId: 'i-3' },
+  { type: 'group', userId: 'u-1', groupId: 'g-1', messageId: 'g-1', traits: { name: 'Shop' } },
+  { type: 'alias', userId: 'u-1', previousId: 'anon-7', messageId: 'al-1' },
 ];
 
 /** Calls the native path leaves to JavaScript (which may map or refuse them). */
 const LEFT: Record<string, unknown>[] = [
-  { type: 'identify', userId: 'u-1', messageId: 'i-1', traits: { plan: 'gold' } },
-  { type: 'screen', name: 'Cart', userId: 'u-1', messageId: 's-1' },
+  { type: 'alias', userId: null, anonymousId: 'a', previousId: 'p', messageId: 'al-2' },
+  { type: 'alias', userId: 'u', previousId: 7, messageId: 'al-3' },
+  { type: 'group', userId: 'u', messageId: 'g-2' },
+  { type: 'group', userId: 'u', groupId: 42, messageId: 'g-3' },
+  { type: 'identify', userId: 'u', messageId: 'i-4', traits: [] },
   track('Custom', {}, { messageId: undefined }),
   track('Custom', {}, { userId: 42 }),
   track('Custom', { sessionId: 7 }),
@@ -85,7 +94,7 @@ afterEach(async () => {
 function nativeRecords(body: string) {
   const m = mapSegmentBatch(Buffer.from(body), NOW);
   if (m === null) return null;
-  const topics = [DEFAULT_TOPICS.clicks, DEFAULT_TOPICS.purchases];
+  const topics = outputTopics(DEFAULT_TOPICS);
   return Array.from(m.starts, (at, i) => {
     const keyLength = m.packed.readUInt32LE(at + 1);
     const valueAt = at + 5 + keyLength;
