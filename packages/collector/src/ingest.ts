@@ -137,8 +137,13 @@ export class Ingest {
     } else {
       for (let i = 0; i < starts.length; i++) delivery.added(i, undefined);
     }
-    const sent = send.length === 0 ? 0 : this.sink.produceOutputs(packed, send, delivery);
-    for (let k = sent; k < send.length; k++) delivery.withdrawn(k);
+    let sent = 0;
+    try {
+      if (send.length > 0) sent = this.sink.produceOutputs(packed, send, delivery);
+    } finally {
+      // A refused send queued nothing; the records after a full queue were not queued either.
+      for (let k = sent; k < send.length; k++) delivery.withdrawn(k);
+    }
     const perKind: number[] = [];
     for (let k = 0; k < sent; k++) {
       const kind = packed[send[k]!]!;

@@ -158,4 +158,20 @@ describe('the native /v1/batch path', () => {
     expect(again.statusCode).toBe(200);
     expect(c.sink.written).toHaveLength(2);
   });
+
+  it('answers 503 when the producer queue fills mid-request, and the retry writes each event once', async () => {
+    c = await testCollector();
+    const batch = { batch: [track('a'), track('b'), track('c')] };
+    const post = () => c.app.inject({ method: 'POST', url: '/v1/batch', payload: JSON.stringify(batch), headers: { ...AUTH, 'content-type': 'application/json' } });
+    const produceOutputs = c.sink.produceOutputs.bind(c.sink);
+    c.sink.produceOutputs = (packed, starts, delivery) => produceOutputs(packed, starts.subarray(0, 1), delivery);
+    expect((await post()).statusCode).toBe(503);
+    c.sink.produceOutputs = () => {
+      throw new Error('refused');
+    };
+    expect((await post()).statusCode).toBe(500);
+    c.sink.produceOutputs = produceOutputs;
+    expect((await post()).statusCode).toBe(200);
+    expect(c.sink.written.map((w) => w.value.properties)).toEqual([{ event: 'a' }, { event: 'b' }, { event: 'c' }]);
+  });
 });
