@@ -70,6 +70,11 @@ export declare class NativeConsumer {
  * and `waitSettled(epoch)` resolves once every record of it and earlier epochs has been reported.
  */
 export declare class NativeProducer {
+  /**
+   * The records of `packed` starting at `starts`, as records 0, 1, … of `ticket`, each to the topic
+   * its kind is routed to (`routeOutputs`); returns how many were queued before the queue was full.
+   */
+  sendTicketedOutputs(ticket: number, packed: Uint8Array, starts: Uint32Array): number
   /** `config`: librdkafka properties, as strings. */
   constructor(config: Record<string, string>)
   /** The topic of each engine output kind (index = kind), for `sendOutputs`. */
@@ -275,6 +280,12 @@ export interface PackedShopRecords {
 }
 
 /**
+ * A `/v1/batch` body parsed, checked and mapped as the collector's JavaScript path would; null when
+ * that path must decide (other call types, anything to refuse, anything it would write differently).
+ */
+export declare function mapSegmentBatchBody(body: Uint8Array, receivedAt: number): SegmentBatch | null
+
+/**
  * Options of an activity-count partition (and of the click metrics it keeps); all times in
  * milliseconds. Left out, the metric settings take the engine's defaults.
  */
@@ -409,6 +420,16 @@ export interface RejectInfo {
 
 /** The `pulse.error.reason` names, in the order of `ActivityStatsInfo.rejected`. */
 export declare function rejectReasons(): Array<string>
+
+export interface SegmentBatch {
+  /** The records in the engine's packed output format (kind 0: clicks, 1: purchases, 2: identities). */
+  packed: Buffer
+  /** Where each record starts in `packed`. */
+  starts: Uint32Array
+  /** Each record's messageId, for deduplication. */
+  ids: Array<string>
+  writeKey?: string
+}
 
 export interface SendResult {
   /** Where to resume: a record index (`sendPacked`) or a byte position (`sendOutputs`). */

@@ -846,4 +846,5 @@ module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors
 module.exports.librdkafkaVersion = nativeBinding.librdkafkaVersion
+module.exports.mapSegmentBatchBody = nativeBinding.mapSegmentBatchBody
 module.exports.rejectReasons = nativeBinding.rejectReasons

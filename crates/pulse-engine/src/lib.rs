@@ -16,6 +16,7 @@ pub mod purchases;
 pub mod recs;
 pub mod recs_eval;
 pub mod reject;
+pub mod segment;
 pub mod sensors;
 pub mod snapshot;
 pub mod topk;

@@ -18,6 +18,8 @@ use rdkafka::ClientContext;
 
 use crate::stats::StatsSlot;
 
+mod ticketed;
+
 /// How many failed deliveries are kept with their details; beyond it they are only counted.
 const MAX_KEPT_FAILURES: usize = 100;
 /// A record's opaque is its epoch, or, with this bit set, its ticket (bits 16..) and index (bits 0..16).

@@ -100,3 +100,43 @@ fn a_ticket_completes_once_with_every_record_answered_and_the_failed_ones_named(
     assert_eq!((counts.failed, counts.outstanding), (4, 0));
     assert!(producer.send_ticketed(1, 1 << 16, "t", b"k", b"v").is_err(), "index out of range");
 }
+
+/// Engine output records (`kind u8, keyLen u32le, key, valueLen u32le, value`) and where each starts.
+fn outputs(records: &[(u8, &str)]) -> (Vec<u8>, Vec<u32>) {
+    let mut bytes = Vec::new();
+    let mut starts = Vec::new();
+    for (kind, value) in records {
+        starts.push(bytes.len() as u32);
+        bytes.push(*kind);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.push(b'k');
+        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(value.as_bytes());
+    }
+    (bytes, starts)
+}
+
+#[test]
+fn a_packed_ticket_stops_at_a_full_queue_and_completes_with_the_records_queued() {
+    let producer = unreachable_producer(2);
+    let routes = [Some("clicks".to_owned()), Some("purchases".to_owned())];
+    let (packed, starts) = outputs(&[(0, "a"), (1, "b"), (0, "c"), (0, "d")]);
+    assert_eq!(producer.send_ticketed_outputs(5, &packed, &starts, &routes).unwrap(), 2, "the queue holds two");
+    assert_eq!(producer.counts().outstanding, 2, "records refused by the full queue are not in flight");
+    let mut done = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while done.is_empty() && std::time::Instant::now() < deadline {
+        done.extend(producer.wait_tickets(Duration::from_millis(500)).0);
+    }
+    assert_eq!(done.len(), 1);
+    let mut settled = done[0].settled.clone();
+    settled.sort_unstable();
+    assert_eq!((done[0].ticket, settled), (5, vec![0, 1]));
+    assert_eq!(producer.counts().outstanding, 0);
+
+    let (packed, starts) = outputs(&[(2, "x")]);
+    assert!(producer.send_ticketed_outputs(6, &packed, &starts, &routes).is_err(), "a kind without a topic is an error");
+    assert!(producer.send_ticketed_outputs(7, &packed[..3], &starts, &routes).is_err(), "so is a truncated record");
+    assert_eq!(producer.counts().outstanding, 0);
+    assert!(producer.wait_tickets(Duration::from_millis(0)).0.is_empty(), "a ticket with nothing queued never completes");
+}

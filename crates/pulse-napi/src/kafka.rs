@@ -28,7 +28,7 @@ impl AsRef<str> for KafkaCode {
     }
 }
 
-fn client_error(err: KafkaError) -> Error<KafkaCode> {
+pub(crate) fn client_error(err: KafkaError) -> Error<KafkaCode> {
     match err {
         KafkaError::ClientCreation(detail) => Error::new(KafkaCode::BadConfig, detail),
         other => Error::new(KafkaCode::Client, other.to_string()),
@@ -354,8 +354,8 @@ impl Task for ProbeTask {
 /// and `waitSettled(epoch)` resolves once every record of it and earlier epochs has been reported.
 #[napi]
 pub struct NativeProducer {
-    inner: Arc<BatchProducer>,
-    topics_by_kind: Vec<Option<String>>,
+    pub(crate) inner: Arc<BatchProducer>,
+    pub(crate) topics_by_kind: Vec<Option<String>>,
 }
 
 #[napi]

@@ -10,6 +10,7 @@
 #[macro_use]
 extern crate napi_derive;
 
+pub mod collector;
 pub mod kafka;
 pub mod shop;
 

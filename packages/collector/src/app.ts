@@ -1,13 +1,14 @@
 import { fastifyCors } from '@fastify/cors';
+import { mapSegmentBatch, type SegmentBatch } from '@pulse/engine';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseBody, type BodyShape } from './body.js';
+import { decodeBody, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseJsonBody, type BodyShape } from './body.js';
 import { CollectorError } from './errors.js';
 import type { Ingest, OutRecord } from './ingest.js';
 import type { CollectorMetrics } from './metrics.js';
 import { mapNativeEvent, mapSensorReading, type NativeEvent, type SensorReading } from './native.js';
 import { RateLimiter } from './rate-limit.js';
 import { batchSchema, nativeEventsSchema, schemaError, segmentCallSchema, sensorReadingsSchema, type SchemaError } from './schemas.js';
-import { mapSegmentCall, SEGMENT_TYPES, type SegmentCall, type TopicNames } from './segment.js';
+import { mapSegmentCall, outputTopics, SEGMENT_TYPES, type SegmentCall, type TopicNames } from './segment.js';
 import { parseIsoTime } from './time.js';
 
 export interface CollectorAppOptions {
@@ -31,6 +32,19 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * A `/v1/batch` body that the native mapper parsed, checked against the rules of the route's schema
+ * and mapped. Its `batch` is empty: the schema still runs on it (so `writeKey` is checked as for any
+ * body) without walking the events a second time.
+ */
+class MappedBatch {
+  readonly batch: readonly never[] = [];
+  readonly writeKey: string | undefined;
+  constructor(readonly records: SegmentBatch) {
+    this.writeKey = records.writeKey ?? undefined;
+  }
+}
+
 /** Segment's libraries send Basic auth: base64 of `writeKey:` (the write key as user name, no password). */
 const BASIC = /^Basic\s+(\S+)$/i;
 
@@ -42,6 +56,7 @@ const BASIC = /^Basic\s+(\S+)$/i;
  */
 export async function buildCollectorApp(o: CollectorAppOptions): Promise<FastifyInstance> {
   const now = o.now ?? Date.now;
+  const kindTopics = outputTopics(o.topics);
   const keys = new Set(o.writeKeys);
   const limiter = new RateLimiter(o.rateLimit);
   const app = fastify({
@@ -74,8 +89,12 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      const encoding = request.headers['content-encoding'];
-      done(null, parseBody(body as Buffer, encoding, request.routeOptions.config.shape ?? 'single', request.routeOptions.bodyLimit ?? MAX_REQUEST_BYTES));
+      const bytes = decodeBody(body as Buffer, request.headers['content-encoding'], request.routeOptions.bodyLimit ?? MAX_REQUEST_BYTES);
+      const shape = request.routeOptions.config.shape ?? 'single';
+      // Batches take the native path when it can decide alone; anything it cannot (an error to report,
+      // a missing messageId, …) is parsed, validated and mapped here, with the same results.
+      const mapped = shape === 'batch' ? mapSegmentBatch(bytes, now()) : null;
+      done(null, mapped === null ? parseJsonBody(bytes, shape) : new MappedBatch(mapped));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -122,14 +141,16 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     request.writeKey = key;
   };
 
-  const accept = async (request: FastifyRequest, reply: FastifyReply, records: readonly OutRecord[]) => {
-    const wait = limiter.take(request.writeKey!, records.length, now());
+  const accept = async (request: FastifyRequest, reply: FastifyReply, records: readonly OutRecord[] | MappedBatch) => {
+    const count = records instanceof MappedBatch ? records.records.ids.length : records.length;
+    const wait = limiter.take(request.writeKey!, count, now());
     if (wait > 0) throw new CollectorError(429, 'rate_limited', `this write key may send ${limiter.perSecond} events/s; retry in ${wait} s`, undefined, wait);
-    await o.ingest.write(records);
+    if (records instanceof MappedBatch) await o.ingest.writePacked(records.records, kindTopics);
+    else await o.ingest.write(records);
     return reply.send({ success: true });
   };
 
-  const ingestRoute = <B>(url: string, shape: BodyShape, schema: object, map: (body: B, receivedAt: number) => OutRecord[]) => {
+  const ingestRoute = <B>(url: string, shape: BodyShape, schema: object, map: (body: B, receivedAt: number) => OutRecord[] | MappedBatch) => {
     app.post(url, {
       schema: { body: schema },
       config: { shape },
@@ -143,7 +164,8 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
   for (const type of SEGMENT_TYPES) {
     ingestRoute<SegmentCall>(`/v1/${type}`, 'single', segmentCallSchema(type), (call, receivedAt) => [mapSegmentCall(call, type, { receivedAt }, '', o.topics)]);
   }
-  ingestRoute<{ batch: SegmentCall[]; sentAt?: string; context?: Record<string, unknown> }>('/v1/batch', 'batch', batchSchema, (body, receivedAt) => {
+  ingestRoute<{ batch: SegmentCall[]; sentAt?: string; context?: Record<string, unknown> } | MappedBatch>('/v1/batch', 'batch', batchSchema, (body, receivedAt) => {
+    if (body instanceof MappedBatch) return body;
     const envelope = { receivedAt, sentAt: body.sentAt === undefined ? undefined : parseIsoTime(body.sentAt, 'sentAt'), context: body.context };
     return body.batch.map((call, i) => mapSegmentCall(call, call.type!, envelope, `batch[${i}]`, o.topics));
   });
@@ -172,6 +194,7 @@ function unauthorized(message: string): CollectorError {
 
 /** How many events a refused request carried, for the metrics; a body that was not parsed counts as one. */
 function eventCount(body: unknown): number {
+  if (body instanceof MappedBatch) return Math.max(1, body.records.ids.length);
   if (Array.isArray(body)) return Math.max(1, body.length);
   const batch = (body as { batch?: unknown } | null | undefined)?.batch;
   return Array.isArray(batch) ? Math.max(1, batch.length) : 1;

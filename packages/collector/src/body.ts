@@ -69,21 +69,23 @@ function tooLargeEvent(field: string | undefined, bytes: number): CollectorError
   return new CollectorError(413, 'too_large', `${field ?? 'the event'} is ${bytes} bytes; an event may have at most ${kb(MAX_EVENT_BYTES)}`, field);
 }
 
-/**
- * The body as JSON: gunzipped if the client compressed it (mobile SDKs do), checked to be UTF-8,
- * scanned (see scanJson), parsed. A body that is not JSON is a 400 that says where it broke.
- */
-export function parseBody(raw: Buffer, contentEncoding: string | undefined, shape: BodyShape, limit: number): unknown {
-  let bytes = raw;
-  if (contentEncoding !== undefined && contentEncoding !== 'identity') {
-    if (contentEncoding !== 'gzip') throw badRequest('invalid_value', undefined, `Content-Encoding ${JSON.stringify(contentEncoding)} is not supported; send gzip or plain JSON`);
-    try {
-      bytes = gunzipSync(raw, { maxOutputLength: limit });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new CollectorError(413, 'too_large', `the body is larger than ${kb(limit)} once decompressed`);
-      throw badRequest('invalid_encoding', undefined, `the body is not valid gzip: ${(err as Error).message}`);
-    }
+/** The body's bytes, gunzipped if the client compressed it (mobile SDKs do). */
+export function decodeBody(raw: Buffer, contentEncoding: string | undefined, limit: number): Buffer {
+  if (contentEncoding === undefined || contentEncoding === 'identity') return raw;
+  if (contentEncoding !== 'gzip') throw badRequest('invalid_value', undefined, `Content-Encoding ${JSON.stringify(contentEncoding)} is not supported; send gzip or plain JSON`);
+  try {
+    return gunzipSync(raw, { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new CollectorError(413, 'too_large', `the body is larger than ${kb(limit)} once decompressed`);
+    throw badRequest('invalid_encoding', undefined, `the body is not valid gzip: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Decoded body bytes as JSON: checked to be UTF-8, scanned (see scanJson), parsed. A body that is not
+ * JSON is a 400 that says where it broke.
+ */
+export function parseJsonBody(bytes: Buffer, shape: BodyShape): unknown {
   if (bytes.length === 0) throw badRequest('invalid_json', undefined, 'the body is empty; send a JSON event');
   if (!isUtf8(bytes)) throw badRequest('invalid_encoding', undefined, 'the body is not valid UTF-8');
   if (shape === 'single' || (shape === 'list' && firstNonSpace(bytes) === OPEN_OBJECT)) {

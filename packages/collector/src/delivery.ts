@@ -33,6 +33,17 @@ export class Delivery {
     }
   }
 
+  /** Record `index` was counted by `added` but not handed over after all (the queue was full). */
+  withdrawn(index: number): void {
+    this.pendingRecords--;
+    this.waiting--;
+    const id = this.ids[index];
+    if (id !== undefined) {
+      this.ids[index] = undefined;
+      this.dedup!.failed(id);
+    }
+  }
+
   /** Kafka's answer for record `index`. */
   recordSettled(index: number, error: Error | null): void {
     this.pendingRecords--;

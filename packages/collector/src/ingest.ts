@@ -1,3 +1,4 @@
+import type { SegmentBatch } from '@pulse/engine';
 import { CollectorError } from './errors.js';
 import { DedupWindow } from './dedup.js';
 import { Delivery } from './delivery.js';
@@ -56,15 +57,24 @@ export class Ingest {
   }
 
   async write(records: readonly OutRecord[]): Promise<void> {
+    await this.deliver(records.length, (delivery) => this.handOver(records, delivery));
+  }
+
+  /** As `write`, for records mapped natively; `outputTopics` names the topic of each record kind. */
+  async writePacked(batch: SegmentBatch, outputTopics: readonly string[]): Promise<void> {
+    await this.deliver(batch.ids.length, (delivery) => this.handOverPacked(batch, outputTopics, delivery));
+  }
+
+  private async deliver(records: number, handOver: (delivery: Delivery) => Handover): Promise<void> {
     if (!this.sink.available) throw unavailable(RETRY_AFTER_DOWN_SEC, 'Kafka is unreachable; nothing of this request was written');
-    if (this.sink.inFlight() + records.length > this.options.maxInFlightEvents) {
+    if (this.sink.inFlight() + records > this.options.maxInFlightEvents) {
       throw unavailable(RETRY_AFTER_BUSY_SEC, `Kafka is behind: ${this.sink.inFlight()} events await acknowledgement; nothing of this request was written`);
     }
     const started = performance.now();
     const delivery = new Delivery(this.dedup, this.now);
     let handed: Handover;
     try {
-      handed = this.handOver(records, delivery);
+      handed = handOver(delivery);
     } catch (err) {
       // Sealed all the same, so that requests waiting for the records already handed over get an answer.
       delivery.seal().catch(() => {});
@@ -100,6 +110,48 @@ export class Ingest {
       perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
     }
     return { perTopic, duplicates, full: false };
+  }
+
+  /** As `handOver`, with one call to the sink for all the records that are not duplicates. */
+  private handOverPacked(batch: SegmentBatch, outputTopics: readonly string[], delivery: Delivery): Handover {
+    const { packed, starts, ids } = batch;
+    let send = starts;
+    let duplicates = 0;
+    if (this.dedup !== null) {
+      const now = this.now();
+      const fresh = new Uint32Array(starts.length);
+      let kept = 0;
+      for (let i = 0; i < starts.length; i++) {
+        const id = ids[i]!;
+        const earlier = this.dedup.lookup(id, now);
+        if (earlier !== undefined) {
+          duplicates++;
+          if (earlier !== 'seen' && earlier !== delivery) delivery.after(earlier);
+          continue;
+        }
+        // Pending from here, so that a repeat later in this request is seen as a duplicate.
+        delivery.added(kept, id);
+        fresh[kept++] = starts[i]!;
+      }
+      send = fresh.subarray(0, kept);
+    } else {
+      for (let i = 0; i < starts.length; i++) delivery.added(i, undefined);
+    }
+    let sent = 0;
+    try {
+      if (send.length > 0) sent = this.sink.produceOutputs(packed, send, delivery);
+    } finally {
+      // A refused send queued nothing; the records after a full queue were not queued either.
+      for (let k = sent; k < send.length; k++) delivery.withdrawn(k);
+    }
+    const perKind: number[] = [];
+    for (let k = 0; k < sent; k++) {
+      const kind = packed[send[k]!]!;
+      perKind[kind] = (perKind[kind] ?? 0) + 1;
+    }
+    const perTopic = new Map<string, number>();
+    perKind.forEach((n, kind) => perTopic.set(outputTopics[kind]!, n));
+    return { perTopic, duplicates, full: sent < send.length };
   }
 
   private async settle(settled: Promise<void>): Promise<void> {

@@ -11,6 +11,11 @@ export interface TopicNames {
   readonly identities: string;
 }
 
+/** The topic of each kind of record mapped natively (crates/pulse-engine/src/segment.rs: 0 clicks, 1 purchases, 2 identities). */
+export function outputTopics(topics: TopicNames): string[] {
+  return [topics.clicks, topics.purchases, topics.identities];
+}
+
 export type SegmentType = 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
 export const SEGMENT_TYPES: readonly SegmentType[] = ['track', 'page', 'screen', 'identify', 'group', 'alias'];
 

@@ -4,7 +4,7 @@ import { TOPICS } from '@pulse/kafka';
 import { buildCollectorApp } from './app.js';
 import { Ingest } from './ingest.js';
 import { CollectorMetrics } from './metrics.js';
-import type { TopicNames } from './segment.js';
+import { outputTopics, type TopicNames } from './segment.js';
 import { KafkaSink } from './sink.js';
 
 export const DEFAULT_TOPICS: TopicNames = { clicks: TOPICS.userClicks, purchases: TOPICS.userPurchases, sensors: TOPICS.sensorData, identities: TOPICS.identities };
@@ -34,7 +34,7 @@ export async function startCollector(config: PulseConfig, options: StartCollecto
   if (writeKeys.length === 0) throw new Error('no write keys: set PULSE_WRITE_KEYS (comma-separated) or collector.writeKeys in pulse.config.json');
   const topics = { ...DEFAULT_TOPICS, ...options.topics };
   const c = config.collector;
-  const sink = await KafkaSink.connect(config, topics.clicks, options.log);
+  const sink = await KafkaSink.connect(config, outputTopics(topics), options.log);
   const metrics: CollectorMetrics = new CollectorMetrics({ inFlight: () => sink.inFlight(), kafkaUp: () => sink.available, dedup: () => ingest.dedupStats() });
   const ingest: Ingest = new Ingest(sink, { dedupWindowMs: c.dedupWindowMs, dedupMaxEntries: c.dedupMaxEntries, ackTimeoutMs: c.ackTimeoutMs, maxInFlightEvents: c.maxInFlightEvents }, metrics);
   const app = await buildCollectorApp({ writeKeys, rateLimit: c.rateLimit, ingest, metrics, topics });

@@ -15,6 +15,12 @@ export interface RecordSink {
    * to `delivery.recordSettled(index, error)`.
    */
   produce(topic: string, key: string, value: Buffer, delivery: Delivery, index: number): boolean;
+  /**
+   * Hands over the packed records (engine output format, kind = index into the sink's output topics)
+   * that start at `starts`, as records 0, 1, … of `delivery`, in one call; returns how many were
+   * queued before the producer's queue was full.
+   */
+  produceOutputs(packed: Buffer, starts: Uint32Array, delivery: Delivery): number;
   /** Sends what is queued, waits for the answers (bounded), disconnects. */
   close(): Promise<void>;
 }
@@ -49,7 +55,9 @@ export class KafkaSink implements RecordSink {
     this.answers = this.deliverAnswers();
   }
 
-  static async connect(config: PulseConfig, probeTopic: string, log: (line: string) => void = () => {}): Promise<KafkaSink> {
+  /** `outputTopics`: the topic of each packed record kind (see `outputTopics`); the first is probed. */
+  static async connect(config: PulseConfig, outputTopics: readonly string[], log: (line: string) => void = () => {}): Promise<KafkaSink> {
+    const probeTopic = outputTopics[0]!;
     const client = new BatchProducer({
       ...(producerConfig(config, 'collector') as KafkaSettings),
       // Room for the bounded queue plus one full request admitted just below the bound.
@@ -57,6 +65,7 @@ export class KafkaSink implements RecordSink {
     });
     // Fail at start, as the JavaScript client's connect did, rather than answer 503 to the first requests.
     if (!(await client.probe(probeTopic, 30_000))) throw new Error(`no Kafka broker answered at ${config.kafka.bootstrapServers}`);
+    client.routeOutputs({ ...outputTopics });
     return new KafkaSink(client, probeTopic, log);
   }
 
@@ -92,6 +101,12 @@ export class KafkaSink implements RecordSink {
     if (!this.client.sendTicketed(delivery.id, index, topic, Buffer.from(key), value)) return false;
     if (!this.open.has(delivery.id)) this.open.set(delivery.id, delivery);
     return true;
+  }
+
+  produceOutputs(packed: Buffer, starts: Uint32Array, delivery: Delivery): number {
+    const sent = this.client.sendTicketedOutputs(delivery.id, packed, starts);
+    if (sent > 0 && !this.open.has(delivery.id)) this.open.set(delivery.id, delivery);
+    return sent;
   }
 
   async close(timeoutMs = 30_000): Promise<void> {

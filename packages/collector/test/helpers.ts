@@ -3,6 +3,7 @@ import { buildCollectorApp } from '../src/app.js';
 import type { Delivery } from '../src/delivery.js';
 import { Ingest, type IngestOptions } from '../src/ingest.js';
 import { CollectorMetrics } from '../src/metrics.js';
+import { outputTopics } from '../src/segment.js';
 import { DEFAULT_TOPICS } from '../src/server.js';
 import type { RecordSink } from '../src/sink.js';
 
@@ -13,6 +14,8 @@ export interface Written {
 }
 
 /** A sink that answers like Kafka would: acknowledges, fails, or holds records until told. */
+const OUTPUT_TOPICS = outputTopics(DEFAULT_TOPICS);
+
 export class FakeSink implements RecordSink {
   available = true;
   answer: 'ack' | 'fail' | 'hold' = 'ack';
@@ -34,6 +37,16 @@ export class FakeSink implements RecordSink {
     if (this.answer === 'hold') this.held.push(() => settle(null));
     else setImmediate(() => settle(this.answer === 'fail' ? new Error('Broker: Not enough in-sync replicas') : null));
     return true;
+  }
+
+  produceOutputs(packed: Buffer, starts: Uint32Array, delivery: Delivery): number {
+    starts.forEach((at, index) => {
+      const keyLength = packed.readUInt32LE(at + 1);
+      const valueAt = at + 5 + keyLength;
+      const value = packed.subarray(valueAt + 4, valueAt + 4 + packed.readUInt32LE(valueAt));
+      this.produce(OUTPUT_TOPICS[packed[at]!]!, packed.toString('utf8', at + 5, valueAt), value, delivery, index);
+    });
+    return starts.length;
   }
 
   /** Acknowledges the held records. */

@@ -9,6 +9,7 @@ export {
   type PurchaseOptions,
   type SensorOptions,
 } from './activity.js';
+export { mapSegmentBatch, type SegmentBatch } from './segment.js';
 export { packValues, forEachOutput, OutputKind, type PackedBatch } from './batch.js';
 export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './errors.js';
 export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';

@@ -187,6 +187,15 @@ export class BatchProducer {
     return guarded(() => this.client.sendTicketed(ticket, index, topic, key, value));
   }
 
+  /**
+   * The records of `packed` (engine output format) that start at `starts`, as records 0, 1, … of
+   * `ticket`, each to the topic its kind is routed to; returns how many were queued before the queue
+   * was full. Their answers come back from `waitTickets`, as for `sendTicketed`.
+   */
+  sendTicketedOutputs(ticket: number, packed: Buffer, starts: Uint32Array): number {
+    return guarded(() => this.client.sendTicketedOutputs(ticket, packed, starts));
+  }
+
   /** Completed tickets since the last call (waiting up to `timeoutMs` for one), and broker-down news. */
   waitTickets(timeoutMs: number): Promise<TicketNews> {
     return guardedAsync(() => this.client.waitTickets(timeoutMs));

@@ -22,4 +22,5 @@ export type {
   RecordHeader,
   TicketNews,
   TicketCompletion,
+  SegmentBatch,
 } from '@pulse/native';
