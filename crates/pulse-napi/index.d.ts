@@ -271,6 +271,12 @@ export declare function latencyBucketFloors(): Float64Array
 /** The librdkafka version the native clients are built on. */
 export declare function librdkafkaVersion(): string
 
+/**
+ * A `/v1/batch` body parsed, checked and mapped as the collector's JavaScript path would; null when
+ * that path must decide (other call types, anything to refuse, anything it would write differently).
+ */
+export declare function mapSegmentBatchBody(body: Uint8Array, receivedAt: number): SegmentBatch | null
+
 /** The records of one topic, packed as `BatchProducer.sendPacked` takes them. */
 export interface PackedShopRecords {
   values: Buffer
@@ -278,12 +284,6 @@ export interface PackedShopRecords {
   keys: Buffer
   keyEnds: Uint32Array
 }
-
-/**
- * A `/v1/batch` body parsed, checked and mapped as the collector's JavaScript path would; null when
- * that path must decide (other call types, anything to refuse, anything it would write differently).
- */
-export declare function mapSegmentBatchBody(body: Uint8Array, receivedAt: number): SegmentBatch | null
 
 /**
  * Options of an activity-count partition (and of the click metrics it keeps); all times in
