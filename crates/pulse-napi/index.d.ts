@@ -132,15 +132,37 @@ export declare class PurchasesEngine {
   stats(): ActivityStatsInfo
 }
 
-/** The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request. */
+/** A model snapshot taken by `RecsEngine.encodeSnapshot`, still to be compressed. */
+export declare class RecsEncodedSnapshot {
+  /** The LZ4 frame `RecsEngine.restore` reads, made on the thread pool; callable once. */
+  compress(): Promise<Buffer>
+}
+
+/**
+ * The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
+ *
+ * Queries run on the JavaScript thread and share the model behind a read lock; learning and
+ * snapshots run on the libuv pool, so that a batch never holds up a request. Learning takes the
+ * write lock one event at a time and hands it over fairly to any waiting query in between
+ * (`bump`), so a query waits for at most one event's update, never a batch.
+ */
 export declare class RecsEngine {
   constructor(options?: RawRecsOptions | undefined | null)
   static restore(snapshot: Uint8Array, options?: RawRecsOptions | undefined | null): RecsEngine
-  /** Learns from one batch of record values packed like `ActivityEngine.ingest`'s. */
-  ingest(values: Uint8Array, ends: Uint32Array): RecsIngestResult
+  /**
+   * Learns from one batch of record values packed like `ActivityEngine.ingest`'s, on the thread
+   * pool; the buffers must not change until the promise settles. Batches are learnt in the order
+   * of their calls only if each call waits for the one before.
+   */
+  ingest(values: Buffer, ends: Uint32Array): Promise<RecsIngestResult>
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList
   similar(productId: string, k: number): Array<RecommendedItem>
-  snapshot(): Buffer
+  /**
+   * Encodes the model on the thread pool under the read lock: queries go on meanwhile, learning
+   * would wait, so a caller that wants the snapshot to match what it has fed waits for this before
+   * its next `ingest`. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+   */
+  encodeSnapshot(): Promise<RecsEncodedSnapshot>
   stats(): RecsStatsInfo
 }
 

@@ -21,6 +21,7 @@ export {
   librdkafkaVersion,
   recordAt,
   runValues,
+  batchValues,
   type ConsumedBatch,
   type ConsumedRun,
   type KafkaClientErrorCode,

@@ -1,5 +1,5 @@
 import { native, type RawRecsOptions, type RecsEvalResult } from './native.js';
-import { call } from './call.js';
+import { call, callAsync } from './call.js';
 import type { PackedBatch } from './batch.js';
 
 export type RecsOptions = RawRecsOptions;
@@ -16,7 +16,11 @@ export function evaluateRecommender(trainTsv: string, testTsv: string, k: number
 export type RecommendationList = import('./native.js').RecommendationList;
 export type RecommendedItem = import('./native.js').RecommendedItem;
 
-/** The streaming recommender's state, held in Rust (see crates/pulse-engine/src/recs.rs). */
+/**
+ * The streaming recommender's state, held in Rust (see crates/pulse-engine/src/recs.rs). Queries are
+ * synchronous; learning and snapshots run on the thread pool, so they never hold up a query for more
+ * than one event's update (see `RecsEngine` in crates/pulse-napi).
+ */
 export class RecsModel {
   private readonly engine: InstanceType<typeof native.RecsEngine>;
 
@@ -28,8 +32,9 @@ export class RecsModel {
     return new RecsModel(options, call(() => native.RecsEngine.restore(snapshot, options)));
   }
 
-  ingest(batch: PackedBatch): { learned: number; skipped: number; invalid: number } {
-    return call(() => this.engine.ingest(batch.values, batch.ends));
+  /** Learns from a batch off the JavaScript thread; wait for one before giving the next, to keep their order. */
+  ingest(batch: PackedBatch): Promise<{ learned: number; skipped: number; invalid: number }> {
+    return callAsync(() => this.engine.ingest(batch.values, batch.ends));
   }
 
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList {
@@ -40,8 +45,14 @@ export class RecsModel {
     return call(() => this.engine.similar(productId, k));
   }
 
-  snapshot(): Buffer {
-    return call(() => this.engine.snapshot());
+  /**
+   * Takes a snapshot of the model as it is once everything fed so far is learnt: resolves when the
+   * model is encoded (no ingest may run until then, or it would be part of the snapshot), with the
+   * compression into the restorable frame still running off the thread in `frame`.
+   */
+  async snapshot(): Promise<{ frame: Promise<Buffer> }> {
+    const encoded = await callAsync(() => this.engine.encodeSnapshot());
+    return { frame: callAsync(() => encoded.compress()) };
   }
 
   stats(): { events: number; items: number; users: number; pairs: number; droppedItems: number } {
