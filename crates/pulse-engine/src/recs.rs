@@ -458,6 +458,8 @@ impl RecsModel {
         counts
     }
 
+    /// Learns from one observation of `parse_interactions`; a caller that shares the model can let
+    /// others read it between two.
     pub fn learn(&mut self, o: &Observation<'_>) {
         self.observe(&o.user, &o.item, o.kind, o.ts_ms);
     }

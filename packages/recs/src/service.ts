@@ -7,7 +7,12 @@ const MODEL_KEY = 'model';
 const OFFSETS_HEADER = 'pulse.offsets';
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
-const CONSUME_BATCH = 500;
+/**
+ * Records per poll at most. A poll takes what the client has fetched, so batches are small while the
+ * model keeps up; a large cap lets it catch up in few round trips, and learning a large batch holds up
+ * no request (the model learns off the event loop).
+ */
+const CONSUME_BATCH = 5000;
 
 type Offsets = Record<string, Record<number, number>>;
 
