@@ -141,26 +141,31 @@ export declare class RecsEncodedSnapshot {
 /**
  * The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
  *
- * Queries run on the JavaScript thread and share the model behind a read lock; learning and
- * snapshots run on the libuv pool, so that a batch never holds up a request. Learning takes the
- * write lock one event at a time and hands it over fairly to any waiting query in between
- * (`bump`), so a query waits for at most one event's update, never a batch.
+ * Parsing and snapshots run on the thread pool; queries and the model's updates run on the JavaScript
+ * thread, the updates in slices of a fraction of a millisecond (`learnSome`), so that a request waits
+ * for one slice at most, never for a batch, and never for another thread that the OS has descheduled
+ * while it holds the model. The model sits behind a read-write lock only so that a snapshot can be
+ * encoded on the pool while queries go on.
  */
 export declare class RecsEngine {
   constructor(options?: RawRecsOptions | undefined | null)
   static restore(snapshot: Uint8Array, options?: RawRecsOptions | undefined | null): RecsEngine
   /**
-   * Learns from one batch of record values packed like `ActivityEngine.ingest`'s, on the thread
-   * pool; the buffers must not change until the promise settles. Batches are learnt in the order
-   * of their calls only if each call waits for the one before.
+   * Parses one batch of record values packed like `ActivityEngine.ingest`'s on the thread pool and
+   * queues its interactions for `learnSome`; the buffers must not change until the promise settles.
+   * Batches are queued in the order of their calls only if each call waits for the one before.
    */
   ingest(values: Buffer, ends: Uint32Array): Promise<RecsIngestResult>
+  /**
+   * Learns queued interactions for about `budget_us` microseconds; returns how many are still
+   * queued. Learns nothing while a snapshot is being encoded, rather than wait for it.
+   */
+  learnSome(budgetUs: number): number
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList
   similar(productId: string, k: number): Array<RecommendedItem>
   /**
-   * Encodes the model on the thread pool under the read lock: queries go on meanwhile, learning
-   * would wait, so a caller that wants the snapshot to match what it has fed waits for this before
-   * its next `ingest`. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+   * Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
+   * learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
    */
   encodeSnapshot(): Promise<RecsEncodedSnapshot>
   stats(): RecsStatsInfo

@@ -407,6 +407,13 @@ pub struct Observation<'a> {
     pub ts_ms: i64,
 }
 
+impl Observation<'_> {
+    /// The same observation owning its strings, to outlive the record bytes.
+    pub fn into_owned(self) -> Observation<'static> {
+        Observation { user: Cow::Owned(self.user.into_owned()), item: Cow::Owned(self.item.into_owned()), kind: self.kind, ts_ms: self.ts_ms }
+    }
+}
+
 /// Reads a batch of `user-clicks` and `user-purchases` record values (`ends[i]` is where record `i`
 /// ends): product views and clicks, add-to-carts, and each product of a purchase, in record order.
 /// Needs no model, so it can run while others read the model.

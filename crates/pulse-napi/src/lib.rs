@@ -12,12 +12,14 @@ extern crate napi_derive;
 
 pub mod kafka;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::*;
-use parking_lot::{RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock};
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
-use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, RecsModel, RecsOptions};
+use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Observation, RecsModel, RecsOptions};
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
 use pulse_engine::{
@@ -467,13 +469,16 @@ fn unwind_to_error<T>(work: impl FnOnce() -> T) -> Result<T> {
 
 /// The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
 ///
-/// Queries run on the JavaScript thread and share the model behind a read lock; learning and
-/// snapshots run on the libuv pool, so that a batch never holds up a request. Learning takes the
-/// write lock one event at a time and hands it over fairly to any waiting query in between
-/// (`bump`), so a query waits for at most one event's update, never a batch.
+/// Parsing and snapshots run on the thread pool; queries and the model's updates run on the JavaScript
+/// thread, the updates in slices of a fraction of a millisecond (`learnSome`), so that a request waits
+/// for one slice at most, never for a batch, and never for another thread that the OS has descheduled
+/// while it holds the model. The model sits behind a read-write lock only so that a snapshot can be
+/// encoded on the pool while queries go on.
 #[napi]
 pub struct RecsEngine {
     model: Arc<RwLock<RecsModel>>,
+    /// Parsed interactions not learnt yet, oldest first.
+    pending: Arc<Mutex<VecDeque<Observation<'static>>>>,
 }
 
 #[napi]
@@ -484,7 +489,7 @@ impl RecsEngine {
     }
 
     fn owning(model: RecsModel) -> Self {
-        Self { model: Arc::new(RwLock::new(model)) }
+        Self { model: Arc::new(RwLock::new(model)), pending: Arc::default() }
     }
 
     #[napi(factory, catch_unwind)]
@@ -493,12 +498,28 @@ impl RecsEngine {
         Ok(Self::owning(model))
     }
 
-    /// Learns from one batch of record values packed like `ActivityEngine.ingest`'s, on the thread
-    /// pool; the buffers must not change until the promise settles. Batches are learnt in the order
-    /// of their calls only if each call waits for the one before.
+    /// Parses one batch of record values packed like `ActivityEngine.ingest`'s on the thread pool and
+    /// queues its interactions for `learnSome`; the buffers must not change until the promise settles.
+    /// Batches are queued in the order of their calls only if each call waits for the one before.
     #[napi(ts_return_type = "Promise<RecsIngestResult>")]
-    pub fn ingest(&self, values: Buffer, ends: Uint32Array) -> AsyncTask<RecsIngestTask> {
-        AsyncTask::new(RecsIngestTask { model: Arc::clone(&self.model), values, ends })
+    pub fn ingest(&self, values: Buffer, ends: Uint32Array) -> AsyncTask<RecsParseTask> {
+        AsyncTask::new(RecsParseTask { pending: Arc::clone(&self.pending), values, ends })
+    }
+
+    /// Learns queued interactions for about `budget_us` microseconds; returns how many are still
+    /// queued. Learns nothing while a snapshot is being encoded, rather than wait for it.
+    #[napi(catch_unwind)]
+    pub fn learn_some(&self, budget_us: u32) -> u32 {
+        let mut pending = self.pending.lock();
+        let Some(mut model) = self.model.try_write() else { return pending.len() as u32 };
+        let deadline = Instant::now() + Duration::from_micros(budget_us.into());
+        while let Some(observation) = pending.pop_front() {
+            model.learn(&observation);
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        pending.len() as u32
     }
 
     #[napi(catch_unwind)]
@@ -512,9 +533,8 @@ impl RecsEngine {
         to_items(self.model.read().similar(&product_id, k as usize))
     }
 
-    /// Encodes the model on the thread pool under the read lock: queries go on meanwhile, learning
-    /// would wait, so a caller that wants the snapshot to match what it has fed waits for this before
-    /// its next `ingest`. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+    /// Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
+    /// learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
     #[napi(ts_return_type = "Promise<RecsEncodedSnapshot>")]
     pub fn encode_snapshot(&self) -> AsyncTask<RecsEncodeTask> {
         AsyncTask::new(RecsEncodeTask { model: Arc::clone(&self.model) })
@@ -527,25 +547,21 @@ impl RecsEngine {
     }
 }
 
-pub struct RecsIngestTask {
-    model: Arc<RwLock<RecsModel>>,
+pub struct RecsParseTask {
+    pending: Arc<Mutex<VecDeque<Observation<'static>>>>,
     values: Buffer,
     ends: Uint32Array,
 }
 
-impl Task for RecsIngestTask {
+impl Task for RecsParseTask {
     type Output = IngestCounts;
     type JsValue = RecsIngestResult;
 
     fn compute(&mut self) -> Result<IngestCounts> {
         unwind_to_error(|| {
-            // Parsing needs no model: only the updates themselves hold the lock.
             let (observations, counts) = parse_interactions(&self.values, &self.ends);
-            let mut model = self.model.write();
-            for observation in &observations {
-                model.learn(observation);
-                RwLockWriteGuard::bump(&mut model);
-            }
+            let owned: Vec<Observation<'static>> = observations.into_iter().map(Observation::into_owned).collect();
+            self.pending.lock().extend(owned);
             counts
         })
     }

@@ -16,10 +16,16 @@ export function evaluateRecommender(trainTsv: string, testTsv: string, k: number
 export type RecommendationList = import('./native.js').RecommendationList;
 export type RecommendedItem = import('./native.js').RecommendedItem;
 
+/** How long the model learns before it lets the event loop answer requests again. */
+const LEARN_SLICE_US = 500;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The streaming recommender's state, held in Rust (see crates/pulse-engine/src/recs.rs). Queries are
- * synchronous; learning and snapshots run on the thread pool, so they never hold up a query for more
- * than one event's update (see `RecsEngine` in crates/pulse-napi).
+ * synchronous; a batch is parsed and a snapshot taken on the thread pool, and a batch is learnt on the
+ * event loop in slices of half a millisecond, so that it never holds up a request for longer (see
+ * `RecsEngine` in crates/pulse-napi).
  */
 export class RecsModel {
   private readonly engine: InstanceType<typeof native.RecsEngine>;
@@ -32,9 +38,11 @@ export class RecsModel {
     return new RecsModel(options, call(() => native.RecsEngine.restore(snapshot, options)));
   }
 
-  /** Learns from a batch off the JavaScript thread; wait for one before giving the next, to keep their order. */
-  ingest(batch: PackedBatch): Promise<{ learned: number; skipped: number; invalid: number }> {
-    return callAsync(() => this.engine.ingest(batch.values, batch.ends));
+  /** Learns from a batch, a slice per event-loop turn; wait for one before giving the next, to keep their order. */
+  async ingest(batch: PackedBatch): Promise<{ learned: number; skipped: number; invalid: number }> {
+    const counts = await callAsync(() => this.engine.ingest(batch.values, batch.ends));
+    while (call(() => this.engine.learnSome(LEARN_SLICE_US)) > 0) await nextTurn();
+    return counts;
   }
 
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList {
@@ -46,9 +54,10 @@ export class RecsModel {
   }
 
   /**
-   * Takes a snapshot of the model as it is once everything fed so far is learnt: resolves when the
-   * model is encoded (no ingest may run until then, or it would be part of the snapshot), with the
-   * compression into the restorable frame still running off the thread in `frame`.
+   * Takes a snapshot of the model off the JavaScript thread. Resolves once the model is encoded, with
+   * the compression into the restorable frame still running in `frame`. Learning pauses for the
+   * encoding, but an ingest already running may be partly in the snapshot: for a snapshot that
+   * matches the batches fed, wait for their ingests first and start the next after this resolves.
    */
   async snapshot(): Promise<{ frame: Promise<Buffer> }> {
     const encoded = await callAsync(() => this.engine.encodeSnapshot());

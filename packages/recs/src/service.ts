@@ -9,8 +9,8 @@ const OFFSETS_HEADER = 'pulse.offsets';
 const OFFSET_BEGINNING = -2;
 /**
  * Records per poll at most. A poll takes what the client has fetched, so batches are small while the
- * model keeps up; a large cap lets it catch up in few round trips, and learning a large batch holds up
- * no request (the model learns off the event loop).
+ * model keeps up; a large cap lets it catch up in few round trips, and a large batch holds up no request
+ * (the model learns it in short slices between requests).
  */
 const CONSUME_BATCH = 5000;
 
@@ -99,8 +99,8 @@ export class RecsService {
   private async loop(): Promise<void> {
     while (this.running) {
       const batch = await this.consumer.poll(CONSUME_BATCH, 20);
-      // The model learns off the event loop, so requests are answered meanwhile; one batch at a time,
-      // so that batches are learnt in order and the offsets below are those of the model.
+      // Parsed off the event loop and learnt in short slices, so requests are answered meanwhile; one
+      // batch at a time, so that batches are learnt in order and the offsets below are those of the model.
       const r = await this.model.ingest(batchValues(batch));
       this.counters.events += batch.ends.length;
       this.counters.learned += r.learned;
