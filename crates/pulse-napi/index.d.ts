@@ -137,15 +137,42 @@ export declare class PurchasesEngine {
   stats(): ActivityStatsInfo
 }
 
-/** The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request. */
+/** A model snapshot taken by `RecsEngine.encodeSnapshot`, still to be compressed. */
+export declare class RecsEncodedSnapshot {
+  /** The LZ4 frame `RecsEngine.restore` reads, made on the thread pool; callable once. */
+  compress(): Promise<Buffer>
+}
+
+/**
+ * The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
+ *
+ * Parsing and snapshots run on the thread pool; queries and the model's updates run on the JavaScript
+ * thread, the updates in slices of a fraction of a millisecond (`learnSome`), so that a request waits
+ * for one slice at most, never for a batch, and never for another thread that the OS has descheduled
+ * while it holds the model. The model sits behind a read-write lock only so that a snapshot can be
+ * encoded on the pool while queries go on.
+ */
 export declare class RecsEngine {
   constructor(options?: RawRecsOptions | undefined | null)
   static restore(snapshot: Uint8Array, options?: RawRecsOptions | undefined | null): RecsEngine
-  /** Learns from one batch of record values packed like `ActivityEngine.ingest`'s. */
-  ingest(values: Uint8Array, ends: Uint32Array): RecsIngestResult
+  /**
+   * Parses one batch of record values packed like `ActivityEngine.ingest`'s on the thread pool and
+   * queues its interactions for `learnSome`; the buffers must not change until the promise settles.
+   * Batches are queued in the order of their calls only if each call waits for the one before.
+   */
+  ingest(values: Buffer, ends: Uint32Array): Promise<RecsIngestResult>
+  /**
+   * Learns queued interactions for about `budget_us` microseconds; returns how many are still
+   * queued. Learns nothing while a snapshot is being encoded, rather than wait for it.
+   */
+  learnSome(budgetUs: number): number
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList
   similar(productId: string, k: number): Array<RecommendedItem>
-  snapshot(): Buffer
+  /**
+   * Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
+   * learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+   */
+  encodeSnapshot(): Promise<RecsEncodedSnapshot>
   stats(): RecsStatsInfo
 }
 

@@ -67,4 +67,42 @@ describe('recommendations served from the Kafka stream', () => {
     const similar = (await (await fetch(`http://127.0.0.1:${port}/api/v1/products/camera/similar?k=3`)).json()) as { items: { productId: string }[] };
     expect(similar.items.map((i) => i.productId)).toContain('tripod');
   });
+
+  it('writes model snapshots with their offsets, from which a restarted instance goes on without counting an event twice', async () => {
+    const store = join(mkdtempSync(join(tmpdir(), 'pulse-recs-test-')), 'store.duckdb');
+    const spawned: PulseProcess[] = [];
+    const start = async (at: number, snapshotIntervalMs: number) => {
+      const p = spawnPulse(['serve', '--port', String(at)], pulseEnv(bootstrap, { PULSE_RECS_SNAPSHOT_INTERVAL_MS: String(snapshotIntervalMs), PULSE_SINK_DUCKDB_FILE: store }));
+      spawned.push(p);
+      await p.waitFor(/API on/);
+      await waitUntil('readiness', async () => ((await fetch(`http://127.0.0.1:${at}/readyz`)).status === 200 ? true : undefined));
+      return p;
+    };
+    const stop = async (p: PulseProcess) => {
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    };
+    const learnt = async (at: number) => Number(/^pulse_recs_events_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${at}/metrics`)).text())?.[1]);
+    const answer = async (at: number) => (await fetch(`http://127.0.0.1:${at}/api/v1/recommendations/newcomer?k=5`)).json();
+    try {
+      const first = await start(port + 1, 200);
+      // Ten shoppers' twenty views, three purchases of two products and the newcomer's view.
+      const events = 27;
+      await waitUntil('the stream to be learnt', async () => ((await learnt(port + 1)) === events ? true : undefined));
+      // Several snapshot intervals with nothing new: the latest snapshot covers every event.
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = await answer(port + 1);
+      await stop(first);
+
+      const second = await start(port + 2, 0);
+      await second.waitFor(/from a model snapshot/);
+      // Time to read anything it would wrongly read again.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await learnt(port + 2)).toBe(events);
+      expect(await answer(port + 2)).toEqual(before);
+      await stop(second);
+    } finally {
+      for (const p of spawned) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    }
+  });
 });

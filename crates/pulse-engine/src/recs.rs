@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
@@ -141,9 +142,17 @@ pub struct RecsModel {
     /// Forward-decay origin and the factor of "now" relative to it.
     origin_ms: Option<i64>,
     seq: u64,
-    trending: Vec<ItemId>,
-    trending_at_event: u64,
+    /// A cache that queries refresh; behind its own lock so that queries need only `&self` and can
+    /// share the model with each other while an ingest waits.
+    trending: Mutex<Trending>,
     stats: RecsStats,
+}
+
+#[derive(Debug)]
+struct Trending {
+    items: Vec<ItemId>,
+    /// `stats.events` when `items` was computed; `u64::MAX` before the first time.
+    at_event: u64,
 }
 
 /// Forward-decay factors above this are folded back into the stored scores.
@@ -163,8 +172,7 @@ impl RecsModel {
             users: FxHashMap::default(),
             origin_ms: None,
             seq: 0,
-            trending: Vec::new(),
-            trending_at_event: u64::MAX,
+            trending: Mutex::new(Trending { items: Vec::new(), at_event: u64::MAX }),
             stats: RecsStats::default(),
         }
     }
@@ -263,9 +271,12 @@ impl RecsModel {
         self.users.retain(|_, u| u.last_seq > threshold);
     }
 
-    fn refresh_trending(&mut self) {
-        if self.trending_at_event != u64::MAX && self.stats.events - self.trending_at_event < TRENDING_EVERY {
-            return;
+    /// The trending items, recomputed when at least `TRENDING_EVERY` events came in since the last time.
+    fn trending(&self) -> std::sync::MutexGuard<'_, Trending> {
+        // The cache is rebuilt whole before it is stored, so a panic elsewhere cannot leave it half-made.
+        let mut trending = self.trending.lock().unwrap_or_else(PoisonError::into_inner);
+        if trending.at_event != u64::MAX && self.stats.events - trending.at_event < TRENDING_EVERY {
+            return trending;
         }
         let mut all: Vec<ItemId> = (0..self.names.len() as ItemId).collect();
         let n = TRENDING_SIZE.min(all.len());
@@ -275,12 +286,12 @@ impl RecsModel {
             all.truncate(n);
         }
         all.sort_by(|a, b| pop[*b as usize].total_cmp(&pop[*a as usize]).then(a.cmp(b)));
-        self.trending = all;
-        self.trending_at_event = self.stats.events;
+        *trending = Trending { items: all, at_event: self.stats.events };
+        trending
     }
 
     /// Top `k` items for a user; `exclude_seen` leaves out the user's recent items.
-    pub fn recommend(&mut self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
+    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
         let recent: Vec<(ItemId, f64)> = self.users.get(user).map(|u| u.recent.iter().copied().collect()).unwrap_or_default();
         let mut scores: FxHashMap<ItemId, (f64, ItemId, f64)> = FxHashMap::default();
         let mut recency = 1.0;
@@ -309,11 +320,11 @@ impl RecsModel {
             .map(|&(i, s, because)| Recommendation { item: self.names[i as usize].to_string(), score: s, because: Some(self.names[because as usize].to_string()) })
             .collect();
         if items.len() < k {
-            self.refresh_trending();
+            let trending = self.trending();
             let taken: FxHashSet<ItemId> = ranked.iter().map(|r| r.0).collect();
             // The most popular item at the last refresh sets the scale: no pass over all items per request.
-            let scale = self.trending.first().map_or(1.0, |&i| self.popularity[i as usize]).max(f64::MIN_POSITIVE);
-            for &i in &self.trending {
+            let scale = trending.items.first().map_or(1.0, |&i| self.popularity[i as usize]).max(f64::MIN_POSITIVE);
+            for &i in &trending.items {
                 if items.len() >= k {
                     break;
                 }
@@ -387,48 +398,87 @@ struct RawInteraction<'a> {
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSR";
 const SNAPSHOT_VERSION: u16 = 1;
 
-impl RecsModel {
-    /// Learns from a batch of `user-clicks` and `user-purchases` record values (`ends[i]` is where
-    /// record `i` ends): product views and clicks, add-to-carts, and each product of a purchase.
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32]) -> IngestCounts {
-        let mut counts = IngestCounts::default();
-        let mut start = 0usize;
-        for &end in ends {
-            let Some(record) = values.get(start..end as usize) else {
-                counts.invalid += 1;
-                continue;
-            };
-            start = end as usize;
-            let Ok(event) = serde_json::from_slice::<RawInteraction>(record) else {
-                counts.invalid += 1;
-                continue;
-            };
-            let kind = match event.kind.as_deref() {
-                Some("product_view") | Some("click") => Interaction::View,
-                Some("add_to_cart") => Interaction::Cart,
-                Some("purchase") => Interaction::Purchase,
-                _ => {
-                    counts.skipped += 1;
-                    continue;
-                }
-            };
-            if kind == Interaction::Purchase {
-                for item in event.items.iter().flatten() {
-                    self.observe(&event.user_id, &item.product_id, kind, event.ts);
-                    counts.learned += 1;
-                }
-            } else if let Some(product) = event.product_id.as_deref() {
-                self.observe(&event.user_id, product, kind, event.ts);
-                counts.learned += 1;
-            } else {
+/// One item interaction read from a record, borrowing the record's bytes where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation<'a> {
+    pub user: Cow<'a, str>,
+    pub item: Cow<'a, str>,
+    pub kind: Interaction,
+    pub ts_ms: i64,
+}
+
+impl Observation<'_> {
+    /// The same observation owning its strings, to outlive the record bytes.
+    pub fn into_owned(self) -> Observation<'static> {
+        Observation { user: Cow::Owned(self.user.into_owned()), item: Cow::Owned(self.item.into_owned()), kind: self.kind, ts_ms: self.ts_ms }
+    }
+}
+
+/// Reads a batch of `user-clicks` and `user-purchases` record values (`ends[i]` is where record `i`
+/// ends): product views and clicks, add-to-carts, and each product of a purchase, in record order.
+/// Needs no model, so it can run while others read the model.
+pub fn parse_interactions<'a>(values: &'a [u8], ends: &[u32]) -> (Vec<Observation<'a>>, IngestCounts) {
+    let mut counts = IngestCounts::default();
+    let mut observations = Vec::with_capacity(ends.len());
+    let mut start = 0usize;
+    for &end in ends {
+        let Some(record) = values.get(start..end as usize) else {
+            counts.invalid += 1;
+            continue;
+        };
+        start = end as usize;
+        let Ok(event) = serde_json::from_slice::<RawInteraction>(record) else {
+            counts.invalid += 1;
+            continue;
+        };
+        let kind = match event.kind.as_deref() {
+            Some("product_view") | Some("click") => Interaction::View,
+            Some("add_to_cart") => Interaction::Cart,
+            Some("purchase") => Interaction::Purchase,
+            _ => {
                 counts.skipped += 1;
+                continue;
             }
+        };
+        if kind == Interaction::Purchase {
+            for item in event.items.into_iter().flatten() {
+                observations.push(Observation { user: event.user_id.clone(), item: item.product_id, kind, ts_ms: event.ts });
+                counts.learned += 1;
+            }
+        } else if let Some(item) = event.product_id {
+            observations.push(Observation { user: event.user_id, item, kind, ts_ms: event.ts });
+            counts.learned += 1;
+        } else {
+            counts.skipped += 1;
+        }
+    }
+    (observations, counts)
+}
+
+impl RecsModel {
+    /// Learns from a batch of record values: `parse_interactions`, then `learn`.
+    pub fn ingest(&mut self, values: &[u8], ends: &[u32]) -> IngestCounts {
+        let (observations, counts) = parse_interactions(values, ends);
+        for observation in &observations {
+            self.learn(observation);
         }
         counts
     }
 
+    /// Learns from one observation of `parse_interactions`; a caller that shares the model can let
+    /// others read it between two.
+    pub fn learn(&mut self, o: &Observation<'_>) {
+        self.observe(&o.user, &o.item, o.kind, o.ts_ms);
+    }
+
     /// The whole model as an LZ4 frame; users in key order so that equal models give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.encode().compress()
+    }
+
+    /// The snapshot before compression: what needs the model. Compressing it (the larger part of the
+    /// work) needs only the returned bytes, so a caller that shares the model can let it go first.
+    pub fn encode(&self) -> EncodedSnapshot {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         w.i64(self.origin_ms.unwrap_or(i64::MIN));
         w.u64(self.seq);
@@ -446,7 +496,7 @@ impl RecsModel {
             }
         }
         let mut users: Vec<(&Box<str>, &UserState)> = self.users.iter().collect();
-        users.sort_by(|a, b| a.0.cmp(b.0));
+        users.sort_unstable_by(|a, b| a.0.cmp(b.0));
         w.u32(users.len() as u32);
         for (name, u) in users {
             w.bytes(name.as_bytes());
@@ -460,7 +510,7 @@ impl RecsModel {
                 }
             }
         }
-        w.finish()
+        EncodedSnapshot(w)
     }
 
     pub fn restore(frame: &[u8], opts: RecsOptions) -> Result<Self, SnapshotError> {
@@ -507,6 +557,17 @@ impl RecsModel {
         }
         r.finish()?;
         Ok(m)
+    }
+}
+
+/// A model snapshot encoded but not yet compressed (see `RecsModel::encode`).
+#[derive(Debug)]
+pub struct EncodedSnapshot(Writer);
+
+impl EncodedSnapshot {
+    /// The LZ4 frame `RecsModel::restore` reads.
+    pub fn compress(self) -> Vec<u8> {
+        self.0.finish()
     }
 }
 

@@ -57,7 +57,7 @@ fn excluding_seen_items_leaves_them_out() {
 
 #[test]
 fn a_cold_user_gets_the_popularity_fallback_flagged() {
-    let mut m = trained();
+    let m = trained();
     let recs = m.recommend("nobody", 3, false);
     assert!(recs.fallback);
     assert_eq!(recs.items.len(), 3);

@@ -14,9 +14,14 @@ pub mod collector;
 pub mod kafka;
 pub mod shop;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use napi::bindgen_prelude::*;
+use parking_lot::{Mutex, RwLock};
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
-use pulse_engine::recs::{RecsModel, RecsOptions};
+use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Observation, RecsModel, RecsOptions};
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
 use pulse_engine::{
@@ -455,51 +460,166 @@ fn to_items(list: Vec<pulse_engine::recs::Recommendation>) -> Vec<RecommendedIte
     list.into_iter().map(|r| RecommendedItem { item: r.item, score: r.score, because: r.because }).collect()
 }
 
+/// Runs engine code on a libuv thread, where a panic would abort the process, as a JavaScript error
+/// instead (mapped to `ENGINE_PANIC` like the synchronous methods' `catch_unwind`).
+fn unwind_to_error<T>(work: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        Error::from_reason(format!("panic in the recommender: {}", message.unwrap_or_default()))
+    })
+}
+
 /// The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
+///
+/// Parsing and snapshots run on the thread pool; queries and the model's updates run on the JavaScript
+/// thread, the updates in slices of a fraction of a millisecond (`learnSome`), so that a request waits
+/// for one slice at most, never for a batch, and never for another thread that the OS has descheduled
+/// while it holds the model. The model sits behind a read-write lock only so that a snapshot can be
+/// encoded on the pool while queries go on.
 #[napi]
 pub struct RecsEngine {
-    inner: RecsModel,
+    model: Arc<RwLock<RecsModel>>,
+    /// Parsed interactions not learnt yet, oldest first.
+    pending: Arc<Mutex<VecDeque<Observation<'static>>>>,
 }
 
 #[napi]
 impl RecsEngine {
     #[napi(constructor)]
     pub fn new(options: Option<RawRecsOptions>) -> Self {
-        Self { inner: RecsModel::new(options.unwrap_or_default().into()) }
+        Self::owning(RecsModel::new(options.unwrap_or_default().into()))
+    }
+
+    fn owning(model: RecsModel) -> Self {
+        Self { model: Arc::new(RwLock::new(model)), pending: Arc::default() }
     }
 
     #[napi(factory, catch_unwind)]
     pub fn restore(snapshot: &[u8], options: Option<RawRecsOptions>) -> Result<Self, EngineCode> {
-        let inner = RecsModel::restore(snapshot, options.unwrap_or_default().into()).map_err(|e| Error::new(EngineCode::BadSnapshot, e.to_string()))?;
-        Ok(Self { inner })
+        let model = RecsModel::restore(snapshot, options.unwrap_or_default().into()).map_err(|e| Error::new(EngineCode::BadSnapshot, e.to_string()))?;
+        Ok(Self::owning(model))
     }
 
-    /// Learns from one batch of record values packed like `ActivityEngine.ingest`'s.
+    /// Parses one batch of record values packed like `ActivityEngine.ingest`'s on the thread pool and
+    /// queues its interactions for `learnSome`; the buffers must not change until the promise settles.
+    /// Batches are queued in the order of their calls only if each call waits for the one before.
+    #[napi(ts_return_type = "Promise<RecsIngestResult>")]
+    pub fn ingest(&self, values: Buffer, ends: Uint32Array) -> AsyncTask<RecsParseTask> {
+        AsyncTask::new(RecsParseTask { pending: Arc::clone(&self.pending), values, ends })
+    }
+
+    /// Learns queued interactions for about `budget_us` microseconds; returns how many are still
+    /// queued. Learns nothing while a snapshot is being encoded, rather than wait for it.
     #[napi(catch_unwind)]
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32]) -> RecsIngestResult {
-        let c = self.inner.ingest(values, ends);
-        RecsIngestResult { learned: c.learned, skipped: c.skipped, invalid: c.invalid }
+    pub fn learn_some(&self, budget_us: u32) -> u32 {
+        let mut pending = self.pending.lock();
+        let Some(mut model) = self.model.try_write() else { return pending.len() as u32 };
+        let deadline = Instant::now() + Duration::from_micros(budget_us.into());
+        while let Some(observation) = pending.pop_front() {
+            model.learn(&observation);
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        pending.len() as u32
     }
 
     #[napi(catch_unwind)]
-    pub fn recommend(&mut self, user_id: String, k: u32, exclude_seen: bool) -> RecommendationList {
-        let r = self.inner.recommend(&user_id, k as usize, exclude_seen);
+    pub fn recommend(&self, user_id: String, k: u32, exclude_seen: bool) -> RecommendationList {
+        let r = self.model.read().recommend(&user_id, k as usize, exclude_seen);
         RecommendationList { items: to_items(r.items), fallback: r.fallback }
     }
 
     #[napi(catch_unwind)]
     pub fn similar(&self, product_id: String, k: u32) -> Vec<RecommendedItem> {
-        to_items(self.inner.similar(&product_id, k as usize))
+        to_items(self.model.read().similar(&product_id, k as usize))
     }
 
-    #[napi(catch_unwind)]
-    pub fn snapshot(&self) -> Buffer {
-        self.inner.snapshot().into()
+    /// Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
+    /// learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+    #[napi(ts_return_type = "Promise<RecsEncodedSnapshot>")]
+    pub fn encode_snapshot(&self) -> AsyncTask<RecsEncodeTask> {
+        AsyncTask::new(RecsEncodeTask { model: Arc::clone(&self.model) })
     }
 
     #[napi]
     pub fn stats(&self) -> RecsStatsInfo {
-        let s = self.inner.stats();
+        let s = self.model.read().stats();
         RecsStatsInfo { events: s.events as f64, items: s.items as f64, users: s.users as f64, pairs: s.pairs as f64, dropped_items: s.dropped_items as f64 }
+    }
+}
+
+pub struct RecsParseTask {
+    pending: Arc<Mutex<VecDeque<Observation<'static>>>>,
+    values: Buffer,
+    ends: Uint32Array,
+}
+
+impl Task for RecsParseTask {
+    type Output = IngestCounts;
+    type JsValue = RecsIngestResult;
+
+    fn compute(&mut self) -> Result<IngestCounts> {
+        unwind_to_error(|| {
+            let (observations, counts) = parse_interactions(&self.values, &self.ends);
+            let owned: Vec<Observation<'static>> = observations.into_iter().map(Observation::into_owned).collect();
+            self.pending.lock().extend(owned);
+            counts
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, c: IngestCounts) -> Result<RecsIngestResult> {
+        Ok(RecsIngestResult { learned: c.learned, skipped: c.skipped, invalid: c.invalid })
+    }
+}
+
+pub struct RecsEncodeTask {
+    model: Arc<RwLock<RecsModel>>,
+}
+
+impl Task for RecsEncodeTask {
+    type Output = EncodedSnapshot;
+    type JsValue = RecsEncodedSnapshot;
+
+    fn compute(&mut self) -> Result<EncodedSnapshot> {
+        unwind_to_error(|| self.model.read().encode())
+    }
+
+    fn resolve(&mut self, _env: Env, encoded: EncodedSnapshot) -> Result<RecsEncodedSnapshot> {
+        Ok(RecsEncodedSnapshot { encoded: Some(encoded) })
+    }
+}
+
+/// A model snapshot taken by `RecsEngine.encodeSnapshot`, still to be compressed.
+#[napi]
+pub struct RecsEncodedSnapshot {
+    encoded: Option<EncodedSnapshot>,
+}
+
+#[napi]
+impl RecsEncodedSnapshot {
+    /// The LZ4 frame `RecsEngine.restore` reads, made on the thread pool; callable once.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn compress(&mut self) -> Result<AsyncTask<RecsCompressTask>, EngineCode> {
+        let encoded = self.encoded.take().ok_or_else(|| Error::new(EngineCode::BadInput, "this snapshot was compressed already".to_string()))?;
+        Ok(AsyncTask::new(RecsCompressTask { encoded: Some(encoded) }))
+    }
+}
+
+pub struct RecsCompressTask {
+    encoded: Option<EncodedSnapshot>,
+}
+
+impl Task for RecsCompressTask {
+    type Output = Vec<u8>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> Result<Vec<u8>> {
+        let encoded = self.encoded.take().ok_or_else(|| Error::from_reason("task ran twice"))?;
+        unwind_to_error(|| encoded.compress())
+    }
+
+    fn resolve(&mut self, _env: Env, frame: Vec<u8>) -> Result<Buffer> {
+        Ok(frame.into())
     }
 }

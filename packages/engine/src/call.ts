@@ -8,3 +8,12 @@ export function call<T>(f: () => T): T {
     throw toEngineError(err);
   }
 }
+
+/** Runs one native call that returns a promise, turning what it throws or rejects with into an EngineError. */
+export async function callAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw toEngineError(err);
+  }
+}

@@ -22,6 +22,7 @@ export {
   librdkafkaVersion,
   recordAt,
   runValues,
+  batchValues,
   type ConsumedBatch,
   type ConsumedRun,
   type KafkaClientErrorCode,

@@ -67,6 +67,13 @@ export function runValues(batch: ConsumedBatch, run: ConsumedRun): PackedBatch {
   return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end) };
 }
 
+/** The values of a whole batch as the engine takes them: the buffer itself, with each run's ends made batch-relative. */
+export function batchValues(batch: ConsumedBatch): PackedBatch {
+  const ends = new Uint32Array(batch.ends.length);
+  for (const run of batch.runs) for (let i = run.start; i < run.end; i++) ends[i] = run.valueStart + batch.ends[i]!;
+  return { values: batch.values, ends };
+}
+
 /** Value and key of record `i` of a batch (views). */
 export function recordAt(batch: ConsumedBatch, run: ConsumedRun, i: number): { value: Buffer; key: Buffer } {
   const v0 = i === run.start ? 0 : batch.ends[i - 1]!;

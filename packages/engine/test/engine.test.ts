@@ -5,12 +5,14 @@ import {
   OutputKind,
   PurchasesState,
   SensorState,
+  batchValues,
   createLatencyHistogram,
   engineInfo,
   foldEngineLatency,
   forEachOutput,
   packValues,
   percentiles,
+  type ConsumedBatch,
   type PartitionState,
 } from '../src/index.js';
 
@@ -32,6 +34,16 @@ describe('packValues', () => {
     const batch = packValues([Buffer.from('ab'), null, Buffer.from('cde')]);
     expect(batch.values.toString()).toBe('abcde');
     expect([...batch.ends]).toEqual([2, 2, 5]);
+  });
+});
+
+describe('batchValues', () => {
+  it('packs a whole polled batch: run-relative ends become batch-relative', () => {
+    const run = (start: number, end: number, valueStart: number, valueEnd: number) => ({ topic: 0, partition: start, start, end, valueStart, valueEnd, keyStart: 0, keyEnd: 0 });
+    const batch = { values: Buffer.from('abcdefg'), ends: new Uint32Array([2, 3, 4]), runs: [run(0, 2, 0, 3), run(2, 3, 3, 7)] } as unknown as ConsumedBatch;
+    const packed = batchValues(batch);
+    expect(packed.values.toString()).toBe('abcdefg');
+    expect([...packed.ends]).toEqual([2, 3, 7]);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { PulseConfig } from '@pulse/config';
-import { BatchConsumer, RecsModel, runValues, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
+import { BatchConsumer, RecsModel, batchValues, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
 import { RdKafka, TrackedProducer, consumerConfig, describeTopic, promisify, STATS_INTERVAL_MS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
 
 const INPUTS = [TOPICS.userClicks, TOPICS.userPurchases] as const;
@@ -7,7 +7,12 @@ const MODEL_KEY = 'model';
 const OFFSETS_HEADER = 'pulse.offsets';
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
-const CONSUME_BATCH = 500;
+/**
+ * Records per poll at most. A poll takes what the client has fetched, so batches are small while the
+ * model keeps up; a large cap lets it catch up in few round trips, and a large batch holds up no request
+ * (the model learns it in short slices between requests).
+ */
+const CONSUME_BATCH = 5000;
 
 type Offsets = Record<string, Record<number, number>>;
 
@@ -93,32 +98,32 @@ export class RecsService {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      // Bounded batches: the model's update runs on the event loop, and requests wait for it.
       const batch = await this.consumer.poll(CONSUME_BATCH, 20);
+      // Parsed off the event loop and learnt in short slices, so requests are answered meanwhile; one
+      // batch at a time, so that batches are learnt in order and the offsets below are those of the model.
+      const r = await this.model.ingest(batchValues(batch));
+      this.counters.events += batch.ends.length;
+      this.counters.learned += r.learned;
+      this.counters.invalid += r.invalid;
+      const topics = this.consumer.topics();
+      for (const run of batch.runs) this.next[topics[run.topic]!]![run.partition] = batch.offsets[run.end - 1]! + 1;
       // A short batch means the consumer has drained what was there: the model is up to date.
       if (batch.ends.length < CONSUME_BATCH) this.caughtUp = true;
-      const topics = this.consumer.topics();
-      for (const run of batch.runs) {
-        const r = this.model.ingest(runValues(batch, run));
-        this.counters.events += run.end - run.start;
-        this.counters.learned += r.learned;
-        this.counters.invalid += r.invalid;
-        this.next[topics[run.topic]!]![run.partition] = batch.offsets[run.end - 1]! + 1;
-      }
       const now = Date.now();
       if (this.producer !== null && this.snapshotting === null && now - this.lastSnapshot >= this.options.snapshotIntervalMs) {
         this.lastSnapshot = now;
-        this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = null));
+        // The model and the offsets it covers, taken together between two batches; only the encoding
+        // holds up the next batch, compressing and writing go on beside it.
+        const offsets = JSON.stringify(this.next);
+        const { frame } = await this.model.snapshot();
+        this.snapshotting = this.writeSnapshot(frame, offsets).finally(() => (this.snapshotting = null));
       }
     }
   }
 
-  /** The model and the offsets it covers, taken together between two batches, then written. */
-  private async writeSnapshot(): Promise<void> {
-    const bytes = this.model.snapshot();
-    const offsets = JSON.stringify(this.next);
+  private async writeSnapshot(frame: Promise<Buffer>, offsets: string): Promise<void> {
     try {
-      await this.producer!.send(TOPICS.recsModel, 0, bytes, MODEL_KEY, [{ [OFFSETS_HEADER]: offsets }]);
+      await this.producer!.send(TOPICS.recsModel, 0, await frame, MODEL_KEY, [{ [OFFSETS_HEADER]: offsets }]);
       await this.producer!.flush();
       const failures = this.producer!.takeFailures();
       if (failures.length > 0) throw failures[0];
