@@ -98,23 +98,14 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
   });
 }
 
-const FIELD = {
-  oldestEventTs: Buffer.from('"oldestEventTs":'),
-  count: Buffer.from('"count":'),
-  windowStart: Buffer.from('"windowStart":'),
-};
-
-/**
- * Reads a whole integer that follows `"name":` in the JSON record at bytes [start, end) of `bytes`,
- * without making a string of it or parsing the rest: the measuring consumer reads every output record
- * and shares the machine with what it measures.
- */
-function intField(bytes: Buffer, start: number, end: number, field: Buffer): number | undefined {
-  const at = bytes.indexOf(field, start);
-  if (at < 0 || at + field.length > end) return undefined;
+/** Reads a whole integer that follows `"name":` in a JSON text, without parsing the rest of it. */
+function intField(text: string, name: string): number | undefined {
+  const at = text.indexOf(`"${name}":`);
+  if (at < 0) return undefined;
+  let i = at + name.length + 3;
   let n = 0;
-  for (let i = at + field.length; i < end; i++) {
-    const c = bytes[i]! - 48;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
     if (c < 0 || c > 9) break;
     n = n * 10 + c;
   }
@@ -189,13 +180,13 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         outputRecords += batch.ends.length;
         for (const run of batch.runs) {
           for (let i = run.start; i < run.end; i++) {
-            const start = run.valueStart + (i === run.start ? 0 : batch.ends[i - 1]!);
-            const end = run.valueStart + batch.ends[i]!;
-            const oldest = intField(batch.values, start, end, FIELD.oldestEventTs);
-            const count = intField(batch.values, start, end, FIELD.count);
+            const v0 = i === run.start ? 0 : batch.ends[i - 1]!;
+            const text = batch.values.toString('latin1', run.valueStart + v0, run.valueStart + batch.ends[i]!);
+            const oldest = intField(text, 'oldestEventTs');
+            const count = intField(text, 'count');
             if (oldest === undefined || count === undefined) continue;
             const k0 = i === run.start ? 0 : batch.keyEnds[i - 1]!;
-            const key = `${batch.keys.toString('latin1', run.keyStart + k0, run.keyStart + batch.keyEnds[i]!)}|${intField(batch.values, start, end, FIELD.windowStart)}`;
+            const key = `${batch.keys.toString('latin1', run.keyStart + k0, run.keyStart + batch.keyEnds[i]!)}|${intField(text, 'windowStart')}`;
             const added = count - (lastCount.get(key) ?? 0);
             lastCount.set(key, count);
             if (added > 0 && oldest >= measureFrom) outputLatency.recordValueWithCount(Math.max(0, now - oldest), added);
