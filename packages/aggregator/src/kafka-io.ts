@@ -58,7 +58,7 @@ export async function connectKafka(config: PulseConfig, topics: readonly string[
     // Outputs and snapshots must not be lost or duplicated by retries.
     'enable.idempotence': true,
     'acks': 'all',
-    'linger.ms': 2,
+    'linger.ms': config.aggregator.outputLingerMs,
     'batch.size': 262_144,
     'compression.type': 'lz4',
     'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024,
@@ -73,6 +73,7 @@ export async function connectKafka(config: PulseConfig, topics: readonly string[
       'partition.assignment.strategy': 'cooperative-sticky',
       'enable.auto.offset.store': false,
       'fetch.wait.max.ms': 10,
+      'fetch.min.bytes': config.aggregator.fetchMinBytes,
       'session.timeout.ms': config.aggregator.sessionTimeoutMs,
       'heartbeat.interval.ms': Math.max(100, Math.floor(config.aggregator.sessionTimeoutMs / 10)),
       // Also the source of highWatermark().

@@ -89,6 +89,12 @@ export const schema = {
     doc: 'weight of the newest reading in each sensor\'s exponentially weighted mean and variance (pulse-sensor-stats anomaly score)',
   },
   'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
+  'aggregator.fetchMinBytes': {
+    type: { kind: 'int', min: 1, max: 10485760 },
+    default: 65536,
+    doc: 'consumer fetch.min.bytes: the broker answers a fetch once this much is there (or after 10 ms); larger means fewer fetch requests',
+  },
+  'aggregator.outputLingerMs': { type: { kind: 'int', min: 0, max: 1000 }, default: 5, doc: 'linger.ms of the output producer: longer means fewer, larger produce requests' },
   'collector.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the HTTP collector listens on (`pulse collect --host`)' },
   'collector.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8088, doc: 'port of the HTTP collector (`pulse collect --port`; 0 picks a free one)' },
   'collector.writeKeys': {
