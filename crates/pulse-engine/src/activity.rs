@@ -20,13 +20,12 @@ use std::collections::VecDeque;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::engine::{check_frame, records, NO_STREAM_TIME};
+use crate::engine::{check_frame, records, Core, PartitionOutputs};
 use crate::event::{parse_click, Click};
-use crate::histogram::LatencyHistogram;
 use crate::hll::DEFAULT_PRECISION;
 use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
 use crate::output::{json, OutputBuffer, OutputKind};
-use crate::reject::{Reject, RejectReason};
+use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::TumblingWindows;
 
@@ -133,12 +132,7 @@ pub struct ActivityPartition {
     options: ActivityOptions,
     windows: TumblingWindows,
     buckets: VecDeque<WindowBucket>,
-    stream_time: i64,
-    last_emit_ms: i64,
-    output: OutputBuffer,
-    rejects: Vec<Reject>,
-    latency: LatencyHistogram,
-    stats: ActivityStats,
+    core: Core,
     key_bytes: usize,
     metrics: ClickMetrics,
 }
@@ -149,12 +143,7 @@ impl ActivityPartition {
             windows: TumblingWindows::new(options.window_size_ms, options.grace_ms),
             options,
             buckets: VecDeque::with_capacity(4),
-            stream_time: NO_STREAM_TIME,
-            last_emit_ms: i64::MIN,
-            output: OutputBuffer::default(),
-            rejects: Vec::new(),
-            latency: LatencyHistogram::default(),
-            stats: ActivityStats::default(),
+            core: Core::default(),
             key_bytes: 0,
             metrics: ClickMetrics::new(options.metrics()),
         }
@@ -176,12 +165,12 @@ impl ActivityPartition {
                 Ok(click) => match self.count(&click, now_ms) {
                     Ok(()) => summary.accepted += 1,
                     Err((reason, detail)) => {
-                        self.reject(i, reason, detail);
+                        self.core.reject(i, reason, detail);
                         summary.rejected += 1;
                     }
                 },
                 Err(invalid) => {
-                    self.reject(i, invalid.reason, invalid.detail);
+                    self.core.reject(i, invalid.reason, invalid.detail);
                     summary.rejected += 1;
                 }
             }
@@ -189,15 +178,10 @@ impl ActivityPartition {
         Ok(summary)
     }
 
-    fn reject(&mut self, index: u32, reason: RejectReason, detail: String) {
-        self.stats.rejected[reason as usize - 1] += 1;
-        self.rejects.push(Reject { index, reason, detail });
-    }
-
     fn count(&mut self, click: &Click, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let (user_id, ts) = (click.user_id.as_ref(), click.ts);
         let start = self.windows.start_of(ts);
-        let stream_time = self.stream_time.max(ts);
+        let stream_time = self.core.stream_time.max(ts);
         if self.windows.is_closed(start, stream_time) {
             return Err((
                 RejectReason::Late,
@@ -240,12 +224,11 @@ impl ActivityPartition {
         }
         user.pending_since = user.pending_since.min(ts);
         if !self.metrics.record(click, stream_time) {
-            self.stats.partially_late += 1;
+            self.core.stats.partially_late += 1;
         }
-        self.stats.accepted += 1;
-        self.latency.record(now_ms.saturating_sub(ts).max(0) as u64);
-        if stream_time > self.stream_time {
-            self.stream_time = stream_time;
+        self.core.accepted(ts, now_ms);
+        if stream_time > self.core.stream_time {
+            self.core.stream_time = stream_time;
             self.close_windows();
         }
         Ok(())
@@ -254,63 +237,40 @@ impl ActivityPartition {
     /// Emits the final record of every user of every window that stream time has closed.
     fn close_windows(&mut self) {
         while let Some(bucket) = self.buckets.front() {
-            if !self.windows.is_closed(bucket.start, self.stream_time) {
+            if !self.windows.is_closed(bucket.start, self.core.stream_time) {
                 break;
             }
             let bucket = self.buckets.pop_front().expect("front exists");
             let end = self.windows.end_of_start(bucket.start);
             for (user_id, user) in &bucket.users {
-                write_count(&mut self.output, user_id, bucket.start, end, user, true);
+                write_count(&mut self.core.output, user_id, bucket.start, end, user, true);
                 self.key_bytes -= user_id.len() + PER_KEY_OVERHEAD_BYTES;
             }
-            self.stats.finals_emitted += bucket.users.len() as u64;
+            self.core.stats.finals_emitted += bucket.users.len() as u64;
         }
-        self.stats.finals_emitted += self.metrics.close(self.stream_time, &mut self.output);
+        self.core.stats.finals_emitted += self.metrics.close(self.core.stream_time, &mut self.core.output);
     }
 
     /// Reports users with unreported increments, if `emit_interval_ms` has passed since the last
     /// report. Returns how many update records were appended to the output.
     pub fn flush_due(&mut self, now_ms: i64) -> usize {
-        if now_ms.saturating_sub(self.last_emit_ms) < self.options.emit_interval_ms {
+        if !self.core.emit_due(now_ms, self.options.emit_interval_ms) {
             return 0;
         }
-        self.last_emit_ms = now_ms;
         let mut emitted = 0;
         for bucket in &mut self.buckets {
             let end = bucket.start + self.options.window_size_ms;
             for &index in &bucket.pending {
                 let (user_id, user) = bucket.users.get_index_mut(index as usize).expect("pending index is in range");
-                write_count(&mut self.output, user_id, bucket.start, end, user, false);
+                write_count(&mut self.core.output, user_id, bucket.start, end, user, false);
                 user.pending_since = NOTHING_PENDING;
             }
             emitted += bucket.pending.len();
             bucket.pending.clear();
         }
-        let emitted = emitted + self.metrics.flush(&mut self.output) as usize;
-        self.stats.updates_emitted += emitted as u64;
+        let emitted = emitted + self.metrics.flush(&mut self.core.output) as usize;
+        self.core.stats.updates_emitted += emitted as u64;
         emitted
-    }
-
-    /// The packed output records accumulated since the last call (see [`crate::output`]).
-    pub fn take_output(&mut self) -> Vec<u8> {
-        self.output.take()
-    }
-
-    pub fn output_records(&self) -> usize {
-        self.output.len()
-    }
-
-    pub fn take_rejects(&mut self) -> Vec<Reject> {
-        std::mem::take(&mut self.rejects)
-    }
-
-    /// Latency histogram (wall clock at ingest minus event time) since the last call.
-    pub fn take_latency(&mut self) -> Vec<u32> {
-        self.latency.take()
-    }
-
-    pub fn stream_time(&self) -> Option<i64> {
-        (self.stream_time != NO_STREAM_TIME).then_some(self.stream_time)
     }
 
     pub fn stats(&self) -> ActivityStats {
@@ -321,7 +281,7 @@ impl ActivityPartition {
             pending_keys: self.buckets.iter().map(|b| b.pending.len() as u64).sum::<u64>() + self.metrics.pending(),
             state_bytes: (self.key_bytes + self.metrics.size_bytes()) as u64,
             stream_time: self.stream_time(),
-            ..self.stats.clone()
+            ..self.core.stats.clone()
         }
     }
 
@@ -338,7 +298,7 @@ impl ActivityPartition {
         w.i64(self.options.window_size_ms);
         w.i64(self.options.grace_ms);
         w.i64(next_offset);
-        w.i64(self.stream_time);
+        w.i64(self.core.stream_time);
         w.u32(self.buckets.len() as u32);
         for bucket in &self.buckets {
             w.i64(bucket.start);
@@ -373,7 +333,7 @@ impl ActivityPartition {
         }
         let next_offset = r.i64()?;
         let mut partition = Self::new(options);
-        partition.stream_time = r.i64()?;
+        partition.core.stream_time = r.i64()?;
         let buckets = r.u32()?;
         for _ in 0..buckets {
             let mut bucket = WindowBucket::new(r.i64()?);
@@ -428,4 +388,14 @@ fn write_count(output: &mut OutputBuffer, user_id: &str, start: i64, end: i64, u
         }
         out.push(b'}');
     });
+}
+
+impl PartitionOutputs for ActivityPartition {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
 }

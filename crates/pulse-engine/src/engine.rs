@@ -79,6 +79,35 @@ impl Core {
     }
 }
 
+/// What every partition engine hands over the same way, from its [`Core`]: the outputs, rejects and
+/// latency gathered since the last call, and its stream time.
+pub trait PartitionOutputs {
+    fn core(&self) -> &Core;
+    fn core_mut(&mut self) -> &mut Core;
+
+    /// The packed output records accumulated since the last call (see [`crate::output`]).
+    fn take_output(&mut self) -> Vec<u8> {
+        self.core_mut().output.take()
+    }
+
+    fn output_records(&self) -> usize {
+        self.core().output.len()
+    }
+
+    fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.core_mut().rejects)
+    }
+
+    /// Latency histogram (wall clock at ingest minus event time) since the last call.
+    fn take_latency(&mut self) -> Vec<u32> {
+        self.core_mut().latency.take()
+    }
+
+    fn stream_time(&self) -> Option<i64> {
+        self.core().stream_time()
+    }
+}
+
 /// The detail of a `late` reject.
 pub fn late_detail(start: i64, size_ms: i64, grace_ms: i64, ts: i64) -> String {
     format!("window [{start}, {}) closed at stream time {}; event time {ts}", start + size_ms, start + size_ms + grace_ms)

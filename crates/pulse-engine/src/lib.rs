@@ -23,6 +23,7 @@ pub mod topk;
 pub mod window;
 
 pub use activity::{ActivityOptions, ActivityPartition, ActivityStats, IngestSummary};
+pub use engine::PartitionOutputs;
 pub use output::{OutputBuffer, OutputKind};
 pub use purchases::{PurchaseOptions, PurchasesPartition};
 pub use sensors::{SensorOptions, SensorPartition};

@@ -13,14 +13,14 @@ use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{check_frame, late_detail, records, Core};
+use crate::engine::{check_frame, late_detail, records, Core, PartitionOutputs};
 use crate::event::{parse_purchase, Purchase};
 use crate::hll::{hash64, HyperLogLog, DEFAULT_PRECISION};
 use crate::metrics::{
     check_setting, write_funnel, write_top, FunnelSide, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE, FIVE_MINUTES_MS, MINUTE_MS, PURCHASES_SOURCE,
 };
 use crate::output::{json, OutputBuffer, OutputKind};
-use crate::reject::{Reject, RejectReason};
+use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::topk::SpaceSaving;
 use crate::window::{TumblingWindows, WindowRing};
@@ -195,26 +195,6 @@ impl PurchasesPartition {
         emitted
     }
 
-    pub fn take_output(&mut self) -> Vec<u8> {
-        self.core.output.take()
-    }
-
-    pub fn output_records(&self) -> usize {
-        self.core.output.len()
-    }
-
-    pub fn take_rejects(&mut self) -> Vec<Reject> {
-        std::mem::take(&mut self.core.rejects)
-    }
-
-    pub fn take_latency(&mut self) -> Vec<u32> {
-        self.core.latency.take()
-    }
-
-    pub fn stream_time(&self) -> Option<i64> {
-        self.core.stream_time()
-    }
-
     pub fn stats(&self) -> ActivityStats {
         let revenue_keys: usize = self.revenue.iter().map(|(_, c)| c.len()).sum();
         let pending = self.revenue.iter().flat_map(|(_, c)| c.values()).filter(|r| r.dirty).count() + self.five.iter().filter(|(_, w)| w.dirty).count();
@@ -337,4 +317,14 @@ fn write_five(out: &mut OutputBuffer, o: PurchaseOptions, start: i64, w: &Purcha
     write_top(out, "purchases", o.partition, start, end, &w.top.top(o.top_k_size), is_final);
     let side = FunnelSide { purchases: w.purchases, buyers: Some(&w.buyers), ..Default::default() };
     write_funnel(out, PURCHASES_SOURCE, o.partition, start, end, &side, is_final);
+}
+
+impl PartitionOutputs for PurchasesPartition {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
 }

@@ -17,11 +17,11 @@ use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{check_frame, late_detail, records, Core};
+use crate::engine::{check_frame, late_detail, records, Core, PartitionOutputs};
 use crate::event::{parse_reading, Reading};
 use crate::metrics::{check_setting, MINUTE_MS};
 use crate::output::{json, OutputBuffer, OutputKind};
-use crate::reject::{Reject, RejectReason};
+use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::{TumblingWindows, WindowRing};
 
@@ -228,26 +228,6 @@ impl SensorPartition {
         emitted
     }
 
-    pub fn take_output(&mut self) -> Vec<u8> {
-        self.core.output.take()
-    }
-
-    pub fn output_records(&self) -> usize {
-        self.core.output.len()
-    }
-
-    pub fn take_rejects(&mut self) -> Vec<Reject> {
-        std::mem::take(&mut self.core.rejects)
-    }
-
-    pub fn take_latency(&mut self) -> Vec<u32> {
-        self.core.latency.take()
-    }
-
-    pub fn stream_time(&self) -> Option<i64> {
-        self.core.stream_time()
-    }
-
     pub fn stats(&self) -> ActivityStats {
         let keys: usize = self.windows.iter().map(|(_, w)| w.stats.len()).sum();
         let bytes: usize = self.windows.iter().flat_map(|(_, w)| w.stats.keys()).map(|k| k.len() + 96).sum::<usize>()
@@ -370,4 +350,14 @@ fn write_stats(out: &mut OutputBuffer, key: &str, start: i64, s: &SensorStat, is
         }
         json::final_flag(o, is_final);
     });
+}
+
+impl PartitionOutputs for SensorPartition {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
 }

@@ -2,7 +2,7 @@
 //! times in, decoded output records and rejects out.
 
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, RejectReason};
+use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, PartitionOutputs, RejectReason};
 use serde_json::Value;
 
 const MIN: i64 = 60_000;

@@ -2,7 +2,7 @@
 //! funnel from clicks; revenue, purchased products and buyers from purchases; sensor statistics.
 
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition};
+use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, PartitionOutputs, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition};
 use serde_json::{json, Value};
 
 const MIN: i64 = 60_000;

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use pulse_engine::output::decode;
-use pulse_engine::{ActivityOptions, ActivityPartition, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
+use pulse_engine::{ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
 
 const T0: i64 = 1_764_099_900_000;
 

@@ -25,7 +25,7 @@ use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Obse
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
 use pulse_engine::{
-    ActivityOptions, ActivityPartition, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition, SnapshotError,
+    ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition, SnapshotError,
 };
 
 /// Stable error codes, mapped to a typed error in packages/engine.
