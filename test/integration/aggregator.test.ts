@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
 import { produceRecords, readAll, rng, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
-import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+import { resetTopics, testAggregators, waitUntil } from './helpers/pipeline.js';
 
 type RawRecord = ProduceRecord & { partition: number; key: string; value: string };
 
@@ -110,21 +110,8 @@ function expectUpdatesBoundedByFinals(outputs: ReadRecord[], finals: Map<string,
 describe('aggregator against a real broker', () => {
   const bootstrap = inject('kafkaBootstrap');
   const config = testConfig();
-  const running: PulseProcess[] = [];
-
-  const startAggregator = (group: string): PulseProcess => {
-    const proc = spawnPulse(
-      ['aggregate', '--progress', '0'],
-      pulseEnv(bootstrap, {
-        PULSE_AGGREGATOR_GROUP_ID: group,
-        PULSE_AGGREGATOR_COMMIT_INTERVAL_MS: '200',
-        PULSE_AGGREGATOR_EMIT_INTERVAL_MS: '20',
-        PULSE_AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
-      }),
-    );
-    running.push(proc);
-    return proc;
-  };
+  const aggregators = testAggregators(bootstrap);
+  const startAggregator = aggregators.start;
 
   /** Waits until every expected final is present, then checks finals, updates and dead letters exactly. */
   async function expectExactResults(f: Fixture, opts: { deadLettersOnce: boolean }): Promise<void> {
@@ -161,12 +148,7 @@ describe('aggregator against a real broker', () => {
     await resetTopics(config);
   });
 
-  afterEach(async () => {
-    for (const p of running.splice(0)) {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-    }
-  });
+  afterEach(() => aggregators.killAll());
 
   it('counts every event exactly and sends malformed and late events to dead-letters', async () => {
     const f = fixture(1);

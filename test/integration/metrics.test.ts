@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
 import { produceRecords, readAll, rng, testConfig, type ProduceRecord } from './helpers/index.js';
-import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+import { resetTopics, testAggregators, waitUntil } from './helpers/pipeline.js';
 
 const MIN = 60_000;
 /** A 5-minute window boundary: 2025-11-25T19:45:00Z. */
@@ -181,22 +181,8 @@ async function finalsOf(topic: string): Promise<Map<string, Record_>> {
 describe('business metrics through the aggregator against a real broker', () => {
   const bootstrap = inject('kafkaBootstrap');
   const config = testConfig();
-  const running: PulseProcess[] = [];
-
-  const startAggregator = (group: string): PulseProcess => {
-    const proc = spawnPulse(
-      ['aggregate', '--progress', '0'],
-      pulseEnv(bootstrap, {
-        PULSE_AGGREGATOR_GROUP_ID: group,
-        PULSE_AGGREGATOR_COMMIT_INTERVAL_MS: '200',
-        PULSE_AGGREGATOR_EMIT_INTERVAL_MS: '20',
-        PULSE_AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
-        PULSE_AGGREGATOR_EWMA_ALPHA: String(EWMA_ALPHA),
-      }),
-    );
-    running.push(proc);
-    return proc;
-  };
+  const aggregators = testAggregators(bootstrap, { PULSE_AGGREGATOR_EWMA_ALPHA: String(EWMA_ALPHA) });
+  const startAggregator = aggregators.start;
 
   async function produceAll(f: Fixture, part: (records: Sent[]) => Sent[]): Promise<void> {
     await produceRecords(config, TOPICS.userClicks, part(f.clicks));
@@ -256,12 +242,7 @@ describe('business metrics through the aggregator against a real broker', () => 
     await resetTopics(config);
   });
 
-  afterEach(async () => {
-    for (const p of running.splice(0)) {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-    }
-  });
+  afterEach(() => aggregators.killAll());
 
   it('writes exact revenue, top products, funnel, unique users and sensor statistics', async () => {
     const f = fixture(11);

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
-import { migrateWith, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
+import { migrateWith, readCommittedOffsets, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const stageName = (t: TableSpec) => `stage_${t.name}`;
 /** Idle read connections kept for reuse. */
@@ -94,15 +94,8 @@ export class DuckDbStore implements Store {
     }
   }
 
-  async committedOffsets(): Promise<Map<string, Map<number, number>>> {
-    const rows = await this.query(`SELECT topic, source_partition, next_offset FROM ${TABLES.offsets.name}`, []);
-    const out = new Map<string, Map<number, number>>();
-    for (const r of rows) {
-      let m = out.get(r.topic as string);
-      if (m === undefined) out.set(r.topic as string, (m = new Map()));
-      m.set(r.source_partition as number, r.next_offset as number);
-    }
-    return out;
+  committedOffsets(): Promise<Map<string, Map<number, number>>> {
+    return readCommittedOffsets((sql, params) => this.query(sql, params));
   }
 
   write(batch: StoreBatch): Promise<void> {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
-import { migrateWith, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
+import { migrateWith, readCommittedOffsets, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const INT8_OID = 20;
 const ARRAY_TYPES: Record<ColumnType, string> = { text: 'text[]', int: 'int4[]', bigint: 'int8[]', float: 'float8[]', bool: 'bool[]' };
@@ -91,15 +91,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  async committedOffsets(): Promise<Map<string, Map<number, number>>> {
-    const rows = await this.query(`SELECT topic, source_partition, next_offset FROM ${TABLES.offsets.name}`, []);
-    const out = new Map<string, Map<number, number>>();
-    for (const r of rows) {
-      let m = out.get(r.topic as string);
-      if (m === undefined) out.set(r.topic as string, (m = new Map()));
-      m.set(r.source_partition as number, r.next_offset as number);
-    }
-    return out;
+  committedOffsets(): Promise<Map<string, Map<number, number>>> {
+    return readCommittedOffsets((sql, params) => this.query(sql, params));
   }
 
   async write(batch: StoreBatch): Promise<void> {

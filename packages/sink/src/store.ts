@@ -39,6 +39,18 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
 
 export const SCHEMA_VERSION_TABLE = 'schema_version';
 
+/** Topic → partition → the next offset to read, from the offsets table, through either store's query. */
+export async function readCommittedOffsets(query: Store['query']): Promise<Map<string, Map<number, number>>> {
+  const rows = await query(`SELECT topic, source_partition, next_offset FROM ${TABLES.offsets.name}`, []);
+  const out = new Map<string, Map<number, number>>();
+  for (const r of rows) {
+    let m = out.get(r.topic as string);
+    if (m === undefined) out.set(r.topic as string, (m = new Map()));
+    m.set(r.source_partition as number, r.next_offset as number);
+  }
+  return out;
+}
+
 /** Applies the migrations not yet applied, through the given transactional executor. */
 export async function migrateWith(
   exec: (sql: string) => Promise<void>,

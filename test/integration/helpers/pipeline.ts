@@ -72,6 +72,36 @@ export function spawnPulse(args: string[], env: Record<string, string>): PulsePr
   };
 }
 
+/**
+ * Aggregator processes for a test, tuned to show results quickly (200 ms checkpoints, 20 ms emits, 6 s
+ * sessions); `killAll` SIGKILLs whichever are still running, for an afterEach.
+ */
+export function testAggregators(bootstrap: string, extraEnv: Record<string, string> = {}) {
+  const running: PulseProcess[] = [];
+  return {
+    start(group: string): PulseProcess {
+      const proc = spawnPulse(
+        ['aggregate', '--progress', '0'],
+        pulseEnv(bootstrap, {
+          PULSE_AGGREGATOR_GROUP_ID: group,
+          PULSE_AGGREGATOR_COMMIT_INTERVAL_MS: '200',
+          PULSE_AGGREGATOR_EMIT_INTERVAL_MS: '20',
+          PULSE_AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
+          ...extraEnv,
+        }),
+      );
+      running.push(proc);
+      return proc;
+    },
+    async killAll(): Promise<void> {
+      for (const p of running.splice(0)) {
+        if (p.child.exitCode === null) p.child.kill('SIGKILL');
+        await p.exited;
+      }
+    },
+  };
+}
+
 export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
