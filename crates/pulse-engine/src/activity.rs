@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::engine::{check_frame, records, Core, PartitionOutputs};
+use crate::engine::{Core, PartitionOutputs};
 use crate::event::{parse_click, Click};
 use crate::hll::DEFAULT_PRECISION;
 use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
@@ -158,24 +158,10 @@ impl ActivityPartition {
     /// windows that close are appended to the output. `now_ms` (wall clock) only feeds the latency
     /// histogram. The whole frame is checked before any record is processed.
     pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        check_frame(values, ends)?;
-        let mut summary = IngestSummary::default();
-        for (i, record) in records(values, ends) {
-            match parse_click(record) {
-                Ok(click) => match self.count(&click, now_ms) {
-                    Ok(()) => summary.accepted += 1,
-                    Err((reason, detail)) => {
-                        self.core.reject(i, reason, detail);
-                        summary.rejected += 1;
-                    }
-                },
-                Err(invalid) => {
-                    self.core.reject(i, invalid.reason, invalid.detail);
-                    summary.rejected += 1;
-                }
-            }
-        }
-        Ok(summary)
+        self.ingest_each(values, ends, |p, record| {
+            let click = parse_click(record).map_err(|e| (e.reason, e.detail))?;
+            p.count(&click, now_ms)
+        })
     }
 
     fn count(&mut self, click: &Click, now_ms: i64) -> Result<(), (RejectReason, String)> {

@@ -1,7 +1,7 @@
 //! What every per-partition engine shares: checking a batch frame, rejects, the latency histogram,
 //! counters, stream time and the emit clock.
 
-use crate::activity::{ActivityStats, BadFrame};
+use crate::activity::{ActivityStats, BadFrame, IngestSummary};
 use crate::histogram::LatencyHistogram;
 use crate::output::OutputBuffer;
 use crate::reject::{Reject, RejectReason};
@@ -84,6 +84,26 @@ impl Core {
 pub trait PartitionOutputs {
     fn core(&self) -> &Core;
     fn core_mut(&mut self) -> &mut Core;
+
+    /// Checks the whole frame, then runs `add` on each record; a record it refuses is listed with its
+    /// reason for `take_rejects`.
+    fn ingest_each(&mut self, values: &[u8], ends: &[u32], mut add: impl FnMut(&mut Self, &[u8]) -> Result<(), (RejectReason, String)>) -> Result<IngestSummary, BadFrame>
+    where
+        Self: Sized,
+    {
+        check_frame(values, ends)?;
+        let mut summary = IngestSummary::default();
+        for (i, record) in records(values, ends) {
+            match add(self, record) {
+                Ok(()) => summary.accepted += 1,
+                Err((reason, detail)) => {
+                    self.core_mut().reject(i, reason, detail);
+                    summary.rejected += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
 
     /// The packed output records accumulated since the last call (see [`crate::output`]).
     fn take_output(&mut self) -> Vec<u8> {

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{check_frame, late_detail, records, Core, PartitionOutputs};
+use crate::engine::{late_detail, Core, PartitionOutputs};
 use crate::event::{parse_purchase, Purchase};
 use crate::hll::{hash64, HyperLogLog, DEFAULT_PRECISION};
 use crate::metrics::{
@@ -95,19 +95,10 @@ impl PurchasesPartition {
 
     /// Processes a batch of `user-purchases` record values packed as for `ActivityPartition::ingest`.
     pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        check_frame(values, ends)?;
-        let mut summary = IngestSummary::default();
-        for (i, record) in records(values, ends) {
-            let outcome = parse_purchase(record).map_err(|e| (e.reason, e.detail)).and_then(|p| self.add(&p, now_ms));
-            match outcome {
-                Ok(()) => summary.accepted += 1,
-                Err((reason, detail)) => {
-                    self.core.reject(i, reason, detail);
-                    summary.rejected += 1;
-                }
-            }
-        }
-        Ok(summary)
+        self.ingest_each(values, ends, |partition, record| {
+            let p = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
+            partition.add(&p, now_ms)
+        })
     }
 
     fn add(&mut self, order: &Purchase, now_ms: i64) -> Result<(), (RejectReason, String)> {

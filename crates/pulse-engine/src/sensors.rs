@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{check_frame, late_detail, records, Core, PartitionOutputs};
+use crate::engine::{late_detail, Core, PartitionOutputs};
 use crate::event::{parse_reading, Reading};
 use crate::metrics::{check_setting, MINUTE_MS};
 use crate::output::{json, OutputBuffer, OutputKind};
@@ -115,19 +115,10 @@ impl SensorPartition {
 
     /// Processes a batch of `sensor-data` record values packed as for `ActivityPartition::ingest`.
     pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        check_frame(values, ends)?;
-        let mut summary = IngestSummary::default();
-        for (i, record) in records(values, ends) {
-            let outcome = parse_reading(record).map_err(|e| (e.reason, e.detail)).and_then(|r| self.add(&r, now_ms));
-            match outcome {
-                Ok(()) => summary.accepted += 1,
-                Err((reason, detail)) => {
-                    self.core.reject(i, reason, detail);
-                    summary.rejected += 1;
-                }
-            }
-        }
-        Ok(summary)
+        self.ingest_each(values, ends, |partition, record| {
+            let r = parse_reading(record).map_err(|e| (e.reason, e.detail))?;
+            partition.add(&r, now_ms)
+        })
     }
 
     fn add(&mut self, reading: &Reading, now_ms: i64) -> Result<(), (RejectReason, String)> {
