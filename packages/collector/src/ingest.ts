@@ -97,19 +97,26 @@ export class Ingest {
     let duplicates = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      if (r.dedupId !== undefined && this.dedup !== null) {
-        const earlier = this.dedup.lookup(r.dedupId, now);
-        if (earlier !== undefined) {
-          duplicates++;
-          if (earlier !== 'seen' && earlier !== delivery) delivery.after(earlier);
-          continue;
-        }
+      if (r.dedupId !== undefined && this.dedup !== null && this.isDuplicate(r.dedupId, now, delivery)) {
+        duplicates++;
+        continue;
       }
       if (!this.sink.produce(r.topic, r.key, Buffer.from(r.value, 'utf8'), delivery, i)) return { perTopic, duplicates, full: true };
       delivery.added(i, r.dedupId);
       perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
     }
     return { perTopic, duplicates, full: false };
+  }
+
+  /**
+   * Whether an event with this id was written or is being written; if it is still in flight in another
+   * request, this request's answer waits for that one.
+   */
+  private isDuplicate(id: string, now: number, delivery: Delivery): boolean {
+    const earlier = this.dedup!.lookup(id, now);
+    if (earlier === undefined) return false;
+    if (earlier !== 'seen' && earlier !== delivery) delivery.after(earlier);
+    return true;
   }
 
   /** As `handOver`, with one call to the sink for all the records that are not duplicates. */
@@ -123,10 +130,8 @@ export class Ingest {
       let kept = 0;
       for (let i = 0; i < starts.length; i++) {
         const id = ids[i]!;
-        const earlier = this.dedup.lookup(id, now);
-        if (earlier !== undefined) {
+        if (this.isDuplicate(id, now, delivery)) {
           duplicates++;
-          if (earlier !== 'seen' && earlier !== delivery) delivery.after(earlier);
           continue;
         }
         // Pending from here, so that a repeat later in this request is seen as a duplicate.
