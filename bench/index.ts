@@ -7,6 +7,7 @@ export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult }
 export { runProfile, type ProfileOptions, type ProfileResult, type ProfiledRole } from './profile/run.js';
 export { runSinkBench, type SinkBenchOptions, type SinkBenchResult } from './sink/run.js';
 export { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from './engine/run.js';
-export { runSweep, type Acks, type Compression, type SweepOptions, type SweepResult } from './sweep/run.js';
+export { runSweep, type Acks, type SweepOptions, type SweepResult } from './sweep/run.js';
 export { runTune, type TuneOptions, type TuneResult } from './tune/run.js';
+export { type Compression } from './tune/choose.js';
 export { engineReport, sweepReport, e2eTimePlot, e2eRatePlot } from './lib/reports.js';

@@ -6,7 +6,8 @@ import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, ty
 import type { PulseConfig } from '@pulse/config';
 import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
 import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
-import { benchBroker } from '../lib/broker.js';
+import { benchBroker, warmBroker } from '../lib/broker.js';
+import { runTune } from '../tune/run.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 
@@ -21,12 +22,19 @@ export interface E2EOptions {
   durationSec: number;
   /** Seconds at the start whose events are left out of the latency and throughput figures. */
   warmupSec: number;
+  /** Seconds of the same traffic through a scratch topic of the fresh broker before the pipeline starts (see `warmBroker`). */
+  brokerWarmupSec: number;
   /** Use this cluster instead of starting a fresh local one. */
   bootstrapServers?: string;
   /** Data dir of the fresh local broker the benchmark starts. */
   dataDir: string;
   port: number;
   seed: string;
+  /**
+   * The producer and consumer batching of the pipeline: what \`pulse tune\` chooses for this rate on the
+   * fresh broker, or the configuration as it is (the spec's 16 KB, 10 ms, lz4 unless overridden).
+   */
+  producer: 'tuned' | 'config';
   /** Extra environment for the aggregator and generator processes (PULSE_* settings). */
   env?: Record<string, string>;
   /** Also run `pulse sink` into this store (a fresh DuckDB file, or a throwaway local PostgreSQL) and measure it. */
@@ -57,10 +65,17 @@ export interface E2EResult {
   generatorMaxBehindMs: number;
   durationSec: number;
   warmupSec: number;
+  brokerWarmupSec: number;
   measuredSec: number;
   maxLag: number;
   /** One point per aggregator report (about a second): lag, throughput and the state latency of the events folded in that second. */
   lagSeries: { t: number; lag: number; eventsPerSec: number; stateP50?: number; stateP99?: number }[];
+  /**
+   * The generator's own progress each second: how late its next event is (not yet handed to
+   * librdkafka) and how many it handed over that Kafka has not acknowledged yet. With the lag above,
+   * it tells where a latency was spent: before Kafka, in the producer, or in the aggregator.
+   */
+  generatorSeries: { t: number; behindMs: number; inFlight: number }[];
   deadLetters: number;
   outputs: number;
   processes: Record<string, ProcessUsage>;
@@ -134,8 +149,19 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   let postgres: LocalPostgres | null = null;
   try {
     await ensureTopics(config);
+    // Only a broker this run started is cold; an external cluster is taken as it is.
+    const brokerWarmupSec = brokerPid === null ? 0 : o.brokerWarmupSec;
+    if (brokerWarmupSec > 0) await warmBroker(config, o.rate, brokerWarmupSec, o.log);
+    let tuned: Record<string, string> = {};
+    if (o.producer === 'tuned') {
+      const t = await runTune({ config, topic: TOPICS.userClicks, rate: o.rate, rateWindowSec: 1, budgetMs: 100, roundTrips: 50, log: (l) => o.log(`tune: ${l}`) });
+      tuned = t.env;
+      o.log(`tuned for ${o.rate.toLocaleString('en-US')} events/s: ${Object.entries(tuned).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    }
     const group = `pulse-bench-${Date.now()}`;
-    const env = { ...o.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_AGGREGATOR_GROUP_ID: group };
+    const env = { ...tuned, ...o.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_AGGREGATOR_GROUP_ID: group };
+    // What the pipeline's processes run with: the environment given to them over the configuration.
+    const effective = (name: string, configured: string | number) => env[name as keyof typeof env] ?? configured;
 
     const aggregator = spawnCli(['aggregate', '--report', '--progress', '0'], env);
     children.push(aggregator);
@@ -198,14 +224,20 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     // User events only: the aggregator consumes user-clicks; sensor readings would only load the broker.
     // The funnel still turns about 1% of the events into purchases (user-purchases, not aggregated yet).
     const generator = spawnCli(
-      ['generate', '--rate', String(o.rate), '--duration', String(o.durationSec), '--seed', o.seed, '--mix', E2E_MIX, '--json', '--quiet'],
+      ['generate', '--rate', String(o.rate), '--duration', String(o.durationSec), '--seed', o.seed, '--mix', E2E_MIX, '--json'],
       env,
     );
     children.push(generator);
     let generatorOut = '';
     let generatorErr = '';
+    const generatorSeries: E2EResult['generatorSeries'] = [];
     generator.stdout!.on('data', (d: Buffer) => (generatorOut += d.toString()));
-    generator.stderr!.on('data', (d: Buffer) => (generatorErr += d.toString()));
+    lines(generator.stderr!, (l) => {
+      // A progress line: `generate  12s  100,002 ev/s  total 1,200,000  behind 3 ms  in-flight 1,234`.
+      const m = /behind\s+([\d,]+) ms\s+in-flight\s+([\d,]+)/.exec(l);
+      if (m === null) generatorErr += `${l}\n`;
+      else generatorSeries.push({ t: Math.round((Date.now() - generatorStart) / 100) / 10, behindMs: Number(m[1]!.replaceAll(',', '')), inFlight: Number(m[2]!.replaceAll(',', '')) });
+    });
     o.log(`generating ${o.rate.toLocaleString('en-US')} events/s for ${o.durationSec} s (warm-up ${o.warmupSec} s excluded)`);
 
     const sampler = new ProcessSampler({
@@ -281,20 +313,24 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       generatorMaxBehindMs: genStats.maxBehindMs,
       durationSec: o.durationSec,
       warmupSec: o.warmupSec,
+      brokerWarmupSec,
       measuredSec: Math.round(measuredSec * 10) / 10,
       maxLag: Math.max(0, ...reports.filter((r) => r.at >= measureFrom).map((r) => r.lag)),
       lagSeries,
+      generatorSeries,
       deadLetters: final?.deadLetters ?? 0,
       outputs: outputRecords,
       processes,
       ...(sinkResult === undefined ? {} : { sink: sinkResult }),
       settings: {
-        'producer.batchSize': config.producer.batchSize,
-        'producer.lingerMs': config.producer.lingerMs,
-        'producer.compression': config.producer.compression,
+        producer: o.producer,
+        'producer.batchSize': Number(effective('PULSE_PRODUCER_BATCH_SIZE', config.producer.batchSize)),
+        'producer.lingerMs': Number(effective('PULSE_PRODUCER_LINGER_MS', config.producer.lingerMs)),
+        'producer.compression': effective('PULSE_PRODUCER_COMPRESSION', config.producer.compression),
         'producer.acks': config.producer.acks,
-        'aggregator.emitIntervalMs': Number(o.env?.PULSE_AGGREGATOR_EMIT_INTERVAL_MS ?? config.aggregator.emitIntervalMs),
-        'aggregator.commitIntervalMs': Number(o.env?.PULSE_AGGREGATOR_COMMIT_INTERVAL_MS ?? config.aggregator.commitIntervalMs),
+        'aggregator.consumeBatchSize': Number(effective('PULSE_AGGREGATOR_CONSUME_BATCH_SIZE', config.aggregator.consumeBatchSize)),
+        'aggregator.emitIntervalMs': Number(effective('PULSE_AGGREGATOR_EMIT_INTERVAL_MS', config.aggregator.emitIntervalMs)),
+        'aggregator.commitIntervalMs': Number(effective('PULSE_AGGREGATOR_COMMIT_INTERVAL_MS', config.aggregator.commitIntervalMs)),
         seed: o.seed,
         mix: E2E_MIX,
       },

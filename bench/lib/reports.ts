@@ -176,7 +176,10 @@ ${rows}
   };
 }
 
-/** Latency over time of one e2e run (state latency per second, from the aggregator's reports). */
+/**
+ * Latency over time of one e2e run (state latency per second, from the aggregator's reports), with how
+ * far behind its schedule the generator was: the part of a latency spent before Kafka.
+ */
 export function e2eTimePlot(r: E2EResult): string | null {
   const withLatency = r.lagSeries.filter((p) => p.stateP50 !== undefined && p.stateP99 !== undefined);
   if (withLatency.length < 2) return null;
@@ -188,6 +191,7 @@ export function e2eTimePlot(r: E2EResult): string | null {
     series: [
       { name: 'p50', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP50!)] as const) },
       { name: 'p99', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP99!)] as const) },
+      ...(r.generatorSeries.length < 2 ? [] : [{ name: 'generator behind', points: r.generatorSeries.map((p) => [p.t, Math.max(1, p.behindMs)] as const), dashed: true }]),
     ],
   });
 }

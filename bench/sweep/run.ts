@@ -5,14 +5,14 @@ import { benchBroker } from '../lib/broker.js';
 import { clickRecords } from '../lib/events.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler } from '../lib/process-stats.js';
-import { chooseSettings, SPEC_STATIC, type TuneChoice } from '../tune/choose.js';
+import { chooseSettings, SPEC_STATIC, type Compression, type TuneChoice } from '../tune/choose.js';
 import { measureRoundTrips, type RoundTrips } from '../tune/measure.js';
+import { isLoopback } from '../tune/run.js';
 
 /** The topic the sweep produces to: as many partitions as user-clicks, records keyed by userId like it. */
 export const SWEEP_TOPIC = 'pulse-sweep';
 const SWEEP_PARTITIONS = 12;
 
-export type Compression = 'lz4' | 'none';
 export type Acks = '1' | 'all';
 
 export interface ProducerSettings {
@@ -255,14 +255,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const roundTrips = await measureRoundTrips(config, 50);
     o.log(`produce round trip ${roundTrips.produceMs.median} ms (median of ${roundTrips.produceMs.samples}), metadata ${roundTrips.metadataMs.median} ms; records ~${recordBytes} bytes`);
 
-    const spec: ProducerSettings = { ...SPEC_STATIC, compression: 'lz4', acks: '1' };
+    const spec: ProducerSettings = { ...SPEC_STATIC, acks: '1' };
     const grid: ProducerSettings[] = [];
     for (const batchSizeBytes of o.batchSizes)
       for (const lingerMs of o.lingers) for (const compression of o.compressions) for (const acks of o.acks) grid.push({ batchSizeBytes, lingerMs, compression, acks });
     if (!grid.some((g) => sameSettings(g, spec))) grid.push(spec);
     const tunerChoices = o.rates.map((rate) => ({
       rate,
-      choice: chooseSettings({ rttMs: roundTrips.produceMs.median, ratePerSec: rate, partitions: SWEEP_PARTITIONS, recordBytes, budgetMs: o.budgetMs }),
+      choice: chooseSettings({ rttMs: roundTrips.produceMs.median, ratePerSec: rate, partitions: SWEEP_PARTITIONS, recordBytes, budgetMs: o.budgetMs, loopback: isLoopback(config.kafka.bootstrapServers) }),
     }));
 
     const series: SweepSeries[] = [
@@ -272,7 +272,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const settingsOf = (i: number, rateIndex: number): ProducerSettings => {
       if (i > 0) return grid[i - 1]!;
       const choice = tunerChoices[rateIndex]!.choice;
-      return { batchSizeBytes: choice.batchSizeBytes, lingerMs: choice.lingerMs, compression: 'lz4', acks: '1' };
+      return { batchSizeBytes: choice.batchSizeBytes, lingerMs: choice.lingerMs, compression: choice.compression, acks: '1' };
     };
     const steps = (series.length + 2 * (o.repeats - 1)) * o.rates.length;
     o.log(`${steps} steps (${series.length} settings × ${o.rates.length} rates, tuner and spec ${o.repeats} times) of ${o.stepSec + WARMUP_MS / 1000} s ≈ ${Math.ceil((steps * (o.stepSec + WARMUP_MS / 1000 + 0.7)) / 60)} min`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chooseSettings, SPEC_STATIC, type TuneInputs } from '../tune/choose.js';
+import { isLoopback } from '../tune/run.js';
 
 // The spec's worked example: 1 ms RTT, 100 000 events/s over user-clicks' 12 partitions, 0.1 holding cost.
 const SPEC_EXAMPLE: TuneInputs = { rttMs: 1, ratePerSec: 100_000, partitions: 12, recordBytes: 230, budgetMs: 100 };
@@ -16,33 +17,41 @@ describe('chooseSettings', () => {
     expect(formula.fillMs).toBeCloseTo(1.5, 1);
   });
 
-  it('lingers as long as a partition takes to gather the formula batch', () => {
+  it('lingers at least 10 ms, so that a producer sends at most 100 requests a second', () => {
     const c = chooseSettings(SPEC_EXAMPLE);
-    expect(c.lingerMs).toBe(2);
-    // 8.333 events/ms · 2 ms · 230 B ≈ 3.8 KB, doubled, is under the 16 KB floor.
-    expect(c.batchSizeBytes).toBe(16_384);
+    // The formula's batch fills in 1.5 ms; 1.5 ms lingers would be ~670 requests a second.
+    expect(c.lingerMs).toBe(10);
+    expect(c.reasons.join('\n')).toMatch(/at most 100 requests a second/);
+    // 8.333 events/ms · 10 ms · 230 B ≈ 19 KB, four times, as a power of two.
+    expect(c.batchSizeBytes).toBe(131_072);
+  });
+
+  it('lingers as long as a partition takes to gather the formula batch when that is longer', () => {
+    const c = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 1_000 });
+    expect(c.formula.fillMs).toBeGreaterThan(15);
+    expect(Math.abs(c.lingerMs - c.formula.fillMs)).toBeLessThanOrEqual(0.5);
   });
 
   it('lingers at least two round trips, however fast the batch fills', () => {
-    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 2.9, ratePerSec: 600_000 });
+    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 8, ratePerSec: 600_000 });
     expect(c.formula.fillMs).toBeLessThan(2);
-    expect(c.lingerMs).toBe(6);
+    expect(c.lingerMs).toBe(16);
     expect(c.reasons.join('\n')).toMatch(/two round trips/);
     // The budget still wins over the floor.
     expect(chooseSettings({ ...SPEC_EXAMPLE, rttMs: 40, budgetMs: 100 }).lingerMs).toBe(20);
   });
 
   it('lingers longer at lower rates, but never beyond a fifth of the budget', () => {
-    const slow = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 10_000 });
+    const slow = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 1_000 });
     expect(slow.lingerMs).toBeGreaterThan(chooseSettings(SPEC_EXAMPLE).lingerMs);
     expect(chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 100 }).lingerMs).toBe(20);
     expect(chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 100, budgetMs: 30 }).lingerMs).toBe(6);
   });
 
   it('sizes batches so the linger, not the size, closes them', () => {
-    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 2, ratePerSec: 400_000, partitions: 4, recordBytes: 1000 });
-    const perPartitionBytesInLinger = (400_000 / 4 / 1000) * c.lingerMs * 1000;
-    expect(c.batchSizeBytes).toBeGreaterThanOrEqual(2 * perPartitionBytesInLinger);
+    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 2, ratePerSec: 40_000, partitions: 4, recordBytes: 1000 });
+    const perPartitionBytesInLinger = (40_000 / 4 / 1000) * c.lingerMs * 1000;
+    expect(c.batchSizeBytes).toBeGreaterThanOrEqual(4 * perPartitionBytesInLinger);
     expect(Math.log2(c.batchSizeBytes) % 1).toBe(0);
     expect(chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 10_000_000, partitions: 1, recordBytes: 10_000 }).batchSizeBytes).toBe(1_048_576);
   });
@@ -55,10 +64,18 @@ describe('chooseSettings', () => {
 
   it('explains each decision and warns when the round trip alone breaks the budget', () => {
     const c = chooseSettings(SPEC_EXAMPLE);
-    expect(c.reasons.join('\n')).toMatch(/linger\.ms 2/);
-    expect(c.reasons.join('\n')).toMatch(/batch\.size 16,384/);
+    expect(c.reasons.join('\n')).toMatch(/linger\.ms 10/);
+    expect(c.reasons.join('\n')).toMatch(/batch\.size 131,072/);
     expect(c.reasons.some((r) => r.startsWith('warning'))).toBe(false);
     expect(chooseSettings({ ...SPEC_EXAMPLE, rttMs: 80 }).reasons.some((r) => r.startsWith('warning'))).toBe(true);
+  });
+
+  it('compresses with lz4 as the spec says, except for brokers on this machine', () => {
+    expect(chooseSettings(SPEC_EXAMPLE).compression).toBe('lz4');
+    expect(chooseSettings({ ...SPEC_EXAMPLE, loopback: false }).compression).toBe('lz4');
+    const local = chooseSettings({ ...SPEC_EXAMPLE, loopback: true });
+    expect(local.compression).toBe('none');
+    expect(local.reasons.join('\n')).toMatch(/compression none/);
   });
 
   it('refuses inputs it cannot reason about', () => {
@@ -69,6 +86,17 @@ describe('chooseSettings', () => {
   });
 
   it('keeps the spec static settings as the baseline', () => {
-    expect(SPEC_STATIC).toEqual({ batchSizeBytes: 16_384, lingerMs: 10 });
+    expect(SPEC_STATIC).toEqual({ batchSizeBytes: 16_384, lingerMs: 10, compression: 'lz4' });
+  });
+});
+
+describe('isLoopback', () => {
+  it('is true only when every bootstrap server is this machine', () => {
+    expect(isLoopback('127.0.0.1:9092')).toBe(true);
+    expect(isLoopback('localhost:9092,127.0.0.2:9094')).toBe(true);
+    expect(isLoopback('[::1]:9092')).toBe(true);
+    expect(isLoopback('127.0.0.1:9092,kafka-2:9092')).toBe(false);
+    expect(isLoopback('10.0.0.5:9092')).toBe(false);
+    expect(isLoopback('127.0.0.1.example.com:9092')).toBe(false);
   });
 });

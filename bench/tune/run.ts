@@ -34,6 +34,14 @@ export function modelRecordBytes(): number {
   return Math.round(clickRecords(2000, 'tune', Date.now(), 1).meanBytes);
 }
 
+/** Every bootstrap server is this machine: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopback(bootstrapServers: string): boolean {
+  return bootstrapServers.split(',').every((server) => {
+    const host = server.trim().replace(/^\[?([^\]]*?)\]?(:\d+)?$/, '$1');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  });
+}
+
 export async function runTune(o: TuneOptions): Promise<TuneResult> {
   o.log(`measuring ${o.roundTrips} produce round trips to ${o.config.kafka.bootstrapServers} (acks=${o.config.producer.acks})`);
   const roundTrips = await measureRoundTrips(o.config, o.roundTrips);
@@ -55,6 +63,7 @@ export async function runTune(o: TuneOptions): Promise<TuneResult> {
     partitions,
     recordBytes: o.recordBytes ?? modelRecordBytes(),
     budgetMs: o.budgetMs,
+    loopback: isLoopback(o.config.kafka.bootstrapServers),
   };
   const choice = chooseSettings(inputs);
   return {
@@ -68,6 +77,7 @@ export async function runTune(o: TuneOptions): Promise<TuneResult> {
     env: {
       PULSE_PRODUCER_BATCH_SIZE: String(choice.batchSizeBytes),
       PULSE_PRODUCER_LINGER_MS: String(choice.lingerMs),
+      PULSE_PRODUCER_COMPRESSION: choice.compression,
       PULSE_AGGREGATOR_CONSUME_BATCH_SIZE: String(choice.consumerBatchSize),
     },
   };

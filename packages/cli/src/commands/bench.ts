@@ -36,7 +36,7 @@ function markdown(r: E2EResult): string {
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
 Kafka ${r.machine.kafka}, librdkafka ${r.machine.librdkafka}, engine ${r.machine.engine}, commit ${r.machine.commit}.
-Generator, single broker, aggregator and this measuring consumer all ran on that machine.
+Generator, single broker, aggregator and this measuring consumer all ran on that machine.${r.brokerWarmupSec > 0 ? ` Before the pipeline started, the fresh broker was warmed up with ${r.brokerWarmupSec} s of the same traffic through a scratch topic.` : ''}
 
 - target ${fmt(r.targetRate)} events/s; generator sent ${fmt(r.events)} events (${Object.entries(r.perTopic)
     .map(([t, n]) => `${t} ${fmt(n)}`)
@@ -198,7 +198,7 @@ ${row('PostgreSQL (INSERT … SELECT FROM unnest(arrays) ON CONFLICT)', r.postgr
 
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
-  ['e2e', ['rate', 'rates', 'warmup', 'seed', 'bootstrap-servers', 'sink']],
+  ['e2e', ['rate', 'rates', 'warmup', 'broker-warmup', 'producer', 'seed', 'bootstrap-servers', 'sink']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
@@ -255,6 +255,13 @@ Options:
                          less than 95% of the target
   --duration S           seconds of load (default 60)
   --warmup S             seconds excluded from the figures (default: a fifth of the duration, at most 15)
+  --broker-warmup S      before the pipeline starts, run the generator's traffic at the rate through a
+                         scratch topic of the fresh broker for S seconds, so that the JVM is compiled
+                         (default 20; 0 measures a cold broker)
+  --producer MODE        tuned (default): the batching and compression \`pulse tune\` chooses for the
+                         rate on this broker (see \`pulse tune --help\`); config: the configuration's
+                         producer.* and aggregator.consumeBatchSize as they are (the spec's 16 KB,
+                         10 ms, lz4 unless overridden)
   --json FILE            where to write the result (default: print it on stdout)
   --seed X               generator seed (default bench)
   --bootstrap-servers B  use this cluster instead of a fresh local broker
@@ -337,6 +344,8 @@ Options (sweep):
     rate: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
+    'broker-warmup': { type: 'string' },
+    producer: { type: 'string' },
     json: { type: 'string' },
     seed: { type: 'string' },
     'bootstrap-servers': { type: 'string' },
@@ -502,6 +511,8 @@ Options (sweep):
     if (ladder !== undefined && values.rate !== undefined) throw new UsageError('give --rate or --rates, not both');
     if (ladder !== undefined && values.json === undefined) throw new UsageError('--rates needs --json FILE: each rate writes FILE with the rate in its name');
     const rates = ladder === undefined ? [numberFlag('rate', values.rate, 100_000, 1)] : listFlag('rates', ladder, [], wholeNumber(1, 10_000_000), 'rates in events/s');
+    const producerMode = (values.producer as string | undefined) ?? 'tuned';
+    if (producerMode !== 'tuned' && producerMode !== 'config') throw new UsageError('--producer must be tuned or config');
     const sinkStore = values.sink as string | undefined;
     if (sinkStore !== undefined && sinkStore !== 'duckdb' && sinkStore !== 'postgres') throw new UsageError('--sink must be duckdb or postgres');
     for (const rate of rates) {
@@ -511,6 +522,8 @@ Options (sweep):
         ...(sinkStore === undefined ? {} : { sink: sinkStore }),
         durationSec,
         warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
+        brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
+        producer: producerMode,
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
         dataDir: resolve(config.dataDir, 'bench'),
         port: numberFlag('port', values.port, 9192, 1024),

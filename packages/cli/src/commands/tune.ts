@@ -18,6 +18,8 @@ latency budget:
   batch.size   twice what a partition gathers in that linger (a power of two, 16 KB … 1 MB), so the
                linger closes batches at a steady rate and bursts still fit
   consumer batch  the records the aggregator processes in a tenth of the budget (~9 µs each)
+  compression  none when every bootstrap server is on this machine (loopback: compressing only costs
+               CPU in the producer, the broker and the consumers), else lz4 as the spec says
 It prints the choice, why, and the PULSE_* settings that apply it. \`pulse bench sweep\` measures the
 choice against the spec's static settings (16 KB, 10 ms) on the latency-throughput curve.
 
@@ -72,6 +74,7 @@ Options:
     console.log('');
     console.log(`producer batch.size  ${c.batchSizeBytes}   (spec: ${result.specStatic.batchSizeBytes})`);
     console.log(`producer linger.ms   ${c.lingerMs}   (spec: ${result.specStatic.lingerMs})`);
+    console.log(`producer compression ${c.compression}   (spec: ${result.specStatic.compression})`);
     console.log(`consumer batch size  ${c.consumerBatchSize}`);
     console.log('');
     console.log('why:');
