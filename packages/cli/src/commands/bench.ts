@@ -258,10 +258,10 @@ Options:
   --broker-warmup S      before the pipeline starts, run the generator's traffic at the rate through a
                          scratch topic of the fresh broker for S seconds, so that the JVM is compiled
                          (default 20; 0 measures a cold broker)
-  --producer MODE        tuned (default): the batching and compression \`pulse tune\` chooses for the
-                         rate on this broker (see \`pulse tune --help\`); config: the configuration's
-                         producer.* and aggregator.consumeBatchSize as they are (the spec's 16 KB,
-                         10 ms, lz4 unless overridden)
+  --producer MODE        the generator's producer settings. tuned (default): the batch.size, linger.ms
+                         and compression \`pulse tune\` chooses for the rate on this broker (see
+                         \`pulse tune --help\`); config: the configuration's producer.* as they are
+                         (the spec's 16 KB, 10 ms, lz4 unless overridden)
   --json FILE            where to write the result (default: print it on stdout)
   --seed X               generator seed (default bench)
   --bootstrap-servers B  use this cluster instead of a fresh local broker
