@@ -264,7 +264,7 @@ Options:
                          (the spec's 16 KB, 10 ms, lz4 unless overridden)
   --output-partitions N  partitions of user-activity-counts (0 to N-1 of its 12) the measuring consumer
                          reads for the output latency (default 3: keys spread evenly, so they are a
-                         fair sample, and the observer takes ~5% of the machine instead of ~20%)
+                         fair sample, and the observer takes ~8% of a core instead of ~21%)
   --json FILE            where to write the result (default: print it on stdout)
   --seed X               generator seed (default bench)
   --bootstrap-servers B  use this cluster instead of a fresh local broker
