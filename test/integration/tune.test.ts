@@ -67,9 +67,13 @@ describe('pulse tune against Kafka', () => {
     expect(result.rateSource).toBe('given');
     expect(result.inputs.recordBytes).toBeGreaterThan(100);
     expect(result.choice).toEqual(chooseSettings(result.inputs));
+    // The test broker listens on 127.0.0.1: nothing to save by compressing.
+    expect(result.inputs.loopback).toBe(true);
+    expect(result.choice.compression).toBe('none');
     expect(result.env).toEqual({
       PULSE_PRODUCER_BATCH_SIZE: String(result.choice.batchSizeBytes),
       PULSE_PRODUCER_LINGER_MS: String(result.choice.lingerMs),
+      PULSE_PRODUCER_COMPRESSION: 'none',
       PULSE_AGGREGATOR_CONSUME_BATCH_SIZE: String(result.choice.consumerBatchSize),
     });
     await expect(runTune({ config: testConfig(), topic: idle, rateWindowSec: 1, budgetMs: 100, roundTrips: 5, log: () => {} })).rejects.toThrow(/--rate/);
