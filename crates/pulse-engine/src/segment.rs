@@ -199,9 +199,7 @@ impl<'a> Parser<'a> {
             i += 1;
         }
         let int_start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
+        i = digits_end(b, i);
         let int = &b[int_start..i];
         if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
             return None;
@@ -210,9 +208,7 @@ impl<'a> Parser<'a> {
         if b.get(i) == Some(&b'.') {
             i += 1;
             let frac_start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
+            i = digits_end(b, i);
             let frac = &b[frac_start..i];
             if frac.is_empty() || frac.last() == Some(&b'0') {
                 return None;
@@ -233,6 +229,11 @@ impl<'a> Parser<'a> {
         self.at = i;
         Some(Json::Num(&b[start..i]))
     }
+}
+
+/// Where the run of ASCII digits that starts at `from` ends.
+fn digits_end(b: &[u8], from: usize) -> usize {
+    from + b[from..].iter().take_while(|d| d.is_ascii_digit()).count()
 }
 
 /// Writes a value as JSON.stringify would (the parser accepted only what it copies unchanged).
