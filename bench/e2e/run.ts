@@ -338,7 +338,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         'producer.batchSize': Number(effective('PULSE_PRODUCER_BATCH_SIZE', config.producer.batchSize)),
         'producer.lingerMs': Number(effective('PULSE_PRODUCER_LINGER_MS', config.producer.lingerMs)),
         'producer.compression': effective('PULSE_PRODUCER_COMPRESSION', config.producer.compression),
-        'producer.acks': config.producer.acks,
+        'producer.acks': effective('PULSE_PRODUCER_ACKS', config.producer.acks),
         'aggregator.consumeBatchSize': Number(effective('PULSE_AGGREGATOR_CONSUME_BATCH_SIZE', config.aggregator.consumeBatchSize)),
         'aggregator.emitIntervalMs': Number(effective('PULSE_AGGREGATOR_EMIT_INTERVAL_MS', config.aggregator.emitIntervalMs)),
         'aggregator.commitIntervalMs': Number(effective('PULSE_AGGREGATOR_COMMIT_INTERVAL_MS', config.aggregator.commitIntervalMs)),
