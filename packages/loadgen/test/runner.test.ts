@@ -160,13 +160,24 @@ describe('runGenerator', () => {
     expect(got[2399]!.at - start - intendedOffsetMs(2399, 4000)).toBeLessThan(100);
   });
 
+  it('wakes once a tick, sending what has come due and nothing early', async () => {
+    const sink = new FakeSink();
+    const start = performance.now();
+    await runGenerator({ producer: sink, rate: 2000, durationSec: 0.5, seed: 't', startTs: T0, tickMs: 20 });
+    expect(sink.sent).toHaveLength(1000);
+    // 0.5 s of 20 ms ticks is 25 wake-ups (a few more if timers fire late), each one call per topic.
+    expect(sink.attempts).toBeLessThanOrEqual(3 * 30);
+    const { got } = inRunOrder(sink.sent, 't', 2000);
+    for (const [i, s] of got.entries()) expect(s.at - start).toBeGreaterThanOrEqual(intendedOffsetMs(i, 2000) - 1);
+  });
+
   it('stops on abort, flushing what it sent', async () => {
     const controller = new AbortController();
     const sink = new FakeSink((attempt) => {
       if (attempt === 150) controller.abort();
       return true;
     });
-    const stats = await runGenerator({ producer: sink, rate: 1000, durationSec: Infinity, signal: controller.signal });
+    const stats = await runGenerator({ producer: sink, rate: 1000, durationSec: Infinity, signal: controller.signal, tickMs: 1 });
     expect(stats.aborted).toBe(true);
     expect(stats.events).toBe(sink.sent.length);
     // It stops within the burst being sent, a few milliseconds' worth at this rate.
@@ -181,6 +192,7 @@ describe('runGenerator', () => {
     await expect(runGenerator({ producer: sink, rate: 0, durationSec: 1 })).rejects.toThrow(/^rate/);
     await expect(runGenerator({ producer: sink, rate: 10, durationSec: -1 })).rejects.toThrow(/^durationSec/);
     await expect(runGenerator({ producer: sink, rate: 10, durationSec: 1, startTs: 1.5 })).rejects.toThrow(/^startTs/);
+    await expect(runGenerator({ producer: sink, rate: 10, durationSec: 1, tickMs: 0 })).rejects.toThrow(/^tickMs/);
     await expect(runGenerator({ rate: 10, durationSec: 1 })).rejects.toThrow(/config/);
   });
 });
