@@ -7,7 +7,7 @@ import type { PulseConfig } from '@pulse/config';
 import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
 import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker, warmBroker } from '../lib/broker.js';
-import { runTune } from '../tune/run.js';
+import { tunedProducerEnv } from '../tune/run.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 
@@ -160,14 +160,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     // Only a broker this run started is cold; an external cluster is taken as it is.
     const brokerWarmupSec = brokerPid === null ? 0 : o.brokerWarmupSec;
     if (brokerWarmupSec > 0) await warmBroker(config, o.rate, brokerWarmupSec, o.log);
-    let tuned: Record<string, string> = {};
-    if (o.producer === 'tuned') {
-      const t = await runTune({ config, topic: TOPICS.userClicks, rate: o.rate, rateWindowSec: 1, budgetMs: 100, roundTrips: 50, log: (l) => o.log(`tune: ${l}`) });
-      // The producer's settings only: the tuner's consumer batch is left to the configuration, since
-      // at 100 000 events/s its 1 111 records a poll did worse in e2e than the configured 2 000.
-      tuned = Object.fromEntries(Object.entries(t.env).filter(([name]) => name.startsWith('PULSE_PRODUCER_')));
-      o.log(`tuned for ${o.rate.toLocaleString('en-US')} events/s: ${Object.entries(tuned).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    }
+    const tuned = o.producer === 'tuned' ? await tunedProducerEnv(config, o.rate, o.log) : {};
     const group = `pulse-bench-${Date.now()}`;
     const env = { ...tuned, ...o.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_AGGREGATOR_GROUP_ID: group };
     // What the pipeline's processes run with: the environment given to them over the configuration.

@@ -7,6 +7,8 @@ export interface PacedLoadResult {
   achievedRate: number;
   /** From each request's intended send time to the end of its response, ms (no coordinated omission). */
   latencyMs: Percentiles;
+  /** The same latency per second of intended send time: where in the run the slow requests were. */
+  series: { t: number; requests: number; p99: number; max: number }[];
 }
 
 /**
@@ -22,11 +24,15 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
   let sent = 0;
   let finished = 0;
   let errors = 0;
+  const perSecond: number[][] = Array.from({ length: Math.ceil(o.durationSec) }, () => []);
   const start = performance.now();
   await new Promise<void>((done) => {
     const complete = (intended: number, ok: boolean) => {
-      if (ok) histogram.recordValue(Math.max(0, Math.round(performance.now() - intended)));
-      else errors++;
+      if (ok) {
+        const ms = Math.max(0, Math.round(performance.now() - intended));
+        histogram.recordValue(ms);
+        perSecond[Math.floor((intended - start) / 1000)]?.push(ms);
+      } else errors++;
       if (++finished === total) done();
     };
     const tick = () => {
@@ -46,5 +52,9 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
   });
   agent.destroy();
   const elapsed = (performance.now() - start) / 1000;
-  return { requests: total, errors, achievedRate: Math.round(total / elapsed), latencyMs: percentiles(histogram) };
+  const series = perSecond.map((ms, t) => {
+    const sorted = ms.sort((a, b) => a - b);
+    return { t, requests: sorted.length, p99: sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)] ?? 0, max: sorted.at(-1) ?? 0 };
+  });
+  return { requests: total, errors, achievedRate: Math.round(total / elapsed), latencyMs: percentiles(histogram), series };
 }

@@ -1,5 +1,6 @@
 import type { E2EResult } from '../e2e/run.js';
 import type { EngineBenchResult } from '../engine/run.js';
+import type { RecsServingResult } from '../recs/serving.js';
 import { KEPT_UP, settingsLabel, type SweepResult, type SweepSeries } from '../sweep/run.js';
 import type { MachineInfo } from './machine.js';
 import { plotSvg, type PlotSeries } from './plot.js';
@@ -213,6 +214,21 @@ export function e2eRatePlot(results: readonly E2EResult[]): string | null {
       line('output p50', (r) => r.outputLatencyMs.p50, true),
       line('output p95', (r) => r.outputLatencyMs.p95, true),
       line('output p99', (r) => r.outputLatencyMs.p99, true),
+    ],
+  });
+}
+
+/** The recommendation API's request latency per second of one recs run, with each freshness probe. */
+export function recsTimePlot(r: RecsServingResult): string {
+  return plotSvg({
+    title: `recommendation API at ${fmt(r.requestRate)} requests/s beside ${fmt(r.eventRate)} events/s: latency over time`,
+    xLabel: 's since the measured load began',
+    yLabel: 'ms (log)',
+    yLog: true,
+    series: [
+      { name: 'request p99 (per second)', points: r.requestSeries.map((p) => [p.t, Math.max(1, p.p99)] as const) },
+      { name: 'request max (per second)', points: r.requestSeries.map((p) => [p.t, Math.max(1, p.max)] as const), dashed: true },
+      { name: 'freshness (each probe)', points: r.freshnessSeries.map((p) => [p.t, Math.max(1, p.ms)] as const), line: false },
     ],
   });
 }

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
 import { TrackedProducer, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
-import { benchBroker } from '../lib/broker.js';
+import { benchBroker, warmBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
+import { tunedProducerEnv } from '../tune/run.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 
 const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
@@ -21,6 +22,12 @@ export interface RecsServingOptions {
   requestRate: number;
   durationSec: number;
   warmupSec: number;
+  /** Seconds of the generator's traffic through a scratch topic of the fresh broker before anything starts (see `warmBroker`). */
+  brokerWarmupSec: number;
+  /** Also run `pulse aggregate` on the same traffic, so that the API is measured beside the whole pipeline. */
+  aggregator: boolean;
+  /** The generator's producer settings: what `pulse tune` chooses for the event rate, or the configuration's (as in e2e). */
+  producer: 'tuned' | 'config';
   dataDir: string;
   port: number;
   httpPort: number;
@@ -36,10 +43,18 @@ export interface RecsServingResult {
   errors: number;
   /** From each request's intended send time to its response, ms (paced load, no coordinated omission). */
   requestLatencyMs: Percentiles;
+  /** The request latency per second of the measured load. */
+  requestSeries: { t: number; requests: number; p99: number; max: number }[];
   /** Event produced → a new user's first personalised answer, ms. */
   freshnessMs: Percentiles;
+  /** Each probe's freshness, by when (s since the measured load began) it was produced. */
+  freshnessSeries: { t: number; ms: number }[];
   probes: number;
   durationSec: number;
+  brokerWarmupSec: number;
+  aggregator: boolean;
+  /** The PULSE_PRODUCER_* settings the processes ran with over the configuration (the tuner's, or none). */
+  producerSettings: Record<string, string>;
   processes: Record<string, ProcessUsage>;
   machine: MachineInfo;
   startedAt: string;
@@ -80,7 +95,11 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
   const children: ChildProcess[] = [];
   try {
     await ensureTopics(config);
-    const env = { KAFKA_BOOTSTRAP_SERVERS: bootstrap };
+    // Only a broker this run started is cold; an external cluster is taken as it is.
+    const brokerWarmupSec = broker.pid === null ? 0 : o.brokerWarmupSec;
+    if (brokerWarmupSec > 0) await warmBroker(config, o.eventRate, brokerWarmupSec, o.log);
+    const producerSettings = o.producer === 'tuned' ? await tunedProducerEnv(config, o.eventRate, o.log) : {};
+    const env = { ...producerSettings, KAFKA_BOOTSTRAP_SERVERS: bootstrap };
     const total = o.warmupSec + o.durationSec + 10;
     const generator = spawnCli(['generate', '--rate', String(o.eventRate), '--duration', String(total), '--seed', 'bench', '--quiet'], env);
     children.push(generator);
@@ -89,12 +108,20 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     for (const f of [store, `${store}.wal`]) rmSync(f, { force: true });
     const serve = spawnCli(['serve', '--port', String(o.httpPort)], { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store });
     children.push(serve);
+    const aggregator = o.aggregator ? spawnCli(['aggregate', '--progress', '0'], { ...env, PULSE_AGGREGATOR_GROUP_ID: `pulse-bench-recs-${Date.now()}` }) : null;
+    if (aggregator !== null) children.push(aggregator);
     await waitFor(serve, /API on/, 60_000);
     const base = `http://127.0.0.1:${o.httpPort}`;
     o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
     await new Promise((r) => setTimeout(r, o.warmupSec * 1000));
 
-    const sampler = new ProcessSampler({ serve: serve.pid!, generator: generator.pid!, bench: process.pid, ...(broker.pid !== null ? { broker: broker.pid } : {}) });
+    const sampler = new ProcessSampler({
+      serve: serve.pid!,
+      generator: generator.pid!,
+      ...(aggregator !== null ? { aggregator: aggregator.pid! } : {}),
+      bench: process.pid,
+      ...(broker.pid !== null ? { broker: broker.pid } : {}),
+    });
     sampler.start();
     const probeProducer = await TrackedProducer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
     const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -109,6 +136,8 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
           .on('error', reject);
       });
     const freshness = createLatencyHistogram();
+    const freshnessSeries: RecsServingResult['freshnessSeries'] = [];
+    let measuredFrom = Infinity;
     let probing = true;
     let probes = 0;
     const probeLoop = (async () => {
@@ -118,7 +147,11 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
         const value = JSON.stringify({ eventId: `probe-${sent}-${probes}`, type: 'product_view', userId: user, sessionId: `s-${user}`, productId: 'p-1', source: 'web', ts: sent, properties: {} });
         probeProducer.produce(TOPICS.userClicks, null, Buffer.from(value), user);
         while (Date.now() - sent < 10_000 && (await getJson(`/api/v1/recommendations/${user}?k=5`)).fallback) await new Promise((res) => setTimeout(res, 5));
-        freshness.recordValue(Date.now() - sent);
+        // Probes produced before the measured load began are warm-up.
+        if (sent >= measuredFrom) {
+          freshness.recordValue(Date.now() - sent);
+          freshnessSeries.push({ t: Math.round((sent - measuredFrom) / 100) / 10, ms: Date.now() - sent });
+        }
         await new Promise((res) => setTimeout(res, 250));
       }
     })();
@@ -126,6 +159,7 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     // Two seconds of the same load first, so that connections are open and code is warm.
     const path = () => `/api/v1/recommendations/u-${1 + Math.floor(Math.random() * 100_000)}?k=10`;
     await pacedGetLoad({ host: '127.0.0.1', port: o.httpPort, rate: o.requestRate, durationSec: 2, path });
+    measuredFrom = Date.now();
     const result = await pacedGetLoad({
       host: '127.0.0.1',
       port: o.httpPort,
@@ -146,9 +180,14 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
       requests: result.requests,
       errors: result.errors,
       requestLatencyMs: result.latencyMs,
+      requestSeries: result.series,
       freshnessMs: percentiles(freshness),
-      probes,
+      freshnessSeries,
+      probes: freshnessSeries.length,
       durationSec: o.durationSec,
+      brokerWarmupSec,
+      aggregator: o.aggregator,
+      producerSettings,
       processes,
       machine: machineInfo(),
       startedAt,

@@ -5,6 +5,7 @@ import {
   e2eRatePlot,
   e2eTimePlot,
   engineReport,
+  recsTimePlot,
   runCollectorBench,
   runProfile,
   runSinkBench,
@@ -164,15 +165,17 @@ function recsMarkdown(r: RecsServingResult): string {
   return `# Pulse recommendation API under load
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node}, commit ${r.machine.commit}.
-Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\` and the paced HTTP load on that machine.
+Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\`${r.aggregator ? ', `pulse aggregate`' : ''} and the paced HTTP load on that machine.${r.brokerWarmupSec > 0 ? ` Before anything started, the fresh broker was warmed up with ${r.brokerWarmupSec} s of the same traffic through a scratch topic.` : ''}
 
 - ${fmt(r.achievedRequestRate)} requests/s of ${fmt(r.requestRate)} asked, ${fmt(r.requests)} requests, ${fmt(r.errors)} errors, over ${r.durationSec} s
-- request latency ms from the intended send time: p50 ${r.requestLatencyMs.p50}, p95 ${r.requestLatencyMs.p95}, p99 ${r.requestLatencyMs.p99}, p99.9 ${r.requestLatencyMs.p999}, max ${r.requestLatencyMs.max}
+- request latency ms from the intended send time: p50 ${r.requestLatencyMs.p50}, p95 ${r.requestLatencyMs.p95}, p99 ${r.requestLatencyMs.p99}, p99.9 ${r.requestLatencyMs.p999}, max ${r.requestLatencyMs.max}; the p99 of a second was over 10 ms in ${r.requestSeries.filter((s) => s.p99 > 10).length} of ${r.requestSeries.length} seconds
 - freshness ms (event produced → first personalised answer, ${r.probes} probes): p50 ${r.freshnessMs.p50}, p95 ${r.freshnessMs.p95}, p99 ${r.freshnessMs.p99}, max ${r.freshnessMs.max}
 
 | process | CPU % (of one core) | max RSS MiB |
 |---|---|---|
 ${procs}
+
+Generator producer: ${Object.keys(r.producerSettings).length === 0 ? 'the configuration\'s settings' : `tuned, ${Object.entries(r.producerSettings).map(([k, v]) => `${k}=${v}`).join(' ')}`}.
 `;
 }
 
@@ -196,11 +199,17 @@ ${row('PostgreSQL (INSERT … SELECT FROM unnest(arrays) ON CONFLICT)', r.postgr
 `;
 }
 
+function producerFlag(value: unknown): 'tuned' | 'config' {
+  const mode = (value as string | undefined) ?? 'tuned';
+  if (mode !== 'tuned' && mode !== 'config') throw new UsageError('--producer must be tuned or config');
+  return mode;
+}
+
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['e2e', ['rate', 'rates', 'warmup', 'broker-warmup', 'producer', 'output-partitions', 'seed', 'bootstrap-servers', 'sink']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
-  ['recs', ['rate', 'warmup', 'request-rate', 'http-port']],
+  ['recs', ['rate', 'warmup', 'broker-warmup', 'producer', 'aggregator', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
@@ -230,7 +239,7 @@ export const bench = defineCommand({
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
-       pulse bench recs [--rate N] [--request-rate R] [--duration S] [--json FILE]
+       pulse bench recs [--rate N] [--request-rate R] [--duration S] [--aggregator] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
        pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
@@ -295,7 +304,11 @@ recs: the recommendation API under load: a fresh broker, the generator at --rate
 20000), \`pulse serve\` folding them into the model, a paced HTTP load asking random users'
 recommendations at --request-rate requests/s, each timed from its intended send time, (default 1000) for --duration S (default 30) after
 --warmup S (default 15); meanwhile probes measure freshness: a new user's view produced to Kafka →
-the API's first personalised answer for that user. --http-port P (default 8180), --json FILE.
+the API's first personalised answer for that user. Before anything starts, the fresh broker carries
+the generator's traffic for --broker-warmup S (default 20), and the generator runs with
+--producer tuned|config (default tuned), as in e2e. --aggregator also runs
+\`pulse aggregate\` on the same traffic, so the API is measured beside the whole pipeline.
+--http-port P (default 8180), --json FILE; the .svg plots the latencies over time.
 
 profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
 (--rate, default 100000, for --duration S, default 30, after --warmup S, default 10): perf samples at
@@ -348,6 +361,7 @@ Options (sweep):
     duration: { type: 'string' },
     warmup: { type: 'string' },
     'broker-warmup': { type: 'string' },
+    aggregator: { type: 'boolean' },
     producer: { type: 'string' },
     'output-partitions': { type: 'string' },
     json: { type: 'string' },
@@ -482,12 +496,15 @@ Options (sweep):
         requestRate: numberFlag('request-rate', values['request-rate'], 1000, 1),
         durationSec: numberFlag('duration', values.duration, 30, 1),
         warmupSec: numberFlag('warmup', values.warmup, 15, 0),
+        brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
+        aggregator: values.aggregator === true,
+        producer: producerFlag(values.producer),
         dataDir: resolve(config.dataDir, 'bench'),
         port: numberFlag('port', values.port, 9192, 1024),
         httpPort: numberFlag('http-port', values['http-port'], 8180, 1024),
         log: (line) => console.error(`bench: ${line}`),
       });
-      writeResult(values.json as string | undefined, result, recsMarkdown(result));
+      writeResult(values.json as string | undefined, result, recsMarkdown(result), { '': recsTimePlot(result) });
       return 0;
     }
     if (scenario === 'collector') {
@@ -515,8 +532,7 @@ Options (sweep):
     if (ladder !== undefined && values.rate !== undefined) throw new UsageError('give --rate or --rates, not both');
     if (ladder !== undefined && values.json === undefined) throw new UsageError('--rates needs --json FILE: each rate writes FILE with the rate in its name');
     const rates = ladder === undefined ? [numberFlag('rate', values.rate, 100_000, 1)] : listFlag('rates', ladder, [], wholeNumber(1, 10_000_000), 'rates in events/s');
-    const producerMode = (values.producer as string | undefined) ?? 'tuned';
-    if (producerMode !== 'tuned' && producerMode !== 'config') throw new UsageError('--producer must be tuned or config');
+    const producerMode = producerFlag(values.producer);
     const outputPartitions = numberFlag('output-partitions', values['output-partitions'] as string | undefined, 3, 1);
     if (!Number.isInteger(outputPartitions) || outputPartitions > 12) throw new UsageError('--output-partitions must be a whole number from 1 to 12');
     const sinkStore = values.sink as string | undefined;
