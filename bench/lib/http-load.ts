@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { GetPool } from './http-connection.js';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
 
 export interface PacedLoadResult {
@@ -14,10 +14,9 @@ export interface PacedLoadResult {
 /**
  * GET requests at a fixed rate, each scheduled at an intended time (start + i/rate) and timed from it, so
  * a stalled server shows in the latency instead of slowing the load (the flaw autocannon's closed-loop
- * connections have). Keep-alive connections are opened as needed, at most `maxSockets`.
+ * connections have). Keep-alive connections are opened as needed, at most `maxSockets` (see `GetPool`).
  */
 export async function pacedGetLoad(o: { host: string; port: number; rate: number; durationSec: number; path: () => string; maxSockets?: number }): Promise<PacedLoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 64 });
   const histogram = createLatencyHistogram();
   const total = Math.round(o.rate * o.durationSec);
   const intervalMs = 1000 / o.rate;
@@ -25,6 +24,7 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
   let finished = 0;
   let errors = 0;
   const perSecond: number[][] = Array.from({ length: Math.ceil(o.durationSec) }, () => []);
+  const pool = new GetPool(o.host, o.port, o.maxSockets ?? 64);
   const start = performance.now();
   await new Promise<void>((done) => {
     const complete = (intended: number, ok: boolean) => {
@@ -40,17 +40,13 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
       while (sent < total && start + sent * intervalMs <= now) {
         const intended = start + sent * intervalMs;
         sent++;
-        const req = http.get({ host: o.host, port: o.port, path: o.path(), agent }, (res) => {
-          res.resume();
-          res.on('end', () => complete(intended, res.statusCode === 200));
-        });
-        req.on('error', () => complete(intended, false));
+        pool.get(o.path(), (status) => complete(intended, status === 200));
       }
       if (sent < total) setTimeout(tick, Math.max(0, start + sent * intervalMs - performance.now()));
     };
     tick();
   });
-  agent.destroy();
+  pool.close();
   const elapsed = (performance.now() - start) / 1000;
   const series = perSecond.map((ms, t) => {
     const sorted = ms.sort((a, b) => a - b);
