@@ -301,14 +301,14 @@ event) and EndToEndLatency (10000 round trips) from the kafka-tools jar, on a fr
 ceiling the pipeline's figures are read against.
 
 recs: the recommendation API under load: a fresh broker, the generator at --rate events/s (default
-20000), \`pulse serve\` folding them into the model, a paced HTTP load asking random users'
-recommendations at --request-rate requests/s, each timed from its intended send time, (default 1000) for --duration S (default 30) after
---warmup S (default 15); meanwhile probes measure freshness: a new user's view produced to Kafka →
-the API's first personalised answer for that user. Before anything starts, the fresh broker carries
-the generator's traffic for --broker-warmup S (default 20), and the generator runs with
---producer tuned|config (default tuned), as in e2e. --aggregator also runs
-\`pulse aggregate\` on the same traffic, so the API is measured beside the whole pipeline.
---http-port P (default 8180), --json FILE; the .svg plots the latencies over time.
+20000), \`pulse serve\` folding them into the model, and a paced HTTP load asking random users'
+recommendations at --request-rate requests/s (default 1000), each timed from its intended send time,
+for --duration S (default 30) after --warmup S (default 15). Meanwhile probes measure freshness: a new
+user's view produced to Kafka → the API's first personalised answer for that user. As in e2e, the
+fresh broker first carries the generator's traffic for --broker-warmup S (default 20), and the
+generator runs with --producer tuned|config (default tuned). --aggregator also runs \`pulse aggregate\`
+on the same traffic, so that the API is measured beside the whole pipeline. --http-port P (default
+8180), --json FILE; the .svg beside it plots the latencies over time.
 
 profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
 (--rate, default 100000, for --duration S, default 30, after --warmup S, default 10): perf samples at
