@@ -335,6 +335,8 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         'aggregator.consumeBatchSize': Number(effective('PULSE_AGGREGATOR_CONSUME_BATCH_SIZE', config.aggregator.consumeBatchSize)),
         'aggregator.emitIntervalMs': Number(effective('PULSE_AGGREGATOR_EMIT_INTERVAL_MS', config.aggregator.emitIntervalMs)),
         'aggregator.commitIntervalMs': Number(effective('PULSE_AGGREGATOR_COMMIT_INTERVAL_MS', config.aggregator.commitIntervalMs)),
+        'aggregator.fetchMinBytes': Number(effective('PULSE_AGGREGATOR_FETCH_MIN_BYTES', config.aggregator.fetchMinBytes)),
+        'aggregator.outputLingerMs': Number(effective('PULSE_AGGREGATOR_OUTPUT_LINGER_MS', config.aggregator.outputLingerMs)),
         seed: o.seed,
         mix: E2E_MIX,
       },
