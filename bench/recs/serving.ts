@@ -80,9 +80,10 @@ function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promi
 }
 
 /**
- * The recommendation API under load: a fresh broker, the generator writing shop traffic, `pulse serve`
- * folding it into the model, and a paced HTTP load asking for random users' recommendations at a fixed
- * rate, each request timed from its intended send time.
+ * The recommendation API under load: a fresh broker (warmed up first), the generator writing shop
+ * traffic with the tuned or configured producer, `pulse serve` folding it into the model (and with
+ * `aggregator`, `pulse aggregate` beside it), and a paced HTTP load asking for random users'
+ * recommendations at a fixed rate, each request timed from its intended send time.
  * Meanwhile probes measure freshness: a new user views a product, and the time from producing that
  * event to the API's first personalised (non-fallback) answer for the user is recorded (polled every
  * 5 ms, so it errs high by up to that).
@@ -148,9 +149,10 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
         probeProducer.produce(TOPICS.userClicks, null, Buffer.from(value), user);
         while (Date.now() - sent < 10_000 && (await getJson(`/api/v1/recommendations/${user}?k=5`)).fallback) await new Promise((res) => setTimeout(res, 5));
         // Probes produced before the measured load began are warm-up.
+        const ms = Date.now() - sent;
         if (sent >= measuredFrom) {
-          freshness.recordValue(Date.now() - sent);
-          freshnessSeries.push({ t: Math.round((sent - measuredFrom) / 100) / 10, ms: Date.now() - sent });
+          freshness.recordValue(ms);
+          freshnessSeries.push({ t: Math.round((sent - measuredFrom) / 100) / 10, ms });
         }
         await new Promise((res) => setTimeout(res, 250));
       }
