@@ -27,10 +27,6 @@ export class GetConnection {
     this.socket.on('close', () => this.close());
   }
 
-  get busy(): boolean {
-    return this.done !== null;
-  }
-
   /** Sends a GET; `done` gets the status code, or 0 if the connection failed first. */
   get(path: string, done: (status: number) => void): void {
     if (this.closed) return done(0);

@@ -23,7 +23,7 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
   let sent = 0;
   let finished = 0;
   let errors = 0;
-  const perSecond: number[][] = Array.from({ length: Math.ceil(o.durationSec) }, () => []);
+  const perSecond = Array.from({ length: Math.ceil(o.durationSec) }, () => createLatencyHistogram());
   const pool = new GetPool(o.host, o.port, o.maxSockets ?? 64);
   const start = performance.now();
   await new Promise<void>((done) => {
@@ -31,7 +31,7 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
       if (ok) {
         const ms = Math.max(0, Math.round(performance.now() - intended));
         histogram.recordValue(ms);
-        perSecond[Math.floor((intended - start) / 1000)]?.push(ms);
+        perSecond[Math.floor((intended - start) / 1000)]?.recordValue(ms);
       } else errors++;
       if (++finished === total) done();
     };
@@ -48,9 +48,9 @@ export async function pacedGetLoad(o: { host: string; port: number; rate: number
   });
   pool.close();
   const elapsed = (performance.now() - start) / 1000;
-  const series = perSecond.map((ms, t) => {
-    const sorted = ms.sort((a, b) => a - b);
-    return { t, requests: sorted.length, p99: sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)] ?? 0, max: sorted.at(-1) ?? 0 };
+  const series = perSecond.map((h, t) => {
+    const { count, p99, max } = percentiles(h);
+    return { t, requests: count, p99, max };
   });
   return { requests: total, errors, achievedRate: Math.round(total / elapsed), latencyMs: percentiles(histogram), series };
 }
