@@ -1,15 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import type { PulseConfig } from '@pulse/config';
 import { ensureTopics, topicOffsets, TOPICS } from '@pulse/kafka';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { spawnPulse } from '../lib/pulse-cli.js';
 import { SegmentTraffic } from './segment-traffic.js';
 
-// Compiled to bench/dist/collector/run.js; the CLI lives at packages/cli/dist/main.js.
-const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
 const WRITE_KEY = 'bench-write-key';
 const WARMUP_SEC = 3;
 
@@ -126,7 +124,7 @@ export async function runCollectorBench(o: CollectorBenchOptions): Promise<Colle
     await ensureTopics(config);
     const topics = [TOPICS.userClicks, TOPICS.userPurchases];
     const offsetsBefore = await Promise.all(topics.map((t) => topicOffsets(config, t)));
-    collector = spawn(process.execPath, [CLI, 'collect', '--port', String(o.httpPort), '--progress', '0'], {
+    collector = spawnPulse(['collect', '--port', String(o.httpPort), '--progress', '0'], {
       env: { ...process.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_WRITE_KEYS: WRITE_KEY },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

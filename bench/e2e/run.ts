@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type KafkaSettings, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
 import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
@@ -10,11 +9,9 @@ import { benchBroker, warmBroker } from '../lib/broker.js';
 import { tunedProducerEnv } from '../tune/run.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { spawnPulse } from '../lib/pulse-cli.js';
 
-// Compiled to bench/dist/e2e/run.js; the CLI lives at packages/cli/dist/main.js.
 const E2E_MIX = 'clicks=1,purchases=0,sensors=0';
-
-const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
 
 export interface E2EOptions {
   config: PulseConfig;
@@ -106,7 +103,7 @@ interface AggregatorReport {
 }
 
 function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {

@@ -1,13 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
 import { ensureTopics } from '@pulse/kafka';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
-
-const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+import { pulseCommand } from '../lib/pulse-cli.js';
 
 export type ProfiledRole = 'aggregator' | 'generator';
 
@@ -79,7 +77,7 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileResult> {
     const node = (args: string[], profiled: boolean, delayMs: number): ChildProcess =>
       spawn(
         profiled ? 'perf' : process.execPath,
-        profiled ? ['record', '-F', String(o.frequency), '-g', '-D', String(delayMs), '-o', perfData, '--', process.execPath, '--perf-basic-prof', CLI, ...args] : [CLI, ...args],
+        profiled ? ['record', '-F', String(o.frequency), '-g', '-D', String(delayMs), '-o', perfData, '--', process.execPath, ...pulseCommand(args, ['--perf-basic-prof'])] : pulseCommand(args),
         { env, stdio: ['ignore', 'ignore', 'pipe'] },
       );
     // Sampling starts after the warm-up, counted from the generator's start.

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
 import { TrackedProducer, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
@@ -11,8 +10,8 @@ import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
 import { tunedProducerEnv } from '../tune/run.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { spawnPulse } from '../lib/pulse-cli.js';
 
-const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
 
 export interface RecsServingOptions {
   config: PulseConfig;
@@ -61,7 +60,7 @@ export interface RecsServingResult {
 }
 
 function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {

@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
+// The flag above (also in the root package.json's `pulse` script): by V8's default a long-running
+// pulse process keeps an old generation of ~16 MB with a limit of ~25 MB, and runs a full mark-compact
+// about once a second; a 64 MB start makes them rare.
 import { ConfigError } from '@pulse/config';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';

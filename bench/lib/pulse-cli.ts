@@ -1,0 +1,28 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The built `pulse` command (benchmarks compile to bench/dist/<scenario>/). */
+export const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+
+/**
+ * The Node flags in the CLI's shebang (`#!/usr/bin/env -S node --flag …`), so that the processes a
+ * benchmark starts run as `pulse` runs when started as a command.
+ */
+export function cliNodeFlags(cli = CLI): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0]!;
+  const words = first.replace(/^#!\s*/, '').split(/\s+/);
+  const node = words.indexOf('node');
+  if (!first.startsWith('#!') || node < 0) throw new Error(`${cli} does not start with a shebang that runs node: ${first}`);
+  return words.slice(node + 1).filter((w) => w.length > 0);
+}
+
+/** `node <the CLI's flags> [extraNodeFlags] main.js <args>` */
+export function pulseCommand(args: readonly string[], extraNodeFlags: readonly string[] = []): string[] {
+  return [...cliNodeFlags(), ...extraNodeFlags, CLI, ...args];
+}
+
+/** Starts `pulse <args>` as a child of this process with the CLI's own Node flags. */
+export function spawnPulse(args: readonly string[], options: SpawnOptions): ChildProcess {
+  return spawn(process.execPath, pulseCommand(args), options);
+}
