@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::plain_json::{self, Value};
 use crate::reject::RejectReason;
 
 /// The largest event time accepted: 2^53 - 1, the largest integer a JavaScript number holds exactly.
@@ -156,6 +157,30 @@ struct RawClick<'a> {
     product_id: Field<Str<'a>>,
 }
 
+/// `RawClick` from the plain-JSON fast path, when the record is in its subset and each field we read
+/// appears at most once with the type we expect; anything else is left to serde_json and its messages.
+fn scan_plain_click(bytes: &[u8]) -> Option<RawClick<'_>> {
+    let mut raw = RawClick { user_id: Field::Missing, event_id: Field::Missing, ts: Field::Missing, kind: Field::Missing, product_id: Field::Missing };
+    plain_json::scan_object(bytes, |key, value| {
+        let str_field = match key {
+            "userId" => &mut raw.user_id,
+            "eventId" => &mut raw.event_id,
+            "type" => &mut raw.kind,
+            "productId" => &mut raw.product_id,
+            "ts" => {
+                let (Field::Missing, Value::Int(ts)) = (&raw.ts, value) else { return None };
+                raw.ts = Field::Value(Int(ts));
+                return Some(());
+            }
+            _ => return Some(()),
+        };
+        let (Field::Missing, Value::Str(s)) = (&*str_field, value) else { return None };
+        *str_field = Field::Value(Str(Cow::Borrowed(s)));
+        Some(())
+    })?;
+    Some(raw)
+}
+
 /// The funnel stage of a click, where it is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClickKind {
@@ -234,7 +259,13 @@ fn json_error(err: serde_json::Error) -> Invalid {
 /// Parses a `user-clicks` record: `userId` (non-empty string), `eventId` (string) and `ts` (integer
 /// milliseconds, 0 ≤ ts ≤ 2^53-1) are required; `type` and `productId` are optional strings.
 pub fn parse_click(bytes: &[u8]) -> Result<Click<'_>, Invalid> {
-    let raw: RawClick = serde_json::from_slice(bytes).map_err(json_error)?;
+    click_from_raw(match scan_plain_click(bytes) {
+        Some(raw) => raw,
+        None => serde_json::from_slice::<RawClick>(bytes).map_err(json_error)?,
+    })
+}
+
+fn click_from_raw(raw: RawClick<'_>) -> Result<Click<'_>, Invalid> {
     let user_id = required(raw.user_id, "userId", "a string")?.0;
     required(raw.event_id, "eventId", "a string")?;
     let ts = event_time(raw.ts)?;
@@ -487,6 +518,48 @@ mod tests {
         assert_eq!(click.user_id, "u-1042");
         assert!(matches!(click.user_id, Cow::Borrowed(_)));
         assert_eq!(click.ts, 1_764_100_000_123);
+    }
+
+    /// Click records as the load generator writes them, and variants a fuzzer can break.
+    const CLICK_SEEDS: [&str; 4] = [
+        r#"{"eventId":"0b9e6c1a-5f1d-4c7e-9a51-3c2f4b8d9e01","type":"product_view","userId":"u-4711","sessionId":"s-00af31c2","productId":"p-17","source":"web","ts":1764100000123,"properties":{"category":"shoes","price":39.98}}"#,
+        r#"{"eventId":"e-2","type":"search","userId":"u-1","sessionId":"s-1","source":"mobile","ts":1764100000000,"properties":{"query":"red shoes","results":12}}"#,
+        r#" { "userId" : "u-é" , "eventId":"e","ts":0,"n":[-1.5e3,true,false,null,{"a":[]}],"type":"add_to_cart"} "#,
+        r#"{"eventId":"e","userId":"u","ts":9007199254740991,"productId":""}"#,
+    ];
+
+    #[test]
+    fn the_plain_json_path_takes_generator_records() {
+        for seed in CLICK_SEEDS {
+            assert!(scan_plain_click(seed.as_bytes()).is_some(), "{seed}");
+        }
+        for escaped in [r#"{"eventId":"e","userId":"u\"x","ts":1}"#, r#"{"eventId":"e","userId":"u","ts":1,"userId":"v"}"#, r#"{"eventId":"e","userId":"u","ts":1.5e12}"#] {
+            assert!(scan_plain_click(escaped.as_bytes()).is_none(), "{escaped}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whenever the plain-JSON path answers, serde_json gives the same click or the same rejection.
+        #[test]
+        fn the_plain_json_path_agrees_with_serde_json(
+            seed in 0..CLICK_SEEDS.len(),
+            edits in proptest::collection::vec((0usize..400, 0usize..3, proptest::sample::select(b"\"\\,:{}[]01-.eE x\x01\xff\xc3tnu".to_vec())), 0..4),
+        ) {
+            let mut bytes = CLICK_SEEDS[seed].as_bytes().to_vec();
+            for (at, op, b) in edits {
+                let at = at % (bytes.len() + 1);
+                match op {
+                    0 => bytes.insert(at, b),
+                    1 if at < bytes.len() => { bytes.remove(at); }
+                    _ if at < bytes.len() => bytes[at] = b,
+                    _ => {}
+                }
+            }
+            if let Some(raw) = scan_plain_click(&bytes) {
+                let serde = serde_json::from_slice::<RawClick>(&bytes).map_err(json_error).and_then(click_from_raw);
+                proptest::prop_assert_eq!(click_from_raw(raw), serde, "{}", String::from_utf8_lossy(&bytes));
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! A fast path for the common shape of input events: one JSON object whose strings need no unescaping.
+//! It checks everything it passes over by JSON's grammar and hands each top-level field to the caller;
+//! on anything it does not handle (an escape, a control character, invalid UTF-8, a key the caller
+//! refuses, deep nesting, …) it gives up with `None`, and the caller parses the record with serde_json,
+//! which then accepts or reports it exactly as it always does. So this module never decides an error.
+
+/// The value of a top-level field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Str(&'a str),
+    /// A number written as digits only, with no sign, fraction or exponent (at most 18 digits).
+    Int(i64),
+    /// Any other valid value (a negative or fractional number, a literal, an object, an array).
+    Other,
+}
+
+/// Nesting below the top-level object that the scanner follows before giving up.
+const MAX_DEPTH: usize = 32;
+
+/// Scans `bytes` as one JSON object, calling `field(key, value)` for each member in order. Returns
+/// `None` (give up) when the text is not in the handled subset or `field` returns `None`.
+pub fn scan_object<'a>(bytes: &'a [u8], mut field: impl FnMut(&'a str, Value<'a>) -> Option<()>) -> Option<()> {
+    let mut s = Scanner { bytes, at: 0 };
+    s.skip_ws();
+    s.expect(b'{')?;
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        s.at += 1;
+    } else {
+        loop {
+            s.expect(b'"')?;
+            let key = s.string()?;
+            s.skip_ws();
+            s.expect(b':')?;
+            s.skip_ws();
+            let value = match s.peek()? {
+                b'"' => {
+                    s.at += 1;
+                    Value::Str(s.string()?)
+                }
+                b'0'..=b'9' => s.number()?,
+                _ => {
+                    s.skip_value(0)?;
+                    Value::Other
+                }
+            };
+            field(key, value)?;
+            s.skip_ws();
+            match s.next()? {
+                b',' => s.skip_ws(),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    s.skip_ws();
+    (s.at == bytes.len()).then_some(())
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.next()? == b).then_some(())
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The rest of a string whose opening quote is consumed, up to and past its closing quote.
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        loop {
+            match self.next()? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => {}
+            }
+        }
+        std::str::from_utf8(&self.bytes[start..self.at - 1]).ok()
+    }
+
+    /// A number starting at a digit: `Value::Int` if it is digits only, else checked and `Value::Other`.
+    fn number(&mut self) -> Option<Value<'a>> {
+        let start = self.at;
+        let mut n: i64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n * 10 + i64::from(d - b'0');
+            self.at += 1;
+            if self.at - start > 18 {
+                return None;
+            }
+        }
+        // JSON forbids leading zeros.
+        if self.bytes[start] == b'0' && self.at - start > 1 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            self.number_tail()?;
+            return Some(Value::Other);
+        }
+        Some(Value::Int(n))
+    }
+
+    /// Fraction and exponent of a number whose integer part is consumed.
+    fn number_tail(&mut self) -> Option<()> {
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+        (self.at > start).then_some(())
+    }
+
+    /// Any JSON value, checked and skipped.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.next()? {
+            b'"' => self.string().map(drop),
+            b'-' => {
+                if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return None;
+                }
+                self.number().map(drop)
+            }
+            b'0'..=b'9' => {
+                self.at -= 1;
+                self.number().map(drop)
+            }
+            b't' => self.literal(b"rue"),
+            b'f' => self.literal(b"alse"),
+            b'n' => self.literal(b"ull"),
+            open @ (b'{' | b'[') => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.skip_ws();
+                if self.peek() == Some(close) {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.expect(b'"')?;
+                        self.string()?;
+                        self.skip_ws();
+                        self.expect(b':')?;
+                        self.skip_ws();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.skip_ws();
+                    match self.next()? {
+                        b',' => self.skip_ws(),
+                        b if b == close => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, rest: &[u8]) -> Option<()> {
+        let end = self.at + rest.len();
+        (self.bytes.get(self.at..end)? == rest).then(|| self.at = end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(text: &str) -> Option<Vec<(String, Value<'_>)>> {
+        let mut out = Vec::new();
+        scan_object(text.as_bytes(), |k, v| {
+            out.push((k.to_owned(), v));
+            Some(())
+        })?;
+        Some(out)
+    }
+
+    #[test]
+    fn reads_the_top_level_fields_of_a_plain_object() {
+        let got = fields(r#" {"a":"x", "b" : 12,"c":{"d":[1,2.5,-3e-2,true,false,null,{}]},"e":[],"f":"é"} "#).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), Value::Str("x")),
+                ("b".into(), Value::Int(12)),
+                ("c".into(), Value::Other),
+                ("e".into(), Value::Other),
+                ("f".into(), Value::Str("é")),
+            ]
+        );
+        assert_eq!(fields("{}").unwrap(), vec![]);
+        assert_eq!(fields(r#"{"n":1.5,"m":-2,"z":0}"#).unwrap(), vec![("n".into(), Value::Other), ("m".into(), Value::Other), ("z".into(), Value::Int(0))]);
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_handle() {
+        for text in [
+            r#"{"a":"x\"y"}"#,       // escape
+            "{\"a\":\"x\u{1}\"}",    // control character
+            r#"{"a\u0041":1}"#,      // escaped key
+            r#"{"a":01}"#,           // leading zero
+            r#"{"a":1234567890123456789}"#, // more digits than i64 surely holds
+            r#"{"a":1.}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":{"b"}}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":1"#,
+            r#"[1]"#,
+            "",
+            &format!(r#"{{"a":{}1{}}}"#, "[".repeat(40), "]".repeat(40)),
+        ] {
+            assert_eq!(fields(text), None, "{text}");
+        }
+        assert_eq!(scan_object(b"{\"a\":\"\xff\"}", |_, _| Some(())), None, "invalid UTF-8");
+        assert_eq!(scan_object(br#"{"a":1}"#, |_, _| None), None, "refused by the caller");
+    }
+}
