@@ -163,11 +163,11 @@ fn scan_plain_click(bytes: &[u8]) -> Option<RawClick<'_>> {
     let mut raw = RawClick { user_id: Field::Missing, event_id: Field::Missing, ts: Field::Missing, kind: Field::Missing, product_id: Field::Missing };
     plain_json::scan_object(bytes, |key, value| {
         let str_field = match key {
-            "userId" => &mut raw.user_id,
-            "eventId" => &mut raw.event_id,
-            "type" => &mut raw.kind,
-            "productId" => &mut raw.product_id,
-            "ts" => {
+            b"userId" => &mut raw.user_id,
+            b"eventId" => &mut raw.event_id,
+            b"type" => &mut raw.kind,
+            b"productId" => &mut raw.product_id,
+            b"ts" => {
                 let (Field::Missing, Value::Int(ts)) = (&raw.ts, value) else { return None };
                 raw.ts = Field::Value(Int(ts));
                 return Some(());
@@ -175,7 +175,7 @@ fn scan_plain_click(bytes: &[u8]) -> Option<RawClick<'_>> {
             _ => return Some(()),
         };
         let (Field::Missing, Value::Str(s)) = (&*str_field, value) else { return None };
-        *str_field = Field::Value(Str(Cow::Borrowed(s)));
+        *str_field = Field::Value(Str(Cow::Borrowed(std::str::from_utf8(s).ok()?)));
         Some(())
     })?;
     Some(raw)

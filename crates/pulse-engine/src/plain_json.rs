@@ -7,7 +7,8 @@
 /// The value of a top-level field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
-    Str(&'a str),
+    /// The bytes between the quotes: valid UTF-8, with no escape or control character.
+    Str(&'a [u8]),
     /// A number written as digits only, with no sign, fraction or exponent (at most 18 digits).
     Int(i64),
     /// Any other valid value (a negative or fractional number, a literal, an object, an array).
@@ -17,9 +18,10 @@ pub enum Value<'a> {
 /// Nesting below the top-level object that the scanner follows before giving up.
 const MAX_DEPTH: usize = 32;
 
-/// Scans `bytes` as one JSON object, calling `field(key, value)` for each member in order. Returns
-/// `None` (give up) when the text is not in the handled subset or `field` returns `None`.
-pub fn scan_object<'a>(bytes: &'a [u8], mut field: impl FnMut(&'a str, Value<'a>) -> Option<()>) -> Option<()> {
+/// Scans `bytes` as one JSON object, calling `field(key, value)` for each member in order (the key as
+/// the bytes between its quotes). Returns `None` (give up) when the text is not in the handled subset
+/// or `field` returns `None`.
+pub fn scan_object<'a>(bytes: &'a [u8], mut field: impl FnMut(&'a [u8], Value<'a>) -> Option<()>) -> Option<()> {
     let mut s = Scanner { bytes, at: 0 };
     s.skip_ws();
     s.expect(b'{')?;
@@ -83,17 +85,21 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The rest of a string whose opening quote is consumed, up to and past its closing quote.
-    fn string(&mut self) -> Option<&'a str> {
+    /// The rest of a string whose opening quote is consumed, up to and past its closing quote. Its bytes
+    /// are checked as UTF-8 only when one is not ASCII: most strings are keys or skipped, never read as text.
+    fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.at;
+        let mut ascii = true;
         loop {
+            self.at += plain_ascii_run(&self.bytes[self.at..]);
             match self.next()? {
                 b'"' => break,
                 b'\\' | 0..=0x1f => return None,
-                _ => {}
+                _ => ascii = false,
             }
         }
-        std::str::from_utf8(&self.bytes[start..self.at - 1]).ok()
+        let raw = &self.bytes[start..self.at - 1];
+        (ascii || std::str::from_utf8(raw).is_ok()).then_some(raw)
     }
 
     /// A number starting at a digit: `Value::Int` if it is digits only, else checked and `Value::Other`.
@@ -197,6 +203,26 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// How many bytes at the start of `bytes` are printable ASCII other than `"` and `\\`, eight at a
+/// time: a word's first byte that is a quote, a backslash, a control character or not ASCII is found
+/// with the has-zero-byte trick (exact for the lowest such byte, which is the one that counts).
+fn plain_ascii_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut run = 0;
+    for chunk in &mut chunks {
+        let v = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+        let special = zero_byte(v ^ (ONES * u64::from(b'"'))) | zero_byte(v ^ (ONES * u64::from(b'\\'))) | (v.wrapping_sub(ONES * 0x20) & !v & HIGHS) | (v & HIGHS);
+        if special != 0 {
+            return run + special.trailing_zeros() as usize / 8;
+        }
+        run += 8;
+    }
+    run + chunks.remainder().iter().take_while(|&&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\').count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +230,7 @@ mod tests {
     fn fields(text: &str) -> Option<Vec<(String, Value<'_>)>> {
         let mut out = Vec::new();
         scan_object(text.as_bytes(), |k, v| {
-            out.push((k.to_owned(), v));
+            out.push((String::from_utf8(k.to_vec()).unwrap(), v));
             Some(())
         })?;
         Some(out)
@@ -216,15 +242,30 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("a".into(), Value::Str("x")),
+                ("a".into(), Value::Str(b"x")),
                 ("b".into(), Value::Int(12)),
                 ("c".into(), Value::Other),
                 ("e".into(), Value::Other),
-                ("f".into(), Value::Str("é")),
+                ("f".into(), Value::Str("é".as_bytes())),
             ]
         );
         assert_eq!(fields("{}").unwrap(), vec![]);
         assert_eq!(fields(r#"{"n":1.5,"m":-2,"z":0}"#).unwrap(), vec![("n".into(), Value::Other), ("m".into(), Value::Other), ("z".into(), Value::Int(0))]);
+    }
+
+    #[test]
+    fn finds_the_first_byte_that_ends_a_plain_run() {
+        let plain = b"abcdefghijklmnopqrstuvwxyz 0123456789";
+        for len in 0..plain.len() {
+            for stop in [b'"', b'\\', 0x00, 0x1f, 0x7f, 0x80, 0xff] {
+                let mut text = plain[..len].to_vec();
+                text.push(stop);
+                text.extend_from_slice(b"tail\"x");
+                let expected = if stop == 0x7f { len + 1 + 4 } else { len };
+                assert_eq!(plain_ascii_run(&text), expected, "stop {stop:#x} after {len}");
+            }
+            assert_eq!(plain_ascii_run(&plain[..len]), len);
+        }
     }
 
     #[test]
