@@ -12,7 +12,6 @@ import { tunedProducerEnv } from '../tune/run.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 import { spawnPulse } from '../lib/pulse-cli.js';
 
-
 export interface RecsServingOptions {
   config: PulseConfig;
   /** Events/s the load generator writes meanwhile. */

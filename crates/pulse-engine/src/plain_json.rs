@@ -25,16 +25,9 @@ pub fn scan_object<'a>(bytes: &'a [u8], mut field: impl FnMut(&'a [u8], Value<'a
     let mut s = Scanner { bytes, at: 0 };
     s.skip_ws();
     s.expect(b'{')?;
-    s.skip_ws();
-    if s.peek() == Some(b'}') {
-        s.at += 1;
-    } else {
+    if !s.closes(b'}') {
         loop {
-            s.expect(b'"')?;
-            let key = s.string()?;
-            s.skip_ws();
-            s.expect(b':')?;
-            s.skip_ws();
+            let key = s.key()?;
             let value = match s.peek()? {
                 b'"' => {
                     s.at += 1;
@@ -47,11 +40,8 @@ pub fn scan_object<'a>(bytes: &'a [u8], mut field: impl FnMut(&'a [u8], Value<'a
                 }
             };
             field(key, value)?;
-            s.skip_ws();
-            match s.next()? {
-                b',' => s.skip_ws(),
-                b'}' => break,
-                _ => return None,
+            if !s.more(b'}')? {
+                break;
             }
         }
     }
@@ -82,6 +72,38 @@ impl<'a> Scanner<'a> {
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
+        }
+    }
+
+    /// Right after an opening `{` or `[`: consumes `close` (and the whitespace before it) if the
+    /// object or array is empty.
+    fn closes(&mut self, close: u8) -> bool {
+        self.skip_ws();
+        let empty = self.peek() == Some(close);
+        self.at += usize::from(empty);
+        empty
+    }
+
+    /// `"key":` of an object member, with the whitespace after the key and after the colon.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let key = self.string()?;
+        self.skip_ws();
+        self.expect(b':')?;
+        self.skip_ws();
+        Some(key)
+    }
+
+    /// After a member or element: `true` at a comma (another follows), `false` at `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        match self.next()? {
+            b',' => {
+                self.skip_ws();
+                Some(true)
+            }
+            b if b == close => Some(false),
+            _ => None,
         }
     }
 
@@ -171,25 +193,16 @@ impl<'a> Scanner<'a> {
                     return None;
                 }
                 let close = if open == b'{' { b'}' } else { b']' };
-                self.skip_ws();
-                if self.peek() == Some(close) {
-                    self.at += 1;
+                if self.closes(close) {
                     return Some(());
                 }
                 loop {
                     if open == b'{' {
-                        self.expect(b'"')?;
-                        self.string()?;
-                        self.skip_ws();
-                        self.expect(b':')?;
-                        self.skip_ws();
+                        self.key()?;
                     }
                     self.skip_value(depth + 1)?;
-                    self.skip_ws();
-                    match self.next()? {
-                        b',' => self.skip_ws(),
-                        b if b == close => return Some(()),
-                        _ => return None,
+                    if !self.more(close)? {
+                        return Some(());
                     }
                 }
             }
