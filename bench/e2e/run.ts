@@ -3,12 +3,15 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type KafkaSettings, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
-import { consumerConfig, ensureTopics, TOPICS } from '@pulse/kafka';
+import { consumerConfig, deleteTopics, ensureTopics, TOPICS } from '@pulse/kafka';
 import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker, warmBroker } from '../lib/broker.js';
 import { tunedProducerEnv } from '../tune/run.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { clickRecords } from '../lib/events.js';
+import { producerPerformance, type ProducerPerformanceResult } from '../kafka-baseline/run.js';
+import { ensureKafkaJars } from '@pulse/kafka-local';
 import { spawnPulse } from '../lib/pulse-cli.js';
 
 const E2E_MIX = 'clicks=1,purchases=0,sensors=0';
@@ -40,6 +43,11 @@ export interface E2EOptions {
    * then takes a few percent of the machine instead of a fifth; the state latency covers every event.
    */
   outputPartitions: number;
+  /**
+   * Records of Apache Kafka's ProducerPerformance to send first, on the same broker with the generator's
+   * producer settings and record size, as the ceiling the pipeline's rate is read against (0: none).
+   */
+  baselineRecords: number;
   /** Also run `pulse sink` into this store (a fresh DuckDB file, or a throwaway local PostgreSQL) and measure it. */
   sink?: 'duckdb' | 'postgres';
   log: (line: string) => void;
@@ -84,6 +92,12 @@ export interface E2EResult {
   deadLetters: number;
   outputs: number;
   processes: Record<string, ProcessUsage>;
+  /**
+   * Apache Kafka's ProducerPerformance at unbounded rate on the same broker just before the pipeline
+   * started, with the generator's producer settings and its mean record size; and the pipeline's
+   * aggregated rate as a fraction of it.
+   */
+  kafkaBaseline?: ProducerPerformanceResult & { recordSize: number; fractionReached: number };
   /** The sink, when it ran: rows stored per second over the measured span and its largest lag. */
   sink?: { store: 'duckdb' | 'postgres'; rowsPerSec: number; rows: number; maxLag: number; finalLag: number };
   settings: Record<string, string | number>;
@@ -162,6 +176,13 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const env = { ...tuned, ...o.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_AGGREGATOR_GROUP_ID: group };
     // What the pipeline's processes run with: the environment given to them over the configuration.
     const effective = (name: string, configured: string | number) => env[name as keyof typeof env] ?? configured;
+    const producerSettings = {
+      'batch.size': Number(effective('PULSE_PRODUCER_BATCH_SIZE', config.producer.batchSize)),
+      'linger.ms': Number(effective('PULSE_PRODUCER_LINGER_MS', config.producer.lingerMs)),
+      'compression.type': effective('PULSE_PRODUCER_COMPRESSION', config.producer.compression),
+      'acks': effective('PULSE_PRODUCER_ACKS', config.producer.acks),
+    };
+    const baseline = o.baselineRecords > 0 ? await kafkaBaseline(config, o.baselineRecords, o.seed, producerSettings, o.log) : undefined;
 
     const aggregator = spawnCli(['aggregate', '--report', '--progress', '0'], env);
     children.push(aggregator);
@@ -322,13 +343,14 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       deadLetters: final?.deadLetters ?? 0,
       outputs: outputRecords,
       processes,
+      ...(baseline === undefined ? {} : { kafkaBaseline: { ...baseline, fractionReached: Math.round((achievedRate / baseline.recordsPerSec) * 1000) / 1000 } }),
       ...(sinkResult === undefined ? {} : { sink: sinkResult }),
       settings: {
         producer: o.producer,
-        'producer.batchSize': Number(effective('PULSE_PRODUCER_BATCH_SIZE', config.producer.batchSize)),
-        'producer.lingerMs': Number(effective('PULSE_PRODUCER_LINGER_MS', config.producer.lingerMs)),
-        'producer.compression': effective('PULSE_PRODUCER_COMPRESSION', config.producer.compression),
-        'producer.acks': effective('PULSE_PRODUCER_ACKS', config.producer.acks),
+        'producer.batchSize': producerSettings['batch.size'],
+        'producer.lingerMs': producerSettings['linger.ms'],
+        'producer.compression': producerSettings['compression.type'],
+        'producer.acks': producerSettings.acks,
         'aggregator.consumeBatchSize': Number(effective('PULSE_AGGREGATOR_CONSUME_BATCH_SIZE', config.aggregator.consumeBatchSize)),
         'aggregator.emitIntervalMs': Number(effective('PULSE_AGGREGATOR_EMIT_INTERVAL_MS', config.aggregator.emitIntervalMs)),
         'aggregator.commitIntervalMs': Number(effective('PULSE_AGGREGATOR_COMMIT_INTERVAL_MS', config.aggregator.commitIntervalMs)),
@@ -345,6 +367,30 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     await postgres?.stop().catch(() => {});
     await broker.stop();
   }
+}
+
+/** Where the in-run baseline writes; deleted afterwards, so that the pipeline's broker carries nothing more. */
+const BASELINE_TOPIC = 'pulse-bench-baseline';
+
+/**
+ * The ceiling of this run: ProducerPerformance sends `records` records of the generator's mean click
+ * size to a 12-partition topic of the same broker, with the same producer settings, as fast as it can.
+ */
+async function kafkaBaseline(
+  config: PulseConfig,
+  records: number,
+  seed: string,
+  settings: Record<string, string | number>,
+  log: (line: string) => void,
+): Promise<ProducerPerformanceResult & { recordSize: number }> {
+  const recordSize = Math.round(clickRecords(10_000, seed, Date.now(), 1).meanBytes);
+  const jars = await ensureKafkaJars({ log });
+  await ensureTopics(config, [{ name: BASELINE_TOPIC, partitions: 12, config: {}, doc: 'in-run producer baseline' }]);
+  log(`Kafka baseline: ProducerPerformance, ${records.toLocaleString('en-US')} records of ${recordSize} bytes at unbounded rate, ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  const result = await producerPerformance(jars.classpath, config.kafka.bootstrapServers, BASELINE_TOPIC, records, recordSize, settings);
+  await deleteTopics(config, [BASELINE_TOPIC]);
+  log(`Kafka baseline: ${result.recordsPerSec.toLocaleString('en-US')} records/s`);
+  return { ...result, recordSize };
 }
 
 interface RunningSink {

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The built `pulse` command (benchmarks compile to bench/dist/<scenario>/). */
-export const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+/** The built `pulse` command, from this file compiled (bench/dist/lib/) or as source (bench/lib/, in tests). */
+export const CLI = fileURLToPath(new URL(`${import.meta.url.includes('/bench/dist/') ? '../../..' : '../..'}/packages/cli/dist/main.js`, import.meta.url));
 
 /**
  * The Node flags in the CLI's shebang (`#!/usr/bin/env -S node --flag …`), so that the processes a

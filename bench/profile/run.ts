@@ -3,9 +3,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { ensureTopics } from '@pulse/kafka';
-import { benchBroker } from '../lib/broker.js';
+import { benchBroker, warmBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pulseCommand } from '../lib/pulse-cli.js';
+import { tunedProducerEnv } from '../tune/run.js';
 
 export type ProfiledRole = 'aggregator' | 'generator';
 
@@ -16,6 +17,8 @@ export interface ProfileOptions {
   durationSec: number;
   /** Seconds of load before sampling starts (restores, JIT warm-up). */
   warmupSec: number;
+  /** Seconds of the same traffic through a scratch topic first, as in \`bench e2e\` (see \`warmBroker\`). */
+  brokerWarmupSec: number;
   /** Samples per second per CPU. */
   frequency: number;
   /** Where the SVG goes; the folded stacks go beside it (`.folded`). */
@@ -59,7 +62,7 @@ function classify(stack: string): string {
 
 /**
  * A flame graph of one pipeline process under load: a fresh broker, the aggregator and the generator
- * as in `bench e2e`, with the chosen one run under `perf record` (Node started with
+ * as in `bench e2e` (a warmed-up broker, the tuned producer settings), with the chosen one run under `perf record` (Node started with
  * `--perf-basic-prof`, so JavaScript frames have names next to the Rust and C ones), then folded and
  * drawn with inferno. Needs `perf` (Debian: linux-perf) and `inferno-collapse-perf`/`inferno-flamegraph`
  * (`cargo install inferno`).
@@ -73,7 +76,9 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileResult> {
   try {
     const config = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: broker.bootstrap } };
     await ensureTopics(config);
-    const env = { ...process.env, KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, PULSE_AGGREGATOR_GROUP_ID: `pulse-profile-${Date.now()}` };
+    if (o.brokerWarmupSec > 0) await warmBroker(config, o.rate, o.brokerWarmupSec, o.log);
+    const tuned = await tunedProducerEnv(config, o.rate, o.log);
+    const env = { ...process.env, ...tuned, KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, PULSE_AGGREGATOR_GROUP_ID: `pulse-profile-${Date.now()}` };
     const node = (args: string[], profiled: boolean, delayMs: number): ChildProcess =>
       spawn(
         profiled ? 'perf' : process.execPath,

@@ -42,7 +42,11 @@ Generator, single broker, aggregator and this measuring consumer all ran on that
 - target ${fmt(r.targetRate)} events/s; generator sent ${fmt(r.events)} events (${Object.entries(r.perTopic)
     .map(([t, n]) => `${t} ${fmt(n)}`)
     .join(', ')}) at ${fmt(r.generatorRate)} events/s (max ${fmt(r.generatorMaxBehindMs)} ms behind schedule)
-- **aggregated ${fmt(r.achievedRate)} user-clicks events/s** over the ${r.measuredSec} s after a ${r.warmupSec} s warm-up; max consumer lag ${fmt(r.maxLag)}
+- **aggregated ${fmt(r.achievedRate)} user-clicks events/s** over the ${r.measuredSec} s after a ${r.warmupSec} s warm-up; max consumer lag ${fmt(r.maxLag)}${
+    r.kafkaBaseline === undefined
+      ? ''
+      : `\n- Kafka's ceiling in this run: Apache Kafka's ProducerPerformance on the same broker just before, with the generator's producer settings and ${r.kafkaBaseline.recordSize}-byte records, sent ${fmt(r.kafkaBaseline.recordsPerSec)} records/s; **the pipeline sustained ${Math.round(r.kafkaBaseline.fractionReached * 1000) / 10}% of it**`
+  }
 - ${fmt(r.outputs)} output records, ${fmt(r.deadLetters)} dead letters${
     r.sink === undefined
       ? ''
@@ -207,11 +211,11 @@ function producerFlag(value: unknown): 'tuned' | 'config' {
 
 /** Flags that only some scenarios take; any other scenario refuses them rather than ignoring them. */
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
-  ['e2e', ['rate', 'rates', 'warmup', 'broker-warmup', 'producer', 'output-partitions', 'seed', 'bootstrap-servers', 'sink']],
+  ['e2e', ['rate', 'rates', 'warmup', 'broker-warmup', 'baseline-records', 'producer', 'output-partitions', 'seed', 'bootstrap-servers', 'sink']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'broker-warmup', 'producer', 'aggregator', 'request-rate', 'http-port']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
-  ['profile', ['rate', 'warmup', 'role', 'frequency', 'svg']],
+  ['profile', ['rate', 'warmup', 'broker-warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
   ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
@@ -267,6 +271,10 @@ Options:
   --broker-warmup S      before the pipeline starts, run the generator's traffic at the rate through a
                          scratch topic of the fresh broker for S seconds, so that the JVM is compiled
                          (default 20; 0 measures a cold broker)
+  --baseline-records N   first, Apache Kafka's ProducerPerformance sends N records (default 1000000; 0
+                         skips it) of the generator's mean event size, at unbounded rate with the
+                         generator's producer settings, to the same broker: the ceiling the result
+                         reads the pipeline's sustained rate against (kafkaBaseline.fractionReached)
   --producer MODE        the generator's producer settings. tuned (default): the batch.size, linger.ms
                          and compression \`pulse tune\` chooses for the rate on this broker (see
                          \`pulse tune --help\`); config: the configuration's producer.* as they are
@@ -311,7 +319,8 @@ on the same traffic, so that the API is measured beside the whole pipeline. --ht
 8180), --json FILE; the .svg beside it plots the latencies over time.
 
 profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
-(--rate, default 100000, for --duration S, default 30, after --warmup S, default 10): perf samples at
+(--rate, default 100000, for --duration S, default 30, after --warmup S, default 10), with the broker
+warmed up (--broker-warmup S, default 20) and the generator's producer tuned as in e2e: perf samples at
 --frequency Hz (default 499) with Node's --perf-basic-prof, so JavaScript, Rust and C frames show
 together; folded and drawn with inferno into --svg FILE (default
 bench/results/flamegraph-<role>.svg), with a summary of the shares. Needs perf (Debian linux-perf)
@@ -361,6 +370,7 @@ Options (sweep):
     duration: { type: 'string' },
     warmup: { type: 'string' },
     'broker-warmup': { type: 'string' },
+    'baseline-records': { type: 'string' },
     aggregator: { type: 'boolean' },
     producer: { type: 'string' },
     'output-partitions': { type: 'string' },
@@ -465,6 +475,7 @@ Options (sweep):
         rate: numberFlag('rate', values.rate, 100_000, 1),
         durationSec: numberFlag('duration', values.duration, 30, 1),
         warmupSec: numberFlag('warmup', values.warmup, 10, 0),
+        brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
         frequency: numberFlag('frequency', values.frequency, 499, 1),
         svgFile: (values.svg as string | undefined) ?? `bench/results/flamegraph-${role}.svg`,
         dataDir: resolve(config.dataDir, 'bench'),
@@ -545,6 +556,7 @@ Options (sweep):
         durationSec,
         warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
         brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
+        baselineRecords: numberFlag('baseline-records', values['baseline-records'] as string | undefined, 1_000_000, 0),
         producer: producerMode,
         outputPartitions,
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
