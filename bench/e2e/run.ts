@@ -8,7 +8,7 @@ import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker, warmBroker } from '../lib/broker.js';
 import { tunedProducerEnv } from '../tune/run.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
-import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { ProcessSampler, type CpuSecond, type MachineUsage, type ProcessUsage } from '../lib/process-stats.js';
 import { clickRecords } from '../lib/events.js';
 import { producerPerformance, type ProducerPerformanceResult } from '../kafka-baseline/run.js';
 import { ensureKafkaJars } from '@pulse/kafka-local';
@@ -81,8 +81,12 @@ export interface E2EResult {
   brokerWarmupSec: number;
   measuredSec: number;
   maxLag: number;
-  /** One point per aggregator report (about a second): lag, throughput and the state latency of the events folded in that second. */
-  lagSeries: { t: number; lag: number; eventsPerSec: number; stateP50?: number; stateP99?: number }[];
+  /**
+   * One point per aggregator report (about a second): lag (of which `fetchQueue` records were already in
+   * the aggregator's Kafka client, fetched and not yet consumed), throughput and the state latency of
+   * the events folded in that second.
+   */
+  lagSeries: { t: number; lag: number; fetchQueue: number; eventsPerSec: number; stateP50?: number; stateP99?: number }[];
   /**
    * The generator's own progress each second: how late its next event is (not yet handed to
    * librdkafka) and how many it handed over that Kafka has not acknowledged yet. With the lag above,
@@ -92,6 +96,10 @@ export interface E2EResult {
   deadLetters: number;
   outputs: number;
   processes: Record<string, ProcessUsage>;
+  /** The whole machine's CPU over the measured span: everything it ran, and what the hypervisor took. */
+  machineCpu: MachineUsage;
+  /** Each measured second: CPU of each process and of the machine (seconds since the generator started). */
+  cpuSeries: CpuSecond[];
   /**
    * Apache Kafka's ProducerPerformance at unbounded rate on the same broker just before the pipeline
    * started, with the generator's producer settings and its mean record size; and the pipeline's
@@ -111,6 +119,7 @@ interface AggregatorReport {
   outputs: number;
   deadLetters: number;
   lag: number;
+  fetchQueue: number;
   /** Owned input partitions as `topic/partition`. */
   partitions: string[];
   latency: string;
@@ -275,7 +284,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     }, 5000);
     let samplerStarted = false;
     const samplerTimer = setTimeout(() => {
-      sampler.start();
+      sampler.start(generatorStart);
       samplerStarted = true;
     }, o.warmupSec * 1000);
 
@@ -283,6 +292,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const generatorEnd = Date.now();
     clearTimeout(samplerTimer);
     const processes = samplerStarted ? sampler.stop() : {};
+    const machineCpu = sampler.machine();
     if (generatorCode !== 0) throw new Error(`generator exited with ${generatorCode}:\n${generatorErr}`);
     const genStats = JSON.parse(generatorOut) as { events: number; achievedRate: number; maxBehindMs: number; perTopic: Record<string, number> };
 
@@ -316,6 +326,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       return {
         t: Math.round((r.at - generatorStart) / 100) / 10,
         lag: r.lag,
+        fetchQueue: r.fetchQueue,
         eventsPerSec: i === 0 ? 0 : Math.round(((r.consumed - reports[i - 1]!.consumed) * 1000) / (r.at - reports[i - 1]!.at)),
         ...(second.totalCount > 0 ? { stateP50: second.getValueAtPercentile(50), stateP99: second.getValueAtPercentile(99) } : {}),
       };
@@ -343,6 +354,8 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       deadLetters: final?.deadLetters ?? 0,
       outputs: outputRecords,
       processes,
+      machineCpu,
+      cpuSeries: sampler.series(),
       ...(baseline === undefined ? {} : { kafkaBaseline: { ...baseline, fractionReached: Math.round((achievedRate / baseline.recordsPerSec) * 1000) / 1000 } }),
       ...(sinkResult === undefined ? {} : { sink: sinkResult }),
       settings: {

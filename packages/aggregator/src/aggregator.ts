@@ -52,7 +52,14 @@ export interface AggregatorCounters {
 export interface AggregatorProgress extends AggregatorCounters {
   /** Owned input partitions as `topic/partition`. */
   partitions: string[];
+  /**
+   * Records behind the end of the owned partitions. A high watermark is only as fresh as the last fetch,
+   * and the client stops fetching while its local queue is full, so the lag is at least what waits in
+   * that queue.
+   */
   lag: number;
+  /** Records fetched into the Kafka client's local queue and not yet consumed. */
+  fetchQueue: number;
   stateKeys: number;
   stateBytes: number;
   /** Resident memory of the whole process (engine state, client queues, JavaScript heap). */
@@ -259,6 +266,7 @@ export class Aggregator {
 
   progress(): AggregatorProgress {
     let lag = 0;
+    let fetchQueue = 0;
     let stateKeys = 0;
     let stateBytes = 0;
     for (const o of this.owned.values()) {
@@ -269,13 +277,14 @@ export class Aggregator {
       // Unknown before the first fetch response: counted as zero.
       const high = this.io.highWatermark(o.tp);
       if (high !== null) lag += Math.max(0, high - o.nextOffset);
+      fetchQueue = Math.max(fetchQueue, this.io.fetchQueue(o.tp));
     }
     const topicOrder = (tp: TopicPartition) => (INPUT_TOPICS as readonly string[]).indexOf(tp.topic);
     const partitions = [...this.owned.values()]
       .map((o) => o.tp)
       .sort((a, b) => topicOrder(a) - topicOrder(b) || a.partition - b.partition)
       .map((tp) => ownedKey(tp.topic, tp.partition));
-    return { ...this.counters, partitions, lag, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
+    return { ...this.counters, partitions, lag: Math.max(lag, fetchQueue), fetchQueue, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
 
   private stopped: Promise<void> | null = null;

@@ -42,6 +42,11 @@ export interface AggregatorIO {
   commit(offsets: (TopicPartition & { offset: number })[]): void;
   /** The high watermark of a partition as last fetched, or null if unknown. */
   highWatermark(tp: TopicPartition): number | null;
+  /**
+   * Records fetched into the client's local queue and not yet consumed, as librdkafka reports them for
+   * a partition: the queue of every partition is the consumer's one queue, so this is its whole length.
+   */
+  fetchQueue(tp: TopicPartition): number;
   /** The latest snapshot of each input partition, or null where it has none. */
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>>;
   close(): Promise<void>;
@@ -171,11 +176,19 @@ class NativeIO implements AggregatorIO {
   }
 
   highWatermark(tp: TopicPartition): number | null {
+    const high = this.partitionStats(tp)?.hi_offset ?? -1;
+    return high >= 0 ? high : null;
+  }
+
+  fetchQueue(tp: TopicPartition): number {
+    return this.partitionStats(tp)?.fetchq_cnt ?? 0;
+  }
+
+  private partitionStats(tp: TopicPartition) {
     // From librdkafka's statistics, which it refreshes every second: parsed once per half second here.
     const now = Date.now();
     if (now - this.stats.at > 500) this.stats = { at: now, report: this.consumer.stats() };
-    const high = this.stats.report?.topics[tp.topic]?.partitions[String(tp.partition)]?.hi_offset ?? -1;
-    return high >= 0 ? high : null;
+    return this.stats.report?.topics[tp.topic]?.partitions[String(tp.partition)];
   }
 
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>> {

@@ -34,6 +34,16 @@ export function producerConfig(config: PulseConfig, clientId: string, overrides:
   } as ProducerGlobalConfig;
 }
 
+/**
+ * How long librdkafka waits before fetching a partition again once its local queue holds
+ * queued.min.messages (100 000) records. Every partition's queue is the consumer's one queue, so a
+ * consumer 100 000 records behind stops fetching them all; with the default 1 s it then drains its
+ * queue, idles until the next fetch, and stays about a second behind for as long as the backlog lasts,
+ * with CPU to spare (state latency ~0.8 s at 120 000 events/s with the aggregator at 35% of a core).
+ * A short backoff lets it catch up at full speed; the queue stays bounded by the same thresholds.
+ */
+const FETCH_QUEUE_BACKOFF_MS = 10;
+
 export function consumerConfig(config: PulseConfig, clientId: string, groupId: string, overrides: ConsumerGlobalConfig = {}): ConsumerGlobalConfig {
   return {
     'bootstrap.servers': config.kafka.bootstrapServers,
@@ -41,6 +51,7 @@ export function consumerConfig(config: PulseConfig, clientId: string, groupId: s
     'group.id': groupId,
     'enable.auto.commit': false,
     'auto.offset.reset': 'earliest',
+    'fetch.queue.backoff.ms': FETCH_QUEUE_BACKOFF_MS,
     ...overrides,
   } as ConsumerGlobalConfig;
 }

@@ -64,6 +64,8 @@ ${row(r.outputPartitions === 12 ? 'readable on user-activity-counts' : `readable
 |---|---|---|
 ${procs}
 
+The whole machine was busy ${r.machineCpu.busyPercent}% of its ${r.machine.cores * 100}%; the hypervisor took ${r.machineCpu.stealPercent}% (steal).
+
 Settings: ${Object.entries(r.settings)
     .map(([k, v]) => `${k}=${v}`)
     .join(', ')}
@@ -271,10 +273,11 @@ Options:
   --broker-warmup S      before the pipeline starts, run the generator's traffic at the rate through a
                          scratch topic of the fresh broker for S seconds, so that the JVM is compiled
                          (default 20; 0 measures a cold broker)
-  --baseline-records N   first, Apache Kafka's ProducerPerformance sends N records (default 1000000; 0
-                         skips it) of the generator's mean event size, at unbounded rate with the
-                         generator's producer settings, to the same broker: the ceiling the result
-                         reads the pipeline's sustained rate against (kafkaBaseline.fractionReached)
+  --baseline-records N   first, Apache Kafka's ProducerPerformance sends N records (default 3000000,
+                         ~15 s, so that its own JVM's warm-up weighs little; 0 skips it) of the
+                         generator's mean event size, at unbounded rate with the generator's producer
+                         settings, to the same broker: the ceiling the result reads the pipeline's
+                         sustained rate against (kafkaBaseline.fractionReached)
   --producer MODE        the generator's producer settings. tuned (default): the batch.size, linger.ms
                          and compression \`pulse tune\` chooses for the rate on this broker (see
                          \`pulse tune --help\`); config: the configuration's producer.* as they are
@@ -556,7 +559,7 @@ Options (sweep):
         durationSec,
         warmupSec: numberFlag('warmup', values.warmup, Math.min(15, Math.floor(durationSec / 5)), 0),
         brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
-        baselineRecords: numberFlag('baseline-records', values['baseline-records'] as string | undefined, 1_000_000, 0),
+        baselineRecords: numberFlag('baseline-records', values['baseline-records'] as string | undefined, 3_000_000, 0),
         producer: producerMode,
         outputPartitions,
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
