@@ -7,7 +7,7 @@ import { consumerConfig, deleteTopics, ensureTopics, TOPICS } from '@pulse/kafka
 import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker, warmBroker } from '../lib/broker.js';
 import { tunedProducerEnv } from '../tune/run.js';
-import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { cpuSpeed, machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type CpuSecond, type MachineUsage, type ProcessUsage } from '../lib/process-stats.js';
 import { clickRecords } from '../lib/events.js';
 import { producerPerformance, type ProducerPerformanceResult } from '../kafka-baseline/run.js';
@@ -109,6 +109,8 @@ export interface E2EResult {
   /** The sink, when it ran: rows stored per second over the measured span and its largest lag. */
   sink?: { store: 'duckdb' | 'postgres'; rowsPerSec: number; rows: number; maxLag: number; finalLag: number };
   settings: Record<string, string | number>;
+  /** `cpuSpeed()` before the broker started; `machine.cpuSpeedMBps` is after the run. */
+  cpuSpeedBeforeMBps: number;
   machine: MachineInfo;
   startedAt: string;
 }
@@ -169,6 +171,7 @@ function intField(text: string, name: string): number | undefined {
  */
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const startedAt = new Date().toISOString();
+  const cpuSpeedBefore = cpuSpeed();
   const broker = await benchBroker(o);
   const bootstrap = broker.bootstrap;
   const brokerPid = broker.pid;
@@ -372,6 +375,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         seed: o.seed,
         mix: E2E_MIX,
       },
+      cpuSpeedBeforeMBps: cpuSpeedBefore,
       machine: machineInfo(),
       startedAt,
     };

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, release } from 'node:os';
 import { engineInfo } from '@pulse/engine';
@@ -17,6 +18,24 @@ export interface MachineInfo {
   commit: string;
   /** 1-, 5- and 15-minute load averages when the result was taken (as `uptime` prints them): how busy the machine was. */
   loadAverage: string;
+  /** `cpuSpeed()` when the result was taken. */
+  cpuSpeedMBps: number;
+}
+
+/**
+ * How fast one core of this machine is right now: SHA-256 over 32 MB, best of three, in MB/s. A shared
+ * virtual machine's cores change speed with what its neighbours do, so results carry this to be read
+ * against; it takes about half a second.
+ */
+export function cpuSpeed(): number {
+  const data = Buffer.alloc(32 * 2 ** 20, 1);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const start = process.hrtime.bigint();
+    createHash('sha256').update(data).digest();
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  return Math.round(32 / best);
 }
 
 /** What a benchmark result was measured on: every result carries it. */
@@ -54,5 +73,6 @@ export function machineInfo(): MachineInfo {
     loadAverage: loadavg()
       .map((l) => l.toFixed(2))
       .join(', '),
+    cpuSpeedMBps: cpuSpeed(),
   };
 }

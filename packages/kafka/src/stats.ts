@@ -63,16 +63,19 @@ export class KafkaClientStats {
         add('pulse_kafka_broker_waiting_requests', 'Requests sent to the broker and awaiting a response.', { client, broker }, b.waitresp_cnt);
         add('pulse_kafka_broker_outbuf_requests', 'Requests queued for sending to the broker.', { client, broker }, b.outbuf_cnt);
       }
+      // A consumer's partitions all feed its one local queue, and each reports that queue's length.
+      let fetchQueue = 0;
       for (const [topic, t] of Object.entries(st.topics ?? {})) {
         for (const [partition, p] of Object.entries(t.partitions ?? {})) {
           if (partition === '-1') continue; // librdkafka's unassigned-partition queue
           const labels = { client, topic, partition };
           if (p.consumer_lag !== undefined && p.consumer_lag >= 0) add('pulse_kafka_consumer_lag', 'Consumer lag in records (librdkafka consumer_lag).', labels, p.consumer_lag);
-          if (p.fetchq_cnt !== undefined && p.fetchq_cnt > 0) add('pulse_kafka_fetch_queue_messages', 'Messages fetched and not yet consumed.', labels, p.fetchq_cnt);
+          fetchQueue = Math.max(fetchQueue, p.fetchq_cnt ?? 0);
           const queued = (p.msgq_cnt ?? 0) + (p.xmit_msgq_cnt ?? 0);
           if (queued > 0) add('pulse_kafka_producer_queue_messages', 'Messages queued for the partition, not yet sent.', labels, queued);
         }
       }
+      if (fetchQueue > 0) add('pulse_kafka_fetch_queue_messages', "Messages fetched into the consumer's local queue and not yet consumed.", { client }, fetchQueue);
     }
     const out: string[] = [];
     for (const [metric, s] of series) out.push(`# HELP ${metric} ${s.help}`, `# TYPE ${metric} gauge`, ...s.lines);

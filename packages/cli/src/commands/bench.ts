@@ -64,7 +64,7 @@ ${row(r.outputPartitions === 12 ? 'readable on user-activity-counts' : `readable
 |---|---|---|
 ${procs}
 
-The whole machine was busy ${r.machineCpu.busyPercent}% of its ${r.machine.cores * 100}%; the hypervisor took ${r.machineCpu.stealPercent}% (steal).
+The whole machine was busy ${r.machineCpu.busyPercent}% of its ${r.machine.cores * 100}%; the hypervisor took ${r.machineCpu.stealPercent}% (steal). One core's speed (SHA-256): ${fmt(r.cpuSpeedBeforeMBps)} MB/s before the run, ${fmt(r.machine.cpuSpeedMBps)} after.
 
 Settings: ${Object.entries(r.settings)
     .map(([k, v]) => `${k}=${v}`)
