@@ -10,4 +10,4 @@ export { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from 
 export { runSweep, type Acks, type SweepOptions, type SweepResult } from './sweep/run.js';
 export { runTune, type TuneOptions, type TuneResult } from './tune/run.js';
 export { type Compression } from './tune/choose.js';
-export { engineReport, sweepReport, e2eTimePlot, e2eRatePlot, recsTimePlot } from './lib/reports.js';
+export { engineReport, sweepReport, e2eTimePlot, e2eCpuPlot, e2eRatePlot, recsTimePlot } from './lib/reports.js';

@@ -197,6 +197,23 @@ export function e2eTimePlot(r: E2EResult): string | null {
   });
 }
 
+/** CPU over time of one e2e run: the whole machine (busy, steal) and each process, in % of one core. */
+export function e2eCpuPlot(r: E2EResult): string | null {
+  const seconds = r.cpuSeries;
+  if (seconds.length < 2) return null;
+  const names = Object.keys(seconds[seconds.length - 1]!.processes);
+  return plotSvg({
+    title: `e2e at ${fmt(r.targetRate)} events/s: CPU over time (${r.machine.cores} cores = ${r.machine.cores * 100}%)`,
+    xLabel: 's since the generator started',
+    yLabel: '% of one core',
+    series: [
+      { name: 'machine busy', points: seconds.map((c) => [c.t, c.busyPercent] as const) },
+      { name: 'steal', points: seconds.map((c) => [c.t, c.stealPercent] as const), dashed: true },
+      ...names.map((name) => ({ name, points: seconds.map((c) => [c.t, c.processes[name] ?? 0] as const) })),
+    ],
+  });
+}
+
 /** Latency percentiles against the target rate, over several e2e results (one per rate). */
 export function e2eRatePlot(results: readonly E2EResult[]): string | null {
   const sorted = [...results].sort((a, b) => a.targetRate - b.targetRate);

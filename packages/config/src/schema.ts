@@ -91,7 +91,7 @@ export const schema = {
   'aggregator.consumeBatchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 2000, doc: 'records taken from the consumer per engine call' },
   'aggregator.fetchMinBytes': {
     type: { kind: 'int', min: 1, max: 10485760 },
-    default: 65536,
+    default: 262144,
     doc: 'consumer fetch.min.bytes: the broker answers a fetch once this much is there (or after 10 ms); larger means fewer fetch requests',
   },
   'aggregator.outputLingerMs': { type: { kind: 'int', min: 0, max: 1000 }, default: 5, doc: 'linger.ms of the output producer: longer means fewer, larger produce requests' },

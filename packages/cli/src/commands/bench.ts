@@ -4,6 +4,7 @@ import { loadConfig } from '@pulse/config';
 import {
   e2eRatePlot,
   e2eTimePlot,
+  e2eCpuPlot,
   engineReport,
   recsTimePlot,
   runCollectorBench,
@@ -569,8 +570,9 @@ Options (sweep):
         log: (line) => console.error(`bench: ${line}`),
       });
       const timePlot = e2eTimePlot(result);
+      const cpuPlot = e2eCpuPlot(result);
       const file = ladder === undefined ? (values.json as string | undefined) : (values.json as string).replace(/(\.json)?$/, `-${rate}.json`);
-      writeResult(file, result, markdown(result), timePlot === null ? {} : { '': timePlot });
+      writeResult(file, result, markdown(result), { ...(timePlot === null ? {} : { '': timePlot }), ...(cpuPlot === null ? {} : { '-cpu': cpuPlot }) });
       if (file !== undefined) refreshE2ERatePlot(dirname(resolve(file)));
       // The ladder ends at the first rate the pipeline cannot keep up with.
       if (ladder !== undefined && result.achievedRate < 0.95 * rate) {
