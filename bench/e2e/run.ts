@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BatchConsumer, createLatencyHistogram, decodeHistogram, percentiles, type Histogram, type KafkaSettings, type Percentiles } from '@pulse/engine';
 import type { PulseConfig } from '@pulse/config';
 import { consumerConfig, deleteTopics, ensureTopics, TOPICS } from '@pulse/kafka';
+import { ensureKafkaJars } from '@pulse/kafka-local';
 import { startLocalPostgres, type LocalPostgres } from '@pulse/sink';
 import { benchBroker, warmBroker } from '../lib/broker.js';
 import { tunedProducerEnv } from '../tune/run.js';
@@ -11,7 +12,6 @@ import { cpuSpeed, machineInfo, type MachineInfo } from '../lib/machine.js';
 import { ProcessSampler, type CpuSecond, type MachineUsage, type ProcessUsage } from '../lib/process-stats.js';
 import { clickRecords } from '../lib/events.js';
 import { producerPerformance, type ProducerPerformanceResult } from '../kafka-baseline/run.js';
-import { ensureKafkaJars } from '@pulse/kafka-local';
 import { spawnPulse } from '../lib/pulse-cli.js';
 
 const E2E_MIX = 'clicks=1,purchases=0,sensors=0';
@@ -168,6 +168,10 @@ function intField(text: string, name: string): number | undefined {
  *     oldest event it newly reflects (`oldestEventTs`) and its count; for the events it adds
  *     (count minus the previous count of that user and window) the latency recorded is receive time
  *     minus that oldest ts, an upper bound for each of them.
+ *
+ * Before the pipeline starts, Kafka's own ProducerPerformance measures the broker's ceiling with the
+ * generator's settings (`kafkaBaseline`); while it runs, every process's CPU and the machine's (busy,
+ * steal) are sampled each second.
  */
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const startedAt = new Date().toISOString();

@@ -45,6 +45,11 @@ export const schema = {
   'sink.duckdbFile': { type: { kind: 'string' }, default: 'pulse.duckdb', doc: 'DuckDB file of the analytics store when database.url is empty (relative paths are under dataDir)' },
   'sink.groupId': { type: { kind: 'string' }, default: 'pulse-sink', doc: 'consumer group the sink commits its offsets to (for lag monitoring; the store holds the offsets it resumes from)' },
   'sink.batchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 5000, doc: 'records the sink writes per store transaction, at most' },
+  'sink.maxWaitMs': {
+    type: { kind: 'int', min: 0, max: 60000 },
+    default: 250,
+    doc: 'how long a store transaction gathers records after its first one arrives (up to sink.batchSize): fewer, larger transactions cost the store less; the store is at most this much later',
+  },
   'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
   'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
   'producer.compression': {

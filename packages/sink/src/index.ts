@@ -10,7 +10,7 @@ export { PostgresStore, redactUrl } from './postgres-store.js';
 export { startLocalPostgres, type LocalPostgres } from './local-postgres.js';
 export { KafkaMonitor, type KafkaSnapshot } from './monitor.js';
 export { decodeRecord, RecordError, SINK_TOPICS, TOP_PRODUCT_METRICS, UNIQUE_USER_GRANULARITIES } from './records.js';
-export { Sink, type SinkProgress } from './sink.js';
+export { mergeBatches, Sink, type SinkProgress } from './sink.js';
 export { MIGRATIONS, type Store, type StoreBatch, type QueryRow } from './store.js';
 export { TABLES, type Row } from './tables.js';
 export { mergeTopProducts, type SpaceSavingSummary } from './top-products.js';

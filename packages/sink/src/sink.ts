@@ -97,17 +97,33 @@ export class Sink {
     return this.loopDone;
   }
 
+  /**
+   * Each store transaction gathers what arrives for up to `sink.maxWaitMs` after its first record (or
+   * `sink.batchSize` records): a transaction costs the store a statement per table whatever its size,
+   * so a few large ones cost far less than many small ones, and repeated updates of a key collapse.
+   */
   private async loop(): Promise<void> {
-    const batchSize = this.config.sink.batchSize;
+    const { batchSize, maxWaitMs } = this.config.sink;
     while (this.running) {
-      const batch = await this.consumer.poll(batchSize, 50);
-      if (batch.ends.length > 0) await this.writeUntilStored(batch);
+      const first = await this.consumer.poll(batchSize, 50);
+      if (first.ends.length === 0) continue;
+      const gathered = [first];
+      let records = first.ends.length;
+      const deadline = Date.now() + maxWaitMs;
+      for (let left = maxWaitMs; this.running && records < batchSize && left > 0; left = deadline - Date.now()) {
+        const more = await this.consumer.poll(batchSize - records, Math.min(left, 50));
+        if (more.ends.length === 0) continue;
+        gathered.push(more);
+        records += more.ends.length;
+      }
+      await this.writeUntilStored(gathered);
     }
   }
 
   /** A batch that the store refuses (say, PostgreSQL restarting) is retried until it is stored or the sink stops. */
-  private async writeUntilStored(consumed: ConsumedBatch): Promise<void> {
-    const batch = this.toBatch(consumed, Date.now());
+  private async writeUntilStored(consumed: ConsumedBatch[]): Promise<void> {
+    const now = Date.now();
+    const batch = mergeBatches(consumed.map((c) => this.toBatch(c, now)));
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
@@ -121,7 +137,7 @@ export class Sink {
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
       }
     }
-    this.counters.records += consumed.ends.length;
+    for (const c of consumed) this.counters.records += c.ends.length;
     this.counters.transactions++;
     for (const o of batch.offsets) this.next.get(o.topic)?.set(o.partition, o.nextOffset);
     try {
@@ -203,4 +219,16 @@ export class Sink {
     await this.loopDone.catch(() => {});
     await this.consumer.close().catch(() => {});
   }
+}
+
+/** Store batches taken one after another as one: their rows in order, and the furthest offset of each partition. */
+export function mergeBatches(batches: readonly StoreBatch[]): StoreBatch {
+  if (batches.length === 1) return batches[0]!;
+  const rows: Partial<Record<TableName, Row[]>> = {};
+  const offsets = new Map<string, StoreBatch['offsets'][number]>();
+  for (const b of batches) {
+    for (const [table, list] of Object.entries(b.rows) as [TableName, Row[]][]) (rows[table] ??= []).push(...list);
+    for (const o of b.offsets) offsets.set(`${o.topic}/${o.partition}`, o);
+  }
+  return { rows, offsets: [...offsets.values()] };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOPICS } from '@pulse/kafka';
-import { DuckDbStore, decodeRecord, latencyBucket, bucketUpperMs, mergeTopProducts, summarize, TABLES } from '../src/index.js';
+import { DuckDbStore, decodeRecord, latencyBucket, bucketUpperMs, mergeBatches, mergeTopProducts, summarize, TABLES } from '../src/index.js';
 import { dedupeRows } from '../src/tables.js';
 
 const W = 1_764_100_200_000;
@@ -56,6 +56,22 @@ describe('dedupeRows', () => {
   it('keeps the last row of a key, and adds up additive tables', () => {
     expect(dedupeRows(TABLES.offsets, [['t', 0, 5], ['t', 1, 2], ['t', 0, 9]])).toEqual([['t', 1, 2], ['t', 0, 9]]);
     expect(dedupeRows(TABLES.latency, [['output', 0, 3, 1], ['output', 0, 3, 1], ['stored', 0, 3, 1]])).toEqual([['output', 0, 3, 2], ['stored', 0, 3, 1]]);
+  });
+});
+
+describe('mergeBatches', () => {
+  it('keeps every row in order and the furthest offset of each partition', () => {
+    const merged = mergeBatches([
+      { rows: { userActivity: [['u-1', W, W + 1, 1, false, W, W]], latency: [['output', 0, 3, 1]] }, offsets: [{ topic: 't', partition: 0, nextOffset: 5 }, { topic: 't', partition: 1, nextOffset: 2 }] },
+      { rows: { userActivity: [['u-1', W, W + 1, 2, false, W, W]] }, offsets: [{ topic: 't', partition: 0, nextOffset: 9 }] },
+      { rows: { latency: [['output', 0, 3, 1]] }, offsets: [{ topic: 'u', partition: 0, nextOffset: 1 }] },
+    ]);
+    expect(merged.rows.userActivity).toEqual([['u-1', W, W + 1, 1, false, W, W], ['u-1', W, W + 1, 2, false, W, W]]);
+    expect(merged.rows.latency).toEqual([['output', 0, 3, 1], ['output', 0, 3, 1]]);
+    expect(merged.offsets).toEqual([{ topic: 't', partition: 0, nextOffset: 9 }, { topic: 't', partition: 1, nextOffset: 2 }, { topic: 'u', partition: 0, nextOffset: 1 }]);
+    // The store keeps the last row of a key, and adds up the additive ones.
+    expect(dedupeRows(TABLES.userActivity, merged.rows.userActivity!)).toEqual([['u-1', W, W + 1, 2, false, W, W]]);
+    expect(dedupeRows(TABLES.latency, merged.rows.latency!)).toEqual([['output', 0, 3, 2]]);
   });
 });
 
