@@ -37,9 +37,6 @@ function kafkaTool(classpath: string, main: string, args: string[]): Promise<{ s
   return exec('java', ['-Xms512m', '-Xmx512m', '-cp', classpath, main, ...args], { maxBuffer: 64 * 1024 * 1024 });
 }
 
-/** About the size of one of the load generator's events as JSON. */
-export const GENERATED_RECORD_BYTES = 230;
-
 export interface ProducerPerformanceResult {
   records: number;
   recordsPerSec: number;

@@ -71,13 +71,12 @@ export class ProcessSampler {
 
   private tick(): void {
     const at = Date.now();
-    const previous = new Map(this.latest);
     const processes: Record<string, number> = {};
     for (const [name, pid] of Object.entries(this.pids)) {
       const s = sample(pid);
       if (s === null) continue;
       if (!this.first.has(name)) this.first.set(name, { cpuSec: s.cpuSec, at });
-      const before = previous.get(name);
+      const before = this.latest.get(name);
       if (before !== undefined) processes[name] = percentOf(s.cpuSec - before.cpuSec, (at - before.at) / 1000);
       this.latest.set(name, { cpuSec: s.cpuSec, at });
       this.maxRss.set(name, Math.max(this.maxRss.get(name) ?? 0, s.rssMiB));
