@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POM, readPomVersions } from '../src/jars.js';
-import { bootstrapOf, newClusterId, planNodes, serverProperties } from '../src/layout.js';
+import { bootstrapOf, brokerThreads, newClusterId, planNodes, serverProperties } from '../src/layout.js';
 
 function parse(properties: string): Map<string, string> {
   return new Map(
@@ -25,6 +25,17 @@ describe('cluster layout', () => {
     expect(props.get('group.initial.rebalance.delay.ms')).toBe('0');
     expect(props.get('num.partitions')).toBe('1');
     expect(props.get('log.dirs')).toBe('/tmp/x/kafka/node-1/data');
+    expect(props.get('num.io.threads')).toBe(String(brokerThreads().io));
+  });
+
+  it("sizes a node's threads to the machine: one of each per two cores, at most Kafka's defaults", () => {
+    expect([1, 2, 4, 8, 64].map((cores) => brokerThreads(cores))).toEqual([
+      { network: 1, io: 1 },
+      { network: 1, io: 1 },
+      { network: 2, io: 2 },
+      { network: 3, io: 4 },
+      { network: 3, io: 8 },
+    ]);
   });
 
   it('gives three nodes distinct ports, one static voter set and replicated internal topics', () => {
