@@ -7,13 +7,15 @@
 //! `error == 0` has its exact count: it has been monitored since the summary began. The counters live
 //! in a binary min-heap so that an increment or a replacement costs O(log capacity).
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::{Reader, SnapshotError, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
-    pub item: Box<str>,
+    /// Inline up to 24 bytes: evictions, frequent in a long tail, then allocate nothing.
+    pub item: CompactString,
     pub count: u64,
     pub error: u64,
 }
@@ -35,7 +37,7 @@ pub struct SpaceSaving {
     heap: Vec<u32>,
     /// Heap position of each slot.
     position: Vec<u32>,
-    index: FxHashMap<Box<str>, u32>,
+    index: FxHashMap<CompactString, u32>,
 }
 
 impl SpaceSaving {
@@ -122,12 +124,16 @@ impl SpaceSaving {
     /// listed: the largest count left out, or the smallest monitored count once items have been evicted.
     pub fn top(&self, k: usize) -> Top<'_> {
         let by_rank = |a: &&Counter, b: &&Counter| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item));
-        let mut items: Vec<&Counter> = self.slots.iter().collect();
-        // Only the first k + 1 need an order (this runs at every update of a window's records).
-        if items.len() > k + 1 {
-            items.select_nth_unstable_by(k, by_rank);
-            items.truncate(k + 1);
-        }
+        // Only the first k + 1 need an order (this runs at every update of a window's records). They are
+        // the items at or above the (k + 1)-th largest count, found on the counts alone: item names are
+        // compared only to order that short list, not the ties of the whole summary's long tail.
+        let mut items: Vec<&Counter> = if self.slots.len() > k + 1 {
+            let mut counts: Vec<u64> = self.slots.iter().map(|c| c.count).collect();
+            let (_, &mut cut, _) = counts.select_nth_unstable_by(k, |a, b| b.cmp(a));
+            self.slots.iter().filter(|c| c.count >= cut).collect()
+        } else {
+            self.slots.iter().collect()
+        };
         items.sort_unstable_by(by_rank);
         let left_out = items.get(k).map_or(0, |c| c.count);
         let unmonitored = if self.slots.len() == self.capacity { self.count_at(0) } else { 0 };
@@ -157,7 +163,7 @@ impl SpaceSaving {
         }
         let mut s = Self::new(capacity);
         for i in 0..n {
-            let item: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("top-K item: {e}")))?.into();
+            let item: CompactString = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("top-K item: {e}")))?.into();
             let (count, error) = (r.u64()?, r.u64()?);
             if error > count {
                 return Err(SnapshotError::Corrupt(format!("top-K item with error {error} above its count {count}")));
@@ -257,6 +263,27 @@ mod tests {
         ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         assert!(top.items[..5].iter().all(|c| c.error == 0));
         assert_eq!(listed, ranked[..10].iter().map(|r| r.0).collect::<Vec<_>>());
+    }
+
+    /// The top k and the threshold are those of ranking every monitored item, ties by name included.
+    #[test]
+    fn top_matches_a_full_ranking() {
+        for (items, capacity, n) in [(30, 64, 300), (5_000, 200, 20_000), (3, 10, 9), (400, 100, 500)] {
+            let mut s = SpaceSaving::new(capacity);
+            for item in skewed(items, n) {
+                s.add(&item, 1);
+            }
+            let mut ranked: Vec<&Counter> = s.slots.iter().collect();
+            ranked.sort_unstable_by(|a, b| b.count.cmp(&a.count).then(a.item.cmp(&b.item)));
+            for k in [0, 1, 5, 10, 99, 500] {
+                let top = s.top(k);
+                let want: Vec<&Counter> = ranked.iter().take(k).copied().collect();
+                assert_eq!(top.items, want, "items {items}, capacity {capacity}, k {k}");
+                let left_out = ranked.get(k).map_or(0, |c| c.count);
+                let unmonitored = if s.len() == capacity { s.count_at(0) } else { 0 };
+                assert_eq!(top.threshold, left_out.max(unmonitored), "items {items}, capacity {capacity}, k {k}");
+            }
+        }
     }
 
     #[test]
