@@ -81,7 +81,7 @@ function check(inputs: TuneInputs): void {
  *   between its network and request threads, a syscall or more each way: with 1 ms at 100 000
  *   events/s the broker took 78% of a core instead of 60% and the pipeline fell seconds behind);
  *   at most a fifth of the budget, since the rest belongs to the consumer, the engine and the output
- *   topic (the e2e emit interval alone is 50 ms).
+ *   topic (the aggregator's emit interval alone is 25 ms).
  * - batch.size: four times what a partition gathers in that linger, as a power of two between 16 KB
  *   and 1 MB, so the linger, not the size, closes a batch: batches closed by the linger leave
  *   together (every partition got its first record in the same burst) in one request, while a
