@@ -21,6 +21,15 @@ function sample(pid: number): { cpuSec: number; rssMiB: number } | null {
   }
 }
 
+/** The pids of a process's children (from its main thread's /proc entry), none if it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** The whole machine's CPU time by kind (the first line of /proc/stat), in seconds summed over its cores. */
 function machineSample(): { busySec: number; stealSec: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);

@@ -9,7 +9,7 @@ import { benchBroker, warmBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
 import { tunedProducerEnv } from '../tune/run.js';
-import { ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { childPids, ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
 import { spawnPulse } from '../lib/pulse-cli.js';
 
 export interface RecsServingOptions {
@@ -114,8 +114,11 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
     await new Promise((r) => setTimeout(r, o.warmupSec * 1000));
 
+    // `pulse serve` runs the store and the sink in a child process of its own.
+    const [serveAnalytics] = childPids(serve.pid!);
     const sampler = new ProcessSampler({
       serve: serve.pid!,
+      ...(serveAnalytics !== undefined ? { 'serve analytics': serveAnalytics } : {}),
       generator: generator.pid!,
       ...(aggregator !== null ? { aggregator: aggregator.pid! } : {}),
       bench: process.pid,

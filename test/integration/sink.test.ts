@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -179,6 +179,45 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
     } finally {
       await store.close();
     }
+  });
+
+  it('serve SIGKILLed: its analytics process lets go of the store, and a serve started at once serves it', async () => {
+    const env = { ...pulseEnv(bootstrap, storeEnv), PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0' };
+    const first = spawnPulse(['serve', '--port', String(port)], env);
+    await first.waitFor(/API on/);
+    // The analytics process (store, sink, Kafka monitor) is serve's one child.
+    const children = readFileSync(`/proc/${first.child.pid}/task/${first.child.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    expect(children).toHaveLength(1);
+    // At sink.nice (default 10) in every thread, so that on a busy machine the API goes first.
+    const nices = readdirSync(`/proc/${children[0]}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${children[0]}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    expect(nices.length).toBeGreaterThan(5);
+    expect(new Set(nices)).toEqual(new Set([10]));
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = spawnPulse(['serve', '--port', String(port)], env);
+    try {
+      await second.waitFor(/API on/);
+      const revenue = await api(`/api/v1/revenue?bucket=1m&from=${T}&to=${T + W5}`);
+      expect(revenue.body.buckets).toHaveLength(2);
+      expect(revenue.body.buckets[0]).toMatchObject({ start: T, orders: 5 });
+      // Orphaned, the first analytics process closes the store and exits (with DuckDB, before the second could open it).
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitUntil('the orphaned analytics process to exit', async () => (alive(children[0]!) ? undefined : true), 10_000, 100);
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    expect(await second.exited).toBe(0);
   });
 
   it('SIGKILLed mid-stream and restarted, the sink writes every row exactly once', async () => {

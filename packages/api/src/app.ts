@@ -1,16 +1,16 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { engineInfo } from '@pulse/engine';
-import type { Analytics } from '@pulse/sink';
+import type { AnalyticsQueries } from '@pulse/sink';
 import { analyticsRoutes } from './routes/analytics.js';
 import { recommendationRoutes, type Recommender } from './routes/recommendations.js';
 
 export interface ApiOptions {
   recommender: Recommender;
   /** The analytics store's queries; without it the /api/v1 analytics endpoints are not served. */
-  analytics?: Analytics;
+  analytics?: AnalyticsQueries;
   /** Further Prometheus lines for /metrics (the sink's counters, Kafka client statistics), read per scrape. */
-  metrics?: readonly (() => string[])[];
+  metrics?: readonly (() => string[] | Promise<string[]>)[];
   /** Bearer tokens accepted for reads; empty means reads are open. */
   tokens: readonly string[];
   logger?: boolean;
@@ -79,7 +79,7 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
       '# HELP pulse_recs_pairs Item neighbour pairs in the model.',
       '# TYPE pulse_recs_pairs gauge',
       `pulse_recs_pairs ${s.pairs}`,
-      ...(options.metrics ?? []).flatMap((m) => m()),
+      ...(await Promise.all((options.metrics ?? []).map((m) => m()))).flat(),
     ];
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });

@@ -50,6 +50,11 @@ export const schema = {
     default: 250,
     doc: 'how long a store transaction gathers records after its first one arrives (up to sink.batchSize): fewer, larger transactions cost the store less; the store is at most this much later',
   },
+  'sink.nice': {
+    type: { kind: 'int', min: 0, max: 19 },
+    default: 10,
+    doc: 'CPU priority (nice) of the process in which `pulse serve` and `pulse up` run the sink and the store: on a busy machine the API answers first, and the sink catches up in larger transactions; 0 shares the CPU evenly',
+  },
   'producer.batchSize': { type: { kind: 'int', min: 1, max: 2147483647 }, default: 16384, doc: 'producer batch.size in bytes (the spec: 16 KB)' },
   'producer.lingerMs': { type: { kind: 'int', min: 0, max: 900000 }, default: 10, doc: 'producer linger.ms (the spec: 10 ms)' },
   'producer.compression': {

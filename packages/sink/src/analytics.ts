@@ -30,6 +30,10 @@ export interface Overview {
   store: { kind: string };
 }
 
+/** The queries the API asks; `pulse serve` answers them in the thread that owns the store. */
+export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'topProducts', 'overview'] as const;
+export type AnalyticsQueries = Pick<Analytics, (typeof ANALYTICS_QUERIES)[number]>;
+
 /**
  * The read side of the analytics store: every query is parameterized ($n), bounded by MAX_ROWS + 1
  * (to tell a cut answer), and sums the per-partition rows the aggregator writes.

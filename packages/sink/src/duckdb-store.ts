@@ -5,6 +5,8 @@ import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type Column
 import { migrateWith, readCommittedOffsets, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const stageName = (t: TableSpec) => `stage_${t.name}`;
+/** How long opening waits for another process to let go of the file. */
+const LOCK_WAIT_MS = 10_000;
 /** Idle read connections kept for reuse. */
 const MAX_IDLE_READERS = 4;
 
@@ -48,21 +50,28 @@ export class DuckDbStore implements Store {
     private readonly writer: DuckDBConnection,
   ) {}
 
-  static async open(file: string): Promise<DuckDbStore> {
+  /**
+   * Opens (or creates) the file. A file locked by another process is waited for up to `lockWaitMs`: the
+   * analytics process of a `pulse serve` that was killed lets go of it once it notices, a moment later.
+   */
+  static async open(file: string, lockWaitMs = LOCK_WAIT_MS): Promise<DuckDbStore> {
     mkdirSync(dirname(file), { recursive: true });
-    let instance: DuckDBInstance;
-    try {
-      instance = await DuckDBInstance.create(file);
-    } catch (err) {
-      const message = (err as Error).message;
-      if (/lock/i.test(message)) {
-        throw new Error(
-          `the DuckDB file ${file} is open in another process (DuckDB allows one writer per file): with DuckDB, run either \`pulse serve\` (it runs the sink inside) or \`pulse sink\`, not both; or use PostgreSQL (PULSE_DATABASE_URL). ${message}`,
-        );
+    const deadline = Date.now() + lockWaitMs;
+    for (;;) {
+      try {
+        const instance = await DuckDBInstance.create(file);
+        return new DuckDbStore(file, instance, await instance.connect());
+      } catch (err) {
+        const message = (err as Error).message;
+        if (!/lock/i.test(message)) throw err;
+        if (Date.now() >= deadline) {
+          throw new Error(
+            `the DuckDB file ${file} is open in another process (DuckDB allows one writer per file): with DuckDB, run either \`pulse serve\` (it runs the sink inside) or \`pulse sink\`, not both; or use PostgreSQL (PULSE_DATABASE_URL). ${message}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      throw err;
     }
-    return new DuckDbStore(file, instance, await instance.connect());
   }
 
   async migrate(): Promise<void> {

@@ -4,7 +4,7 @@ import { DuckDbStore } from './duckdb-store.js';
 import { PostgresStore } from './postgres-store.js';
 import type { Store } from './store.js';
 
-export { Analytics, BUCKETS, TOP_WINDOWS, MAX_ROWS, type Overview, type Range } from './analytics.js';
+export { Analytics, ANALYTICS_QUERIES, BUCKETS, TOP_WINDOWS, MAX_ROWS, type AnalyticsQueries, type Overview, type Range } from './analytics.js';
 export { DuckDbStore } from './duckdb-store.js';
 export { PostgresStore, redactUrl } from './postgres-store.js';
 export { startLocalPostgres, type LocalPostgres } from './local-postgres.js';

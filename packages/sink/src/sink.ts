@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
-import { consumerConfig, describeTopic, ensureTopics, KafkaClientStats, STATS_INTERVAL_MS, TOPIC_SPECS } from '@pulse/kafka';
+import { consumerConfig, describeTopic, ensureTopics, STATS_INTERVAL_MS, TOPIC_SPECS } from '@pulse/kafka';
 import { LATENCY_STAGES, latencyBucket } from './latency.js';
 import { decodeRecord, RecordError, SINK_TOPICS } from './records.js';
 import type { Store, StoreBatch } from './store.js';
@@ -29,8 +29,6 @@ export interface SinkProgress extends SinkCounters {
 
 export interface SinkOptions {
   log?: (line: string) => void;
-  /** Where the sink's Kafka consumer reports its librdkafka statistics. */
-  stats?: KafkaClientStats;
 }
 
 /**
@@ -75,7 +73,6 @@ export class Sink {
         'statistics.interval.ms': Math.min(STATS_INTERVAL_MS, 1000),
       }) as KafkaSettings,
     );
-    this.options.stats?.watch('sink', () => this.consumer.stats());
     const assignment = [];
     for (const topic of topics) {
       const partitions = await describeTopic(this.config, topic);
@@ -156,6 +153,13 @@ export class Sink {
     const push = (table: TableName, row: Row) => (rows[table] ??= []).push(row);
     const offsets = new Map<string, { topic: string; partition: number; nextOffset: number }>();
     const minute = now - (now % MINUTE);
+    // Latency is counted here per stage and bucket: a few rows a batch rather than two a record.
+    const latency = new Map<string, Map<number, number>>(Object.values(LATENCY_STAGES).map((stage) => [stage, new Map()]));
+    const count = (stage: string, ms: number) => {
+      const buckets = latency.get(stage)!;
+      const b = latencyBucket(ms);
+      buckets.set(b, (buckets.get(b) ?? 0) + 1);
+    };
     const topics = this.consumer.topics();
     for (const run of consumed.runs) {
       const topic = topics[run.topic]!;
@@ -170,8 +174,8 @@ export class Sink {
           push(d.table, d.row);
           this.counters.rows++;
           if (d.oldestEventTs !== null) {
-            if (ts >= 0) push('latency', [LATENCY_STAGES.output, minute, latencyBucket(ts - d.oldestEventTs), 1]);
-            push('latency', [LATENCY_STAGES.stored, minute, latencyBucket(now - d.oldestEventTs), 1]);
+            if (ts >= 0) count(LATENCY_STAGES.output, ts - d.oldestEventTs);
+            count(LATENCY_STAGES.stored, now - d.oldestEventTs);
           }
         } catch (err) {
           if (!(err instanceof RecordError)) throw err;
@@ -181,6 +185,7 @@ export class Sink {
         }
       }
     }
+    for (const [stage, buckets] of latency) for (const [bucket, n] of buckets) push('latency', [stage, minute, bucket, n]);
     return { rows, offsets: [...offsets.values()] };
   }
 
@@ -197,6 +202,11 @@ export class Sink {
       }
     }
     return { ...this.counters, lag, partitions, lastWriteMs: this.lastWriteMs };
+  }
+
+  /** The consumer's latest librdkafka statistics (lag, fetch queues, round trips), or null before the first. */
+  kafkaStats(): object | null {
+    return this.consumer?.stats() ?? null;
   }
 
   /** Prometheus lines of the sink's own counters. */

@@ -1,12 +1,16 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { TOPICS } from '@pulse/kafka';
 import { DuckDbStore, decodeRecord, latencyBucket, bucketUpperMs, mergeBatches, mergeTopProducts, summarize, TABLES } from '../src/index.js';
 import { dedupeRows } from '../src/tables.js';
 
 const W = 1_764_100_200_000;
+/** The package's folder, from which its dependencies (@duckdb/node-api) resolve. */
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 describe('mergeTopProducts', () => {
   it('sums counts and errors over partitions, charging a partition that does not list a product its threshold', () => {
@@ -109,5 +113,22 @@ describe('DuckDbStore', () => {
     expect((await store.committedOffsets()).get(TOPICS.userActivityCounts)?.get(3)).toBe(3);
     await store.close();
     await expect(DuckDbStore.open(file).then((s) => s.close())).resolves.toBeUndefined();
+  });
+
+  it('waits for another process to let go of the file, and says who holds it when it does not', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pulse-duck-')), 'store.duckdb');
+    // Another process holds the file open until told to let go (a line on its stdin).
+    const holder = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', `import { DuckDBInstance } from '@duckdb/node-api'; const i = await DuckDBInstance.create(${JSON.stringify(file)}); console.log('open'); process.stdin.once('data', () => { i.closeSync(); process.exit(0); });`],
+      { cwd: PACKAGE_DIR, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve) => holder.stdout.once('data', resolve));
+    await expect(DuckDbStore.open(file, 300)).rejects.toThrow(new RegExp(`open in another process .*run either \`pulse serve\`.*\\(PID ${holder.pid}\\)`, 's'));
+    const opening = DuckDbStore.open(file, 10_000);
+    setTimeout(() => holder.stdin.write('close\n'), 500);
+    const store = await opening;
+    await store.migrate();
+    await store.close();
   });
 });

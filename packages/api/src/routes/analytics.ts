@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { BUCKETS, TOP_PRODUCT_METRICS, TOP_WINDOWS, UNIQUE_USER_GRANULARITIES, type Analytics } from '@pulse/sink';
+import { BUCKETS, TOP_PRODUCT_METRICS, TOP_WINDOWS, UNIQUE_USER_GRANULARITIES, type AnalyticsQueries } from '@pulse/sink';
 
 const HOUR = 3_600_000;
 /** Latest time a query accepts (the largest Date). */
@@ -28,7 +28,7 @@ function rangeOf(q: RangeQuery, reply: FastifyReply, now: number): { from: numbe
 }
 
 /** The analytics endpoints over the store the sink fills. */
-export const analyticsRoutes: FastifyPluginAsync<{ analytics: Analytics }> = async (app, { analytics }) => {
+export const analyticsRoutes: FastifyPluginAsync<{ analytics: AnalyticsQueries }> = async (app, { analytics }) => {
   app.get<{ Params: { userId: string }; Querystring: RangeQuery }>(
     '/api/v1/users/:userId/activity',
     {

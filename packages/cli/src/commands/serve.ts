@@ -27,15 +27,16 @@ Times are ms since the epoch; ranges are [from, to), by default the last 24 hour
 need a Bearer token when api.tokens (PULSE_API_TOKENS) is set.
 
 The store is the one \`pulse sink\` writes: DuckDB (<dataDir>/pulse.duckdb) unless database.url /
-PULSE_DATABASE_URL names a PostgreSQL database. DuckDB allows one process per file, so with DuckDB
-this command runs the sink inside itself (do not run \`pulse sink\` beside it); with PostgreSQL it only
-reads, unless --with-sink.
+PULSE_DATABASE_URL names a PostgreSQL database. The store is opened in a child process, the analytics
+process, which answers the analytics queries and runs at a lower CPU priority (sink.nice, default 10).
+DuckDB allows one process per file, so with DuckDB the sink runs there too (do not run \`pulse sink\`
+beside this command); with PostgreSQL it only reads, unless --with-sink.
 
 Options:
   --host H               listen address (default: configuration api.host, 127.0.0.1)
   --port P               listen port (default: configuration api.port, 8080)
   --bootstrap-servers B  Kafka to read (default: configuration kafka.bootstrapServers)
-  --with-sink            run the sink in this process also with PostgreSQL`,
+  --with-sink            run the sink in the analytics process also with PostgreSQL`,
   options: {
     host: { type: 'string' },
     port: { type: 'string' },
@@ -63,10 +64,10 @@ Options:
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
     const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
-    console.error(`serve: API on ${address} (store: ${side.analytics.store.kind} ${side.analytics.store.location}${side.sink ? ', sink running in this process' : ''}; OpenAPI at ${address}/openapi.json)`);
+    console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in this process' : ''}; OpenAPI at ${address}/openapi.json)`);
     let failed = false;
     await untilStopped(
-      side.sink?.done().catch((err: Error) => {
+      side.sinkDone?.catch((err: Error) => {
         failed = true;
         console.error(`serve: the sink stopped on an error: ${err.message}`);
       }),

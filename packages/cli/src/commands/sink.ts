@@ -50,7 +50,8 @@ ${describeConfig()}`,
       return 1;
     }
     const stats = new KafkaClientStats();
-    const running = new Sink(config, store, { log, stats });
+    const running = new Sink(config, store, { log });
+    stats.watch('sink', () => running.kafkaStats());
     try {
       await running.start();
     } catch (err) {

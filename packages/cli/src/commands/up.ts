@@ -76,8 +76,8 @@ Options:
     let side: AnalyticsSide | null = null;
     try {
       side = await startAnalytics(config, true, (m) => log(m));
-      log(`sink writing to ${side.analytics.store.kind} ${side.analytics.store.location}`);
-      side.sink?.done().catch((err: Error) => log(`sink stopped on an error: ${err.message}`));
+      log(`sink writing to ${side.store.kind} ${side.store.location}`);
+      side.sinkDone?.catch((err: Error) => log(`sink stopped on an error: ${err.message}`));
     } catch (err) {
       log(`the sink could not start: ${(err as Error).message}; serving without the analytics endpoints`);
     }
