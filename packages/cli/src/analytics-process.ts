@@ -1,3 +1,9 @@
+// The analytics side of an API process, in a process of its own that the API process starts (analytics.ts)
+// and talks to over IPC: the store, the sink writing into it and the Kafka monitor. Decoding output
+// records and appending them to the store take milliseconds per batch; here they do not hold up the
+// requests the API answers, above all recommendations. (A worker thread would do, but the Kafka admin
+// client's native module cannot be loaded in one.)
+
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { PulseConfig } from '@pulse/config';
@@ -25,13 +31,6 @@ export interface AnalyticsMetrics {
   sinkStats: object | null;
 }
 
-/**
- * The analytics side of an API process, in a process of its own that the API process starts (analytics.ts)
- * and talks to over IPC: the store, the sink writing into it and the Kafka monitor. Decoding output
- * records and appending them to the store take milliseconds per batch; here they do not hold up the
- * requests the API answers, above all recommendations. (A worker thread would do, but the Kafka admin
- * client's native module cannot be loaded in one.)
- */
 /** How long, once the API process is gone, this one tries to close the sink and the store before it just ends. */
 const CLOSE_DEADLINE_MS = 5000;
 
@@ -41,7 +40,6 @@ const log = (line: string) => void say({ kind: 'log', line });
 
 interface Running {
   sink: Sink | null;
-  monitor: KafkaMonitor;
   analytics: Analytics;
   close(): Promise<void>;
 }
@@ -84,7 +82,6 @@ async function start(config: PulseConfig, withSink: boolean): Promise<Running> {
   let closed: Promise<void> | null = null;
   return {
     sink,
-    monitor,
     analytics: new Analytics(store, monitor),
     close: () =>
       (closed ??= (async () => {
