@@ -3,12 +3,13 @@
 //! Rebalances are queued as events for the caller to pull; newly assigned partitions start paused so
 //! that nothing is processed before the caller has restored their state and set their position.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
@@ -135,8 +136,15 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// How long `close` waits for librdkafka to leave the group and stop fetching.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct BatchConsumer {
-    inner: BaseConsumer<GroupContext>,
+    /// Some until dropped (see `Drop`): rust-rdkafka's own drop of a group consumer waits without a
+    /// bound for a close that a broker gone for good never lets finish.
+    consumer: Option<BaseConsumer<GroupContext>>,
+    /// Set once a close has begun: a close that timed out is not waited for again.
+    closing: AtomicBool,
     topics: Mutex<Vec<String>>,
     /// Per-partition buffers of the last poll, kept (emptied) for the next: no allocation per batch.
     scratch: Mutex<Vec<Gathering>>,
@@ -158,7 +166,11 @@ impl BatchConsumer {
         }
         let context = GroupContext { events: Mutex::default(), rebalance_error: Mutex::default(), stats: StatsSlot::default() };
         let inner: BaseConsumer<GroupContext> = cc.create_with_context(context)?;
-        Ok(Self { inner, topics: Mutex::default(), scratch: Mutex::default() })
+        Ok(Self { consumer: Some(inner), closing: AtomicBool::new(false), topics: Mutex::default(), scratch: Mutex::default() })
+    }
+
+    fn inner(&self) -> &BaseConsumer<GroupContext> {
+        self.consumer.as_ref().expect("the consumer is there until dropped")
     }
 
     fn topic_index(topics: &mut Vec<String>, name: &str) -> u32 {
@@ -184,7 +196,7 @@ impl BatchConsumer {
             }
         }
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        self.inner.subscribe(&names)
+        self.inner().subscribe(&names)
     }
 
     /// Manual assignment (no group): each partition starts at `offset` (-2 beginning, -1 end).
@@ -197,7 +209,7 @@ impl BatchConsumer {
                 tpl.add_partition_offset(topic, *partition, to_offset(*offset))?;
             }
         }
-        self.inner.assign(&tpl)
+        self.inner().assign(&tpl)
     }
 
     /// Waits up to `timeout` for the first record, then takes what is already fetched, up to `max`.
@@ -208,7 +220,7 @@ impl BatchConsumer {
         let mut taken = 0;
         while taken < max {
             let wait = if taken == 0 { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
-            let Some(result) = self.inner.poll(wait) else {
+            let Some(result) = self.inner().poll(wait) else {
                 if taken == 0 && Instant::now() < deadline {
                     continue; // woken by a rebalance or a stats event, not a record
                 }
@@ -253,22 +265,22 @@ impl BatchConsumer {
 
     /// Rebalances since the last call, in order.
     pub fn take_rebalance_events(&self) -> KafkaResult<Vec<RebalanceEvent>> {
-        if let Some(err) = self.inner.context().rebalance_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(err) = self.inner().context().rebalance_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(KafkaError::Subscription(format!("rebalance failed: {err}")));
         }
-        Ok(std::mem::take(&mut *self.inner.context().events.lock().unwrap_or_else(|e| e.into_inner())))
+        Ok(std::mem::take(&mut *self.inner().context().events.lock().unwrap_or_else(|e| e.into_inner())))
     }
 
     pub fn pause(&self, topic: &str, partitions: &[i32]) -> KafkaResult<()> {
-        self.inner.pause(&tpl_of(topic, partitions))
+        self.inner().pause(&tpl_of(topic, partitions))
     }
 
     pub fn resume(&self, topic: &str, partitions: &[i32]) -> KafkaResult<()> {
-        self.inner.resume(&tpl_of(topic, partitions))
+        self.inner().resume(&tpl_of(topic, partitions))
     }
 
     pub fn seek(&self, topic: &str, partition: i32, offset: i64, timeout: Duration) -> KafkaResult<()> {
-        self.inner.seek(topic, partition, to_offset(offset), timeout)
+        self.inner().seek(topic, partition, to_offset(offset), timeout)
     }
 
     /// Commits `(topic, partition, next offset)` asynchronously; only lag monitoring reads them.
@@ -277,22 +289,41 @@ impl BatchConsumer {
         for (topic, partition, offset) in offsets {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
         }
-        self.inner.commit(&tpl, rdkafka::consumer::CommitMode::Async)
+        self.inner().commit(&tpl, rdkafka::consumer::CommitMode::Async)
     }
 
     /// The latest librdkafka statistics (JSON), if `statistics.interval.ms` is set.
     pub fn stats(&self) -> Option<String> {
-        self.inner.context().stats.latest()
+        self.inner().context().stats.latest()
     }
 
-    /// Leaves the group (revoking partitions through the rebalance callback) and stops fetching.
+    /// Leaves the group (revoking partitions through the rebalance callback) and stops fetching. With
+    /// the broker gone (offsets to commit, a group to leave) that never finishes: after `CLOSE_TIMEOUT`
+    /// it fails with `OperationTimedOut`, and the client is then left to the process's end.
     pub fn close(&self) -> KafkaResult<()> {
-        self.inner.unsubscribe();
-        self.inner.close_queue()?;
-        while !self.inner.closed() {
-            self.inner.poll(Duration::from_millis(100));
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return if self.inner().closed() { Ok(()) } else { Err(KafkaError::ConsumerQueueClose(RDKafkaErrorCode::OperationTimedOut)) };
+        }
+        self.inner().unsubscribe();
+        self.inner().close_queue()?;
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        while !self.inner().closed() {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::ConsumerQueueClose(RDKafkaErrorCode::OperationTimedOut));
+            }
+            self.inner().poll(Duration::from_millis(100));
         }
         Ok(())
+    }
+}
+
+impl Drop for BatchConsumer {
+    fn drop(&mut self) {
+        // Closed (or closing in time, if it never was): destroyed. Otherwise the client and its threads
+        // are leaked rather than waited for without end, on the way out of a process whose broker is gone.
+        if self.close().is_err() {
+            std::mem::forget(self.consumer.take());
+        }
     }
 }
 
