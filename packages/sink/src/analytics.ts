@@ -30,7 +30,7 @@ export interface Overview {
   store: { kind: string };
 }
 
-/** The queries the API asks; `pulse serve` answers them in the thread that owns the store. */
+/** The queries the API asks; `pulse serve` has them answered by the process that owns the store. */
 export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'topProducts', 'overview'] as const;
 export type AnalyticsQueries = Pick<Analytics, (typeof ANALYTICS_QUERIES)[number]>;
 

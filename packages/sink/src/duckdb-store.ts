@@ -34,8 +34,8 @@ function toQueryRow(row: Record<string, unknown>): QueryRow {
 
 /**
  * The embedded store: one DuckDB file. DuckDB lets one process open a file for writing, so the sink and
- * the API that reads its tables share this object in one process (`pulse serve` runs the sink inside
- * when the store is DuckDB). Writes go through one connection: the batch is appended to staging tables
+ * the queries of its tables share this object in one process (the analytics process of `pulse serve`
+ * runs both when the store is DuckDB). Writes go through one connection: the batch is appended to staging tables
  * with DuckDB's appender, then upserted into the real tables, all inside one transaction with the
  * offsets. Reads use their own connections and see committed data only.
  */
@@ -66,7 +66,7 @@ export class DuckDbStore implements Store {
         if (!/lock/i.test(message)) throw err;
         if (Date.now() >= deadline) {
           throw new Error(
-            `the DuckDB file ${file} is open in another process (DuckDB allows one writer per file): with DuckDB, run either \`pulse serve\` (it runs the sink inside) or \`pulse sink\`, not both; or use PostgreSQL (PULSE_DATABASE_URL). ${message}`,
+            `the DuckDB file ${file} is open in another process (DuckDB allows one writer per file): with DuckDB, run either \`pulse serve\` (its analytics process runs the sink) or \`pulse sink\`, not both; or use PostgreSQL (PULSE_DATABASE_URL). ${message}`,
           );
         }
         await new Promise((r) => setTimeout(r, 200));

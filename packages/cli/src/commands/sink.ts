@@ -20,7 +20,7 @@ reason.
 
 The store: embedded DuckDB in <dataDir>/pulse.duckdb (sink.duckdbFile), or PostgreSQL when
 database.url / PULSE_DATABASE_URL is set (postgres://user:password@host:5432/db). DuckDB lets one
-process open the file: \`pulse serve\` runs the sink inside itself when the store is DuckDB, so run
+process open the file: \`pulse serve\` runs the sink in its analytics process when the store is DuckDB, so run
 this command alone only to fill the file without serving it, or with PostgreSQL.
 
 Options:
