@@ -17,11 +17,11 @@ describe('chooseSettings', () => {
     expect(formula.fillMs).toBeCloseTo(1.5, 1);
   });
 
-  it('lingers at least 10 ms, so that a producer sends at most 100 requests a second', () => {
+  it('lingers at least 10 ms, so that a producer sends at most 100 requests a second to each partition', () => {
     const c = chooseSettings(SPEC_EXAMPLE);
     // The formula's batch fills in 1.5 ms; 1.5 ms lingers would be ~670 requests a second.
     expect(c.lingerMs).toBe(10);
-    expect(c.reasons.join('\n')).toMatch(/at most 100 requests a second/);
+    expect(c.reasons.join('\n')).toMatch(/at most 100 requests a second to each partition/);
     // 8.333 events/ms · 10 ms · 230 B ≈ 19 KB, four times, as a power of two.
     expect(c.batchSizeBytes).toBe(131_072);
   });

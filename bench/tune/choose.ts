@@ -48,7 +48,7 @@ const LINGER_SHARE = 0.2;
 /** Share of the budget one consumer batch may take to process, so a big batch does not hold up the next poll. */
 const CONSUMER_SHARE = 0.1;
 const MIN_BATCH_BYTES = 16_384;
-/** Produce requests a second a producer may send, at most: each costs the broker CPU whatever its size. */
+/** Produce requests a second a producer may send to each partition, at most: each costs the broker CPU whatever its size. */
 const MAX_REQUESTS_PER_SEC = 100;
 /** Kafka's default max.request.size is 1 MiB; a bigger batch would be refused. */
 const MAX_BATCH_BYTES = 1_048_576;
@@ -77,15 +77,16 @@ function check(inputs: TuneInputs): void {
  *   the cost of holding events back (h per ms waited) balance; at least two round trips, because
  *   requests sent faster than they come back queue behind each other (in the producer sweep, every
  *   1 ms linger fell behind at a 2.9 ms round trip); at least 10 ms, so that a producer sends at most
- *   100 requests a second, because a request also costs the broker CPU whatever its size (hand-offs
+ *   100 requests a second to each partition (librdkafka sends one ProduceRequest per partition,
+ *   confluentinc/librdkafka#1700), because a request also costs the broker CPU whatever its size (hand-offs
  *   between its network and request threads, a syscall or more each way: with 1 ms at 100 000
  *   events/s the broker took 78% of a core instead of 60% and the pipeline fell seconds behind);
  *   at most a fifth of the budget, since the rest belongs to the consumer, the engine and the output
  *   topic (the aggregator's emit interval alone is 25 ms).
  * - batch.size: four times what a partition gathers in that linger, as a power of two between 16 KB
  *   and 1 MB, so the linger, not the size, closes a batch: batches closed by the linger leave
- *   together (every partition got its first record in the same burst) in one request, while a
- *   batch closed by its size leaves on its own, one request for each.
+ *   together (every partition got its first record in the same burst), in one pass of the
+ *   producer's broker thread, while a batch closed by its size leaves on its own, a wake-up for each.
  * - consumer batch: as many records as the aggregator processes in a tenth of the budget.
  * - compression: lz4, the spec's, unless the brokers are on this machine. Compression buys fewer
  *   network bytes with CPU in the producer, in the broker (which decompresses every batch to validate
@@ -122,9 +123,9 @@ export function chooseSettings(inputs: TuneInputs): TuneChoice {
       : formulaFillMs < lingerFloor && roundTripFloor >= requestFloor
         ? `linger.ms ${lingerMs}: two round trips (the formula's batch fills in ${formulaFillMs.toFixed(1)} ms, but requests sent faster than they return queue up)`
         : formulaFillMs < lingerFloor
-          ? `linger.ms ${lingerMs}: at most ${MAX_REQUESTS_PER_SEC} requests a second (the formula's batch fills in ${formulaFillMs.toFixed(1)} ms, but every request costs the broker CPU whatever its size)`
+          ? `linger.ms ${lingerMs}: at most ${MAX_REQUESTS_PER_SEC} requests a second to each partition (the formula's batch fills in ${formulaFillMs.toFixed(1)} ms, but every request costs the broker CPU whatever its size)`
         : `linger.ms ${lingerMs}: the formula's batch fills within the producer's share of the budget (${lingerCap} ms of ${inputs.budgetMs} ms)`,
-    `batch.size ${f(batchSizeBytes)}: four times the ${f(gathered)} bytes a partition gathers in ${Math.max(lingerMs, 1)} ms, as a power of two in [16 KB, 1 MB], so the linger closes batches and all partitions' batches leave in one request`,
+    `batch.size ${f(batchSizeBytes)}: four times the ${f(gathered)} bytes a partition gathers in ${Math.max(lingerMs, 1)} ms, as a power of two in [16 KB, 1 MB], so the linger closes batches and all partitions' batches leave together`,
     `consumer batch ${f(consumerBatchSize)} records: ~${costUs} µs a record in the aggregator, ${inputs.budgetMs * CONSUMER_SHARE} ms (${CONSUMER_SHARE * 100}% of the budget) a batch`,
     compression === 'none'
       ? 'compression none: the brokers are on this machine, so compressing would spend CPU in the producer, the broker and every consumer to save no network'

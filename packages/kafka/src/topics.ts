@@ -42,29 +42,31 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     config: { 'retention.ms': String(DAY) },
     doc: '5-minute tumbling window counts per user (output, key userId)',
   },
-  // Metric outputs (README "Output topics"): every record carries absolute values for its key and
-  // window, so consumers upsert; partition counts follow the input topics each is computed from (the larger one where there are two).
+  // Metric outputs (README "Metric topics"): every record carries absolute values for its key and
+  // window, so consumers upsert. The four aggregates per source partition have a few dozen keys, so one
+  // partition each: librdkafka sends one ProduceRequest per partition, and with 12 partitions every emit
+  // of a metric cost the broker up to 12 requests instead of one.
   {
     name: TOPICS.revenue,
-    partitions: 6,
+    partitions: 1,
     config: { 'retention.ms': String(7 * DAY) },
     doc: 'orders, items and revenue per source partition, currency and minute (key "<partition>/<currency>")',
   },
   {
     name: TOPICS.topProducts,
-    partitions: 12,
+    partitions: 1,
     config: { 'retention.ms': String(DAY) },
     doc: 'top viewed, carted and purchased products per source partition and 5 minutes (key "<metric>/<partition>")',
   },
   {
     name: TOPICS.uniqueUsers,
-    partitions: 12,
+    partitions: 1,
     config: { 'retention.ms': String(DAY) },
     doc: 'HyperLogLog estimates of active users per source partition and 1 or 5 minutes (key "<granularity>/<partition>")',
   },
   {
     name: TOPICS.funnel,
-    partitions: 12,
+    partitions: 1,
     config: { 'retention.ms': String(DAY) },
     doc: 'view → cart → purchase counts and distinct users per source partition and 5 minutes (key "<source>/<partition>")',
   },
