@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster } from '../../packages/kafka-local/src/index.js';
 import { ensureTopics } from '../../packages/kafka/src/index.js';
 import { testConfig } from './helpers/index.js';
-import { pulseEnv, spawnPulse } from './helpers/pipeline.js';
+import { pulseEnv, spawnPulse, type PulseProcess } from './helpers/pipeline.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** A broker of its own, beside the shared one, since this test stops it. */
@@ -18,26 +18,38 @@ describe('a broker stopped for good', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('does not keep the sink from stopping: its consumer gives up closing after 10 s', async () => {
+  it('does not keep the sink, the aggregator or the generator from stopping', async () => {
     const { bootstrap } = await startCluster({ dataDir, port, fresh: true });
     await ensureTopics(testConfig({ KAFKA_BOOTSTRAP_SERVERS: bootstrap }));
-    const env = pulseEnv(bootstrap, { PULSE_SINK_DUCKDB_FILE: join(dataDir, 'store.duckdb') });
-    // Traffic, so that the sink has outputs to fetch and offsets to commit when the broker goes.
-    const others = [spawnPulse(['generate', '--rate', '1000', '--duration', '120', '--quiet'], env), spawnPulse(['aggregate', '--progress', '0'], env)];
+    const env = pulseEnv(bootstrap, { PULSE_SINK_DUCKDB_FILE: join(dataDir, 'store.duckdb'), PULSE_AGGREGATOR_STOP_TIMEOUT_MS: '5000' });
+    // Traffic, so that each has records in flight, state to checkpoint and offsets to commit when the broker goes.
+    const generator = spawnPulse(['generate', '--rate', '1000', '--duration', '120', '--quiet'], env);
+    const aggregator = spawnPulse(['aggregate', '--progress', '0'], env);
     const sink = spawnPulse(['sink', '--progress', '0'], env);
+    const all = [sink, aggregator, generator];
+    const exitWithin = async (p: PulseProcess, ms: number) => {
+      const code = await Promise.race([p.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms).unref())]);
+      return { code, seconds: Math.round((Date.now() - stopped) / 100) / 10 };
+    };
+    let stopped = 0;
     try {
-      await sink.waitFor(/sink: reading/);
+      await Promise.all([sink.waitFor(/sink: reading/), aggregator.waitFor(/aggregate: consuming/)]);
       await new Promise((r) => setTimeout(r, 15_000));
       await stopCluster({ dataDir });
-      const stopped = Date.now();
-      sink.child.kill('SIGTERM');
+      stopped = Date.now();
+      for (const p of all) p.child.kill('SIGTERM');
+      const [s, a, g] = await Promise.all([exitWithin(sink, 30_000), exitWithin(aggregator, 30_000), exitWithin(generator, 50_000)]);
+      console.log(`[broker-gone] after SIGTERM: the sink stopped in ${s.seconds} s, the aggregator in ${a.seconds} s, the generator in ${g.seconds} s`);
       // Before the bound, librdkafka's close of a consumer whose broker was gone never returned.
-      const code = await Promise.race([sink.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 30_000).unref())]);
-      expect(code).toBe(0);
-      console.log(`[broker-gone] the sink stopped ${((Date.now() - stopped) / 1000).toFixed(1)} s after SIGTERM`);
+      expect(s.code).toBe(0);
+      // Its final checkpoint cannot be acknowledged: it gives up after aggregator.stopTimeoutMs and says so.
+      expect(a.code).toBe(1);
+      expect(aggregator.output()).toMatch(/final checkpoint did not finish within 5 s/);
+      // It waits 30 s for the acknowledgements of what it sent, then counts what it could not deliver.
+      expect(g.code).toBe(1);
+      expect(generator.output()).toMatch(/not acknowledged; first error: flush/);
     } finally {
-      // The generator and the aggregator wait for acknowledgements that will not come: not this test's subject.
-      for (const p of [sink, ...others]) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     }
   });
 });

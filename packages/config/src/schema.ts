@@ -68,6 +68,11 @@ export const schema = {
   'aggregator.graceMs': { type: { kind: 'int', min: 0 }, default: 60000, doc: 'how long after its end a window still accepts events' },
   'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 25, doc: 'at most one update per key and window in this interval' },
   'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
+  'aggregator.stopTimeoutMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 30000,
+    doc: 'how long `pulse aggregate` waits on stopping for its final checkpoint, which Kafka must acknowledge; past it, it exits 1 without one and the next start resumes from the last',
+  },
   'aggregator.maxKeysPerWindow': {
     type: { kind: 'int', min: 1 },
     default: 1000000,

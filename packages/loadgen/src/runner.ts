@@ -153,6 +153,7 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
   if (sink === undefined) sink = owned = await GeneratorProducer.connect(options.config!, options.producerOverrides);
   const base = sink.stats();
   let firstError: string | undefined;
+  let flushFailed = false;
 
   const { topics } = model.options;
   const perTopic: Record<string, number> = { [topics.clicks]: 0, [topics.purchases]: 0, [topics.sensors]: 0 };
@@ -225,6 +226,7 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
     } catch (err) {
       // Not everything was acknowledged in time: report it in the stats rather than lose them.
       firstError = `flush: ${(err as Error).message}`;
+      flushFailed = true;
     }
     const totalMs = elapsed();
     const s = sink.stats();
@@ -250,6 +252,7 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
     };
   } finally {
     if (timer) clearInterval(timer);
-    if (owned) await owned.close(options.flushTimeoutMs ?? 30_000);
+    // A flush that already ran out of time (Kafka gone) is not waited for a second time.
+    if (owned && !flushFailed) await owned.close(options.flushTimeoutMs ?? 30_000);
   }
 }

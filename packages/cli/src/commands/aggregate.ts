@@ -17,6 +17,8 @@ pulse-revenue, pulse-top-products and pulse-funnel (from purchases) and pulse-se
 readings): coalesced updates while a window is open, one final record when stream time passes its
 end plus grace; and dead-letters (malformed and late events, with their reason). Run more of them to
 scale out; kill one and the others take over its partitions without losing or double-counting an event.
+Ctrl-C or SIGTERM writes a final checkpoint and exits 0; when Kafka does not acknowledge it within
+aggregator.stopTimeoutMs (30 s), it exits 1 without one, and the next start resumes from the last.
 
 Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
@@ -67,12 +69,23 @@ ${describeConfig()}`,
       lastAt = now;
     }, 1000);
 
+    // With Kafka gone the final checkpoint would wait for acknowledgements that come only when
+    // librdkafka gives up on the records (message.timeout.ms, 5 min). Exiting without it is what a
+    // crash does: the next start restores the last checkpoint and replays the events after it.
+    const stopWithin = (ms: number): Promise<void> => {
+      const deadline = setTimeout(() => {
+        console.error(`aggregate: the final checkpoint did not finish within ${ms / 1000} s (is Kafka reachable?); exiting without it, the next start resumes from the last checkpoint`);
+        process.exit(1);
+      }, ms);
+      deadline.unref();
+      return aggregator.stop().finally(() => clearTimeout(deadline));
+    };
     let stopping = false;
     const stop = () => {
       if (stopping) process.exit(130);
       stopping = true;
       console.error('aggregate: stopping (checkpointing state; Ctrl-C again to exit at once)');
-      void aggregator.stop();
+      void stopWithin(config.aggregator.stopTimeoutMs);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -82,7 +95,7 @@ ${describeConfig()}`,
       return 0;
     } catch (err) {
       console.error(`aggregate: stopped on an error: ${(err as Error).message}`);
-      await aggregator.stop().catch(() => {});
+      await stopWithin(config.aggregator.stopTimeoutMs).catch(() => {});
       return 1;
     } finally {
       clearInterval(timer);

@@ -53,7 +53,8 @@ Options:
   --quiet                no progress lines on stderr
 
 Producer settings (batch size, linger, compression, acks) come from configuration (producer.*).
-Ctrl-C stops producing, flushes what was sent and prints the summary; a second Ctrl-C exits at once.`,
+Ctrl-C stops producing, waits up to 30 s for Kafka to acknowledge what was sent and prints the summary;
+a second Ctrl-C exits at once. Exits 1 when an event failed or was not acknowledged.`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -136,8 +137,11 @@ Ctrl-C stops producing, flushes what was sent and prints the summary; a second C
             (stats.aborted ? ' (stopped early)' : ''),
         );
       }
-      if (stats.firstError !== undefined) console.error(`generate: ${fmt(stats.failed)} events failed; first error: ${stats.firstError}`);
-      return stats.failed > 0 ? 1 : 0;
+      const unacknowledged = stats.produced - stats.delivered - stats.failed;
+      if (stats.firstError !== undefined) {
+        console.error(`generate: ${fmt(stats.failed)} events failed, ${fmt(unacknowledged)} not acknowledged; first error: ${stats.firstError}`);
+      }
+      return stats.failed > 0 || unacknowledged > 0 ? 1 : 0;
     } finally {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
