@@ -50,12 +50,28 @@ pub fn hash64(bytes: &[u8]) -> u64 {
 pub struct HyperLogLog {
     precision: u8,
     registers: Box<[u8]>,
+    /// Σ 2^-r over the registers, in fixed point with 64 fraction bits (exact: r ≤ 61), and the number
+    /// of zero registers, both kept up to date by inserts. The metrics ask for an estimate at every
+    /// emit, and reading all 2^p registers for it took 8% of the aggregator's CPU at 5 000 events/s.
+    inverse_sum: u128,
+    zeros: u32,
+}
+
+/// 2^-r with 64 fraction bits.
+fn inverse_power(r: u8) -> u128 {
+    1u128 << (64 - r as u32)
 }
 
 impl HyperLogLog {
     pub fn new(precision: u8) -> Self {
         assert!((MIN_PRECISION..=MAX_PRECISION).contains(&precision), "HyperLogLog precision must be {MIN_PRECISION}..={MAX_PRECISION}");
-        Self { precision, registers: vec![0; 1 << precision].into_boxed_slice() }
+        Self::with_registers(precision, vec![0; 1 << precision].into_boxed_slice())
+    }
+
+    fn with_registers(precision: u8, registers: Box<[u8]>) -> Self {
+        let inverse_sum = registers.iter().map(|&r| inverse_power(r)).sum();
+        let zeros = registers.iter().filter(|&&r| r == 0).count() as u32;
+        Self { precision, registers, inverse_sum, zeros }
     }
 
     pub fn precision(&self) -> u8 {
@@ -78,6 +94,8 @@ impl HyperLogLog {
         let r = &mut self.registers[index];
         let changed = rank > *r;
         if changed {
+            self.inverse_sum = self.inverse_sum - inverse_power(*r) + inverse_power(rank);
+            self.zeros -= (*r == 0) as u32;
             *r = rank;
         }
         changed
@@ -96,12 +114,8 @@ impl HyperLogLog {
             64 => 0.709,
             _ => 0.7213 / (1.0 + 1.079 / m),
         };
-        let mut sum = 0.0;
-        let mut zeros = 0usize;
-        for &r in self.registers.iter() {
-            sum += f64::from_bits((1023u64 - r as u64) << 52); // 2^-r
-            zeros += (r == 0) as usize;
-        }
+        let sum = self.inverse_sum as f64 / (1u128 << 64) as f64;
+        let zeros = self.zeros;
         let raw = alpha * m * m / sum;
         let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
         estimate.round() as u64
@@ -119,7 +133,7 @@ impl HyperLogLog {
         if registers.iter().any(|&x| x as u32 > 64 - precision as u32 + 1) {
             return Err(SnapshotError::Corrupt("HyperLogLog register out of range".into()));
         }
-        Ok(Self { precision, registers: registers.into() })
+        Ok(Self::with_registers(precision, registers.into()))
     }
 }
 
@@ -165,6 +179,45 @@ mod tests {
             }
         }
         assert_eq!(h.estimate(), 100);
+    }
+
+    /// The estimate from every register, as it was computed before the running sums.
+    fn estimate_from_registers(h: &HyperLogLog) -> u64 {
+        let m = h.registers.len() as f64;
+        let alpha = match h.registers.len() {
+            16 => 0.673,
+            32 => 0.697,
+            64 => 0.709,
+            _ => 0.7213 / (1.0 + 1.079 / m),
+        };
+        let sum: f64 = h.registers.iter().map(|&r| 0.5f64.powi(r as i32)).sum();
+        let zeros = h.registers.iter().filter(|&&r| r == 0).count();
+        let raw = alpha * m * m / sum;
+        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        estimate.round() as u64
+    }
+
+    #[test]
+    fn the_running_sums_give_the_estimate_of_all_registers_also_after_a_snapshot() {
+        for precision in [MIN_PRECISION, 10, DEFAULT_PRECISION] {
+            let mut h = HyperLogLog::new(precision);
+            let mut checked = 0;
+            for i in 0..200_000u64 {
+                h.insert(format!("u-{i}").as_bytes());
+                // Across linear counting, the switch to the raw estimate and far beyond it.
+                if i.is_power_of_two() || i % 9_973 == 0 {
+                    assert_eq!(h.estimate(), estimate_from_registers(&h), "p={precision} after {} inserts", i + 1);
+                    checked += 1;
+                }
+            }
+            let mut w = Writer::new(b"TEST", 1);
+            h.write(&mut w);
+            let frame = w.finish();
+            let restored = HyperLogLog::read(&mut Reader::open(&frame, b"TEST", 1).expect("valid frame"), precision).expect("valid snapshot");
+            assert_eq!(restored, h);
+            assert_eq!(restored.estimate(), estimate_from_registers(&h));
+            assert!(checked > 30);
+        }
     }
 
     #[test]
