@@ -122,7 +122,7 @@ export async function runSinkBench(o: SinkBenchOptions): Promise<SinkBenchResult
     for (let run = 1; run <= o.runs; run++) {
       for (const kind of ['duckdb', 'postgres'] as const) {
         const open = async (name: string): Promise<Store> => {
-          if (kind === 'duckdb') return DuckDbStore.open(join(work, `${name}-${run}.duckdb`));
+          if (kind === 'duckdb') return DuckDbStore.open(join(work, `${name}-${run}.duckdb`), { threads: o.config.sink.duckdbThreads });
           if (local !== null) return PostgresStore.open(await local.freshDatabase(`${name}_${run}`));
           const store = await PostgresStore.open(o.databaseUrl!);
           // A given database is emptied first, so that every run starts alike.

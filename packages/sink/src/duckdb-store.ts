@@ -51,15 +51,17 @@ export class DuckDbStore implements Store {
   ) {}
 
   /**
-   * Opens (or creates) the file. A file locked by another process is waited for up to `lockWaitMs`: the
-   * analytics process of a `pulse serve` that was killed lets go of it once it notices, a moment later.
+   * Opens (or creates) the file with `threads` DuckDB worker threads (DuckDB's default: one per core).
+   * A file locked by another process is waited for up to `lockWaitMs`: the analytics process of a
+   * `pulse serve` that was killed lets go of it once it notices, a moment later.
    */
-  static async open(file: string, lockWaitMs = LOCK_WAIT_MS): Promise<DuckDbStore> {
+  static async open(file: string, o: { threads?: number; lockWaitMs?: number } = {}): Promise<DuckDbStore> {
     mkdirSync(dirname(file), { recursive: true });
+    const lockWaitMs = o.lockWaitMs ?? LOCK_WAIT_MS;
     const deadline = Date.now() + lockWaitMs;
     for (;;) {
       try {
-        const instance = await DuckDBInstance.create(file);
+        const instance = await DuckDBInstance.create(file, o.threads === undefined ? {} : { threads: String(o.threads) });
         return new DuckDbStore(file, instance, await instance.connect());
       } catch (err) {
         const message = (err as Error).message;

@@ -23,5 +23,5 @@ export function duckdbPath(config: PulseConfig): string {
 
 /** PostgreSQL when database.url (PULSE_DATABASE_URL) is set, else the embedded DuckDB file. */
 export function openStore(config: PulseConfig): Promise<Store> {
-  return config.database.url.length > 0 ? PostgresStore.open(config.database.url) : DuckDbStore.open(duckdbPath(config));
+  return config.database.url.length > 0 ? PostgresStore.open(config.database.url) : DuckDbStore.open(duckdbPath(config), { threads: config.sink.duckdbThreads });
 }

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '@pulse/config';
 import { TOPICS } from '@pulse/kafka';
-import { DuckDbStore, decodeRecord, latencyBucket, bucketUpperMs, mergeBatches, mergeTopProducts, summarize, TABLES } from '../src/index.js';
+import { DuckDbStore, openStore, type Store, decodeRecord, latencyBucket, bucketUpperMs, mergeBatches, mergeTopProducts, summarize, TABLES } from '../src/index.js';
 import { dedupeRows } from '../src/tables.js';
 
 const W = 1_764_100_200_000;
@@ -115,6 +116,17 @@ describe('DuckDbStore', () => {
     await expect(DuckDbStore.open(file).then((s) => s.close())).resolves.toBeUndefined();
   });
 
+  it('runs the configured number of DuckDB threads: sink.duckdbThreads, 1 unless set', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-duck-'));
+    const threads = async (store: Store) => {
+      const [row] = await store.query("SELECT current_setting('threads')::INTEGER AS threads", []);
+      await store.close();
+      return row?.threads;
+    };
+    expect(await threads(await openStore(loadConfig({ env: {}, overrides: { dataDir: dir } })))).toBe(1);
+    expect(await threads(await openStore(loadConfig({ env: {}, overrides: { dataDir: dir, 'sink.duckdbThreads': 3 } })))).toBe(3);
+  });
+
   it('waits for another process to let go of the file, and says who holds it when it does not', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'pulse-duck-')), 'store.duckdb');
     // Another process holds the file open until told to let go (a line on its stdin).
@@ -124,8 +136,8 @@ describe('DuckDbStore', () => {
       { cwd: PACKAGE_DIR, stdio: ['pipe', 'pipe', 'inherit'] },
     );
     await new Promise((resolve) => holder.stdout.once('data', resolve));
-    await expect(DuckDbStore.open(file, 300)).rejects.toThrow(new RegExp(`open in another process .*run either \`pulse serve\`.*\\(PID ${holder.pid}\\)`, 's'));
-    const opening = DuckDbStore.open(file, 10_000);
+    await expect(DuckDbStore.open(file, { lockWaitMs: 300 })).rejects.toThrow(new RegExp(`open in another process .*run either \`pulse serve\`.*\\(PID ${holder.pid}\\)`, 's'));
+    const opening = DuckDbStore.open(file, { lockWaitMs: 10_000 });
     setTimeout(() => holder.stdin.write('close\n'), 500);
     const store = await opening;
     await store.migrate();
