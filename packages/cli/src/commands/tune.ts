@@ -14,9 +14,11 @@ probe topic of its own, pulse-tune-probe; and metadata requests) and the event r
 latency budget:
   linger.ms    the time a partition takes to gather the spec formula's batch √(2·RTT·rate/holding
                cost), with the rate in events per ms per partition; at least two round trips
-               (requests sent faster than they return queue up), at most a fifth of the budget
-  batch.size   twice what a partition gathers in that linger (a power of two, 16 KB … 1 MB), so the
-               linger closes batches at a steady rate and bursts still fit
+               (requests sent faster than they return queue up) and 10 ms (librdkafka sends each
+               partition's batch as a request of its own, and a request costs the broker CPU
+               whatever its size), at most a fifth of the budget
+  batch.size   four times what a partition gathers in that linger (a power of two, 16 KB … 1 MB),
+               so the linger closes batches at a steady rate and bursts still fit
   consumer batch  the records the aggregator processes in a tenth of the budget (~9 µs each)
   compression  none when every bootstrap server is on this machine (loopback: compressing only costs
                CPU in the producer, the broker and the consumers), else lz4 as the spec says
