@@ -57,6 +57,20 @@ pub struct HyperLogLog {
     zeros: u32,
 }
 
+/// The estimate of `registers` registers whose 2^-r add up to `sum`, `zeros` of them zero, rounded.
+fn estimate_from(registers: usize, sum: f64, zeros: u32) -> u64 {
+    let m = registers as f64;
+    let alpha = match registers {
+        16 => 0.673,
+        32 => 0.697,
+        64 => 0.709,
+        _ => 0.7213 / (1.0 + 1.079 / m),
+    };
+    let raw = alpha * m * m / sum;
+    let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+    estimate.round() as u64
+}
+
 /// 2^-r with 64 fraction bits.
 fn inverse_power(r: u8) -> u128 {
     1u128 << (64 - r as u32)
@@ -107,18 +121,7 @@ impl HyperLogLog {
 
     /// The cardinality estimate, rounded.
     pub fn estimate(&self) -> u64 {
-        let m = self.registers.len() as f64;
-        let alpha = match self.registers.len() {
-            16 => 0.673,
-            32 => 0.697,
-            64 => 0.709,
-            _ => 0.7213 / (1.0 + 1.079 / m),
-        };
-        let sum = self.inverse_sum as f64 / (1u128 << 64) as f64;
-        let zeros = self.zeros;
-        let raw = alpha * m * m / sum;
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
-        estimate.round() as u64
+        estimate_from(self.registers.len(), self.inverse_sum as f64 / (1u128 << 64) as f64, self.zeros)
     }
 
     pub fn write(&self, w: &mut Writer) {
@@ -183,18 +186,9 @@ mod tests {
 
     /// The estimate from every register, as it was computed before the running sums.
     fn estimate_from_registers(h: &HyperLogLog) -> u64 {
-        let m = h.registers.len() as f64;
-        let alpha = match h.registers.len() {
-            16 => 0.673,
-            32 => 0.697,
-            64 => 0.709,
-            _ => 0.7213 / (1.0 + 1.079 / m),
-        };
         let sum: f64 = h.registers.iter().map(|&r| 0.5f64.powi(r as i32)).sum();
-        let zeros = h.registers.iter().filter(|&&r| r == 0).count();
-        let raw = alpha * m * m / sum;
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
-        estimate.round() as u64
+        let zeros = h.registers.iter().filter(|&&r| r == 0).count() as u32;
+        estimate_from(h.registers.len(), sum, zeros)
     }
 
     #[test]
