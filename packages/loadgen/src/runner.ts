@@ -153,7 +153,8 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
   if (sink === undefined) sink = owned = await GeneratorProducer.connect(options.config!, options.producerOverrides);
   const base = sink.stats();
   let firstError: string | undefined;
-  let flushFailed = false;
+  /** The run's own flush has been tried (whatever came of it), so closing need not flush again. */
+  let flushed = false;
 
   const { topics } = model.options;
   const perTopic: Record<string, number> = { [topics.clicks]: 0, [topics.purchases]: 0, [topics.sensors]: 0 };
@@ -218,6 +219,7 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
 
     const flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
     try {
+      flushed = true;
       await sink.flush(flushTimeoutMs);
       // flush() returns when librdkafka is done; delivery callbacks may reach JavaScript just after.
       const timeout = new AbortController();
@@ -226,7 +228,6 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
     } catch (err) {
       // Not everything was acknowledged in time: report it in the stats rather than lose them.
       firstError = `flush: ${(err as Error).message}`;
-      flushFailed = true;
     }
     const totalMs = elapsed();
     const s = sink.stats();
@@ -252,7 +253,8 @@ export async function runGenerator(options: GeneratorOptions): Promise<Generator
     };
   } finally {
     if (timer) clearInterval(timer);
-    // A flush that already ran out of time (Kafka gone) is not waited for a second time.
-    if (owned && !flushFailed) await owned.close(options.flushTimeoutMs ?? 30_000);
+    // Only a run cut short by an error still has records to flush; one that ran out of time (Kafka
+    // gone) is not waited for a second time.
+    if (owned && !flushed) await owned.close(options.flushTimeoutMs ?? 30_000);
   }
 }

@@ -65,8 +65,8 @@ export class Sink {
     this.consumer = new BatchConsumer(
       consumerConfig(this.config, 'sink', this.config.sink.groupId, {
         // Fewer, fuller fetches: rows are stored sink.maxWaitMs at a time anyway. Each fetch names every
-        // partition of the output topics (78 then, 40 now); waiting 100 ms instead of 20 took the broker
-        // from 67–68% to 64% of a core beside the whole pipeline at 10 000 events/s (`bench recs --aggregator`).
+        // partition of the output topics; waiting 100 ms instead of 20 took the broker from 67–68% to
+        // 64% of a core beside the whole pipeline at 10 000 events/s (`bench recs --aggregator`).
         'fetch.wait.max.ms': 100,
         'fetch.min.bytes': 65_536,
         // Also the source of the lag in progress().
