@@ -1,8 +1,10 @@
+import { totalmem } from 'node:os';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, type KafkaSettings } from '@pulse/engine';
 import { consumerConfig, ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
 import { runGenerator } from '@pulse/loadgen';
+import { writebackSettings } from './machine.js';
 
 export interface BenchBroker {
   bootstrap: string;
@@ -19,6 +21,7 @@ export interface BenchBroker {
 export async function benchBroker(o: { bootstrapServers?: string; dataDir: string; port: number; log: (line: string) => void }): Promise<BenchBroker> {
   if (o.bootstrapServers !== undefined) return { bootstrap: o.bootstrapServers, pid: null, stop: async () => {} };
   const log = (l: string) => o.log(`kafka: ${l}`);
+  warnOfBurstyWriteback(o.log);
   o.log(`starting a fresh Kafka broker for the benchmark on port ${o.port} (${o.dataDir})`);
   const cluster = await startCluster({ dataDir: o.dataDir, nodes: 1, port: o.port, fresh: true, log });
   return {
@@ -26,6 +29,24 @@ export async function benchBroker(o: { bootstrapServers?: string; dataDir: strin
     pid: cluster.nodes[0]?.pid ?? null,
     stop: () => stopCluster({ dataDir: o.dataDir, log }).then(() => {}, () => {}),
   };
+}
+
+/** Above this much unwritten data the kernel's writeback comes in bursts the broker stalls behind. */
+const BURSTY_WRITEBACK_BYTES = 256 * 2 ** 20;
+
+/**
+ * Says so when the kernel lets the broker's writes pile up before writing them out: with Linux's
+ * defaults the broker stalls for seconds every 30 s at 100 000 events/s (README, "The disk").
+ */
+function warnOfBurstyWriteback(log: (line: string) => void): void {
+  const w = writebackSettings();
+  if (w === null) return;
+  const threshold = w.dirtyBackgroundBytes > 0 ? w.dirtyBackgroundBytes : (w.dirtyBackgroundRatio / 100) * totalmem();
+  if (threshold <= BURSTY_WRITEBACK_BYTES) return;
+  log(
+    `warning: the kernel starts writing the broker's data to disk only at ${Math.round(threshold / 2 ** 20)} MiB unwritten (or after ${w.dirtyExpireCentisecs / 100} s); ` +
+      'at high rates that comes as bursts the broker stalls behind. For steady writeback: sysctl -w vm.dirty_background_bytes=16777216 vm.dirty_writeback_centisecs=100',
+  );
 }
 
 /** Where the broker warm-up writes and reads: as many partitions as user-clicks. */

@@ -20,6 +20,40 @@ export interface MachineInfo {
   loadAverage: string;
   /** `cpuSpeed()` when the result was taken. */
   cpuSpeedMBps: number;
+  /** The kernel's writeback settings (`vm.dirty_*`), which decide whether the broker's writes reach the disk steadily or in stalls; null off Linux. */
+  writeback: Writeback | null;
+}
+
+/**
+ * When the kernel writes dirty page-cache pages back to disk. With the defaults (a background threshold
+ * of 10% of memory, pages expiring after 30 s) a broker taking 26 MB/s holds ~800 MB unwritten and the
+ * kernel writes it out in one 3-second burst every 30 s; the broker's request thread then waits on the
+ * disk inside write() (measured: README, "The disk").
+ */
+export interface Writeback {
+  dirtyBackgroundBytes: number;
+  dirtyBackgroundRatio: number;
+  dirtyExpireCentisecs: number;
+  dirtyWritebackCentisecs: number;
+}
+
+export function writebackSettings(): Writeback | null {
+  try {
+    const vm = (name: string) => Number(readFileSync(`/proc/sys/vm/${name}`, 'utf8').trim());
+    return {
+      dirtyBackgroundBytes: vm('dirty_background_bytes'),
+      dirtyBackgroundRatio: vm('dirty_background_ratio'),
+      dirtyExpireCentisecs: vm('dirty_expire_centisecs'),
+      dirtyWritebackCentisecs: vm('dirty_writeback_centisecs'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The writeback settings as sysctl names and values, for reports. */
+export function writebackLine(w: Writeback): string {
+  return `vm.dirty_background_bytes=${w.dirtyBackgroundBytes}, vm.dirty_background_ratio=${w.dirtyBackgroundRatio}, vm.dirty_expire_centisecs=${w.dirtyExpireCentisecs}, vm.dirty_writeback_centisecs=${w.dirtyWritebackCentisecs}`;
 }
 
 /**
@@ -74,5 +108,6 @@ export function machineInfo(): MachineInfo {
       .map((l) => l.toFixed(2))
       .join(', '),
     cpuSpeedMBps: cpuSpeed(),
+    writeback: writebackSettings(),
   };
 }

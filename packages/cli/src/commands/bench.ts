@@ -21,19 +21,32 @@ import {
   type Compression,
   type E2EResult,
   type KafkaBaselineResult,
+  type ProcessUsage,
   type ProfileResult,
   type RecsServingResult,
   type SinkBenchResult,
+  writebackLine,
 } from '@pulse/bench';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
+/** Each process's CPU and memory, and how long its main thread waited for a core. */
+function processTable(processes: Record<string, ProcessUsage>): string {
+  const rows = Object.entries(processes).map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.mainThreadWaitPercent} | ${u.maxRssMiB} |`);
+  return ['| process | CPU % (of one core) | main thread waiting for a core, % of the time | max RSS MiB |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** The disk's share of an e2e run: how much the kernel held unwritten, how hard it wrote, and the settings that decide both. */
+function diskLine(r: E2EResult): string {
+  // Results taken before the disk was sampled have neither.
+  if (r.cpuSeries[0]?.unwrittenMiB === undefined || !r.machine.writeback) return '';
+  const peak = (pick: (c: E2EResult['cpuSeries'][number]) => number) => Math.max(0, ...r.cpuSeries.map(pick));
+  return `\nThe disk: the kernel held at most ${fmt(peak((c) => c.unwrittenMiB))} MiB unwritten and wrote at most ${fmt(peak((c) => c.diskWriteMBps))} MB in one second (${writebackLine(r.machine.writeback)}).`;
+}
+
 function markdown(r: E2EResult): string {
   const row = (name: string, l: E2EResult['latencyMs']) => `| ${name} | ${fmt(l.count)} | ${l.p50} | ${l.p95} | ${l.p99} | ${l.p999} | ${l.max} |`;
-  const procs = Object.entries(r.processes)
-    .map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.maxRssMiB} |`)
-    .join('\n');
   return `# Pulse e2e benchmark — ${fmt(r.targetRate)} events/s for ${r.durationSec} s
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node},
@@ -61,11 +74,9 @@ Latency in ms from each event's intended send time (no coordinated omission):
 ${row('reflected in aggregator state', r.stateLatencyMs)}
 ${row(r.outputPartitions === 12 ? 'readable on user-activity-counts' : `readable on user-activity-counts (its partitions 0–${r.outputPartitions - 1} of 12)`, r.outputLatencyMs)}
 
-| process | CPU % (of one core) | max RSS MiB |
-|---|---|---|
-${procs}
+${processTable(r.processes)}
 
-The whole machine was busy ${r.machineCpu.busyPercent}% of its ${r.machine.cores * 100}%; the hypervisor took ${r.machineCpu.stealPercent}% (steal). One core's speed (SHA-256): ${fmt(r.cpuSpeedBeforeMBps)} MB/s before the run, ${fmt(r.machine.cpuSpeedMBps)} after.
+The whole machine was busy ${r.machineCpu.busyPercent}% of its ${r.machine.cores * 100}%; the hypervisor took ${r.machineCpu.stealPercent}% (steal). One core's speed (SHA-256): ${fmt(r.cpuSpeedBeforeMBps)} MB/s before the run, ${fmt(r.machine.cpuSpeedMBps)} after.${diskLine(r)}
 
 Settings: ${Object.entries(r.settings)
     .map(([k, v]) => `${k}=${v}`)
@@ -166,9 +177,6 @@ Producer settings: ${Object.entries(r.settings)
 }
 
 function recsMarkdown(r: RecsServingResult): string {
-  const procs = Object.entries(r.processes)
-    .map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.maxRssMiB} |`)
-    .join('\n');
   return `# Pulse recommendation API under load
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node}, commit ${r.machine.commit}.
@@ -178,9 +186,7 @@ Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\`${r.aggregator 
 - request latency ms from the intended send time: p50 ${r.requestLatencyMs.p50}, p95 ${r.requestLatencyMs.p95}, p99 ${r.requestLatencyMs.p99}, p99.9 ${r.requestLatencyMs.p999}, max ${r.requestLatencyMs.max}; the p99 of a second was over 10 ms in ${r.requestSeries.filter((s) => s.p99 > 10).length} of ${r.requestSeries.length} seconds
 - freshness ms (event produced → first personalised answer, ${r.probes} probes): p50 ${r.freshnessMs.p50}, p95 ${r.freshnessMs.p95}, p99 ${r.freshnessMs.p99}, max ${r.freshnessMs.max}
 
-| process | CPU % (of one core) | max RSS MiB |
-|---|---|---|
-${procs}
+${processTable(r.processes)}
 
 Generator producer: ${Object.keys(r.producerSettings).length === 0 ? 'the configuration\'s settings' : `tuned, ${Object.entries(r.producerSettings).map(([k, v]) => `${k}=${v}`).join(' ')}`}.
 `;
