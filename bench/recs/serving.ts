@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
@@ -24,6 +25,11 @@ export interface RecsServingOptions {
   brokerWarmupSec: number;
   /** Also run `pulse aggregate` on the same traffic, so that the API is measured beside the whole pipeline. */
   aggregator: boolean;
+  /**
+   * `api.nice` of `pulse serve`; other than 0, serve runs in a session of its own, so that with
+   * autogroups its priority counts against the broker and the pipeline (as for a service of its own).
+   */
+  apiNice: number;
   /** The generator's producer settings: what `pulse tune` chooses for the event rate, or the configuration's (as in e2e). */
   producer: 'tuned' | 'config';
   dataDir: string;
@@ -51,6 +57,7 @@ export interface RecsServingResult {
   durationSec: number;
   brokerWarmupSec: number;
   aggregator: boolean;
+  apiNice: number;
   /** The PULSE_PRODUCER_* settings the processes ran with over the configuration (the tuner's, or none). */
   producerSettings: Record<string, string>;
   processes: Record<string, ProcessUsage>;
@@ -58,8 +65,14 @@ export interface RecsServingResult {
   startedAt: string;
 }
 
-function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function spawnCli(args: string[], env: Record<string, string>, detached = false): ChildProcess {
+  return spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached });
+}
+
+/** The nice value of a process's main thread (/proc/<pid>/stat). */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
 function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
@@ -105,11 +118,13 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     // The analytics store `pulse serve` opens (idle here: no aggregator writes outputs) is the benchmark's own.
     const store = join(o.dataDir, 'serve-store.duckdb');
     for (const f of [store, `${store}.wal`]) rmSync(f, { force: true });
-    const serve = spawnCli(['serve', '--port', String(o.httpPort)], { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store });
+    const serveEnv = { ...env, PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store, PULSE_API_NICE: String(o.apiNice) };
+    const serve = spawnCli(['serve', '--port', String(o.httpPort)], serveEnv, o.apiNice !== 0);
     children.push(serve);
     const aggregator = o.aggregator ? spawnCli(['aggregate', '--progress', '0'], { ...env, PULSE_AGGREGATOR_GROUP_ID: `pulse-bench-recs-${Date.now()}` }) : null;
     if (aggregator !== null) children.push(aggregator);
     await waitFor(serve, /API on/, 60_000);
+    if (o.apiNice !== 0 && niceOf(serve.pid!) !== o.apiNice) throw new Error(`pulse serve did not get api.nice ${o.apiNice}: raising CPU priority takes root or CAP_SYS_NICE`);
     const base = `http://127.0.0.1:${o.httpPort}`;
     o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
     await new Promise((r) => setTimeout(r, o.warmupSec * 1000));
@@ -126,6 +141,9 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     });
     sampler.start();
     const probeProducer = await TrackedProducer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
+    // The HTTP load stands for clients on other machines: at the API's priority (this thread, the one
+    // that sends and times the requests), its own waits for a core do not count as the API's latency.
+    if (o.apiNice !== 0) setPriority(o.apiNice);
     const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const getJson = (path: string) =>
       new Promise<{ fallback: boolean }>((resolve, reject) => {
@@ -190,6 +208,7 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
       durationSec: o.durationSec,
       brokerWarmupSec,
       aggregator: o.aggregator,
+      apiNice: o.apiNice,
       producerSettings,
       processes,
       machine: machineInfo(),

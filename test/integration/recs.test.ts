@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -103,6 +103,43 @@ describe('recommendations served from the Kafka stream', () => {
       await stop(second);
     } finally {
       for (const p of spawned) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    }
+  });
+
+  it('serve at api.nice below 0 runs every thread at it, and, leading its session, gives the session the nice too', async () => {
+    const store = join(mkdtempSync(join(tmpdir(), 'pulse-recs-test-')), 'store.duckdb');
+    const env = pulseEnv(bootstrap, { PULSE_API_NICE: '-5', PULSE_RECS_SNAPSHOT_INTERVAL_MS: '0', PULSE_SINK_DUCKDB_FILE: store });
+    const p = spawnPulse(['serve', '--port', String(port + 3)], env, { detached: true });
+    try {
+      await p.waitFor(/API on/);
+      const pid = p.child.pid!;
+      const nices = (of: number) =>
+        readdirSync(`/proc/${of}/task`).map((tid) => {
+          const stat = readFileSync(`/proc/${of}/task/${tid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        });
+      const [analytics] = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+      // The analytics process keeps its own lower priority, in a session of its own that carries it too.
+      expect(new Set(nices(analytics!))).toEqual(new Set([10]));
+      const stat = readFileSync(`/proc/${analytics}/stat`, 'utf8');
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(analytics);
+      const autogroups = readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+      if (autogroups) expect(readFileSync(`/proc/${analytics}/autogroup`, 'utf8')).toMatch(/ nice 10$/m);
+      if (process.getuid?.() !== 0) {
+        // Raising priority takes privileges: serve says so and runs at the default.
+        expect(p.output()).toMatch(/api\.nice -5 not applied .*root or CAP_SYS_NICE; running at the default/);
+        expect(new Set(nices(pid))).toEqual(new Set([0]));
+        return;
+      }
+      expect(p.output()).toMatch(/serve: CPU priority nice -5\n/);
+      expect(new Set(nices(pid))).toEqual(new Set([-5]));
+      if (autogroups) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(/ nice -5$/m);
+      // An answer means serve's event loop runs, past where it starts to handle SIGTERM.
+      expect((await fetch(`http://127.0.0.1:${port + 3}/healthz`)).status).toBe(200);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     }
   });
 });

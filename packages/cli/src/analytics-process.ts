@@ -4,10 +4,10 @@
 // requests the API answers, above all recommendations. (A worker thread would do, but the Kafka admin
 // client's native module cannot be loaded in one.)
 
-import { readdirSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { getPriority } from 'node:os';
 import type { PulseConfig } from '@pulse/config';
 import { Analytics, KafkaMonitor, openStore, Sink, type AnalyticsQueries } from '@pulse/sink';
+import { setNice, setSessionNice } from './priority.js';
 
 /** The API process's messages: first `start`, then numbered requests. */
 export type AnalyticsRequest =
@@ -46,18 +46,12 @@ interface Running {
 
 /**
  * The sink's work is throughput, the API's latency: on a busy machine the API process goes first.
- * Linux keeps a nice value per thread, so every thread already running is set (threads started later
- * inherit it from their creator). Never below the nice the process has: raising priority takes privileges.
+ * Never below the nice the process has: raising priority takes privileges.
  */
 function lowerPriority(nice: number): void {
   if (nice <= getPriority()) return;
-  let threads: number[] = [];
-  try {
-    threads = readdirSync('/proc/self/task').map(Number);
-  } catch {
-    // Not Linux: one priority per process.
-  }
-  for (const tid of threads.length > 0 ? threads : [process.pid]) setPriority(tid, nice);
+  setNice(nice);
+  setSessionNice(nice);
 }
 
 async function start(config: PulseConfig, withSink: boolean): Promise<Running> {

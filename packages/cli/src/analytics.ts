@@ -34,7 +34,10 @@ type Request = Unnumbered<Exclude<AnalyticsRequest, { kind: 'start' }>>;
  * PostgreSQL the sink may run in its own `pulse sink` process.
  */
 export async function startAnalytics(config: PulseConfig, withSink: boolean, log: (line: string) => void): Promise<AnalyticsSide> {
-  const child = fork(fileURLToPath(new URL('./analytics-process.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A session of its own, so that where Linux shares the CPU between sessions first (autogroups) the
+  // process's lower priority is its own and not the API's (priority.ts). It stops when the API process
+  // closes the channel or goes away, not by terminal signals.
+  const child = fork(fileURLToPath(new URL('./analytics-process.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let sinkFailed: (err: Error) => void = () => {};

@@ -31,6 +31,11 @@ export const schema = {
   'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
   'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },
   'api.tokens': { type: { kind: 'list' }, default: [], doc: 'Bearer tokens for reads of /api (comma-separated); empty leaves reads open' },
+  'api.nice': {
+    type: { kind: 'int', min: -20, max: 19 },
+    default: 0,
+    doc: 'CPU priority (nice) of `pulse serve`: below 0 the API gets a core before the pipeline on a busy machine (needs root or CAP_SYS_NICE; README, "Serving, and how it scales")',
+  },
   'recs.snapshotIntervalMs': {
     type: { kind: 'int', min: 0 },
     default: 30000,

@@ -37,8 +37,9 @@ export interface PulseProcess {
   exited: Promise<number | null>;
 }
 
-export function spawnPulse(args: string[], env: Record<string, string>): PulseProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `detached`: in a session of its own, as a service manager starts a service. */
+export function spawnPulse(args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): PulseProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

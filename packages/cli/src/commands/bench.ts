@@ -31,6 +31,12 @@ import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
+function niceFlag(raw: string | undefined): number {
+  const nice = numberFlag('api-nice', raw, 0, -20);
+  if (!Number.isInteger(nice) || nice > 19) throw new UsageError(`--api-nice must be a whole number from -20 to 19, got ${JSON.stringify(raw)}`);
+  return nice;
+}
+
 /** Each process's CPU and memory, and how long its main thread waited for a core. */
 function processTable(processes: Record<string, ProcessUsage>): string {
   const rows = Object.entries(processes).map(([name, u]) => `| ${name} | ${u.cpuPercent} | ${u.mainThreadWaitPercent} | ${u.maxRssMiB} |`);
@@ -180,7 +186,7 @@ function recsMarkdown(r: RecsServingResult): string {
   return `# Pulse recommendation API under load
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), Node ${r.machine.node}, commit ${r.machine.commit}.
-Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\`${r.aggregator ? ', `pulse aggregate`' : ''} and the paced HTTP load on that machine.${r.brokerWarmupSec > 0 ? ` Before anything started, the fresh broker was warmed up with ${r.brokerWarmupSec} s of the same traffic through a scratch topic.` : ''}
+Broker, generator (${fmt(r.eventRate)} events/s), \`pulse serve\`${r.apiNice === 0 ? '' : ` (in a session of its own at api.nice ${r.apiNice})`}${r.aggregator ? ', `pulse aggregate`' : ''} and the paced HTTP load on that machine.${r.brokerWarmupSec > 0 ? ` Before anything started, the fresh broker was warmed up with ${r.brokerWarmupSec} s of the same traffic through a scratch topic.` : ''}
 
 - ${fmt(r.achievedRequestRate)} requests/s of ${fmt(r.requestRate)} asked, ${fmt(r.requests)} requests, ${fmt(r.errors)} errors, over ${r.durationSec} s
 - request latency ms from the intended send time: p50 ${r.requestLatencyMs.p50}, p95 ${r.requestLatencyMs.p95}, p99 ${r.requestLatencyMs.p99}, p99.9 ${r.requestLatencyMs.p999}, max ${r.requestLatencyMs.max}; the p99 of a second was over 10 ms in ${r.requestSeries.filter((s) => s.p99 > 10).length} of ${r.requestSeries.length} seconds
@@ -222,7 +228,7 @@ function producerFlag(value: unknown): 'tuned' | 'config' {
 const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['e2e', ['rate', 'rates', 'warmup', 'broker-warmup', 'baseline-records', 'producer', 'output-partitions', 'seed', 'bootstrap-servers', 'sink']],
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
-  ['recs', ['rate', 'warmup', 'broker-warmup', 'producer', 'aggregator', 'request-rate', 'http-port']],
+  ['recs', ['rate', 'warmup', 'broker-warmup', 'producer', 'aggregator', 'request-rate', 'http-port', 'api-nice']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'broker-warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
@@ -252,7 +258,7 @@ export const bench = defineCommand({
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
-       pulse bench recs [--rate N] [--request-rate R] [--duration S] [--aggregator] [--json FILE]
+       pulse bench recs [--rate N] [--request-rate R] [--duration S] [--aggregator] [--api-nice=N] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
        pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
@@ -325,8 +331,10 @@ for --duration S (default 30) after --warmup S (default 15). Meanwhile probes me
 user's view produced to Kafka → the API's first personalised answer for that user. As in e2e, the
 fresh broker first carries the generator's traffic for --broker-warmup S (default 20), and the
 generator runs with --producer tuned|config (default tuned). --aggregator also runs \`pulse aggregate\`
-on the same traffic, so that the API is measured beside the whole pipeline. --http-port P (default
-8180), --json FILE; the .svg beside it plots the latencies over time.
+on the same traffic, so that the API is measured beside the whole pipeline. --api-nice=N (default 0)
+starts \`pulse serve\` in a session of its own with api.nice N, as a service with a higher CPU priority
+than the pipeline (below 0 needs root or CAP_SYS_NICE; write a negative N as --api-nice=-10). --http-port P (default 8180), --json FILE; the
+.svg beside it plots the latencies over time.
 
 profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
 (--rate, default 100000, for --duration S, default 30, after --warmup S, default 10), with the broker
@@ -393,6 +401,7 @@ Options (sweep):
     'batch-sizes': { type: 'string' },
     'http-port': { type: 'string' },
     'request-rate': { type: 'string' },
+    'api-nice': { type: 'string' },
     records: { type: 'string' },
     'record-size': { type: 'string' },
     role: { type: 'string' },
@@ -519,6 +528,7 @@ Options (sweep):
         warmupSec: numberFlag('warmup', values.warmup, 15, 0),
         brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 20, 0),
         aggregator: values.aggregator === true,
+        apiNice: niceFlag(values['api-nice']),
         producer: producerFlag(values.producer),
         dataDir: resolve(config.dataDir, 'bench'),
         port: numberFlag('port', values.port, 9192, 1024),

@@ -3,6 +3,26 @@ import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
 import { startAnalytics } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
+import { setNice, setSessionNice } from '../priority.js';
+
+/**
+ * The API's work is latency: on a machine it shares with the pipeline, a request waits for a core as
+ * long as the busy processes hold both (README, "Serving, and how it scales"). Without the privilege to
+ * raise its priority, serve says so and runs at the default.
+ */
+function setApiPriority(nice: number, log: (line: string) => void): void {
+  try {
+    setNice(nice);
+    const reach = setSessionNice(nice);
+    log(
+      reach === 'machine'
+        ? `serve: CPU priority nice ${nice}`
+        : `serve: CPU priority nice ${nice}, against the processes of its own session only: Linux shares the CPU between sessions first (autogroups); start serve in a session of its own (setsid) for it to count against the pipeline`,
+    );
+  } catch (err) {
+    log(`serve: api.nice ${nice} not applied (${(err as Error).message}): raising CPU priority takes root or CAP_SYS_NICE; running at the default`);
+  }
+}
 
 export const serve = defineCommand({
   name: 'serve',
@@ -32,6 +52,11 @@ process, which answers the analytics queries and runs at a lower CPU priority (s
 DuckDB allows one process per file, so with DuckDB the sink runs there too (do not run \`pulse sink\`
 beside this command); with PostgreSQL it only reads, unless --with-sink.
 
+On a machine shared with the pipeline, a request waits for a core while the pipeline holds both:
+api.nice (PULSE_API_NICE) below 0 gives serve the CPU first (needs root or CAP_SYS_NICE). Where Linux
+groups processes by session (autogroups), the nice counts against other sessions only when serve leads
+its own session (setsid, or a service manager).
+
 Options:
   --host H               listen address (default: configuration api.host, 127.0.0.1)
   --port P               listen port (default: configuration api.port, 8080)
@@ -52,6 +77,8 @@ Options:
       },
     });
     const log = (line: string) => console.error(line);
+    // First, so that every thread and process serve starts inherits it.
+    if (config.api.nice !== 0) setApiPriority(config.api.nice, log);
     let side;
     try {
       side = await startAnalytics(config, values['with-sink'] === true, log);

@@ -1,0 +1,33 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { setNice, setSessionNice } from '../src/priority.js';
+
+const autogroups = (() => {
+  try {
+    return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+})();
+
+describe('CPU priority', () => {
+  it('sets the nice value of every thread of the process', () => {
+    const before = getPriority();
+    // Raising the nice value takes no privileges; this test process keeps it.
+    setNice(before + 1);
+    const nices = readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    expect(nices.length).toBeGreaterThan(1);
+    expect(new Set(nices)).toEqual(new Set([before + 1]));
+  });
+
+  it('gives its session the nice only when the process leads the session', () => {
+    // A test worker is a child in its parent's session: with autogroups its nice reaches that session only.
+    const group = autogroups ? readFileSync('/proc/self/autogroup', 'utf8') : null;
+    expect(setSessionNice(getPriority())).toBe(autogroups ? 'session' : 'machine');
+    if (group !== null) expect(readFileSync('/proc/self/autogroup', 'utf8')).toBe(group);
+  });
+});
