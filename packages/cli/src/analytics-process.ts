@@ -97,8 +97,10 @@ async function answer(running: Running, request: Exclude<AnalyticsRequest, { kin
   }
 }
 
-// The API process decides when this one stops: Ctrl-C reaches the whole process group, and the store
-// must close after the API stops asking. If the API process dies, the channel closes, and so does this.
+// The API process decides when this one stops: the store must close after the API stops asking, so a
+// signal sent here while the channel is open is ignored (Ctrl-C at a terminal reaches only the API
+// process: this one runs in a session of its own). If the API process dies, the channel closes, and so
+// does this.
 const unlessConnected = () => {
   if (!process.connected) process.exit(1);
 };

@@ -332,9 +332,9 @@ user's view produced to Kafka → the API's first personalised answer for that u
 fresh broker first carries the generator's traffic for --broker-warmup S (default 20), and the
 generator runs with --producer tuned|config (default tuned). --aggregator also runs \`pulse aggregate\`
 on the same traffic, so that the API is measured beside the whole pipeline. --api-nice=N (default 0)
-starts \`pulse serve\` in a session of its own with api.nice N, as a service with a higher CPU priority
-than the pipeline (below 0 needs root or CAP_SYS_NICE; write a negative N as --api-nice=-10). --http-port P (default 8180), --json FILE; the
-.svg beside it plots the latencies over time.
+starts \`pulse serve\` in a session of its own at api.nice N, as a service with a higher CPU priority
+than the pipeline, and runs the HTTP load at the same priority (below 0 needs root or CAP_SYS_NICE).
+--http-port P (default 8180), --json FILE; the .svg beside it plots the latencies over time.
 
 profile: a flame graph of one process of the e2e pipeline (--role, default aggregator) under load
 (--rate, default 100000, for --duration S, default 30, after --warmup S, default 10), with the broker
