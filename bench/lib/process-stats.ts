@@ -13,11 +13,15 @@ export interface ProcessUsage {
   mainThreadWaitPercent: number;
 }
 
+/** The fields of /proc/<pid>/stat after the command name (which may contain spaces): [0] is the state, [16] the nice value. */
+export function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 function sample(pid: number): { cpuSec: number; rssMiB: number; waitSec: number } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(pid);
     const cpuSec = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
     const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     // Time on a core, time waiting for one (ns), time slices.

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { benchBroker, warmBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
 import { tunedProducerEnv } from '../tune/run.js';
-import { childPids, ProcessSampler, type ProcessUsage } from '../lib/process-stats.js';
+import { childPids, ProcessSampler, statFields, type ProcessUsage } from '../lib/process-stats.js';
 import { spawnPulse } from '../lib/pulse-cli.js';
 
 export interface RecsServingOptions {
@@ -69,12 +69,6 @@ function spawnCli(args: string[], env: Record<string, string>, detached = false)
   return spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached });
 }
 
-/** The nice value of a process's main thread (/proc/<pid>/stat). */
-function niceOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-}
-
 function waitFor(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = '';
@@ -124,7 +118,7 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
     const aggregator = o.aggregator ? spawnCli(['aggregate', '--progress', '0'], { ...env, PULSE_AGGREGATOR_GROUP_ID: `pulse-bench-recs-${Date.now()}` }) : null;
     if (aggregator !== null) children.push(aggregator);
     await waitFor(serve, /API on/, 60_000);
-    if (o.apiNice !== 0 && niceOf(serve.pid!) !== o.apiNice) throw new Error(`pulse serve did not get api.nice ${o.apiNice}: raising CPU priority takes root or CAP_SYS_NICE`);
+    if (o.apiNice !== 0 && Number(statFields(serve.pid!)[16]) !== o.apiNice) throw new Error(`pulse serve did not get api.nice ${o.apiNice}: raising CPU priority takes root or CAP_SYS_NICE`);
     const base = `http://127.0.0.1:${o.httpPort}`;
     o.log(`serve ready on ${base}; warming up ${o.warmupSec} s with ${o.eventRate.toLocaleString('en-US')} events/s`);
     await new Promise((r) => setTimeout(r, o.warmupSec * 1000));

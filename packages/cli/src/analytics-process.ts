@@ -7,7 +7,7 @@
 import { getPriority } from 'node:os';
 import type { PulseConfig } from '@pulse/config';
 import { Analytics, KafkaMonitor, openStore, Sink, type AnalyticsQueries } from '@pulse/sink';
-import { setNice, setSessionNice } from './priority.js';
+import { setNice } from './priority.js';
 
 /** The API process's messages: first `start`, then numbered requests. */
 export type AnalyticsRequest =
@@ -49,9 +49,7 @@ interface Running {
  * Never below the nice the process has: raising priority takes privileges.
  */
 function lowerPriority(nice: number): void {
-  if (nice <= getPriority()) return;
-  setNice(nice);
-  setSessionNice(nice);
+  if (nice > getPriority()) setNice(nice);
 }
 
 async function start(config: PulseConfig, withSink: boolean): Promise<Running> {

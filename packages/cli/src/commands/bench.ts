@@ -45,8 +45,7 @@ function processTable(processes: Record<string, ProcessUsage>): string {
 
 /** The disk's share of an e2e run: how much the kernel held unwritten, how hard it wrote, and the settings that decide both. */
 function diskLine(r: E2EResult): string {
-  // Results taken before the disk was sampled have neither.
-  if (r.cpuSeries[0]?.unwrittenMiB === undefined || !r.machine.writeback) return '';
+  if (r.machine.writeback === null) return '';
   const peak = (pick: (c: E2EResult['cpuSeries'][number]) => number) => Math.max(0, ...r.cpuSeries.map(pick));
   return `\nThe disk: the kernel held at most ${fmt(peak((c) => c.unwrittenMiB))} MiB unwritten and wrote at most ${fmt(peak((c) => c.diskWriteMBps))} MB in one second (${writebackLine(r.machine.writeback)}).`;
 }

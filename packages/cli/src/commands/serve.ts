@@ -3,7 +3,7 @@ import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
 import { startAnalytics } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
-import { setNice, setSessionNice } from '../priority.js';
+import { setNice } from '../priority.js';
 
 /**
  * The API's work is latency: on a machine it shares with the pipeline, a request waits for a core as
@@ -12,8 +12,7 @@ import { setNice, setSessionNice } from '../priority.js';
  */
 function setApiPriority(nice: number, log: (line: string) => void): void {
   try {
-    setNice(nice);
-    const reach = setSessionNice(nice);
+    const reach = setNice(nice);
     log(
       reach === 'machine'
         ? `serve: CPU priority nice ${nice}`
