@@ -13,6 +13,7 @@ import { ProcessSampler, type CpuSecond, type MachineUsage, type ProcessUsage } 
 import { clickRecords } from '../lib/events.js';
 import { producerPerformance, type ProducerPerformanceResult } from '../kafka-baseline/run.js';
 import { spawnPulse } from '../lib/pulse-cli.js';
+import { OutputLatency } from './output-latency.js';
 
 const E2E_MIX = 'clicks=1,purchases=0,sensors=0';
 
@@ -143,20 +144,6 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
   });
 }
 
-/** Reads a whole integer that follows `"name":` in a JSON text, without parsing the rest of it. */
-function intField(text: string, name: string): number | undefined {
-  const at = text.indexOf(`"${name}":`);
-  if (at < 0) return undefined;
-  let i = at + name.length + 3;
-  let n = 0;
-  for (; i < text.length; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) break;
-    n = n * 10 + c;
-  }
-  return n;
-}
-
 /**
  * generator → Kafka → aggregator → user-activity-counts, each a separate process, on a fresh local
  * broker. Latency is counted from each event's intended send time (its `ts`), so a generator or
@@ -164,10 +151,8 @@ function intField(text: string, name: string): number | undefined {
  *
  * (a) state latency: the aggregator records, per event, the wall clock when the event was folded into
  *     its state minus the event's ts; it reports the histogram every second.
- * (b) output latency: this process consumes user-activity-counts. An update carries the ts of the
- *     oldest event it newly reflects (`oldestEventTs`) and its count; for the events it adds
- *     (count minus the previous count of that user and window) the latency recorded is receive time
- *     minus that oldest ts, an upper bound for each of them.
+ * (b) output latency: this process consumes user-activity-counts and records, for the events each
+ *     update adds, receive time minus the oldest of them (`OutputLatency`).
  *
  * Before the pipeline starts, Kafka's own ProducerPerformance measures the broker's ceiling with the
  * generator's settings (`kafkaBaseline`); while it runs, every process's CPU and the machine's (busy,
@@ -226,35 +211,18 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const sink = o.sink === undefined ? null : await startSink(o.sink, o.dataDir, postgres, env, children, o.log);
 
     // (b): a consumer of the output topic in this process, from the end of the topic.
-    const outputLatency = createLatencyHistogram();
-    const lastCount = new Map<string, number>();
     // The same native client as the aggregator's, so that measuring costs the machine little.
     const outputConsumer = new BatchConsumer(consumerConfig(config, 'bench-output', `${group}-output`, { 'fetch.wait.max.ms': 5 }) as KafkaSettings);
     outputConsumer.assign(Array.from({ length: o.outputPartitions }, (_, partition) => ({ topic: TOPICS.userActivityCounts, partition, offset: -1 })));
 
     const generatorStart = Date.now();
     const measureFrom = generatorStart + o.warmupSec * 1000;
+    const output = new OutputLatency(createLatencyHistogram(), measureFrom);
     let consuming = true;
-    let outputRecords = 0;
     const consumeLoop = (async () => {
       while (consuming) {
         const batch = await outputConsumer.poll(5000, 50);
-        const now = Date.now();
-        outputRecords += batch.ends.length;
-        for (const run of batch.runs) {
-          for (let i = run.start; i < run.end; i++) {
-            const v0 = i === run.start ? 0 : batch.ends[i - 1]!;
-            const text = batch.values.toString('latin1', run.valueStart + v0, run.valueStart + batch.ends[i]!);
-            const oldest = intField(text, 'oldestEventTs');
-            const count = intField(text, 'count');
-            if (oldest === undefined || count === undefined) continue;
-            const k0 = i === run.start ? 0 : batch.keyEnds[i - 1]!;
-            const key = `${batch.keys.toString('latin1', run.keyStart + k0, run.keyStart + batch.keyEnds[i]!)}|${intField(text, 'windowStart')}`;
-            const added = count - (lastCount.get(key) ?? 0);
-            lastCount.set(key, count);
-            if (added > 0 && oldest >= measureFrom) outputLatency.recordValueWithCount(Math.max(0, now - oldest), added);
-          }
-        }
+        output.add(batch, Date.now());
       }
     })();
 
@@ -338,7 +306,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         ...(second.totalCount > 0 ? { stateP50: second.getValueAtPercentile(50), stateP99: second.getValueAtPercentile(99) } : {}),
       };
     });
-    const out = percentiles(outputLatency);
+    const out = percentiles(output.histogram);
     return {
       scenario: 'e2e',
       targetRate: o.rate,
@@ -359,7 +327,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       lagSeries,
       generatorSeries,
       deadLetters: final?.deadLetters ?? 0,
-      outputs: outputRecords,
+      outputs: output.records,
       processes,
       machineCpu,
       cpuSeries: sampler.series(),

@@ -1,0 +1,63 @@
+import type { ConsumedBatch, Histogram } from '@pulse/engine';
+
+/** The parts of a consumed batch the output latency reads. */
+export type OutputBatch = Pick<ConsumedBatch, 'values' | 'ends' | 'keys' | 'keyEnds' | 'runs'>;
+
+const OLDEST = Buffer.from('"oldestEventTs":');
+const COUNT = Buffer.from('"count":');
+const WINDOW_START = Buffer.from('"windowStart":');
+
+/** The whole integer after `field` within bytes [from, to) of `buf`, or -1 if the field is not there. */
+function intAt(buf: Buffer, field: Buffer, from: number, to: number): number {
+  const at = buf.indexOf(field, from);
+  if (at < 0 || at + field.length >= to) return -1;
+  let n = 0;
+  let i = at + field.length;
+  for (; i < to; i++) {
+    const digit = buf[i]! - 48;
+    if (digit < 0 || digit > 9) break;
+    n = n * 10 + digit;
+  }
+  return i === at + field.length ? -1 : n;
+}
+
+/**
+ * Output latency from `user-activity-counts` updates. An update carries the ts of the oldest event it
+ * newly reflects (`oldestEventTs`) and the window's absolute count; the events it adds (count minus the
+ * user's previous count in that window) are recorded at receive time minus that ts, an upper bound for
+ * each of them. Records are read as bytes, without a string per record: this runs beside the pipeline
+ * it measures, on the same cores.
+ */
+export class OutputLatency {
+  /** Last count by window start, then user key. */
+  private readonly lastCount = new Map<number, Map<string, number>>();
+  records = 0;
+
+  constructor(
+    readonly histogram: Histogram,
+    /** Events whose oldest ts is before this (epoch ms) are left out: the warm-up. */
+    private readonly measureFrom: number,
+  ) {}
+
+  add(batch: OutputBatch, receivedAt: number): void {
+    this.records += batch.ends.length;
+    const { values, keys } = batch;
+    for (const run of batch.runs) {
+      for (let i = run.start; i < run.end; i++) {
+        const v0 = run.valueStart + (i === run.start ? 0 : batch.ends[i - 1]!);
+        const v1 = run.valueStart + batch.ends[i]!;
+        const oldest = intAt(values, OLDEST, v0, v1);
+        const count = intAt(values, COUNT, v0, v1);
+        const windowStart = intAt(values, WINDOW_START, v0, v1);
+        if (oldest < 0 || count < 0 || windowStart < 0) continue;
+        let users = this.lastCount.get(windowStart);
+        if (users === undefined) this.lastCount.set(windowStart, (users = new Map()));
+        const k0 = run.keyStart + (i === run.start ? 0 : batch.keyEnds[i - 1]!);
+        const user = keys.toString('latin1', k0, run.keyStart + batch.keyEnds[i]!);
+        const added = count - (users.get(user) ?? 0);
+        users.set(user, count);
+        if (added > 0 && oldest >= this.measureFrom) this.histogram.recordValueWithCount(Math.max(0, receivedAt - oldest), added);
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { createLatencyHistogram } from '@pulse/engine';
+import { OutputLatency, type OutputBatch } from '../e2e/output-latency.js';
+
+/** One partition's records as the native consumer packs them: a run with ends relative to its views. */
+function batchOf(records: { key: string; value: object | string }[]): OutputBatch {
+  const values = records.map((r) => Buffer.from(typeof r.value === 'string' ? r.value : JSON.stringify(r.value)));
+  const keys = records.map((r) => Buffer.from(r.key));
+  const ends = (parts: Buffer[]) => Uint32Array.from(parts.map((_, i) => parts.slice(0, i + 1).reduce((n, p) => n + p.length, 0)));
+  const valueBytes = Buffer.concat(values);
+  const keyBytes = Buffer.concat(keys);
+  // Something before the run, so that offsets relative to the run's view are exercised.
+  const pad = Buffer.from('xxxx');
+  return {
+    values: Buffer.concat([pad, valueBytes]),
+    ends: ends(values),
+    keys: Buffer.concat([pad, keyBytes]),
+    keyEnds: ends(keys),
+    runs: [{ topic: 0, partition: 0, start: 0, end: records.length, valueStart: pad.length, valueEnd: pad.length + valueBytes.length, keyStart: pad.length, keyEnd: pad.length + keyBytes.length }],
+  };
+}
+
+const update = (userId: string, windowStart: number, count: number, oldestEventTs: number) => ({
+  key: userId,
+  value: { userId, windowStart, windowEnd: windowStart + 300_000, count, final: false, oldestEventTs },
+});
+
+describe('OutputLatency', () => {
+  it('records the events each update adds, at receive time minus its oldest event', () => {
+    const output = new OutputLatency(createLatencyHistogram(), 0);
+    output.add(batchOf([update('u-1', 0, 3, 1_000), update('u-2', 0, 1, 1_010)]), 1_050);
+    output.add(batchOf([update('u-1', 0, 5, 1_020)]), 1_100);
+    const h = output.histogram;
+    expect(output.records).toBe(3);
+    expect(h.totalCount).toBe(6); // 3 + 1 + (5 - 3)
+    expect(h.minNonZeroValue).toBe(40);
+    expect(h.maxValue).toBe(80);
+    expect(h.getValueAtPercentile(50)).toBe(50);
+  });
+
+  it('keeps counts per user and window, and counts a repeated update once', () => {
+    const output = new OutputLatency(createLatencyHistogram(), 0);
+    output.add(batchOf([update('u-1', 0, 4, 1_000), update('u-1', 300_000, 2, 1_000), update('u-1', 0, 4, 1_000)]), 1_010);
+    expect(output.histogram.totalCount).toBe(6);
+  });
+
+  it('leaves out the warm-up and records it cannot read', () => {
+    const output = new OutputLatency(createLatencyHistogram(), 2_000);
+    output.add(batchOf([update('u-1', 0, 3, 1_999), { key: 'u-2', value: '{"userId":"u-2","count":x}' }, { key: 'u-3', value: 'not json' }]), 2_100);
+    output.add(batchOf([update('u-1', 0, 4, 2_000)]), 2_100);
+    expect(output.records).toBe(4);
+    expect(output.histogram.totalCount).toBe(1);
+  });
+});
