@@ -2,6 +2,10 @@
 //! are counted per epoch on librdkafka's polling thread, so the caller asks "is everything up to
 //! epoch e acknowledged?" once per checkpoint instead of handling one report per record.
 //!
+//! A producer configured with librdkafka's `delivery.report.only.error` hears of failures only: what is
+//! neither failed nor still in librdkafka's queues was delivered. That spares a load generator a report
+//! per record; epochs then settle only when nothing at all is in flight.
+//!
 //! Records can instead carry a *ticket* (one per HTTP request, say) and their index in it: reports are
 //! gathered per ticket, and a ticket whose records are all answered is handed over as one completion
 //! listing which records were written and which failed.
@@ -53,6 +57,8 @@ pub struct DeliveryFailure {
 #[derive(Debug, Default)]
 struct Epochs {
     current: u64,
+    /// Records librdkafka took, counted only when it reports failures alone (`outstanding` stays empty).
+    sent: u64,
     /// Records produced and not yet reported, by epoch; an epoch leaves the map when it reaches zero.
     outstanding: BTreeMap<u64, u64>,
     delivered: u64,
@@ -67,6 +73,8 @@ struct Epochs {
 
 #[derive(Debug, Default)]
 pub struct DeliveryTracker {
+    /// Set with `delivery.report.only.error`: no report comes for a delivered record.
+    failures_only: bool,
     epochs: Mutex<Epochs>,
     settled: Condvar,
     stats: StatsSlot,
@@ -80,14 +88,24 @@ impl DeliveryTracker {
     fn expect(&self, records: u64) -> u64 {
         let mut e = self.lock();
         let epoch = e.current;
-        *e.outstanding.entry(epoch).or_insert(0) += records;
+        if self.failures_only {
+            e.sent += records;
+        } else {
+            *e.outstanding.entry(epoch).or_insert(0) += records;
+        }
         epoch
     }
 
     /// Takes back records that librdkafka refused (queue full): they were never in flight.
     fn cancel(&self, epoch: u64, records: u64) {
-        if records > 0 {
-            self.settle(&mut self.lock(), epoch, records);
+        if records == 0 {
+            return;
+        }
+        let mut e = self.lock();
+        if self.failures_only {
+            e.sent -= records;
+        } else {
+            self.settle(&mut e, epoch, records);
         }
     }
 
@@ -224,7 +242,8 @@ impl BatchProducer {
         for (k, v) in config {
             cc.set(k, v);
         }
-        Ok(Self { inner: cc.create_with_context(DeliveryTracker::default())? })
+        let failures_only = config.iter().any(|(k, v)| k == "delivery.report.only.error" && v == "true");
+        Ok(Self { inner: cc.create_with_context(DeliveryTracker { failures_only, ..DeliveryTracker::default() })? })
     }
 
     fn tracker(&self) -> &DeliveryTracker {
@@ -312,12 +331,18 @@ impl BatchProducer {
 
     /// Whether every record of epochs up to `epoch` has been reported (delivered or failed).
     pub fn is_settled(&self, epoch: u64) -> bool {
+        if self.tracker().failures_only {
+            return self.inner.in_flight_count() == 0;
+        }
         self.tracker().lock().outstanding.range(..=epoch).next().is_none()
     }
 
     /// Blocks until `is_settled(epoch)` or the timeout; returns whether it settled.
     pub fn wait_settled(&self, epoch: u64, timeout: Duration) -> bool {
         let tracker = self.tracker();
+        if tracker.failures_only {
+            return self.inner.flush(timeout).is_ok();
+        }
         let deadline = Instant::now() + timeout;
         let mut e = tracker.lock();
         loop {
@@ -332,15 +357,22 @@ impl BatchProducer {
         }
     }
 
+    /// With failures-only reports, `outstanding` is librdkafka's own count, which also holds callbacks it
+    /// has not served yet, and a record being handed to it may count as delivered for a moment: the
+    /// counts are exact once nothing is in flight (after `flush`).
     pub fn counts(&self) -> DeliveryCounts {
         let e = self.tracker().lock();
+        if self.tracker().failures_only {
+            let outstanding = self.inner.in_flight_count().max(0) as u64;
+            return DeliveryCounts { delivered: e.sent.saturating_sub(e.failed + outstanding), failed: e.failed, outstanding };
+        }
         DeliveryCounts { delivered: e.delivered, failed: e.failed, outstanding: e.outstanding.values().sum::<u64>() + e.ticketed_outstanding }
     }
 
     /// One record of `ticket` (at most `MAX_TICKET`), record `index` (below `MAX_TICKET_RECORDS`) of
     /// it, partitioned by key; `Ok(false)` when librdkafka's queue is full.
     pub fn send_ticketed(&self, ticket: u64, index: u32, topic: &str, key: &[u8], value: &[u8]) -> KafkaResult<bool> {
-        if ticket > MAX_TICKET || index >= MAX_TICKET_RECORDS {
+        if !self.ticket_fits(ticket, index as usize + 1) {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::InvalidArgument));
         }
         let opaque = TICKET_BIT | ((ticket as usize) << 16) | index as usize;
@@ -353,6 +385,12 @@ impl BatchProducer {
             Err((err, _)) if is_queue_full(&err) => Ok(false),
             Err((err, _)) => Err(err),
         }
+    }
+
+    /// Whether `records` records can go under `ticket`. A ticket completes when every record of it is
+    /// answered, which a failures-only producer never does.
+    fn ticket_fits(&self, ticket: u64, records: usize) -> bool {
+        ticket <= MAX_TICKET && records <= MAX_TICKET_RECORDS as usize && !self.tracker().failures_only
     }
 
     /// Waits up to `timeout` for completed tickets or news that every broker is down; returns the

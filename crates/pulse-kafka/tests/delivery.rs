@@ -140,3 +140,29 @@ fn a_packed_ticket_stops_at_a_full_queue_and_completes_with_the_records_queued()
     assert_eq!(producer.counts().outstanding, 0);
     assert!(producer.wait_tickets(Duration::from_millis(0)).0.is_empty(), "a ticket with nothing queued never completes");
 }
+
+#[test]
+fn a_failures_only_producer_counts_in_flight_records_from_librdkafka_and_its_failures_from_reports() {
+    let config = [
+        ("bootstrap.servers", "127.0.0.1:1".to_owned()),
+        ("message.timeout.ms", "300".to_owned()),
+        ("queue.buffering.max.messages", "3".to_owned()),
+        ("delivery.report.only.error", "true".to_owned()),
+        ("log_level", "0".to_owned()),
+    ];
+    let producer = BatchProducer::new(&config.map(|(k, v)| (k.to_owned(), v))).expect("valid configuration");
+    let (values, ends) = packed(&["a", "b", "c", "d"]);
+    let (keys, key_ends) = packed(&["1", "2", "3", "4"]);
+    let progress = producer.send_packed("t", &values, &ends, &keys, &key_ends, 0).unwrap();
+    assert_eq!((progress.next, progress.full), (3, true));
+    let counts = producer.counts();
+    assert_eq!((counts.delivered, counts.failed), (0, 0));
+    // librdkafka's count of what is in flight also holds its callbacks not yet served (connection errors here).
+    assert!(counts.outstanding >= 3, "the three queued are in flight: {counts:?}");
+    assert!(!producer.is_settled(0));
+    assert!(!producer.send_ticketed(1, 0, "t", b"k", b"v").unwrap_or(false), "tickets need a report for every record");
+    assert!(producer.wait_settled(0, Duration::from_secs(10)), "settles once nothing is in flight");
+    let counts = producer.counts();
+    assert_eq!((counts.delivered, counts.failed, counts.outstanding), (0, 3, 0));
+    assert_eq!(producer.take_failures().len(), 3);
+}

@@ -69,8 +69,9 @@ function fit(b: Buffer, atLeast: number): Buffer {
 
 /**
  * The generator's producer: each burst's packed records go to librdkafka (in Rust) in one call per
- * topic, and delivery reports are counted natively, so none reaches JavaScript. When librdkafka's queue
- * is full, what it turned away waits here, in order, and goes first once there is room.
+ * topic. librdkafka reports failures only (`delivery.report.only.error`): what is neither failed nor in
+ * its queues was delivered, and 100 000 events/s cost no report each (about 3% of a core). When
+ * librdkafka's queue is full, what it turned away waits here, in order, and goes first once there is room.
  */
 export class GeneratorProducer {
   private produced = 0;
@@ -81,7 +82,7 @@ export class GeneratorProducer {
   private constructor(private readonly client: BatchProducer) {}
 
   static async connect(config: PulseConfig, overrides: ProducerGlobalConfig = {}): Promise<GeneratorProducer> {
-    return new GeneratorProducer(new BatchProducer(producerConfig(config, 'loadgen', overrides) as KafkaSettings));
+    return new GeneratorProducer(new BatchProducer(producerConfig(config, 'loadgen', { 'delivery.report.only.error': true, ...overrides }) as KafkaSettings));
   }
 
   /** Takes all of `records` (copying what librdkafka cannot take yet); false, taking none, when the backlog is full. */

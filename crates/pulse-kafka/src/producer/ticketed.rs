@@ -3,7 +3,7 @@
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::BaseRecord;
 
-use super::{is_queue_full, read_output, BatchProducer, OpenTicket, TicketDone, MAX_TICKET, MAX_TICKET_RECORDS, TICKET_BIT};
+use super::{is_queue_full, read_output, BatchProducer, OpenTicket, TicketDone, TICKET_BIT};
 
 impl BatchProducer {
     /// The records of `packed` (the engine's output format) that start at `starts`, as records
@@ -11,7 +11,7 @@ impl BatchProducer {
     /// (or at librdkafka's refusal, an error if nothing was queued); returns how many were queued.
     /// Their answers come back from `wait_tickets`, as for `send_ticketed`.
     pub fn send_ticketed_outputs(&self, ticket: u64, packed: &[u8], starts: &[u32], topics_by_kind: &[Option<String>]) -> KafkaResult<usize> {
-        if ticket > MAX_TICKET || starts.len() > MAX_TICKET_RECORDS as usize {
+        if !self.ticket_fits(ticket, starts.len()) {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::InvalidArgument));
         }
         // Every record is read and routed before any is sent, so that a malformed one queues nothing.
