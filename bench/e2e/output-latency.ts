@@ -1,4 +1,4 @@
-import type { ConsumedBatch, Histogram } from '@pulse/engine';
+import { createLatencyHistogram, type ConsumedBatch, type Histogram } from '@pulse/engine';
 
 /** The parts of a consumed batch the output latency reads. */
 export type OutputBatch = Pick<ConsumedBatch, 'values' | 'ends' | 'keys' | 'keyEnds' | 'runs'>;
@@ -32,15 +32,26 @@ export class OutputLatency {
   /** Last count by window start, then user key. */
   private readonly lastCount = new Map<number, Map<string, number>>();
   records = 0;
+  /** Per second of receive time since `origin`, warm-up included: where in a run a tail came from. */
+  readonly series: { t: number; p99: number; max: number }[] = [];
+  private second = { index: -1, histogram: createLatencyHistogram() };
 
   constructor(
     readonly histogram: Histogram,
-    /** Events whose oldest ts is before this (epoch ms) are left out: the warm-up. */
+    /** Events whose oldest ts is before this (epoch ms) are left out of `histogram`: the warm-up. */
     private readonly measureFrom: number,
+    /** Epoch ms that second 0 of `series` starts at. */
+    private readonly origin = measureFrom,
   ) {}
 
   add(batch: OutputBatch, receivedAt: number): void {
     this.records += batch.ends.length;
+    const index = Math.floor((receivedAt - this.origin) / 1000);
+    if (index !== this.second.index) {
+      this.endSecond();
+      this.second.index = index;
+    }
+    const second = this.second.histogram;
     const { values, keys } = batch;
     for (const run of batch.runs) {
       for (let i = run.start; i < run.end; i++) {
@@ -56,8 +67,18 @@ export class OutputLatency {
         const user = keys.toString('latin1', k0, run.keyStart + batch.keyEnds[i]!);
         const added = count - (users.get(user) ?? 0);
         users.set(user, count);
-        if (added > 0 && oldest >= this.measureFrom) this.histogram.recordValueWithCount(Math.max(0, receivedAt - oldest), added);
+        if (added <= 0) continue;
+        const latency = Math.max(0, receivedAt - oldest);
+        second.recordValueWithCount(latency, added);
+        if (oldest >= this.measureFrom) this.histogram.recordValueWithCount(latency, added);
       }
     }
+  }
+
+  /** Closes the second in progress into `series`; call once the last batch is in. */
+  endSecond(): void {
+    const h = this.second.histogram;
+    if (h.totalCount > 0) this.series.push({ t: this.second.index, p99: h.getValueAtPercentile(99), max: h.maxValue });
+    h.reset();
   }
 }

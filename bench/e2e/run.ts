@@ -88,6 +88,8 @@ export interface E2EResult {
    * the events folded in that second.
    */
   lagSeries: { t: number; lag: number; fetchQueue: number; eventsPerSec: number; stateP50?: number; stateP99?: number }[];
+  /** Output latency per second of receive time (s since the generator started), the warm-up included. */
+  outputSeries?: { t: number; p99: number; max: number }[];
   /**
    * The generator's own progress each second: how late its next event is (not yet handed to
    * librdkafka) and how many it handed over that Kafka has not acknowledged yet. With the lag above,
@@ -217,7 +219,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
 
     const generatorStart = Date.now();
     const measureFrom = generatorStart + o.warmupSec * 1000;
-    const output = new OutputLatency(createLatencyHistogram(), measureFrom);
+    const output = new OutputLatency(createLatencyHistogram(), measureFrom, generatorStart);
     let consuming = true;
     const consumeLoop = (async () => {
       while (consuming) {
@@ -282,6 +284,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     clearInterval(progress);
     consuming = false;
     await consumeLoop;
+    output.endSecond();
     await outputConsumer.close().catch(() => {});
 
     const stateLatency: Histogram = createLatencyHistogram();
@@ -316,6 +319,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       latencyMs: out,
       stateLatencyMs: percentiles(stateLatency),
       outputLatencyMs: out,
+      outputSeries: output.series,
       outputPartitions: o.outputPartitions,
       generatorRate: Math.round(genStats.achievedRate),
       generatorMaxBehindMs: genStats.maxBehindMs,

@@ -178,20 +178,22 @@ ${rows}
 }
 
 /**
- * Latency over time of one e2e run (state latency per second, from the aggregator's reports), with how
- * far behind its schedule the generator was: the part of a latency spent before Kafka.
+ * Latency over time of one e2e run (state latency per second, from the aggregator's reports; the output
+ * topic's p99 per second where the result has it), with how far behind its schedule the generator was:
+ * the part of a latency spent before Kafka.
  */
 export function e2eTimePlot(r: E2EResult): string | null {
   const withLatency = r.lagSeries.filter((p) => p.stateP50 !== undefined && p.stateP99 !== undefined);
   if (withLatency.length < 2) return null;
   return plotSvg({
-    title: `e2e at ${fmt(r.targetRate)} events/s: state latency over time (warm-up ${r.warmupSec} s)`,
+    title: `e2e at ${fmt(r.targetRate)} events/s: latency over time (warm-up ${r.warmupSec} s)`,
     xLabel: 's since the generator started',
-    yLabel: 'ms, intended send → state (per second)',
+    yLabel: 'ms from the intended send time (per second)',
     yLog: true,
     series: [
-      { name: 'p50', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP50!)] as const) },
-      { name: 'p99', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP99!)] as const) },
+      { name: 'state p50', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP50!)] as const) },
+      { name: 'state p99', points: withLatency.map((p) => [p.t, Math.max(1, p.stateP99!)] as const) },
+      ...((r.outputSeries?.length ?? 0) < 2 ? [] : [{ name: 'output p99', points: r.outputSeries!.map((p) => [p.t, Math.max(1, p.p99)] as const) }]),
       ...(r.generatorSeries.length < 2 ? [] : [{ name: 'generator behind', points: r.generatorSeries.map((p) => [p.t, Math.max(1, p.behindMs)] as const), dashed: true }]),
     ],
   });

@@ -44,6 +44,19 @@ describe('OutputLatency', () => {
     expect(output.histogram.totalCount).toBe(6);
   });
 
+  it('keeps the p99 and max of each second, the warm-up included', () => {
+    const output = new OutputLatency(createLatencyHistogram(), 10_000, 0);
+    output.add(batchOf([update('u-1', 0, 1, 300)]), 500);
+    output.add(batchOf([update('u-1', 0, 2, 900)]), 1_000);
+    output.add(batchOf([update('u-1', 0, 4, 1_200)]), 1_500);
+    output.endSecond();
+    expect(output.series).toEqual([
+      { t: 0, p99: 200, max: 200 },
+      { t: 1, p99: 300, max: 300 },
+    ]);
+    expect(output.histogram.totalCount).toBe(0);
+  });
+
   it('leaves out the warm-up and records it cannot read', () => {
     const output = new OutputLatency(createLatencyHistogram(), 2_000);
     output.add(batchOf([update('u-1', 0, 3, 1_999), { key: 'u-2', value: '{"userId":"u-2","count":x}' }, { key: 'u-3', value: 'not json' }]), 2_100);
