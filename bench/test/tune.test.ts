@@ -17,33 +17,33 @@ describe('chooseSettings', () => {
     expect(formula.fillMs).toBeCloseTo(1.5, 1);
   });
 
-  it('lingers at least 10 ms, so that a producer sends at most 100 requests a second to each partition', () => {
-    const c = chooseSettings(SPEC_EXAMPLE);
+  it('lingers at least 20 ms, so that a producer sends at most 50 requests a second to each partition', () => {
+    const c = chooseSettings({ ...SPEC_EXAMPLE, budgetMs: 200 });
     // The formula's batch fills in 1.5 ms; 1.5 ms lingers would be ~670 requests a second.
-    expect(c.lingerMs).toBe(10);
-    expect(c.reasons.join('\n')).toMatch(/at most 100 requests a second to each partition/);
-    // 8.333 events/ms · 10 ms · 230 B ≈ 19 KB, four times, as a power of two.
-    expect(c.batchSizeBytes).toBe(131_072);
+    expect(c.lingerMs).toBe(20);
+    expect(c.reasons.join('\n')).toMatch(/at most 50 requests a second to each partition/);
+    // 8.333 events/ms · 20 ms · 230 B ≈ 38 KB, four times, as a power of two.
+    expect(c.batchSizeBytes).toBe(262_144);
   });
 
   it('lingers as long as a partition takes to gather the formula batch when that is longer', () => {
-    const c = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 1_000 });
-    expect(c.formula.fillMs).toBeGreaterThan(15);
+    const c = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 500, budgetMs: 200 });
+    expect(c.formula.fillMs).toBeGreaterThan(20);
     expect(Math.abs(c.lingerMs - c.formula.fillMs)).toBeLessThanOrEqual(0.5);
   });
 
   it('lingers at least two round trips, however fast the batch fills', () => {
-    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 8, ratePerSec: 600_000 });
-    expect(c.formula.fillMs).toBeLessThan(2);
-    expect(c.lingerMs).toBe(16);
+    const c = chooseSettings({ ...SPEC_EXAMPLE, rttMs: 15, ratePerSec: 600_000, budgetMs: 200 });
+    expect(c.formula.fillMs).toBeLessThan(3);
+    expect(c.lingerMs).toBe(30);
     expect(c.reasons.join('\n')).toMatch(/two round trips/);
     // The budget still wins over the floor.
     expect(chooseSettings({ ...SPEC_EXAMPLE, rttMs: 40, budgetMs: 100 }).lingerMs).toBe(20);
   });
 
   it('lingers longer at lower rates, but never beyond a fifth of the budget', () => {
-    const slow = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 1_000 });
-    expect(slow.lingerMs).toBeGreaterThan(chooseSettings(SPEC_EXAMPLE).lingerMs);
+    const slow = chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 500, budgetMs: 200 });
+    expect(slow.lingerMs).toBeGreaterThan(chooseSettings({ ...SPEC_EXAMPLE, budgetMs: 200 }).lingerMs);
     expect(chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 100 }).lingerMs).toBe(20);
     expect(chooseSettings({ ...SPEC_EXAMPLE, ratePerSec: 100, budgetMs: 30 }).lingerMs).toBe(6);
   });
@@ -64,8 +64,8 @@ describe('chooseSettings', () => {
 
   it('explains each decision and warns when the round trip alone breaks the budget', () => {
     const c = chooseSettings(SPEC_EXAMPLE);
-    expect(c.reasons.join('\n')).toMatch(/linger\.ms 10/);
-    expect(c.reasons.join('\n')).toMatch(/batch\.size 131,072/);
+    expect(c.reasons.join('\n')).toMatch(/linger\.ms 20/);
+    expect(c.reasons.join('\n')).toMatch(/batch\.size 262,144/);
     expect(c.reasons.some((r) => r.startsWith('warning'))).toBe(false);
     expect(chooseSettings({ ...SPEC_EXAMPLE, rttMs: 80 }).reasons.some((r) => r.startsWith('warning'))).toBe(true);
   });

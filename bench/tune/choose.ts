@@ -48,8 +48,12 @@ const LINGER_SHARE = 0.2;
 /** Share of the budget one consumer batch may take to process, so a big batch does not hold up the next poll. */
 const CONSUMER_SHARE = 0.1;
 const MIN_BATCH_BYTES = 16_384;
-/** Produce requests a second a producer may send to each partition, at most: each costs the broker CPU whatever its size. */
-const MAX_REQUESTS_PER_SEC = 100;
+/**
+ * Produce requests a second a producer may send to each partition, at most: each costs the broker CPU
+ * whatever its size. 50 rather than 100 took 3.5–9 points of a core off the local broker at 100 000
+ * events/s (bench/results/ab-linger-20-quiet/).
+ */
+const MAX_REQUESTS_PER_SEC = 50;
 /** Kafka's default max.request.size is 1 MiB; a bigger batch would be refused. */
 const MAX_BATCH_BYTES = 1_048_576;
 /** librdkafka's consume() default batch of 32 is its floor; the engine is built for thousands a call. */
@@ -76,8 +80,8 @@ function check(inputs: TuneInputs): void {
  *   the partition's rate in events per ms, so that the fixed cost of a request (one round trip) and
  *   the cost of holding events back (h per ms waited) balance; at least two round trips, because
  *   requests sent faster than they come back queue behind each other (in the producer sweep, every
- *   1 ms linger fell behind at a 2.9 ms round trip); at least 10 ms, so that a producer sends at most
- *   100 requests a second to each partition (librdkafka sends one ProduceRequest per partition,
+ *   1 ms linger fell behind at a 2.9 ms round trip); at least 20 ms, so that a producer sends at most
+ *   50 requests a second to each partition (librdkafka sends one ProduceRequest per partition,
  *   confluentinc/librdkafka#1700), because a request also costs the broker CPU whatever its size (hand-offs
  *   between its network and request threads, a syscall or more each way: with 1 ms at 100 000
  *   events/s the broker took 78% of a core instead of 60% and the pipeline fell seconds behind);
