@@ -7,14 +7,17 @@ const OLDEST = Buffer.from('"oldestEventTs":');
 const COUNT = Buffer.from('"count":');
 const WINDOW_START = Buffer.from('"windowStart":');
 
-/** The whole integer after `field` within bytes [from, to) of `buf`, or -1 if the field is not there. */
-function intAt(buf: Buffer, field: Buffer, from: number, to: number): number {
-  const at = buf.indexOf(field, from);
-  if (at < 0 || at + field.length >= to) return -1;
+/**
+ * The whole integer after `field` in `record`, or -1 if the field is not there. The search must not run
+ * past the record: a final count has no `oldestEventTs`, and a window's finals come thousands at once.
+ */
+function intAt(record: Buffer, field: Buffer): number {
+  const at = record.indexOf(field);
+  if (at < 0) return -1;
   let n = 0;
   let i = at + field.length;
-  for (; i < to; i++) {
-    const digit = buf[i]! - 48;
+  for (; i < record.length; i++) {
+    const digit = record[i]! - 48;
     if (digit < 0 || digit > 9) break;
     n = n * 10 + digit;
   }
@@ -55,11 +58,10 @@ export class OutputLatency {
     const { values, keys } = batch;
     for (const run of batch.runs) {
       for (let i = run.start; i < run.end; i++) {
-        const v0 = run.valueStart + (i === run.start ? 0 : batch.ends[i - 1]!);
-        const v1 = run.valueStart + batch.ends[i]!;
-        const oldest = intAt(values, OLDEST, v0, v1);
-        const count = intAt(values, COUNT, v0, v1);
-        const windowStart = intAt(values, WINDOW_START, v0, v1);
+        const record = values.subarray(run.valueStart + (i === run.start ? 0 : batch.ends[i - 1]!), run.valueStart + batch.ends[i]!);
+        const oldest = intAt(record, OLDEST);
+        const count = intAt(record, COUNT);
+        const windowStart = intAt(record, WINDOW_START);
         if (oldest < 0 || count < 0 || windowStart < 0) continue;
         let users = this.lastCount.get(windowStart);
         if (users === undefined) this.lastCount.set(windowStart, (users = new Map()));

@@ -116,6 +116,8 @@ export interface E2EResult {
   cpuSpeedBeforeMBps: number;
   machine: MachineInfo;
   startedAt: string;
+  /** When the generator started: second 0 of the series, to line them up with the broker's log. */
+  generatorStartedAt: string;
 }
 
 interface AggregatorReport {
@@ -354,6 +356,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       cpuSpeedBeforeMBps: cpuSpeedBefore,
       machine: machineInfo(),
       startedAt,
+      generatorStartedAt: new Date(generatorStart).toISOString(),
     };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -44,6 +44,14 @@ describe('OutputLatency', () => {
     expect(output.histogram.totalCount).toBe(6);
   });
 
+  it('reads a final count, which has no oldestEventTs, as no latency, and the update after it as its own', () => {
+    const output = new OutputLatency(createLatencyHistogram(), 0);
+    const final = { key: 'u-1', value: { userId: 'u-1', windowStart: 0, windowEnd: 300_000, count: 5, final: true } };
+    output.add(batchOf([final, update('u-2', 300_000, 2, 1_000)]), 1_030);
+    expect(output.histogram.totalCount).toBe(2);
+    expect(output.histogram.maxValue).toBe(30);
+  });
+
   it('keeps the p99 and max of each second, the warm-up included', () => {
     const output = new OutputLatency(createLatencyHistogram(), 10_000, 0);
     output.add(batchOf([update('u-1', 0, 1, 300)]), 500);
