@@ -1,7 +1,4 @@
-import { createLatencyHistogram, type ConsumedBatch, type Histogram } from '@pulse/engine';
-
-/** The parts of a consumed batch the output latency reads. */
-export type OutputBatch = Pick<ConsumedBatch, 'values' | 'ends' | 'keys' | 'keyEnds' | 'runs'>;
+import { createLatencyHistogram, recordAt, type ConsumedBatch, type Histogram } from '@pulse/engine';
 
 const OLDEST = Buffer.from('"oldestEventTs":');
 const COUNT = Buffer.from('"count":');
@@ -47,7 +44,7 @@ export class OutputLatency {
     private readonly origin = measureFrom,
   ) {}
 
-  add(batch: OutputBatch, receivedAt: number): void {
+  add(batch: ConsumedBatch, receivedAt: number): void {
     this.records += batch.ends.length;
     const index = Math.floor((receivedAt - this.origin) / 1000);
     if (index !== this.second.index) {
@@ -55,18 +52,16 @@ export class OutputLatency {
       this.second.index = index;
     }
     const second = this.second.histogram;
-    const { values, keys } = batch;
     for (const run of batch.runs) {
       for (let i = run.start; i < run.end; i++) {
-        const record = values.subarray(run.valueStart + (i === run.start ? 0 : batch.ends[i - 1]!), run.valueStart + batch.ends[i]!);
-        const oldest = intAt(record, OLDEST);
-        const count = intAt(record, COUNT);
-        const windowStart = intAt(record, WINDOW_START);
+        const { value, key } = recordAt(batch, run, i);
+        const oldest = intAt(value, OLDEST);
+        const count = intAt(value, COUNT);
+        const windowStart = intAt(value, WINDOW_START);
         if (oldest < 0 || count < 0 || windowStart < 0) continue;
         let users = this.lastCount.get(windowStart);
         if (users === undefined) this.lastCount.set(windowStart, (users = new Map()));
-        const k0 = run.keyStart + (i === run.start ? 0 : batch.keyEnds[i - 1]!);
-        const user = keys.toString('latin1', k0, run.keyStart + batch.keyEnds[i]!);
+        const user = key.toString('latin1');
         const added = count - (users.get(user) ?? 0);
         users.set(user, count);
         if (added <= 0) continue;

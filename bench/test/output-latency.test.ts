@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createLatencyHistogram } from '@pulse/engine';
-import { OutputLatency, type OutputBatch } from '../e2e/output-latency.js';
+import { createLatencyHistogram, type ConsumedBatch } from '@pulse/engine';
+import { OutputLatency } from '../e2e/output-latency.js';
 
 /** One partition's records as the native consumer packs them: a run with ends relative to its views. */
-function batchOf(records: { key: string; value: object | string }[]): OutputBatch {
+function batchOf(records: { key: string; value: object | string }[]): ConsumedBatch {
   const values = records.map((r) => Buffer.from(typeof r.value === 'string' ? r.value : JSON.stringify(r.value)));
   const keys = records.map((r) => Buffer.from(r.key));
   const ends = (parts: Buffer[]) => Uint32Array.from(parts.map((_, i) => parts.slice(0, i + 1).reduce((n, p) => n + p.length, 0)));
@@ -16,6 +16,8 @@ function batchOf(records: { key: string; value: object | string }[]): OutputBatc
     ends: ends(values),
     keys: Buffer.concat([pad, keyBytes]),
     keyEnds: ends(keys),
+    offsets: new Float64Array(records.length),
+    timestamps: new Float64Array(records.length),
     runs: [{ topic: 0, partition: 0, start: 0, end: records.length, valueStart: pad.length, valueEnd: pad.length + valueBytes.length, keyStart: pad.length, keyEnd: pad.length + keyBytes.length }],
   };
 }
