@@ -36,12 +36,14 @@ export class OutputLatency {
   readonly series: { t: number; p99: number; max: number }[] = [];
   private second = { index: -1, histogram: createLatencyHistogram() };
 
+  /** Every event after the warm-up. */
+  readonly histogram: Histogram = createLatencyHistogram();
+
   constructor(
-    readonly histogram: Histogram,
     /** Events whose oldest ts is before this (epoch ms) are left out of `histogram`: the warm-up. */
     private readonly measureFrom: number,
     /** Epoch ms that second 0 of `series` starts at. */
-    private readonly origin = measureFrom,
+    private readonly origin: number,
   ) {}
 
   add(batch: ConsumedBatch, receivedAt: number): void {

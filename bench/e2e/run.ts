@@ -221,7 +221,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
 
     const generatorStart = Date.now();
     const measureFrom = generatorStart + o.warmupSec * 1000;
-    const output = new OutputLatency(createLatencyHistogram(), measureFrom, generatorStart);
+    const output = new OutputLatency(measureFrom, generatorStart);
     let consuming = true;
     const consumeLoop = (async () => {
       while (consuming) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLatencyHistogram, type ConsumedBatch } from '@pulse/engine';
+import type { ConsumedBatch } from '@pulse/engine';
 import { OutputLatency } from '../e2e/output-latency.js';
 
 /** One partition's records as the native consumer packs them: a run with ends relative to its views. */
@@ -29,7 +29,7 @@ const update = (userId: string, windowStart: number, count: number, oldestEventT
 
 describe('OutputLatency', () => {
   it('records the events each update adds, at receive time minus its oldest event', () => {
-    const output = new OutputLatency(createLatencyHistogram(), 0);
+    const output = new OutputLatency(0, 0);
     output.add(batchOf([update('u-1', 0, 3, 1_000), update('u-2', 0, 1, 1_010)]), 1_050);
     output.add(batchOf([update('u-1', 0, 5, 1_020)]), 1_100);
     const h = output.histogram;
@@ -41,13 +41,13 @@ describe('OutputLatency', () => {
   });
 
   it('keeps counts per user and window, and counts a repeated update once', () => {
-    const output = new OutputLatency(createLatencyHistogram(), 0);
+    const output = new OutputLatency(0, 0);
     output.add(batchOf([update('u-1', 0, 4, 1_000), update('u-1', 300_000, 2, 1_000), update('u-1', 0, 4, 1_000)]), 1_010);
     expect(output.histogram.totalCount).toBe(6);
   });
 
   it('reads a final count, which has no oldestEventTs, as no latency, and the update after it as its own', () => {
-    const output = new OutputLatency(createLatencyHistogram(), 0);
+    const output = new OutputLatency(0, 0);
     const final = { key: 'u-1', value: { userId: 'u-1', windowStart: 0, windowEnd: 300_000, count: 5, final: true } };
     output.add(batchOf([final, update('u-2', 300_000, 2, 1_000)]), 1_030);
     expect(output.histogram.totalCount).toBe(2);
@@ -55,7 +55,7 @@ describe('OutputLatency', () => {
   });
 
   it('keeps the p99 and max of each second, the warm-up included', () => {
-    const output = new OutputLatency(createLatencyHistogram(), 10_000, 0);
+    const output = new OutputLatency(10_000, 0);
     output.add(batchOf([update('u-1', 0, 1, 300)]), 500);
     output.add(batchOf([update('u-1', 0, 2, 900)]), 1_000);
     output.add(batchOf([update('u-1', 0, 4, 1_200)]), 1_500);
@@ -68,7 +68,7 @@ describe('OutputLatency', () => {
   });
 
   it('leaves out the warm-up and records it cannot read', () => {
-    const output = new OutputLatency(createLatencyHistogram(), 2_000);
+    const output = new OutputLatency(2_000, 0);
     output.add(batchOf([update('u-1', 0, 3, 1_999), { key: 'u-2', value: '{"userId":"u-2","count":x}' }, { key: 'u-3', value: 'not json' }]), 2_100);
     output.add(batchOf([update('u-1', 0, 4, 2_000)]), 2_100);
     expect(output.records).toBe(4);
