@@ -361,11 +361,13 @@ impl BatchProducer {
     /// has not served yet, and a record being handed to it may count as delivered for a moment: the
     /// counts are exact once nothing is in flight (after `flush`).
     pub fn counts(&self) -> DeliveryCounts {
-        let e = self.tracker().lock();
         if self.tracker().failures_only {
+            // librdkafka's count first, so that the tracker's lock is never held while taking librdkafka's.
             let outstanding = self.inner.in_flight_count().max(0) as u64;
+            let e = self.tracker().lock();
             return DeliveryCounts { delivered: e.sent.saturating_sub(e.failed + outstanding), failed: e.failed, outstanding };
         }
+        let e = self.tracker().lock();
         DeliveryCounts { delivered: e.delivered, failed: e.failed, outstanding: e.outstanding.values().sum::<u64>() + e.ticketed_outstanding }
     }
 
