@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { SecretSet } from '@pulse/config';
 import { engineInfo } from '@pulse/engine';
 import type { AnalyticsQueries } from '@pulse/sink';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -27,17 +28,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
-  const tokens = new Set(options.tokens);
-
-  app.addHook('onRequest', async (request, reply) => {
-    if (tokens.size === 0 || !request.url.startsWith('/api/')) return;
-    const header = request.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!tokens.has(token)) {
-      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'a valid Bearer token is required (PULSE_API_TOKENS)' });
-    }
-  });
-
   app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
     const status = err.statusCode ?? 500;
@@ -83,6 +73,22 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
     ];
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
   });
-  void app.register(recommendationRoutes, { recommender: options.recommender });
-  if (options.analytics !== undefined) void app.register(analyticsRoutes, { analytics: options.analytics });
+  // The data routes live in a scope of their own whose hook authenticates the matched route, so that
+  // no spelling of a path (percent-encoding, dot segments, …) reaches them without a token.
+  void app.register(async (api) => {
+    const tokens = new SecretSet(options.tokens);
+    if (tokens.size > 0) api.addHook('onRequest', bearerAuth(tokens));
+    void api.register(recommendationRoutes, { recommender: options.recommender });
+    if (options.analytics !== undefined) void api.register(analyticsRoutes, { analytics: options.analytics });
+  });
+}
+
+function bearerAuth(tokens: SecretSet) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization ?? '';
+    const token = /^Bearer /i.test(header) ? header.slice(7).trim() : '';
+    if (token === '' || !tokens.has(token)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'a valid Bearer token is required (PULSE_API_TOKENS)' });
+    }
+  };
 }

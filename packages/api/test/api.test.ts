@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { buildApi, type Recommender } from '../src/index.js';
 
@@ -71,6 +73,60 @@ describe('recommendation API', () => {
     expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(200);
     expect((await app.inject('/healthz')).statusCode).toBe(200);
+  });
+
+  it('lets no spelling of a data path past the token check', async () => {
+    const r = fake();
+    const app = buildApi({ recommender: r, tokens: ['s3cret'] });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    // Sent byte for byte over a socket, as an attacker would: no client-side normalisation.
+    const get = (path: string, authorization?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, headers: authorization === undefined ? {} : { authorization } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const spellings = [
+        '/api/v1/recommendations/u-1',
+        '/%61pi/v1/recommendations/u-1',
+        '/%41PI/v1/recommendations/u-1',
+        '/api/v1/%72ecommendations/u-1',
+        '/api%2Fv1%2Frecommendations%2Fu-1',
+        '/%2561pi/v1/recommendations/u-1',
+        '//api/v1/recommendations/u-1',
+        '/api//v1/recommendations/u-1',
+        '/./api/v1/recommendations/u-1',
+        '/x/../api/v1/recommendations/u-1',
+        '/x/%2E%2E/api/v1/recommendations/u-1',
+        '/API/v1/recommendations/u-1',
+        '/Api/V1/Recommendations/u-1',
+        '/api/v1/recommendations/u-1/',
+        '/api/v1/recommendations/u-1?k=3',
+        '/api/v1/recommendations/u-1;x',
+        '/api;/v1/recommendations/u-1',
+        '/api/v1/products/p-1/similar',
+        '/%61pi/v1/products/p-1/similar',
+        `http://127.0.0.1:${port}/api/v1/recommendations/u-1`,
+        `http://127.0.0.1:${port}/%61pi/v1/recommendations/u-1`,
+      ];
+      for (const path of spellings) {
+        for (const auth of [undefined, 'Bearer wrong', 'Bearer ', 'Basic czNjcmV0Og==', 's3cret']) {
+          const status = await get(path, auth);
+          expect([401, 400, 404], `${path} with ${auth}`).toContain(status);
+        }
+      }
+      expect(r.calls).toEqual([]);
+      expect(await get('/%61pi/v1/recommendations/u-1', 'Bearer s3cret')).toBe(200);
+      expect(await get('/api/v1/recommendations/u-1', 'bearer s3cret')).toBe(200);
+      expect(await get('/healthz')).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 
   it('exposes readiness, health with the engine build, and Prometheus metrics', async () => {

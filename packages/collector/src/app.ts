@@ -1,5 +1,6 @@
 import { fastifyCors } from '@fastify/cors';
 import { mapSegmentBatch, type SegmentBatch } from '@pulse/engine';
+import { SecretSet } from '@pulse/config';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeBody, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseJsonBody, type BodyShape } from './body.js';
 import { CollectorError } from './errors.js';
@@ -57,7 +58,7 @@ const BASIC = /^Basic\s+(\S+)$/i;
 export async function buildCollectorApp(o: CollectorAppOptions): Promise<FastifyInstance> {
   const now = o.now ?? Date.now;
   const kindTopics = outputTopics(o.topics);
-  const keys = new Set(o.writeKeys);
+  const keys = new SecretSet(o.writeKeys);
   const limiter = new RateLimiter(o.rateLimit);
   const app = fastify({
     bodyLimit: MAX_REQUEST_BYTES,

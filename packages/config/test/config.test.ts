@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig } from '../src/index.js';
+import { ConfigError, describeConfig, loadConfig, SecretSet } from '../src/index.js';
 import { envName } from '../src/load.js';
 
 const noFile = join(mkdtempSync(join(tmpdir(), 'pulse-config-')), 'absent.json');
@@ -61,5 +61,16 @@ describe('loadConfig', () => {
   it('derives environment names from keys and documents every key', () => {
     expect(envName('aggregator.emitIntervalMs')).toBe('PULSE_AGGREGATOR_EMIT_INTERVAL_MS');
     expect(describeConfig()).toContain('PULSE_KAFKA_BOOTSTRAP_SERVERS');
+  });
+});
+
+describe('SecretSet', () => {
+  it('matches configured secrets exactly, whatever their length', () => {
+    const set = new SecretSet(['s3cret', 'another-much-longer-token', 's3cret']);
+    expect(set.size).toBe(2);
+    expect(set.has('s3cret')).toBe(true);
+    expect(set.has('another-much-longer-token')).toBe(true);
+    for (const wrong of ['', 's3cre', 's3cret ', 'S3CRET', 's3cret\0', 'x'.repeat(10_000)]) expect(set.has(wrong), JSON.stringify(wrong)).toBe(false);
+    expect(new SecretSet([]).has('')).toBe(false);
   });
 });
