@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@pulse/config';
 import { Analytics, decodeRecord, DuckDbStore, type Row, type Store } from '@pulse/sink';
 import { buildApi, type Recommender } from '../src/index.js';
 
@@ -43,7 +44,7 @@ describe('analytics API over a DuckDB store', () => {
       { partition: 1, metric: 'views', windowStart: T, windowEnd: T + 5 * MIN, items: [{ productId: 'p-2', count: 12, error: 4 }], threshold: 2, final: false },
     ]);
     await store(db, 'user-activity-counts', [{ userId: "o'brien", windowStart: T, windowEnd: T + 5 * MIN, count: 4, final: true, oldestEventTs: T + 1 }]);
-    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [] });
+    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [], http: loadConfig({ env: {} }).http });
   });
 
   afterAll(async () => {

@@ -30,6 +30,19 @@ export const schema = {
   'kafka.minInsyncReplicas': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'min.insync.replicas of the topics Pulse creates' },
   'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
   'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },
+  'http.requestTimeoutMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 30000,
+    doc: 'how long a client of the collector or the API may take to send a whole request before its socket is closed',
+  },
+  'http.headersTimeoutMs': { type: { kind: 'int', min: 1000 }, default: 10000, doc: 'how long a client may take to send its request headers' },
+  'http.keepAliveTimeoutMs': { type: { kind: 'int', min: 1000 }, default: 72000, doc: 'how long an idle keep-alive connection is held open' },
+  'http.maxConnections': { type: { kind: 'int', min: 1 }, default: 10000, doc: 'open connections each HTTP server accepts; further ones are closed at once' },
+  'http.maxEventLoopDelayMs': {
+    type: { kind: 'int', min: 0 },
+    default: 1000,
+    doc: 'event-loop delay above which the collector and the API answer 503 with Retry-After instead of queueing more work (0: never)',
+  },
   'api.tokens': { type: { kind: 'list' }, default: [], doc: 'Bearer tokens for reads of /api (comma-separated); empty leaves reads open' },
   'api.nice': {
     type: { kind: 'int', min: -20, max: 19 },

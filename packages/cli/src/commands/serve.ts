@@ -88,7 +88,7 @@ Options:
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
     await recs.start();
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
-    const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
+    const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens, http: config.http });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
     let failed = false;

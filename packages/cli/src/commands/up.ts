@@ -86,7 +86,7 @@ Options:
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
     await recs.start();
     side?.kafkaStats.watch('recs', () => recs.kafkaStats());
-    const api = buildApi({ recommender: recs, analytics: side?.analytics, metrics: side?.metrics, tokens: config.api.tokens });
+    const api = buildApi({ recommender: recs, analytics: side?.analytics, metrics: side?.metrics, tokens: config.api.tokens, http: config.http });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
       log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
       return null;
