@@ -18,9 +18,11 @@ export declare class ActivityEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -116,9 +118,11 @@ export declare class PurchasesEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -185,9 +189,11 @@ export declare class SensorEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -329,6 +335,11 @@ export interface RawActivityOptions {
   topKSize?: number
   /** HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p). */
   hllPrecision?: number
+  /**
+   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
 }
 
 /** Options of a `user-purchases` partition. */
@@ -340,6 +351,11 @@ export interface RawPurchaseOptions {
   topKCapacity?: number
   topKSize?: number
   hllPrecision?: number
+  /**
+   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
 }
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
@@ -363,6 +379,11 @@ export interface RawSensorOptions {
   maxKeysPerWindow: number
   /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
   ewmaAlpha?: number
+  /**
+   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
 }
 
 /** The model's options with every default filled in (packages/loadgen resolves and checks them). */

@@ -32,7 +32,7 @@ interface Fixture {
 
 /**
  * Per partition: events of window A [T0, T0+5m) and of window B's first minute, shuffled together, with
- * malformed records among them; then an event at T0+6m+1s, which closes A (grace 60 s); then late events
+ * malformed records and one from far in the future among them; then an event at T0+6m+1s, which closes A (grace 60 s); then late events
  * for A; then one at T0+20m, which closes B. Every count is known in advance.
  */
 function fixture(seed: number): Fixture {
@@ -56,6 +56,8 @@ function fixture(seed: number): Fixture {
       [`{"eventId":"bad-${p}", not json`, 'invalid_json'],
       [JSON.stringify({ eventId: `nouser-${p}`, type: 'click', ts: T0 }), 'missing_field'],
       [JSON.stringify({ eventId: `strts-${p}`, userId: `u-${p}`, ts: 'yesterday' }), 'wrong_type'],
+      // 2038: counted, it would close every open window of the partition for good.
+      [click(`future-${p}`, `u-${p}`, Date.UTC(2038, 0, 1)), 'future'],
     ];
     for (const [value, reason] of bad) {
       deadLetters.set(value, reason);
@@ -150,7 +152,7 @@ describe('aggregator against a real broker', () => {
 
   afterEach(() => aggregators.killAll());
 
-  it('counts every event exactly and sends malformed and late events to dead-letters', async () => {
+  it('counts every event exactly and sends malformed, future and late events to dead-letters', async () => {
     const f = fixture(1);
     const aggregator = startAggregator(`agg-exact-${Date.now()}`);
     await produceRecords(config, TOPICS.userClicks, f.records);

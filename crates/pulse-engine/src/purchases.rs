@@ -12,8 +12,8 @@
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{late_detail, Core, PartitionOutputs};
+use crate::activity::ActivityStats;
+use crate::engine::{check_not_future, late_detail, Core, PartitionOutputs};
 use crate::event::{parse_purchase, Purchase};
 use crate::hll::{hash64, HyperLogLog, DEFAULT_PRECISION};
 use crate::metrics::{
@@ -37,6 +37,8 @@ pub struct PurchaseOptions {
     pub top_k_capacity: usize,
     pub top_k_size: usize,
     pub hll_precision: u8,
+    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    pub max_future_ms: Option<i64>,
 }
 
 impl Default for PurchaseOptions {
@@ -49,6 +51,7 @@ impl Default for PurchaseOptions {
             top_k_capacity: DEFAULT_TOP_K_CAPACITY,
             top_k_size: DEFAULT_TOP_K_SIZE,
             hll_precision: DEFAULT_PRECISION,
+            max_future_ms: None,
         }
     }
 }
@@ -93,16 +96,9 @@ impl PurchasesPartition {
         self.options
     }
 
-    /// Processes a batch of `user-purchases` record values packed as for `ActivityPartition::ingest`.
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        self.ingest_each(values, ends, |partition, record| {
-            let p = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
-            partition.add(&p, now_ms)
-        })
-    }
-
-    fn add(&mut self, order: &Purchase, now_ms: i64) -> Result<(), (RejectReason, String)> {
+    fn add(&mut self, order: &Purchase, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let ts = order.ts;
+        check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let stream_time = self.core.stream_time.max(ts);
         let five_start = self.five.windows.start_of(ts);
         if self.five.windows.is_closed(five_start, stream_time) {
@@ -317,5 +313,10 @@ impl PartitionOutputs for PurchasesPartition {
 
     fn core_mut(&mut self) -> &mut Core {
         &mut self.core
+    }
+
+    fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let order = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
+        self.add(&order, clock_ms, now_ms)
     }
 }

@@ -17,16 +17,19 @@ pub enum RejectReason {
     Late = 5,
     /// The window already holds its configured maximum of keys; counting more would exceed the memory bound.
     Overflow = 6,
+    /// The event time is further ahead of the wall clock than the configured skew allows.
+    Future = 7,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
         RejectReason::InvalidValue,
         RejectReason::Late,
         RejectReason::Overflow,
+        RejectReason::Future,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl RejectReason {
             RejectReason::InvalidValue => "invalid_value",
             RejectReason::Late => "late",
             RejectReason::Overflow => "overflow",
+            RejectReason::Future => "future",
         }
     }
 }

@@ -65,6 +65,9 @@ pub struct RawActivityOptions {
     pub top_k_size: Option<u32>,
     /// HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p).
     pub hll_precision: Option<u32>,
+    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
 }
 
 /// Options of a `user-purchases` partition.
@@ -77,6 +80,9 @@ pub struct RawPurchaseOptions {
     pub top_k_capacity: Option<u32>,
     pub top_k_size: Option<u32>,
     pub hll_precision: Option<u32>,
+    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
 }
 
 /// Options of a `sensor-data` partition.
@@ -87,6 +93,9 @@ pub struct RawSensorOptions {
     pub max_keys_per_window: u32,
     /// Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1].
     pub ewma_alpha: Option<f64>,
+    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
 }
 
 pub(crate) fn bad_options(message: String) -> Error<EngineCode> {
@@ -127,6 +136,7 @@ impl TryFrom<RawPurchaseOptions> for PurchaseOptions {
             top_k_capacity,
             top_k_size,
             hll_precision,
+            max_future_ms: max_future(raw.max_future_ms)?,
         })
     }
 }
@@ -143,8 +153,13 @@ impl TryFrom<RawSensorOptions> for SensorOptions {
             emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
             max_keys_per_window: max_keys(raw.max_keys_per_window)?,
             ewma_alpha,
+            max_future_ms: max_future(raw.max_future_ms)?,
         })
     }
+}
+
+fn max_future(v: Option<f64>) -> Result<Option<i64>, EngineCode> {
+    v.map(|v| whole_ms("maxFutureMs", v, 0.0)).transpose()
 }
 
 fn whole_ms(name: &str, v: f64, min: f64) -> Result<i64, EngineCode> {
@@ -168,6 +183,7 @@ impl TryFrom<RawActivityOptions> for ActivityOptions {
             top_k_capacity,
             top_k_size,
             hll_precision,
+            max_future_ms: max_future(raw.max_future_ms)?,
         })
     }
 }
@@ -257,10 +273,12 @@ macro_rules! partition_engine {
             }
 
             /// Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-            /// record `i` ends. `nowMs` only feeds the latency histogram.
+            /// record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+            /// Event times are checked for being from the future against the earlier of a record's
+            /// timestamp and `nowMs`, which also feeds the latency histogram.
             #[napi(catch_unwind)]
-            pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
-                let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+            pub fn ingest(&mut self, values: &[u8], ends: &[u32], record_times: &[f64], now_ms: f64) -> Result<IngestResult, EngineCode> {
+                let summary = self.inner.ingest_at(values, ends, record_times, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
                 Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
             }
 

@@ -126,7 +126,7 @@ export class Aggregator {
   /** A new or restored engine state for an input partition, by its topic. */
   private openState(tp: TopicPartition, snapshot: Buffer | null): { state: PartitionState; nextOffset: number } {
     const a = this.config.aggregator;
-    const common = { graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow };
+    const common = { graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow, maxFutureMs: a.maxFutureMs };
     const sketches = { partition: tp.partition, topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
     const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING });
     switch (tp.topic) {
@@ -322,5 +322,6 @@ function skipTo(batch: ConsumedBatch, run: ConsumedRun, first: number): PackedBa
   return {
     values: batch.values.subarray(run.valueStart + base, run.valueEnd),
     ends: batch.ends.subarray(first, run.end).map((e) => e - base),
+    times: batch.timestamps.subarray(first, run.end),
   };
 }

@@ -89,6 +89,11 @@ export const schema = {
   'aggregator.groupId': { type: { kind: 'string' }, default: 'pulse-aggregator', doc: 'consumer group of the aggregators' },
   'aggregator.windowSizeMs': { type: { kind: 'int', min: 1000 }, default: 300000, doc: 'tumbling window size of user-activity-counts' },
   'aggregator.graceMs': { type: { kind: 'int', min: 0 }, default: 60000, doc: 'how long after its end a window still accepts events' },
+  'aggregator.maxFutureMs': {
+    type: { kind: 'int', min: 0 },
+    default: 300000,
+    doc: 'how far ahead of the clock an event time may be; later events go to dead-letters as `future` and do not move stream time',
+  },
   'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 25, doc: 'at most one update per key and window in this interval' },
   'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
   'aggregator.stopTimeoutMs': {
