@@ -298,6 +298,12 @@ export interface IngestResult {
   rejected: number
 }
 
+/**
+ * The partition of `key` among `partitions` under Kafka's default partitioner (murmur2), the one
+ * Pulse's per-key state relies on.
+ */
+export declare function kafkaPartition(key: string, partitions: number): number
+
 /** Lower bound in milliseconds of each latency bucket. */
 export declare function latencyBucketFloors(): Float64Array
 
@@ -336,10 +342,16 @@ export interface RawActivityOptions {
   /** HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p). */
   hllPrecision?: number
   /**
-   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
    * Left out, there is no bound.
    */
   maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Options of a `user-purchases` partition. */
@@ -352,10 +364,16 @@ export interface RawPurchaseOptions {
   topKSize?: number
   hllPrecision?: number
   /**
-   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
    * Left out, there is no bound.
    */
   maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
@@ -379,11 +397,19 @@ export interface RawSensorOptions {
   maxKeysPerWindow: number
   /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
   ewmaAlpha?: number
+  /** The input partition (default 0). */
+  partition?: number
   /**
-   * How far ahead of the wall clock an event time may be; further is rejected as `future`.
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
    * Left out, there is no bound.
    */
   maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** The model's options with every default filled in (packages/loadgen resolves and checks them). */

@@ -27,6 +27,7 @@ use crate::event::{parse_click, Click};
 use crate::hll::DEFAULT_PRECISION;
 use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
 use crate::output::{json, OutputBuffer, OutputKind};
+use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::TumblingWindows;
@@ -51,8 +52,12 @@ pub struct ActivityOptions {
     pub top_k_capacity: usize,
     pub top_k_size: usize,
     pub hll_precision: u8,
-    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
     pub max_future_ms: Option<i64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition is
+    /// rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
 }
 
 impl Default for ActivityOptions {
@@ -67,11 +72,16 @@ impl Default for ActivityOptions {
             top_k_size: DEFAULT_TOP_K_SIZE,
             hll_precision: DEFAULT_PRECISION,
             max_future_ms: None,
+            partitions: None,
         }
     }
 }
 
 impl ActivityOptions {
+    fn placement(&self) -> Option<Placement> {
+        self.partitions.map(|partitions| Placement { partition: self.partition, partitions })
+    }
+
     fn metrics(&self) -> ClickMetricsOptions {
         ClickMetricsOptions {
             partition: self.partition,
@@ -162,6 +172,7 @@ impl ActivityPartition {
 
     fn count(&mut self, click: &Click, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let (user_id, ts) = (click.user_id.as_ref(), click.ts);
+        check_placement(user_id, self.options.placement())?;
         check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let start = self.windows.start_of(ts);
         let stream_time = self.core.stream_time.max(ts);

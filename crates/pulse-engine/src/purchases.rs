@@ -20,6 +20,7 @@ use crate::metrics::{
     check_setting, write_funnel, write_top, FunnelSide, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE, FIVE_MINUTES_MS, MINUTE_MS, PURCHASES_SOURCE,
 };
 use crate::output::{json, OutputBuffer, OutputKind};
+use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::topk::SpaceSaving;
@@ -37,8 +38,18 @@ pub struct PurchaseOptions {
     pub top_k_capacity: usize,
     pub top_k_size: usize,
     pub hll_precision: u8,
-    /// How far ahead of the wall clock an event time may be; further is rejected as `future`.
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
     pub max_future_ms: Option<i64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition is
+    /// rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
+}
+
+impl PurchaseOptions {
+    fn placement(&self) -> Option<Placement> {
+        self.partitions.map(|partitions| Placement { partition: self.partition, partitions })
+    }
 }
 
 impl Default for PurchaseOptions {
@@ -52,6 +63,7 @@ impl Default for PurchaseOptions {
             top_k_size: DEFAULT_TOP_K_SIZE,
             hll_precision: DEFAULT_PRECISION,
             max_future_ms: None,
+            partitions: None,
         }
     }
 }
@@ -98,6 +110,7 @@ impl PurchasesPartition {
 
     fn add(&mut self, order: &Purchase, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let ts = order.ts;
+        check_placement(&order.user_id, self.options.placement())?;
         check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let stream_time = self.core.stream_time.max(ts);
         let five_start = self.five.windows.start_of(ts);

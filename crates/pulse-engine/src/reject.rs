@@ -19,10 +19,12 @@ pub enum RejectReason {
     Overflow = 6,
     /// The event time is further ahead of the wall clock than the configured skew allows.
     Future = 7,
+    /// The record's key belongs to another partition under Kafka's default partitioner.
+    WrongPartition = 8,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
@@ -30,6 +32,7 @@ impl RejectReason {
         RejectReason::Late,
         RejectReason::Overflow,
         RejectReason::Future,
+        RejectReason::WrongPartition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl RejectReason {
             RejectReason::Late => "late",
             RejectReason::Overflow => "overflow",
             RejectReason::Future => "future",
+            RejectReason::WrongPartition => "wrong_partition",
         }
     }
 }

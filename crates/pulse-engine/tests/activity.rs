@@ -291,3 +291,12 @@ fn a_record_is_checked_against_its_kafka_timestamp_so_a_replay_refuses_the_same_
         assert_eq!(p.count_of("u2", T0 + 10 * MIN), Some(1));
     }
 }
+
+#[test]
+fn a_user_on_another_partition_than_murmur2_gives_it_is_rejected_as_wrong_partition() {
+    // "u-1" belongs to partition 7 of 12, "u-1042" to 8 (Kafka's Utils.murmur2).
+    let mut p = ActivityPartition::new(ActivityOptions { partition: 7, partitions: Some(12), ..ActivityOptions::default() });
+    assert_eq!(feed(&mut p, &[click("u-1", T0), click("u-1042", T0), click("u-1", T0 + 1)]), vec![(1, RejectReason::WrongPartition)]);
+    assert_eq!(p.count_of("u-1", T0), Some(2));
+    assert_eq!(p.count_of("u-1042", T0), None);
+}

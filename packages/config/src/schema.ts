@@ -94,6 +94,17 @@ export const schema = {
     default: 300000,
     doc: 'how far ahead of the clock an event time may be; later events go to dead-letters as `future` and do not move stream time',
   },
+  'aggregator.partitioner': {
+    type: { kind: 'string', oneOf: ['murmur2', 'any'] },
+    default: 'murmur2',
+    doc: 'murmur2: an input record whose key Kafka\'s default partitioner puts on another partition goes to dead-letters as `wrong_partition` (its key\'s count would be split); any: producers keep each key on one partition their own way, unchecked',
+  },
+  'aggregator.readyMaxLag': { type: { kind: 'int', min: 0 }, default: 100000, doc: '/readyz of `pulse aggregate` answers 503 while the records not yet processed exceed this' },
+  'aggregator.readyMaxCheckpointAgeMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 30000,
+    doc: '/readyz of `pulse aggregate` answers 503 when its last completed checkpoint is older than this',
+  },
   'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 25, doc: 'at most one update per key and window in this interval' },
   'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
   'aggregator.stopTimeoutMs': {

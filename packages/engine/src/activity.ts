@@ -15,8 +15,10 @@ export interface ActivityOptions {
   topKSize?: number;
   /** HyperLogLog precision p, 4..16 (default 14: standard error 1.04/√2^p = 0.81 %). */
   hllPrecision?: number;
-  /** How far ahead of the wall clock an event time may be; further is rejected as `future` (default: no bound). */
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
   maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface PurchaseOptions {
@@ -27,8 +29,10 @@ export interface PurchaseOptions {
   topKCapacity?: number;
   topKSize?: number;
   hllPrecision?: number;
-  /** How far ahead of the wall clock an event time may be; further is rejected as `future` (default: no bound). */
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
   maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface SensorOptions {
@@ -37,8 +41,12 @@ export interface SensorOptions {
   maxKeysPerWindow: number;
   /** Weight of the newest reading in the EWMA, in (0, 1] (default 0.1). */
   ewmaAlpha?: number;
-  /** How far ahead of the wall clock an event time may be; further is rejected as `future` (default: no bound). */
+  /** The input partition (default 0). */
+  partition?: number;
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
   maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
@@ -149,4 +157,9 @@ export class SensorState extends PartitionState {
 
 export function engineInfo(): { version: string; target: string } {
   return native.engineInfo();
+}
+
+/** The partition of `key` among `partitions` under Kafka's default partitioner (murmur2). */
+export function kafkaPartition(key: string, partitions: number): number {
+  return call(() => native.kafkaPartition(key, partitions));
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig, type PulseConfig } from '../../../packages/config/src/index.js';
+import { kafkaPartition } from '../../../packages/engine/src/index.js';
 import { ensureTopics, producerConfig, TrackedProducer, type EnsureTopicsResult, type Headers } from '../../../packages/kafka/src/index.js';
 
 /** Bootstrap servers of the test cluster (started by global-setup.ts, or KAFKA_BOOTSTRAP_SERVERS). */
@@ -71,4 +72,17 @@ export async function produceRecords(config: PulseConfig, topic: string, records
   } finally {
     await producer.close();
   }
+}
+
+/**
+ * The first `count` ids `${prefix}-${n}` that Kafka's default partitioner (murmur2) puts on `partition`
+ * of `partitions`: the keys a fixture may produce to that partition explicitly.
+ */
+export function keysOn(prefix: string, partition: number, partitions: number, count: number): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n++) {
+    const key = `${prefix}-${n}`;
+    if (kafkaPartition(key, partitions) === partition) keys.push(key);
+  }
+  return keys;
 }
