@@ -1,5 +1,5 @@
 //! Why an input record was not processed. The names are the `pulse.error.reason` header values of
-//! PRODUCT.md §5, so they are a contract.
+//! docs/dead-letters.md, so they are a contract.
 
 /// A reason a record goes to `dead-letters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,7 +10,7 @@ import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, BatchProducer, recordAt, type ConsumedBatch, type ConsumedRun, type KafkaSettings, type LibrdKafkaStats, type RecordHeader } from '@pulse/engine';
 import { RdKafka, consumerConfig, describeTopic, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { changelogPartition, snapshotKey } from './changelog.js';
-import { deadLetterHeaders } from './dead-letters.js';
+import { deadLetterHeaders } from '@pulse/dead-letters';
 
 export interface TopicPartition {
   topic: string;
