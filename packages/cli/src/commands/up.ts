@@ -15,6 +15,11 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 /** The write key `pulse up` gives its collector when none is configured (PULSE_WRITE_KEYS). */
 export const DEMO_WRITE_KEY = 'pulse-demo';
 
+/** The write key as `pulse up` prints it: the demo key as it is, a configured one never (it is a secret). */
+export function printableWriteKey(configured: readonly string[]): string {
+  return configured.length === 0 ? DEMO_WRITE_KEY : '<a write key from PULSE_WRITE_KEYS>';
+}
+
 export const up = defineCommand({
   name: 'up',
   summary: 'run everything on one machine: local Kafka, topics, collector, aggregator, API and demo load',
@@ -66,8 +71,9 @@ Options:
       if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
       return 1;
     }
-    log(`collector on ${collector.url}, write key ${writeKeys[0]}; try:`);
-    log(`  curl -u ${writeKeys[0]}: ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
+    const shownKey = printableWriteKey(config.collector.writeKeys);
+    log(`collector on ${collector.url}, write key ${shownKey}; try:`);
+    log(`  curl -u '${shownKey}:' ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
 
     const aggregator = new Aggregator(config, (m) => log(m));
     await aggregator.start();
