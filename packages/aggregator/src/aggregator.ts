@@ -13,6 +13,7 @@ import {
   type PackedBatch,
   type PartitionState,
 } from '@pulse/engine';
+import { describeGap, type RetentionGap } from '@pulse/dead-letters';
 import { TOPICS } from '@pulse/kafka';
 import { INPUT_TOPICS, snapshotKey } from './changelog.js';
 import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
@@ -47,6 +48,8 @@ export interface AggregatorCounters {
   outputs: number;
   checkpoints: number;
   restores: number;
+  /** Records that retention deleted before they were processed (see restore). */
+  skippedRecords: number;
 }
 
 export interface AggregatorProgress extends AggregatorCounters {
@@ -127,7 +130,7 @@ export class Aggregator {
   private fatal: Error | null = null;
   /** Dead letters by `pulse.error.reason`. */
   readonly deadLetterReasons = new Map<string, number>();
-  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0 };
+  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0, skippedRecords: 0 };
 
   constructor(
     private readonly config: PulseConfig,
@@ -186,22 +189,40 @@ export class Aggregator {
   private async restore(tps: TopicPartition[]): Promise<void> {
     const snapshots = await this.io.readSnapshots(tps);
     const partitionCounts = await this.partitionCounts(tps);
+    const logStarts = new Map<string, Map<number, number>>();
+    const gaps: RetentionGap[] = [];
     for (const tp of tps) {
       const key = ownedKey(tp.topic, tp.partition);
       const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
       const snapshot = snapshots.get(snapshotKey(tp.topic, tp.partition)) ?? null;
       const restored = this.openState(tp, snapshot, partitionCounts.get(tp.topic));
-      await this.io.seek(tp, restored.nextOffset, () => this.owned.get(key) === owned);
+      let nextOffset = restored.nextOffset;
+      // Records deleted by retention while no one processed them are skipped, and said so, never silently.
+      if (snapshot !== null && nextOffset >= 0) {
+        if (!logStarts.has(tp.topic)) logStarts.set(tp.topic, await this.io.logStart(tp.topic));
+        const first = logStarts.get(tp.topic)!.get(tp.partition) ?? 0;
+        if (nextOffset < first) {
+          gaps.push({ topic: tp.topic, partition: tp.partition, from: nextOffset, to: first });
+          nextOffset = first;
+        }
+      }
+      await this.io.seek(tp, nextOffset, () => this.owned.get(key) === owned);
       if (this.owned.get(key) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
-      owned.nextOffset = Math.max(restored.nextOffset, 0);
+      owned.nextOffset = Math.max(nextOffset, 0);
+      owned.dirty ||= nextOffset !== restored.nextOffset;
       this.io.resume([tp]);
       this.counters.restores++;
       this.log(
         `aggregator: ${tp.topic} partition ${tp.partition} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`,
       );
     }
+    for (const g of gaps) {
+      this.counters.skippedRecords += g.to - g.from;
+      this.log(`aggregator: WARNING ${describeGap(g)}`);
+    }
+    await this.io.recordGaps(gaps);
   }
 
   /** With the murmur2 check on, the partition count of each topic of `tps`, read now: a topic may have grown. */

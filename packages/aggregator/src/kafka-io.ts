@@ -8,9 +8,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, BatchProducer, recordAt, type ConsumedBatch, type ConsumedRun, type KafkaSettings, type LibrdKafkaStats, type RecordHeader } from '@pulse/engine';
-import { RdKafka, consumerConfig, describeTopic, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { RdKafka, consumerConfig, describeTopic, topicOffsets, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { changelogPartition, snapshotKey } from './changelog.js';
-import { deadLetterHeaders } from '@pulse/dead-letters';
+import { deadLetterHeaders, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
 
 export interface TopicPartition {
   topic: string;
@@ -49,6 +49,10 @@ export interface AggregatorIO {
   fetchQueue(tp: TopicPartition): number;
   /** How many partitions a topic has now. */
   partitionCount(topic: string): Promise<number>;
+  /** Partition → the first offset still in its log. */
+  logStart(topic: string): Promise<Map<number, number>>;
+  /** Puts records that retention deleted before they were processed on record (dead-letters, `retention_gap`). */
+  recordGaps(gaps: readonly RetentionGap[]): Promise<void>;
   /** The latest snapshot of each input partition, or null where it has none. */
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>>;
   close(): Promise<void>;
@@ -196,6 +200,14 @@ class NativeIO implements AggregatorIO {
 
   async partitionCount(topic: string): Promise<number> {
     return (await describeTopic(this.config, topic)).length;
+  }
+
+  async logStart(topic: string): Promise<Map<number, number>> {
+    return new Map((await topicOffsets(this.config, topic)).map((o) => [o.partition, o.low]));
+  }
+
+  recordGaps(gaps: readonly RetentionGap[]): Promise<void> {
+    return recordRetentionGaps(this.config, gaps, 'aggregator');
   }
 
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>> {

@@ -20,6 +20,7 @@ export function aggregatorMetrics(aggregator: Aggregator): Registry {
   total('pulse_aggregator_outputs_total', 'records written to the output topics', () => c.outputs);
   total('pulse_aggregator_checkpoints_total', 'checkpoints completed (outputs acknowledged, snapshots written, offsets committed)', () => c.checkpoints);
   total('pulse_aggregator_restores_total', 'partitions restored from the changelog or opened empty', () => c.restores);
+  total('pulse_aggregator_skipped_records_total', 'records retention deleted before they were processed (each gap is also on dead-letters as retention_gap)', () => c.skippedRecords);
   new Counter({ name: 'pulse_aggregator_dead_letters_total', help: 'records sent to dead-letters, by reason', labelNames: ['reason'] as const, registers, collect() {
     this.reset();
     for (const [reason, n] of aggregator.deadLetterReasons) this.inc({ reason }, n);

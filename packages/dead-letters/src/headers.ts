@@ -20,7 +20,7 @@ export const HEADERS = {
   replayOf: 'pulse.replay.of',
 } as const;
 
-export function deadLetterHeaders(source: DeadLetterSource, reason: string, detail: string, stage: 'collector' | 'aggregator'): RecordHeader[] {
+export function deadLetterHeaders(source: DeadLetterSource, reason: string, detail: string, stage: 'collector' | 'aggregator' | 'sink'): RecordHeader[] {
   const header = (name: string, value: string): RecordHeader => ({ name, value: Buffer.from(value) });
   return [
     header(HEADERS.reason, reason),
