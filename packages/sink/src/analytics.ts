@@ -31,7 +31,7 @@ export interface Overview {
 }
 
 /** The queries the API asks; `pulse serve` has them answered by the process that owns the store. */
-export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'topProducts', 'overview'] as const;
+export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'sensors', 'topProducts', 'overview'] as const;
 export type AnalyticsQueries = Pick<Analytics, (typeof ANALYTICS_QUERIES)[number]>;
 
 /**
@@ -148,6 +148,36 @@ export class Analytics {
       })),
     );
     return { sensorId, from: r.from, to: r.to, windows, truncated };
+  }
+
+  /**
+   * Every sensor and metric seen in the range, worst first: each with its latest window's statistics
+   * and the highest anomaly score of its windows in the range (`worstScore`).
+   */
+  async sensors(r: Range, limit: number) {
+    const rows = await this.store.query(
+      `SELECT sensor_id, metric, unit, window_start, window_end, count, min, max, mean, ewma, anomaly_score, final, worst FROM (
+         SELECT *, ROW_NUMBER() OVER (PARTITION BY sensor_id, metric ORDER BY window_start DESC) AS latest, MAX(anomaly_score) OVER (PARTITION BY sensor_id, metric) AS worst
+           FROM ${TABLES.sensorStats.name} WHERE window_start >= $1 AND window_start < $2) AS s
+        WHERE latest = 1 ORDER BY worst DESC NULLS LAST, sensor_id, metric LIMIT $3`,
+      [r.from, r.to, limit + 1],
+    );
+    const sensors = rows.slice(0, limit).map((w) => ({
+      sensorId: w.sensor_id,
+      metric: w.metric,
+      unit: w.unit,
+      windowStart: w.window_start,
+      windowEnd: w.window_end,
+      count: w.count,
+      min: w.min,
+      max: w.max,
+      mean: w.mean,
+      ewma: w.ewma,
+      anomalyScore: w.anomaly_score,
+      worstScore: w.worst,
+      final: w.final,
+    }));
+    return { from: r.from, to: r.to, sensors, truncated: rows.length > limit };
   }
 
   /**
