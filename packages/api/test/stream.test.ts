@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Analytics, decodeRecord, DuckDbStore, type AnalyticsQueries, type Row } from '@pulse/sink';
+import { lastMinute } from '@pulse/dashboard';
 import { buildApi, type Recommender } from '../src/index.js';
 
 const recommender: Recommender = {
@@ -143,10 +144,14 @@ describe('GET /api/v1/stream', () => {
     expect(JSON.parse(history!.data!)).toEqual({ seconds: expect.any(Array), minutes: expect.any(Array) });
     const first = await s.waitFor('update', 2);
     const u = JSON.parse(first[1]!.data!);
-    expect(u).toMatchObject({ revenue: { minuteStart: minute, perMinute: 12.5, orders: 3, currency: 'EUR' }, alerts: null, kafkaError: 'not monitoring Kafka', consumerLag: 0 });
+    const bucket = { start: minute, currency: 'EUR', orders: 3 };
+    expect(u).toMatchObject({ alerts: null, kafkaError: 'not monitoring Kafka', consumerLag: 0 });
+    expect(u.revenue).toEqual(lastMinute([{ ...bucket, revenue: 12.5 }], u.t));
+    expect(u.revenue.perMinute).toBeGreaterThan(0);
     await writeRevenue(minute, 99.75);
     const later = await s.waitFor('update', 4);
-    expect(JSON.parse(later[3]!.data!).revenue.perMinute).toBe(99.75);
+    const v = JSON.parse(later[3]!.data!);
+    expect(v.revenue).toEqual(lastMinute([{ ...bucket, revenue: 99.75 }], v.t));
     const ids = later.map((e) => Number(e.id));
     for (let i = 1; i < ids.length; i++) expect(ids[i]! - ids[i - 1]!).toBeGreaterThanOrEqual(900);
     s.close();

@@ -20,8 +20,8 @@ export interface LiveUpdate {
   consumerLag: number;
   lagByGroup: { group: string; lag: number }[];
   deadLettersPerMin: number;
-  /** The latest minute of revenue in the store (the currency with the most revenue in it). */
-  revenue: { minuteStart: number; perMinute: number; orders: number; currency: string } | null;
+  /** Revenue and orders of the last 60 s (see lastMinute), in the currency with the most revenue; null before any order. */
+  revenue: { perMinute: number; orders: number; currency: string } | null;
   activeUsers: number | null;
   alerts: AlertCounts;
   /** Why the Kafka figures may be stale or missing (the monitor's error), else null. */
@@ -42,14 +42,7 @@ export async function computeUpdate(analytics: AnalyticsQueries, readAlerts: () 
   const lagByGroup = new Map<string, number>();
   for (const p of overview.kafka.lag) lagByGroup.set(p.group, (lagByGroup.get(p.group) ?? 0) + p.lag);
 
-  // The latest minute with orders; its currency the one with the most revenue in that minute.
-  let latest: LiveUpdate['revenue'] = null;
-  for (const b of revenue.buckets) {
-    const start = b.start;
-    if (latest === null || start > latest.minuteStart || (start === latest.minuteStart && (b.revenue as number) > latest.perMinute)) {
-      latest = { minuteStart: start, perMinute: b.revenue as number, orders: Number(b.orders), currency: String(b.currency) };
-    }
-  }
+  const rolling = lastMinute(revenue.buckets, now);
   const lastUsers = users.windows.at(-1);
   const out = overview.latencyMs.output;
   return {
@@ -61,7 +54,7 @@ export async function computeUpdate(analytics: AnalyticsQueries, readAlerts: () 
     consumerLag: [...lagByGroup.values()].reduce((a, b) => a + b, 0),
     lagByGroup: [...lagByGroup].map(([group, lag]) => ({ group, lag })).sort((a, b) => a.group.localeCompare(b.group)),
     deadLettersPerMin: Math.round((topics.find((t) => t.topic === TOPICS.deadLetters)?.eventsPerSec ?? 0) * 60),
-    revenue: latest,
+    revenue: rolling,
     activeUsers: lastUsers === undefined ? null : Number(lastUsers.users),
     alerts,
     kafkaError: overview.kafka.error,
@@ -99,4 +92,28 @@ function stateOf(a: unknown): string {
   const o = a as { state?: unknown; status?: unknown };
   const s = o.state ?? (typeof o.status === 'object' && o.status !== null ? (o.status as { state?: unknown }).state : o.status);
   return typeof s === 'string' ? s.toLowerCase() : 'firing';
+}
+
+/**
+ * Revenue and orders over the last 60 seconds from per-minute buckets: the current minute so far plus
+ * the part of the previous minute that is still within 60 s (its share pro rata). A whole-minute
+ * figure would fall to nothing at every minute's start; this one moves smoothly.
+ */
+export function lastMinute(buckets: readonly { start: number; currency: unknown; orders: unknown; revenue: unknown }[], now: number): LiveUpdate['revenue'] {
+  const current = now - (now % MINUTE);
+  const previousShare = 1 - (now - current) / MINUTE;
+  const byCurrency = new Map<string, { perMinute: number; orders: number }>();
+  for (const b of buckets) {
+    const share = b.start === current ? 1 : b.start === current - MINUTE ? previousShare : 0;
+    if (share === 0) continue;
+    const c = byCurrency.get(String(b.currency)) ?? { perMinute: 0, orders: 0 };
+    c.perMinute += Number(b.revenue) * share;
+    c.orders += Number(b.orders) * share;
+    byCurrency.set(String(b.currency), c);
+  }
+  let best: LiveUpdate['revenue'] = null;
+  for (const [currency, c] of byCurrency) {
+    if (best === null || c.perMinute > best.perMinute) best = { perMinute: Math.round(c.perMinute * 100) / 100, orders: Math.round(c.orders), currency };
+  }
+  return best;
 }
