@@ -177,7 +177,9 @@
   }
 
   function onUpdate(u) {
+    const first = state.lastUpdate === null;
     state.lastUpdate = u;
+    if (state.page === 'alerts' && (first || state.alertsRunning !== (u.alerts !== null))) void refresh();
     setMetric('events-in-per-second', u.eventsInPerSec);
     setMetric('events-out-per-second', u.eventsOutPerSec);
     setMetric('latency-p95-ms', u.latencyMs.p95);
@@ -425,8 +427,13 @@
   const alertList = (body) => (Array.isArray(body) ? body : Array.isArray(body?.alerts) ? body.alerts : Array.isArray(body?.data?.alerts) ? body.data.alerts : []);
   const stateOf = (a) => String(a.state ?? a.status?.state ?? a.status ?? 'firing').toLowerCase();
   async function loadAlerts() {
-    const [active, history] = await Promise.all([api('/api/v1/alerts'), api('/api/v1/alerts/history')]);
-    state.alertsRunning = active !== null;
+    // The stream says whether GET /api/v1/alerts answers (alerts: null when it does not): asking it here
+    // too would log a failed load in the console of every page on a server without alerting.
+    const update = state.lastUpdate;
+    if (update === null) return;
+    const running = update.alerts !== null;
+    const [active, history] = running ? await Promise.all([api('/api/v1/alerts'), api('/api/v1/alerts/history')]) : [null, null];
+    state.alertsRunning = running;
     $('#alerts-status').textContent = active === null ? 'Alerting is not running: this server has no alerts to show (start `pulse alerts`, or `pulse up`).' : '';
     const rows = alertList(active).map((a) => {
       const s = stateOf(a);
