@@ -401,7 +401,7 @@
     renderItems($('#recs'), recs.items, recs.fallback ? 'popular now (no history for this user yet)' : null);
   }
 
-  function renderItems(list, items, caption) {
+  function renderItems(list, items, caption, self = null) {
     list.replaceChildren(
       ...(items.length === 0 ? [el('li', { class: 'note', text: 'nothing to recommend yet' })] : []),
       ...items.map((it) =>
@@ -410,7 +410,7 @@
           {},
           el('button', { type: 'button', class: 'link', text: it.productId, onclick: () => similar(it.productId) }),
           el('span', { class: 'note', text: `  score ${dec(3).format(it.score)}` }),
-          el('span', { class: 'because', text: it.because ? `because of ${it.because}` : (caption ?? '') }),
+          el('span', { class: 'because', text: it.because && it.because !== self ? `because of ${it.because}` : (caption ?? '') }),
         ),
       ),
     );
@@ -419,7 +419,7 @@
   async function similar(productId) {
     $('#product-id').value = productId;
     const r = await api(`/api/v1/products/${encodeURIComponent(productId)}/similar?k=10`);
-    renderItems($('#similar'), r.items, null);
+    renderItems($('#similar'), r.items, null, productId);
   }
 
   // ---------- alerts ----------
@@ -434,13 +434,13 @@
     const running = update.alerts !== null;
     const [active, history] = running ? await Promise.all([api('/api/v1/alerts'), api('/api/v1/alerts/history')]) : [null, null];
     state.alertsRunning = running;
-    $('#alerts-status').textContent = active === null ? 'Alerting is not running: this server has no alerts to show (start `pulse alerts`, or `pulse up`).' : '';
+    $('#alerts-status').textContent = active === null ? 'Alerting is not running on this server, so there are no alerts to show. Rules are evaluated by pulse alerts (pulse up starts it).' : '';
     const rows = alertList(active).map((a) => {
       const s = stateOf(a);
       const sev = a.labels?.severity ?? '';
       return el('tr', {}, td(a.labels?.alertname ?? a.name ?? '–'), el('td', {}, el('span', { class: `pill ${s}`, text: s })), el('td', {}, el('span', { class: `pill ${sev}`, text: sev || '–' })), td(labelText(a.labels)), td(a.startsAt ? dateTime.format(new Date(a.startsAt)) : '–'));
     });
-    fill($('#alerts tbody'), rows, active === null ? 'alerting is not running' : 'no alert is firing or pending', 5);
+    fill($('#alerts tbody'), rows, active === null ? '–' : 'no alert is firing or pending', 5);
     const past = alertList(history).slice(-50).reverse();
     fill(
       $('#alerts-history tbody'),
@@ -449,7 +449,7 @@
         const at = a.at ?? a.endsAt ?? a.startsAt;
         return el('tr', {}, td(a.labels?.alertname ?? a.name ?? '–'), el('td', {}, el('span', { class: `pill ${s}`, text: s })), td(labelText(a.labels)), td(at ? dateTime.format(new Date(at)) : '–'));
       }),
-      history === null ? 'no alert history on this server' : 'no transitions yet',
+      history === null ? '–' : 'no transitions yet',
       4,
     );
   }
