@@ -156,10 +156,13 @@ export class Analytics {
    */
   async sensors(r: Range, limit: number) {
     const rows = await this.store.query(
-      `SELECT sensor_id, metric, unit, window_start, window_end, count, min, max, mean, ewma, anomaly_score, final, worst FROM (
-         SELECT *, ROW_NUMBER() OVER (PARTITION BY sensor_id, metric ORDER BY window_start DESC) AS latest, MAX(anomaly_score) OVER (PARTITION BY sensor_id, metric) AS worst
-           FROM ${TABLES.sensorStats.name} WHERE window_start >= $1 AND window_start < $2) AS s
-        WHERE latest = 1 ORDER BY worst DESC NULLS LAST, sensor_id, metric LIMIT $3`,
+      // Aggregate first, then fetch only the listed sensors' latest rows by their key.
+      `WITH listed AS (
+         SELECT sensor_id, metric, MAX(window_start) AS latest, MAX(anomaly_score) AS worst FROM ${TABLES.sensorStats.name}
+          WHERE window_start >= $1 AND window_start < $2 GROUP BY sensor_id, metric ORDER BY worst DESC NULLS LAST, sensor_id, metric LIMIT $3)
+       SELECT s.sensor_id, s.metric, s.unit, s.window_start, s.window_end, s.count, s.min, s.max, s.mean, s.ewma, s.anomaly_score, s.final, listed.worst
+         FROM listed JOIN ${TABLES.sensorStats.name} AS s ON s.sensor_id = listed.sensor_id AND s.metric = listed.metric AND s.window_start = listed.latest
+        ORDER BY listed.worst DESC NULLS LAST, s.sensor_id, s.metric`,
       [r.from, r.to, limit + 1],
     );
     const sensors = rows.slice(0, limit).map((w) => ({
