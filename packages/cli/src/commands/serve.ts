@@ -94,6 +94,7 @@ Options:
     const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
+    console.error(`serve: dashboard on ${address}/`);
     let failed = false;
     await untilStopped(
       side.sinkDone?.catch((err: Error) => {

@@ -95,6 +95,7 @@ Options:
       log(`API on ${apiUrl} (OpenAPI: ${apiUrl}/openapi.json); try:`);
       log(`  curl ${apiUrl}/api/v1/recommendations/u-1`);
       if (side !== null) log(`  curl '${apiUrl}/api/v1/products/top?metric=views&k=10'   curl ${apiUrl}/api/v1/metrics/overview`);
+      log(`dashboard on ${apiUrl}/ (docs/dashboard.md)`);
     }
 
     const load = new AbortController();
