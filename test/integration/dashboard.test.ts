@@ -117,6 +117,14 @@ describe('the dashboard in a browser', () => {
     await page.waitForSelector('#funnel .stage');
     expect(await page.locator('#page-business canvas').count()).toBeGreaterThanOrEqual(2);
     await changes('revenue per minute to move', () => figure('revenue-per-minute'));
+    // The range buttons ask the query API for that much history.
+    const asked = page.waitForRequest((r) => {
+      const q = new URL(r.url()).searchParams;
+      return r.url().includes('/api/v1/revenue') && Number(q.get('to')) - Number(q.get('from')) > 23 * 3_600_000;
+    });
+    await page.click('[data-range="24h"]');
+    await asked;
+    await page.click('[data-range="15m"]');
   });
 
   it('Sensors: the worst sensor first, and its chart', async () => {
