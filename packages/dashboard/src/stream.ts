@@ -12,6 +12,8 @@ export interface StreamOptions {
   intervalMs?: number;
   /** A comment line at least this often, so that proxies and clients see a live connection. */
   heartbeatMs?: number;
+  /** How long updates go on after the last client left, so that a reload or a short absence finds the charts whole. */
+  lingerMs?: number;
 }
 
 /** Chart points kept: 15 minutes of updates, and 24 hours of one-minute means. */
@@ -28,7 +30,7 @@ const pointOf = (u: LiveUpdate): Point => [u.t, u.eventsInPerSec, u.eventsOutPer
 
 /**
  * The live feed behind GET /api/v1/stream: one computation per tick, written to every connected
- * client; ticks run only while someone is connected. Keeps the last updates for Last-Event-ID resumes
+ * client; ticks run while someone is connected and `lingerMs` after the last one left. Keeps the last updates for Last-Event-ID resumes
  * and chart history for new pages (docs/dashboard.md, "The stream").
  */
 export class LiveFeed {
@@ -38,6 +40,7 @@ export class LiveFeed {
   /** One-minute means, oldest first, with the number of updates averaged into the last. */
   private readonly minutes: { point: Point; n: number }[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private idle: NodeJS.Timeout | null = null;
   private busy = false;
   private lastId = 0;
   private lastHeartbeat = 0;
@@ -47,6 +50,7 @@ export class LiveFeed {
     private readonly log: FastifyBaseLogger,
     private readonly intervalMs: number,
     private readonly heartbeatMs: number,
+    private readonly lingerMs: number,
   ) {}
 
   get connected(): number {
@@ -74,10 +78,16 @@ export class LiveFeed {
     this.clients.add(res);
     res.on('close', () => {
       this.clients.delete(res);
-      if (this.clients.size === 0) this.stop();
+      if (this.clients.size === 0) {
+        this.idle = setTimeout(() => this.stop(), this.lingerMs);
+        this.idle.unref();
+      }
     });
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.idle = null;
     if (this.timer === null) {
       this.timer = setInterval(() => void this.tick(), this.intervalMs);
+      this.timer.unref();
       void this.tick();
     }
   }
@@ -91,7 +101,9 @@ export class LiveFeed {
 
   private stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.idle !== null) clearTimeout(this.idle);
     this.timer = null;
+    this.idle = null;
   }
 
   private async tick(): Promise<void> {
@@ -105,7 +117,6 @@ export class LiveFeed {
     this.busy = true;
     try {
       const update = await this.compute(now);
-      if (this.clients.size === 0) return;
       // Ids grow across restarts of the server too (they are times), so a resuming client never
       // mistakes a new update for one it has seen.
       const id = Math.max(now, this.lastId + 1);
@@ -150,7 +161,7 @@ export class LiveFeed {
  */
 export const liveStream: FastifyPluginAsync<StreamOptions> = async (app, options) => {
   const readAlerts = () => alertsVia(app, options.token);
-  const feed = new LiveFeed((now) => computeUpdate(options.analytics, readAlerts, now), app.log, options.intervalMs ?? 1000, options.heartbeatMs ?? 15_000);
+  const feed = new LiveFeed((now) => computeUpdate(options.analytics, readAlerts, now), app.log, options.intervalMs ?? 1000, options.heartbeatMs ?? 15_000, options.lingerMs ?? 15 * 60_000);
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', async () => feed.close());
 

@@ -28,9 +28,9 @@ describe('LiveFeed', () => {
   });
 
   /** A feed behind a plain HTTP server, and a reader of its raw text. */
-  async function serveFeed(intervalMs: number, heartbeatMs: number) {
+  async function serveFeed(intervalMs: number, heartbeatMs: number, lingerMs = 60_000) {
     let computed = 0;
-    const feed = new LiveFeed(async (now) => (computed++, update(now)), Fastify().log, intervalMs, heartbeatMs);
+    const feed = new LiveFeed(async (now) => (computed++, update(now)), Fastify().log, intervalMs, heartbeatMs, lingerMs);
     server = createServer((_req, res) => feed.attach(res, null));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -59,15 +59,22 @@ describe('LiveFeed', () => {
     expect(text.match(/^event: update$/gm)?.length ?? 0).toBeGreaterThanOrEqual(5);
   });
 
-  it('computes only while a client is connected', async () => {
-    const { feed, url, computed } = await serveFeed(100, 15_000);
+  it('computes while a client is connected and lingerMs after the last one left, then stops', async () => {
+    const { feed, url, computed } = await serveFeed(100, 15_000, 600);
+    await new Promise((r) => setTimeout(r, 300));
     expect(computed()).toBe(0);
     await read(url, 500);
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 50));
     expect(feed.connected).toBe(0);
-    const after = computed();
-    expect(after).toBeGreaterThan(0);
+    const left = computed();
+    expect(left).toBeGreaterThan(0);
+    // Still updating (the history stays whole for the next page)…
+    await new Promise((r) => setTimeout(r, 300));
+    expect(computed()).toBeGreaterThan(left);
+    // …until the linger is over.
     await new Promise((r) => setTimeout(r, 500));
-    expect(computed()).toBe(after);
+    const stopped = computed();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(computed()).toBe(stopped);
   });
 });
