@@ -60,8 +60,14 @@
         ev.preventDefault();
         const candidate = input.value.trim();
         if (candidate === '') return;
-        const res = await fetch('/api/v1/metrics/overview', { headers: { authorization: `Bearer ${candidate}` } });
-        if (res.status === 401) {
+        let status;
+        try {
+          status = (await fetch('/api/v1/metrics/overview', { headers: { authorization: `Bearer ${candidate}` } })).status;
+        } catch {
+          status = 0;
+        }
+        if (status === 401 || status === 0) {
+          error.textContent = status === 401 ? 'That token was refused.' : 'The server did not answer; try again.';
           error.hidden = false;
           input.select();
           return;
