@@ -85,11 +85,7 @@ export class LiveFeed {
     });
     if (this.idle !== null) clearTimeout(this.idle);
     this.idle = null;
-    if (this.timer === null) {
-      this.timer = setInterval(() => void this.tick(), this.intervalMs);
-      this.timer.unref();
-      void this.tick();
-    }
+    if (this.timer === null) this.loop();
   }
 
   /** Ends every stream (the server is closing). */
@@ -99,8 +95,15 @@ export class LiveFeed {
     this.clients.clear();
   }
 
+  /** A tick now and the next one a whole interval later (not on a fixed beat: a late tick never brings the next one closer). */
+  private loop(): void {
+    this.timer = setTimeout(() => this.loop(), this.intervalMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
   private stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     if (this.idle !== null) clearTimeout(this.idle);
     this.timer = null;
     this.idle = null;
