@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SecretSet } from '@pulse/config';
+import { dashboard, liveStream } from '@pulse/dashboard';
 import { engineInfo } from '@pulse/engine';
 import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
 import type { AnalyticsQueries } from '@pulse/sink';
@@ -86,7 +87,11 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
     if (tokens.size > 0) api.addHook('onRequest', bearerAuth(tokens));
     void api.register(recommendationRoutes, { recommender: options.recommender });
     if (options.analytics !== undefined) void api.register(analyticsRoutes, { analytics: options.analytics });
+    // The dashboard's live feed (docs/dashboard.md) shows the data routes' data: same token check.
+    if (options.analytics !== undefined) void api.register(liveStream, { analytics: options.analytics, token: options.tokens[0] });
   });
+  // GET / and its assets: open, as a page with no data in it; the page asks for a token to read.
+  void app.register(dashboard);
 }
 
 function bearerAuth(tokens: SecretSet) {

@@ -29,8 +29,8 @@ Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS na
 creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
 configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the sink
 (output topics → the analytics store: DuckDB in <dataDir>/pulse.duckdb, or PostgreSQL with
-PULSE_DATABASE_URL), the query and recommendation API (api.host:api.port, 127.0.0.1:8080) and the demo
-load generator, prints their URLs and live progress:
+PULSE_DATABASE_URL), the query and recommendation API with the live dashboard (api.host:api.port,
+127.0.0.1:8080) and the demo load generator, prints their URLs and live progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
 Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
@@ -101,6 +101,7 @@ Options:
       log(`API on ${apiUrl} (OpenAPI: ${apiUrl}/openapi.json); try:`);
       log(`  curl ${apiUrl}/api/v1/recommendations/u-1`);
       if (side !== null) log(`  curl '${apiUrl}/api/v1/products/top?metric=views&k=10'   curl ${apiUrl}/api/v1/metrics/overview`);
+      log(`dashboard on ${apiUrl}/ (docs/dashboard.md)`);
     }
 
     const load = new AbortController();
