@@ -61,6 +61,8 @@ export declare class NativeConsumer {
   commit(offsets: Array<TopicPartitionOffset>): void
   /** The latest librdkafka statistics JSON (needs `statistics.interval.ms`). */
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
   /** Leaves the group and stops fetching. */
   close(): Promise<void>
 }
@@ -105,6 +107,8 @@ export declare class NativeProducer {
   takeFailures(): Array<DeliveryFailureInfo>
   flush(timeoutMs: number): Promise<void>
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
 }
 
 /** Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition. */
@@ -433,6 +437,14 @@ export interface RecsStatsInfo {
   users: number
   pairs: number
   droppedItems: number
+}
+
+/** The cluster refused the client for good: librdkafka would retry without end. */
+export interface RefusalInfo {
+  /** `KAFKA_AUTHENTICATION` (SASL credentials or mechanism) or `KAFKA_TLS` (a certificate that does not verify). */
+  code: string
+  /** librdkafka's reason. */
+  reason: string
 }
 
 /**

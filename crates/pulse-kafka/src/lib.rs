@@ -4,7 +4,10 @@
 
 pub mod consumer;
 pub mod producer;
+mod refusal;
 mod stats;
+
+pub use refusal::{Refusal, RefusalKind};
 
 pub use rdkafka::error::{KafkaError, KafkaResult};
 

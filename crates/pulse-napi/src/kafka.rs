@@ -12,7 +12,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use pulse_kafka::consumer::{Batch, BatchConsumer, RebalanceKind};
 use pulse_kafka::producer::{BatchProducer, SendProgress, TicketDone};
-use pulse_kafka::KafkaError;
+use pulse_kafka::{KafkaError, Refusal, RefusalKind};
 
 pub enum KafkaCode {
     Client,
@@ -76,6 +76,23 @@ pub struct ConsumedBatch {
     /// Record timestamps in ms (-1 when the record has none).
     pub timestamps: Float64Array,
     pub runs: Vec<ConsumedRun>,
+}
+
+/// The cluster refused the client for good: librdkafka would retry without end.
+#[napi(object)]
+pub struct RefusalInfo {
+    /// `KAFKA_AUTHENTICATION` (SASL credentials or mechanism) or `KAFKA_TLS` (a certificate that does not verify).
+    pub code: String,
+    /// librdkafka's reason.
+    pub reason: String,
+}
+
+fn refusal_info(r: Refusal) -> RefusalInfo {
+    let code = match r.kind {
+        RefusalKind::Authentication => "KAFKA_AUTHENTICATION",
+        RefusalKind::Tls => "KAFKA_TLS",
+    };
+    RefusalInfo { code: code.to_owned(), reason: r.reason }
 }
 
 #[napi(object)]
@@ -246,6 +263,12 @@ impl NativeConsumer {
     #[napi]
     pub fn stats(&self) -> Option<String> {
         self.inner.stats()
+    }
+
+    /// Whether the cluster refused this client's credentials or certificate.
+    #[napi]
+    pub fn refusal(&self) -> Option<RefusalInfo> {
+        self.inner.refusal().map(refusal_info)
     }
 
     /// Leaves the group and stops fetching.
@@ -453,6 +476,12 @@ impl NativeProducer {
     #[napi]
     pub fn stats(&self) -> Option<String> {
         self.inner.stats()
+    }
+
+    /// Whether the cluster refused this client's credentials or certificate.
+    #[napi]
+    pub fn refusal(&self) -> Option<RefusalInfo> {
+        self.inner.refusal().map(refusal_info)
     }
 }
 

@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
 import type { PulseConfig } from '@pulse/config';
 import type * as RdKafkaTypes from '@confluentinc/kafka-javascript';
-import { RdKafka, promisify, toError, type LibrdKafkaError } from './clients.js';
+import { RdKafka, connectionConfig, promisify, toError, type LibrdKafkaError } from './clients.js';
+import { KafkaRefusedError, refusalInLog } from './refusal.js';
 import { TOPIC_SPECS, type TopicSpec } from './topics.js';
 
 export type AdminClient = RdKafkaTypes.IAdminClient;
@@ -15,9 +16,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A node-rdkafka-style admin client; its `connect` is synchronous and reaches no broker yet. */
 export function createAdminClient(config: PulseConfig, clientId = 'admin'): AdminClient {
   return RdKafka.AdminClient.create({
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
-  });
+  } as RdKafkaTypes.GlobalConfig);
 }
 
 async function withAdmin<T>(config: PulseConfig, fn: (admin: AdminClient) => Promise<T>): Promise<T> {
@@ -42,13 +43,22 @@ export interface WaitForBrokerOptions {
   requireIds?: readonly number[];
 }
 
+/** Where to reach a cluster: a bootstrap list (plaintext), or librdkafka connection properties (`connectionConfig`). */
+export type KafkaTarget = string | Readonly<Record<string, string>>;
+
+function targetSettings(target: KafkaTarget): Record<string, string> {
+  return typeof target === 'string' ? { 'bootstrap.servers': target } : { ...target };
+}
+
 /**
- * Waits until a metadata request to `bootstrap` lists at least `expectedBrokers` brokers. A broker is
+ * Waits until a metadata request to `target` lists at least `expectedBrokers` brokers. A broker is
  * listed once it has registered with the controller and is unfenced, i.e. ready for clients. Each
  * attempt uses a fresh client so that librdkafka's reconnect backoff never delays noticing a broker
- * that just came up.
+ * that just came up. A refused login or an untrusted certificate fails at once: waiting cannot fix it.
  */
-export async function waitForBroker(bootstrap: string, expectedBrokers = 1, timeoutMs = 30_000, options: WaitForBrokerOptions = {}): Promise<BrokerInfo[]> {
+export async function waitForBroker(target: KafkaTarget, expectedBrokers = 1, timeoutMs = 30_000, options: WaitForBrokerOptions = {}): Promise<BrokerInfo[]> {
+  const settings = targetSettings(target);
+  const bootstrap = settings['bootstrap.servers'];
   const deadline = Date.now() + timeoutMs;
   const requireIds = options.requireIds ?? [];
   let last = 'no answer yet';
@@ -60,21 +70,30 @@ export async function waitForBroker(bootstrap: string, expectedBrokers = 1, time
       throw new Error(`Kafka at ${bootstrap} did not list ${want} within ${(timeoutMs / 1000).toFixed(0)} s (last: ${last})`);
     }
     try {
-      const brokers = await fetchBrokers(bootstrap, Math.min(remaining, 5_000));
+      const brokers = await fetchBrokers(settings, Math.min(remaining, 5_000));
       if (brokers.length >= expectedBrokers && requireIds.every((id) => brokers.some((b) => b.id === id))) return brokers;
       last = `metadata listed broker${brokers.length === 1 ? '' : 's'} ${brokers.map((b) => b.id).join(', ') || 'none'}`;
     } catch (err) {
+      if (err instanceof KafkaRefusedError) throw err;
       last = (err as Error).message;
     }
     await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
   }
 }
 
-async function fetchBrokers(bootstrap: string, timeoutMs: number): Promise<BrokerInfo[]> {
-  // log_level 0: connection refused is the expected answer while a broker starts; do not print it.
-  const client = new RdKafka.Producer({ 'bootstrap.servers': bootstrap, 'client.id': 'pulse-wait-for-broker', 'log_level': 0 } as RdKafkaTypes.ProducerGlobalConfig);
+async function fetchBrokers(settings: Record<string, string>, timeoutMs: number): Promise<BrokerInfo[]> {
+  // Errors only, as events (never printed): connection refused is the expected answer while a broker
+  // starts; a refused login or certificate ends the wait.
+  const client = new RdKafka.Producer({ ...settings, 'client.id': 'pulse-wait-for-broker', 'log_level': 3 } as RdKafkaTypes.ProducerGlobalConfig);
+  let refused: ((err: Error) => void) | undefined;
+  const refusal = new Promise<never>((_, reject) => (refused = reject));
+  refusal.catch(() => {});
+  client.on('event.log', (line: { message: string }) => {
+    const r = refusalInLog(line.message);
+    if (r !== null) refused!(r);
+  });
   try {
-    const metadata = await promisify<RdKafkaTypes.Metadata>((cb) => client.connect({ timeout: timeoutMs, allTopics: false }, cb as never));
+    const metadata = await Promise.race([promisify<RdKafkaTypes.Metadata>((cb) => client.connect({ timeout: timeoutMs, allTopics: false }, cb as never)), refusal]);
     return metadata.brokers.map((b) => ({ id: b.id, host: b.host, port: b.port }));
   } finally {
     if (client.isConnected()) await promisify<unknown>((cb) => client.disconnect(cb as never)).catch(() => {});
@@ -152,8 +171,9 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
   const deadline = Date.now() + timeoutMs;
   const bootstrap = config.kafka.bootstrapServers;
   try {
-    await waitForBroker(bootstrap, 1, Math.min(timeoutMs, 15_000));
+    await waitForBroker(connectionConfig(config), 1, Math.min(timeoutMs, 15_000));
   } catch (err) {
+    if (err instanceof KafkaRefusedError) throw err;
     throw new Error(`cannot reach Kafka at ${bootstrap} (is it running? \`pnpm pulse kafka start\` starts a local one): ${(err as Error).message}`);
   }
   const warnings: string[] = [];
@@ -242,10 +262,14 @@ async function validate(config: PulseConfig, specs: readonly TopicSpec[], existi
   }
   const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s))))];
   let actual: Map<string, Record<string, string | null>> | undefined;
-  try {
-    actual = await describeTopicConfigs(config.kafka.bootstrapServers, specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
-  } catch (err) {
-    warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
+  if (config.kafka.securityProtocol !== 'PLAINTEXT') {
+    warnings.push(`the configuration of existing topics (retention, cleanup policy) is read over PLAINTEXT only, so it was not checked on this ${config.kafka.securityProtocol} cluster`);
+  } else {
+    try {
+      actual = await describeTopicConfigs(config.kafka.bootstrapServers, specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
+    } catch (err) {
+      warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
+    }
   }
   if (actual !== undefined) {
     for (const spec of specs) {

@@ -19,11 +19,42 @@ export type ConsumerGlobalConfig = RdKafkaTypes.ConsumerGlobalConfig;
  */
 export const PARTITIONER = 'murmur2_random';
 
+/**
+ * The librdkafka properties that reach a cluster: bootstrap servers, security protocol, SASL and TLS
+ * (docs/kafka.md). Every Kafka client of Pulse, native or JavaScript, starts from these.
+ */
+export function connectionConfig(config: PulseConfig): Record<string, string> {
+  const k = config.kafka;
+  const out: Record<string, string> = { 'bootstrap.servers': k.bootstrapServers, 'security.protocol': k.securityProtocol.toLowerCase() };
+  if (k.securityProtocol.startsWith('SASL_')) {
+    out['sasl.mechanisms'] = k.saslMechanism;
+    out['sasl.username'] = k.saslUsername;
+    out['sasl.password'] = k.saslPassword;
+  }
+  if (k.securityProtocol.endsWith('SSL')) {
+    if (k.sslCaLocation !== '') out['ssl.ca.location'] = k.sslCaLocation;
+    if (k.sslCertificateLocation !== '') out['ssl.certificate.location'] = k.sslCertificateLocation;
+    if (k.sslKeyLocation !== '') out['ssl.key.location'] = k.sslKeyLocation;
+    if (k.sslKeyPassword !== '') out['ssl.key.password'] = k.sslKeyPassword;
+    if (k.sslKeystoreLocation !== '') out['ssl.keystore.location'] = k.sslKeystoreLocation;
+    if (k.sslKeystorePassword !== '') out['ssl.keystore.password'] = k.sslKeystorePassword;
+    out['ssl.endpoint.identification.algorithm'] = k.sslEndpointIdentification;
+  }
+  return out;
+}
+
+const SECRET_PROPERTIES = new Set(['sasl.password', 'ssl.key.password', 'ssl.keystore.password', 'sasl.oauthbearer.client.secret']);
+
+/** librdkafka properties with their secrets masked, for logs and reports. */
+export function redactedSettings(settings: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, SECRET_PROPERTIES.has(k) ? '***' : v]));
+}
+
 /** The producer settings of the load generator and collectors: the spec's, overridable by configuration. */
 export function producerConfig(config: PulseConfig, clientId: string, overrides: ProducerGlobalConfig = {}): ProducerGlobalConfig {
   // `acks` is a topic-level property; librdkafka takes it in the global configuration as the default.
   return {
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
     'batch.size': config.producer.batchSize,
     'linger.ms': config.producer.lingerMs,
@@ -46,7 +77,7 @@ const FETCH_QUEUE_BACKOFF_MS = 10;
 
 export function consumerConfig(config: PulseConfig, clientId: string, groupId: string, overrides: ConsumerGlobalConfig = {}): ConsumerGlobalConfig {
   return {
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
     'group.id': groupId,
     'enable.auto.commit': false,

@@ -3,3 +3,4 @@ export * from './producer.js';
 export * from './topics.js';
 export * from './admin.js';
 export * from './stats.js';
+export * from './refusal.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PulseConfig } from '../../../packages/config/src/index.js';
-import { promisify, RdKafka, topicOffsets, type ConsumerGlobalConfig, type KafkaConsumer, type Message } from '../../../packages/kafka/src/index.js';
+import { connectClient, connectionConfig, promisify, RdKafka, topicOffsets, type ConsumerGlobalConfig, type KafkaConsumer, type Message } from '../../../packages/kafka/src/index.js';
 
 export interface ReadRecord {
   readonly topic: string;
@@ -49,7 +49,7 @@ export async function readAll(config: PulseConfig, topic: string, options: ReadA
 
   const consumer = new RdKafka.KafkaConsumer(
     {
-      'bootstrap.servers': config.kafka.bootstrapServers,
+      ...connectionConfig(config),
       'client.id': `${config.kafka.clientId}-test-reader`,
       // Required by librdkafka even though assign() never joins the group.
       'group.id': `pulse-test-reader-${randomBytes(4).toString('hex')}`,
@@ -68,7 +68,7 @@ export async function readAll(config: PulseConfig, topic: string, options: ReadA
     const end = ends.get(eof.partition);
     if (eof.topic === topic && end !== undefined && eof.offset >= end) done.add(eof.partition);
   });
-  await promisify<unknown>((cb) => consumer.connect({ timeout: Math.max(1_000, deadline - Date.now()) }, cb as never));
+  await connectClient(consumer, Math.max(1_000, deadline - Date.now()));
   try {
     consumer.setDefaultConsumeTimeout(100);
     consumer.assign(offsets.filter((o) => ends.has(o.partition)).map((o) => ({ topic, partition: o.partition, offset: o.low })));

@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { connectionConfig, consumerConfig, producerConfig, redactedSettings } from '../src/index.js';
+import { loadConfig } from '../../config/src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pulse-kafka-clients-'));
+const ca = join(dir, 'ca.pem');
+writeFileSync(ca, 'pem');
+const noFile = join(dir, 'pulse.config.json');
+writeFileSync(noFile, '{}');
+
+describe('connectionConfig', () => {
+  it('is the bootstrap list alone for a PLAINTEXT cluster', () => {
+    expect(connectionConfig(loadConfig({ env: {}, file: noFile }))).toEqual({ 'bootstrap.servers': '127.0.0.1:9092', 'security.protocol': 'plaintext' });
+  });
+
+  it('carries SASL and TLS into every client, producers and consumers alike', () => {
+    const config = loadConfig({
+      file: noFile,
+      env: {
+        KAFKA_BOOTSTRAP_SERVERS: 'k1:9093',
+        PULSE_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        PULSE_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+        PULSE_KAFKA_SASL_USERNAME: 'pulse',
+        PULSE_KAFKA_SASL_PASSWORD: 'pw',
+        PULSE_KAFKA_SSL_CA_LOCATION: ca,
+      },
+    });
+    const expected = {
+      'bootstrap.servers': 'k1:9093',
+      'security.protocol': 'sasl_ssl',
+      'sasl.mechanisms': 'SCRAM-SHA-512',
+      'sasl.username': 'pulse',
+      'sasl.password': 'pw',
+      'ssl.ca.location': ca,
+      'ssl.endpoint.identification.algorithm': 'https',
+    };
+    expect(connectionConfig(config)).toEqual(expected);
+    expect(producerConfig(config, 'p')).toMatchObject(expected);
+    expect(consumerConfig(config, 'c', 'g')).toMatchObject(expected);
+  });
+
+  it('passes mutual-TLS files through and leaves SASL out of an SSL connection', () => {
+    const config = loadConfig({
+      file: noFile,
+      env: { PULSE_KAFKA_SECURITY_PROTOCOL: 'SSL', PULSE_KAFKA_SSL_CERTIFICATE_LOCATION: ca, PULSE_KAFKA_SSL_KEY_LOCATION: ca, PULSE_KAFKA_SSL_KEY_PASSWORD: 'kp' },
+    });
+    expect(connectionConfig(config)).toEqual({
+      'bootstrap.servers': '127.0.0.1:9092',
+      'security.protocol': 'ssl',
+      'ssl.certificate.location': ca,
+      'ssl.key.location': ca,
+      'ssl.key.password': 'kp',
+      'ssl.endpoint.identification.algorithm': 'https',
+    });
+  });
+});
+
+describe('redactedSettings', () => {
+  it('masks every password and keeps the rest', () => {
+    expect(redactedSettings({ 'sasl.username': 'u', 'sasl.password': 'p', 'ssl.key.password': 'k', 'ssl.keystore.password': 's', 'linger.ms': 5 })).toEqual({
+      'sasl.username': 'u',
+      'sasl.password': '***',
+      'ssl.key.password': '***',
+      'ssl.keystore.password': '***',
+      'linger.ms': 5,
+    });
+  });
+});
