@@ -26,8 +26,16 @@ export const schema = {
     aliases: ['KAFKA_BOOTSTRAP_SERVERS'],
   },
   'kafka.clientId': { type: { kind: 'string' }, default: 'pulse', doc: 'client.id prefix of every Kafka client' },
-  'kafka.replicationFactor': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'replication factor of the topics Pulse creates' },
-  'kafka.minInsyncReplicas': { type: { kind: 'int', min: 1, max: 5 }, default: 1, doc: 'min.insync.replicas of the topics Pulse creates' },
+  'kafka.replicationFactor': {
+    type: { kind: 'int', min: 0, max: 5 },
+    default: 0,
+    doc: 'replication factor of the topics Pulse creates; 0: one replica per broker of the cluster, at most 3 (docs/kafka.md)',
+  },
+  'kafka.minInsyncReplicas': {
+    type: { kind: 'int', min: 0, max: 5 },
+    default: 0,
+    doc: 'min.insync.replicas of the topics Pulse creates; 0: 2 for topics with 3 or more replicas, else 1',
+  },
   'kafka.securityProtocol': {
     type: { kind: 'string', oneOf: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] },
     default: 'PLAINTEXT',
@@ -104,7 +112,11 @@ export const schema = {
     default: 'lz4',
     doc: 'producer compression.type (the spec: lz4)',
   },
-  'producer.acks': { type: { kind: 'string', oneOf: ['0', '1', 'all', '-1'] }, default: '1', doc: 'producer acks for the load generator and collectors (the spec: 1)' },
+  'producer.acks': {
+    type: { kind: 'string', oneOf: ['0', '1', 'all', '-1'] },
+    default: 'all',
+    doc: "producer acks of the load generator and collectors: all (with idempotence, as Kafka's own clients since 3.0) loses nothing a broker failure; the spec's 1 is faster and idempotence-free (docs/kafka.md)",
+  },
   'aggregator.groupId': { type: { kind: 'string' }, default: 'pulse-aggregator', doc: 'consumer group of the aggregators' },
   'aggregator.windowSizeMs': { type: { kind: 'int', min: 1000 }, default: 300000, doc: 'tumbling window size of user-activity-counts' },
   'aggregator.graceMs': { type: { kind: 'int', min: 0 }, default: 60000, doc: 'how long after its end a window still accepts events' },

@@ -154,9 +154,28 @@ export interface EnsureTopicsOptions {
   timeoutMs?: number;
 }
 
-/** The topic-level configuration a spec requires, replication settings from configuration included. */
-export function requiredTopicConfig(config: PulseConfig, spec: TopicSpec): Record<string, string> {
-  return { 'cleanup.policy': 'delete', ...spec.config, 'min.insync.replicas': String(config.kafka.minInsyncReplicas) };
+/** Replicas of a topic when configuration leaves it to the cluster (kafka.replicationFactor 0). */
+export const MAX_AUTO_REPLICATION = 3;
+
+/**
+ * The replication factor of a topic Pulse creates on a cluster of `brokers` live brokers: configured,
+ * or one replica per broker up to MAX_AUTO_REPLICATION (docs/kafka.md, "Replication").
+ */
+export function replicationFor(config: PulseConfig, brokers: number): number {
+  return config.kafka.replicationFactor > 0 ? config.kafka.replicationFactor : Math.max(1, Math.min(MAX_AUTO_REPLICATION, brokers));
+}
+
+/**
+ * min.insync.replicas of a topic with `replicationFactor` replicas: configured, or 2 from 3 replicas up,
+ * so that an acks=all write survives a broker failure and the topic stays writable through one.
+ */
+export function minInsyncFor(config: PulseConfig, replicationFactor: number): number {
+  return config.kafka.minInsyncReplicas > 0 ? config.kafka.minInsyncReplicas : replicationFactor >= 3 ? 2 : 1;
+}
+
+/** The topic-level configuration a spec requires of a topic with `replicationFactor` replicas. */
+export function requiredTopicConfig(config: PulseConfig, spec: TopicSpec, replicationFactor: number): Record<string, string> {
+  return { 'cleanup.policy': 'delete', ...spec.config, 'min.insync.replicas': String(minInsyncFor(config, replicationFactor)) };
 }
 
 /**
@@ -170,13 +189,15 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
   const timeoutMs = options.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   const bootstrap = config.kafka.bootstrapServers;
+  let brokers: BrokerInfo[];
   try {
-    await waitForBroker(connectionConfig(config), 1, Math.min(timeoutMs, 15_000));
+    brokers = await waitForBroker(connectionConfig(config), 1, Math.min(timeoutMs, 15_000));
   } catch (err) {
     if (err instanceof KafkaRefusedError) throw err;
     throw new Error(`cannot reach Kafka at ${bootstrap} (is it running? \`pnpm pulse kafka start\` starts a local one): ${(err as Error).message}`);
   }
   const warnings: string[] = [];
+  const replicationFactor = replicationFor(config, brokers.length);
   return withAdmin(config, async (admin) => {
     const names = specs.map((s) => s.name);
     const existing = await describeExisting(admin, names, timeoutMs);
@@ -188,8 +209,8 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
       const topic: RdKafkaTypes.NewTopic = {
         topic: spec.name,
         num_partitions: spec.partitions,
-        replication_factor: config.kafka.replicationFactor,
-        config: requiredTopicConfig(config, spec) as RdKafkaTypes.NewTopic['config'],
+        replication_factor: replicationFactor,
+        config: requiredTopicConfig(config, spec, replicationFactor) as RdKafkaTypes.NewTopic['config'],
       };
       try {
         await promisify<void>((cb) => admin.createTopic(topic, Math.max(1_000, deadline - Date.now()), cb as never));
@@ -197,7 +218,7 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
       } catch (err) {
         // Another process created it between our describe and create: check it like any existing topic.
         if ((err as { code?: number }).code === TOPIC_ALREADY_EXISTS) raced.push(spec);
-        else throw new Error(`creating topic ${spec.name} (${spec.partitions} partitions, replication factor ${config.kafka.replicationFactor}) failed: ${(err as Error).message}`);
+        else throw new Error(`creating topic ${spec.name} (${spec.partitions} partitions, replication factor ${replicationFactor}) failed: ${(err as Error).message}`);
       }
     }
     if (raced.length > 0) {
@@ -224,11 +245,12 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
     const topics = specs.map((spec): TopicReport => {
       const isNew = created.includes(spec.name);
       const d = existing.get(spec.name);
+      const rf = isNew ? replicationFactor : (d!.partitions[0]?.replicas.length ?? 0);
       return {
         name: spec.name,
         partitions: isNew ? spec.partitions : d!.partitions.length,
-        replicationFactor: isNew ? config.kafka.replicationFactor : (d!.partitions[0]?.replicas.length ?? 0),
-        config: requiredTopicConfig(config, spec),
+        replicationFactor: rf,
+        config: requiredTopicConfig(config, spec, rf),
         status: isNew ? 'created' : 'exists',
       };
     });
@@ -255,12 +277,15 @@ async function validate(config: PulseConfig, specs: readonly TopicSpec[], existi
     if (d.partitions.length !== spec.partitions) {
       mismatches.push({ topic: spec.name, setting: 'partitions', expected: String(spec.partitions), actual: String(d.partitions.length) });
     }
+    // With the replication left to the cluster, an existing topic's factor stands: a broker down for a
+    // moment must not make the topics look wrong.
     const rf = d.partitions[0]?.replicas.length ?? 0;
-    if (rf !== config.kafka.replicationFactor) {
+    if (config.kafka.replicationFactor > 0 && rf !== config.kafka.replicationFactor) {
       mismatches.push({ topic: spec.name, setting: 'replication.factor', expected: String(config.kafka.replicationFactor), actual: String(rf) });
     }
   }
-  const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s))))];
+  const rfOf = (spec: TopicSpec): number => existing.get(spec.name)!.partitions[0]?.replicas.length ?? 0;
+  const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s, rfOf(s)))))];
   let actual: Map<string, Record<string, string | null>> | undefined;
   if (config.kafka.securityProtocol !== 'PLAINTEXT') {
     warnings.push(`the configuration of existing topics (retention, cleanup policy) is read over PLAINTEXT only, so it was not checked on this ${config.kafka.securityProtocol} cluster`);
@@ -274,7 +299,7 @@ async function validate(config: PulseConfig, specs: readonly TopicSpec[], existi
   if (actual !== undefined) {
     for (const spec of specs) {
       const values = actual.get(spec.name) ?? {};
-      for (const [key, expected] of Object.entries(requiredTopicConfig(config, spec))) {
+      for (const [key, expected] of Object.entries(requiredTopicConfig(config, spec, rfOf(spec)))) {
         const value = values[key];
         if (value !== undefined && value !== expected) mismatches.push({ topic: spec.name, setting: key, expected, actual: value ?? '(none)' });
       }

@@ -43,15 +43,14 @@ export function connectionConfig(config: PulseConfig): Record<string, string> {
   return out;
 }
 
-const SECRET_PROPERTIES = new Set(['sasl.password', 'ssl.key.password', 'ssl.keystore.password', 'sasl.oauthbearer.client.secret']);
-
-/** librdkafka properties with their secrets masked, for logs and reports. */
-export function redactedSettings(settings: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, SECRET_PROPERTIES.has(k) ? '***' : v]));
-}
-
-/** The producer settings of the load generator and collectors: the spec's, overridable by configuration. */
+/**
+ * The producer settings of the load generator and collectors: the spec's batching and compression,
+ * overridable by configuration. With acks=all (the default) the producer is idempotent, so a retry
+ * after a lost acknowledgement (a broker failing over) neither duplicates nor reorders records; with the
+ * spec's acks=1 it cannot be (librdkafka requires acks=all for idempotence).
+ */
 export function producerConfig(config: PulseConfig, clientId: string, overrides: ProducerGlobalConfig = {}): ProducerGlobalConfig {
+  const all = config.producer.acks === 'all' || config.producer.acks === '-1';
   // `acks` is a topic-level property; librdkafka takes it in the global configuration as the default.
   return {
     ...connectionConfig(config),
@@ -59,7 +58,8 @@ export function producerConfig(config: PulseConfig, clientId: string, overrides:
     'batch.size': config.producer.batchSize,
     'linger.ms': config.producer.lingerMs,
     'compression.type': config.producer.compression as ProducerGlobalConfig['compression.type'],
-    'acks': Number(config.producer.acks === 'all' ? -1 : config.producer.acks),
+    'acks': all ? -1 : Number(config.producer.acks),
+    'enable.idempotence': all,
     'partitioner': PARTITIONER,
     ...overrides,
   } as ProducerGlobalConfig;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connectionConfig, consumerConfig, producerConfig, redactedSettings } from '../src/index.js';
+import { connectionConfig, consumerConfig, minInsyncFor, producerConfig, replicationFor, requiredTopicConfig } from '../src/index.js';
 import { loadConfig } from '../../config/src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-kafka-clients-'));
@@ -58,14 +58,21 @@ describe('connectionConfig', () => {
   });
 });
 
-describe('redactedSettings', () => {
-  it('masks every password and keeps the rest', () => {
-    expect(redactedSettings({ 'sasl.username': 'u', 'sasl.password': 'p', 'ssl.key.password': 'k', 'ssl.keystore.password': 's', 'linger.ms': 5 })).toEqual({
-      'sasl.username': 'u',
-      'sasl.password': '***',
-      'ssl.key.password': '***',
-      'ssl.keystore.password': '***',
-      'linger.ms': 5,
-    });
+describe('durability defaults', () => {
+  it('produce with acks=all and idempotence, and keep the spec acks=1 as a setting without idempotence', () => {
+    const durable = producerConfig(loadConfig({ env: {}, file: noFile }), 'p');
+    expect([durable.acks, durable['enable.idempotence']]).toEqual([-1, true]);
+    const spec = producerConfig(loadConfig({ env: { PULSE_PRODUCER_ACKS: '1' }, file: noFile }), 'p');
+    expect([spec.acks, spec['enable.idempotence']]).toEqual([1, false]);
+  });
+
+  it('replicate topics once per broker up to three, with min.insync.replicas 2 from three replicas, unless configured', () => {
+    const auto = loadConfig({ env: {}, file: noFile });
+    expect([1, 2, 3, 6].map((brokers) => replicationFor(auto, brokers))).toEqual([1, 2, 3, 3]);
+    expect([1, 2, 3].map((rf) => minInsyncFor(auto, rf))).toEqual([1, 1, 2]);
+    const spec = { name: 't', partitions: 1, config: { 'retention.ms': '1000' }, doc: '' };
+    expect(requiredTopicConfig(auto, spec, 3)).toEqual({ 'cleanup.policy': 'delete', 'retention.ms': '1000', 'min.insync.replicas': '2' });
+    const fixed = loadConfig({ env: { PULSE_KAFKA_REPLICATION_FACTOR: '2', PULSE_KAFKA_MIN_INSYNC_REPLICAS: '1' }, file: noFile });
+    expect([replicationFor(fixed, 6), minInsyncFor(fixed, 2)]).toEqual([2, 1]);
   });
 });

@@ -51,8 +51,9 @@ $XDG_CACHE_HOME/pulse). Storage, logs, pids and the cluster's layout live in <da
 Options:
   --nodes 1|3    number of nodes (start only; default: the existing layout, else 1). Broker ports are
                  ${DEFAULT_PORT}, ${DEFAULT_PORT + 2}, ${DEFAULT_PORT + 4}, controllers one above each. One broker for benchmarks,
-                 three for failover tests (then use replication factor 3 and min.insync.replicas 2:
-                 PULSE_KAFKA_REPLICATION_FACTOR=3 PULSE_KAFKA_MIN_INSYNC_REPLICAS=2)
+                 three for failover tests: topics Pulse creates on three brokers get replication
+                 factor 3 and min.insync.replicas 2 (kafka.replicationFactor and
+                 kafka.minInsyncReplicas set other values)
   --fresh        start on empty storage: stop the cluster, delete <dataDir>/kafka, start anew
   --security S   plaintext (default: the existing cluster's, else plaintext), ssl (TLS with a CA and
                  broker certificate generated into <dataDir>/kafka/tls) or sasl_ssl (TLS and
@@ -105,9 +106,6 @@ Logs: <dataDir>/kafka/node-N/server.log (broker) and stdout.log (JVM output).`,
           for (const [name, value] of result.clientEnv) console.log(`export ${name}=${value}`);
         } else if (!result.alreadyRunning && config.kafka.bootstrapServers !== result.bootstrap) {
           console.log(`note: configuration kafka.bootstrapServers is ${config.kafka.bootstrapServers}; this cluster is ${result.bootstrap}`);
-        }
-        if (!result.alreadyRunning && result.nodes.length > 1 && config.kafka.replicationFactor === 1) {
-          console.log('note: topics get replication factor 1 unless PULSE_KAFKA_REPLICATION_FACTOR=3 PULSE_KAFKA_MIN_INSYNC_REPLICAS=2 are set');
         }
         return 0;
       }
