@@ -241,6 +241,11 @@ export interface ActivityStatsInfo {
   streamTime?: number
 }
 
+export interface ConfigEntryInfo {
+  name: string
+  value?: string
+}
+
 export interface ConsumedBatch {
   values: Buffer
   ends: Uint32Array
@@ -279,6 +284,12 @@ export interface DeliveryFailureInfo {
   partition: number
   error: string
 }
+
+/**
+ * The effective configuration of `topics` through librdkafka's admin API (`config`: librdkafka
+ * connection properties); topics that do not exist are left out.
+ */
+export declare function describeTopicConfigs(config: Record<string, string>, topics: Array<string>, timeoutMs: number): Promise<Array<TopicConfigInfo>>
 
 /** Version and target triple of this build of the addon. */
 export declare function engineInfo(): EngineInfo
@@ -497,6 +508,11 @@ export interface TicketNews {
   completions: Array<TicketCompletion>
   /** librdkafka reported every broker connection down since the last call. */
   brokersDown: boolean
+}
+
+export interface TopicConfigInfo {
+  topic: string
+  entries: Array<ConfigEntryInfo>
 }
 
 export interface TopicPartitionOffset {

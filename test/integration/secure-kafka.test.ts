@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type PulseConfig } from '../../packages/config/src/index.js';
 import { BatchConsumer, BatchProducer, KafkaClientError, type KafkaSettings } from '../../packages/engine/src/index.js';
-import { connectionConfig, consumerConfig, producerConfig, TOPICS } from '../../packages/kafka/src/index.js';
+import { connectionConfig, consumerConfig, describeTopicConfigs, producerConfig, TOPICS, type KafkaRefusedError } from '../../packages/kafka/src/index.js';
 import { startCluster, stopCluster, type StartResult } from '../../packages/kafka-local/src/index.js';
 import { createShopModel, intendedOffsetMs } from '../../packages/loadgen/src/index.js';
 import { TEST_PORT } from './global-setup.js';
@@ -85,6 +85,11 @@ describe('a SASL_SSL cluster with SCRAM-SHA-512', () => {
     const topics = run(['topics', 'create'], env);
     expect(await topics.exited, topics.output()).toBe(0);
     expect(topics.output()).toMatch(/13 created, 0 already present/);
+    // Run again: the existing topics' configuration is read back over SASL_SSL and checked, no warning.
+    const again = run(['topics', 'create'], env);
+    expect(await again.exited, again.output()).toBe(0);
+    expect(again.output()).toMatch(/0 created, 13 already present/);
+    expect(again.output()).not.toMatch(/warning|not checked/i);
 
     const generator = run(['generate', '--rate', String(RATE), '--duration', String(SECONDS), '--seed', SEED, '--start-ts', String(START_TS), '--quiet'], env);
     const aggregator = run(['aggregate', '--progress', '0'], pulseEnv(cluster.bootstrap!, { ...clientEnv, PULSE_AGGREGATOR_GROUP_ID: `secure-agg-${Date.now()}`, PULSE_AGGREGATOR_EMIT_INTERVAL_MS: '20' }));
@@ -123,7 +128,10 @@ describe('a SASL_SSL cluster with SCRAM-SHA-512', () => {
 
     aggregator.child.kill('SIGTERM');
     expect(await aggregator.exited, aggregator.output()).toBe(0);
-    for (const p of [topics, generator, aggregator]) expect(p.output()).not.toContain(password);
+    const configs = await describeTopicConfigs(connectionConfig(reader), [TOPICS.userClicks, TOPICS.aggregatorChangelog], { keys: ['retention.ms', 'cleanup.policy'] });
+    expect(configs.get(TOPICS.userClicks)).toEqual({ 'retention.ms': String(24 * 3_600_000), 'cleanup.policy': 'delete' });
+    expect(configs.get(TOPICS.aggregatorChangelog)?.['cleanup.policy']).toBe('compact');
+    for (const p of [topics, again, generator, aggregator]) expect(p.output()).not.toContain(password);
   });
 
   it('ends every client within a minute, saying so, when the password is wrong', async () => {
@@ -161,6 +169,8 @@ describe('a SASL_SSL cluster with SCRAM-SHA-512', () => {
     const refused = await probe;
     expect((refused as KafkaClientError).code).toBe('KAFKA_AUTHENTICATION');
     await producer.flush(1_000);
+    const described = await describeTopicConfigs(connectionConfig(config), [TOPICS.userClicks]).catch((err: unknown) => err);
+    expect((described as KafkaRefusedError).code).toBe('KAFKA_AUTHENTICATION');
   });
 
   it("ends every client within a minute, saying so, when the broker's certificate is not from a trusted CA", async () => {

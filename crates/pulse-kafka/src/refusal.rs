@@ -48,9 +48,17 @@ impl RefusalSlot {
         self.refusal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(Refusal { kind, reason });
     }
 
+    /// Keeps error-level lines for `note`, and takes a line that reports a refusal as one: some clients
+    /// (the admin client, a consumer before its first poll) hear of errors by their log alone.
     pub(crate) fn note_log(&self, level: RDKafkaLogLevel, message: &str) {
-        if (level as i32) <= RDKafkaLogLevel::Error as i32 {
-            *self.last_error_log.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_owned());
+        if (level as i32) > RDKafkaLogLevel::Error as i32 {
+            return;
+        }
+        *self.last_error_log.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_owned());
+        if message.contains("SASL authentication error") || message.contains("SASL handshake failed") {
+            self.note(RDKafkaErrorCode::Authentication, Some(message));
+        } else if message.contains("SSL handshake failed") {
+            self.note(RDKafkaErrorCode::SSL, Some(message));
         }
     }
 
@@ -70,6 +78,15 @@ mod tests {
         assert_eq!(slot.get(), None);
         slot.note(RDKafkaErrorCode::Authentication, Some("SASL authentication error: invalid credentials"));
         assert_eq!(slot.get(), Some(Refusal { kind: RefusalKind::Authentication, reason: "SASL authentication error: invalid credentials".into() }));
+    }
+
+    #[test]
+    fn a_logged_refusal_counts_without_an_error_event() {
+        let slot = RefusalSlot::default();
+        slot.note_log(RDKafkaLogLevel::Error, "sasl_ssl://b:9093/bootstrap: SSL handshake failed: Disconnected");
+        assert_eq!(slot.get(), None);
+        slot.note_log(RDKafkaLogLevel::Error, "sasl_ssl://b:9093/bootstrap: SASL authentication error: invalid credentials");
+        assert_eq!(slot.get().map(|r| r.kind), Some(RefusalKind::Authentication));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
+use pulse_kafka::admin::{self, TopicConfig};
 use pulse_kafka::consumer::{Batch, BatchConsumer, RebalanceKind};
 use pulse_kafka::producer::{BatchProducer, SendProgress, TicketDone};
 use pulse_kafka::{KafkaError, Refusal, RefusalKind};
@@ -483,6 +484,47 @@ impl NativeProducer {
     pub fn refusal(&self) -> Option<RefusalInfo> {
         self.inner.refusal().map(refusal_info)
     }
+}
+
+#[napi(object)]
+pub struct ConfigEntryInfo {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[napi(object)]
+pub struct TopicConfigInfo {
+    pub topic: String,
+    pub entries: Vec<ConfigEntryInfo>,
+}
+
+pub struct DescribeConfigsTask {
+    config: Vec<(String, String)>,
+    topics: Vec<String>,
+    timeout: Duration,
+}
+
+impl Task for DescribeConfigsTask {
+    type Output = Vec<TopicConfig>;
+    type JsValue = Vec<TopicConfigInfo>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        admin::describe_topic_configs(&self.config, &self.topics, self.timeout).map_err(|e| Error::from_reason(client_error(e).reason))
+    }
+
+    fn resolve(&mut self, _env: Env, found: Self::Output) -> Result<Vec<TopicConfigInfo>> {
+        Ok(found
+            .into_iter()
+            .map(|t| TopicConfigInfo { topic: t.topic, entries: t.entries.into_iter().map(|(name, value)| ConfigEntryInfo { name, value }).collect() })
+            .collect())
+    }
+}
+
+/// The effective configuration of `topics` through librdkafka's admin API (`config`: librdkafka
+/// connection properties); topics that do not exist are left out.
+#[napi(ts_return_type = "Promise<Array<TopicConfigInfo>>")]
+pub fn describe_topic_configs(config: HashMap<String, String>, topics: Vec<String>, timeout_ms: u32) -> AsyncTask<DescribeConfigsTask> {
+    AsyncTask::new(DescribeConfigsTask { config: config_pairs(config), topics, timeout: ms(timeout_ms) })
 }
 
 /// The librdkafka version the native clients are built on.

@@ -19,6 +19,7 @@ export {
   BatchConsumer,
   BatchProducer,
   KafkaClientError,
+  describeTopicConfigs,
   librdkafkaVersion,
   recordAt,
   runValues,

@@ -300,6 +300,17 @@ export class BatchProducer {
   }
 }
 
+/**
+ * The effective configuration of `topics` (explicit values and the broker defaults they inherit),
+ * through librdkafka's admin API with the connection properties in `settings`, by topic name; topics
+ * that do not exist are left out. The admin client does not hear of a refused login: check the
+ * connection first.
+ */
+export async function describeTopicConfigs(settings: KafkaSettings, topics: readonly string[], timeoutMs: number): Promise<Map<string, Record<string, string | null>>> {
+  const found = await guardedAsync(() => native.describeTopicConfigs(toStrings(settings), [...topics], timeoutMs));
+  return new Map(found.map((t) => [t.topic, Object.fromEntries(t.entries.map((e) => [e.name, e.value ?? null]))]));
+}
+
 export function librdkafkaVersion(): string {
   return native.librdkafkaVersion();
 }

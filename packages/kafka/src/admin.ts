@@ -1,5 +1,5 @@
-import { connect } from 'node:net';
 import type { PulseConfig } from '@pulse/config';
+import { describeTopicConfigs as describeNative } from '@pulse/engine';
 import type * as RdKafkaTypes from '@confluentinc/kafka-javascript';
 import { RdKafka, connectionConfig, promisify, toError, type LibrdKafkaError } from './clients.js';
 import { KafkaRefusedError, refusalInLog } from './refusal.js';
@@ -287,14 +287,11 @@ async function validate(config: PulseConfig, specs: readonly TopicSpec[], existi
   const rfOf = (spec: TopicSpec): number => existing.get(spec.name)!.partitions[0]?.replicas.length ?? 0;
   const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s, rfOf(s)))))];
   let actual: Map<string, Record<string, string | null>> | undefined;
-  if (config.kafka.securityProtocol !== 'PLAINTEXT') {
-    warnings.push(`the configuration of existing topics (retention, cleanup policy) is read over PLAINTEXT only, so it was not checked on this ${config.kafka.securityProtocol} cluster`);
-  } else {
-    try {
-      actual = await describeTopicConfigs(config.kafka.bootstrapServers, specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
-    } catch (err) {
-      warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
-    }
+  try {
+    actual = await describeTopicConfigs(connectionConfig(config), specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'KAFKA_AUTHENTICATION' || (err as { code?: string }).code === 'KAFKA_TLS') throw err;
+    warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
   }
   if (actual !== undefined) {
     for (const spec of specs) {
@@ -445,77 +442,7 @@ export async function highWatermarks(config: PulseConfig, topic: string, options
 }
 
 // ---------------------------------------------------------------------------------------------------
-// DescribeConfigs over Kafka's wire protocol.
-//
-// Neither API of @confluentinc/kafka-javascript 1.x offers DescribeConfigs, and without it a topic
-// created earlier with another retention or cleanup policy would pass unnoticed. The request is small,
-// so it is spoken here directly: DescribeConfigs v1 (KIP-896 removed v0 in Kafka 4.0; v1..v3 are
-// served by every broker since 1.1), request header v1, over PLAINTEXT — the only security protocol
-// Pulse's configuration knows. Any broker can answer for topic resources.
-
-const API_DESCRIBE_CONFIGS = 32;
-const RESOURCE_TOPIC = 2;
-
-class Writer {
-  private readonly parts: Buffer[] = [];
-  int8(v: number): this {
-    const b = Buffer.alloc(1);
-    b.writeInt8(v);
-    this.parts.push(b);
-    return this;
-  }
-  int16(v: number): this {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(v);
-    this.parts.push(b);
-    return this;
-  }
-  int32(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(v);
-    this.parts.push(b);
-    return this;
-  }
-  string(s: string | null): this {
-    if (s === null) return this.int16(-1);
-    const bytes = Buffer.from(s, 'utf8');
-    this.int16(bytes.length);
-    this.parts.push(bytes);
-    return this;
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
-
-class Reader {
-  private offset = 0;
-  constructor(private readonly buf: Buffer) {}
-  int8(): number {
-    return this.buf.readInt8(this.advance(1));
-  }
-  int16(): number {
-    return this.buf.readInt16BE(this.advance(2));
-  }
-  int32(): number {
-    return this.buf.readInt32BE(this.advance(4));
-  }
-  bool(): boolean {
-    return this.int8() !== 0;
-  }
-  string(): string | null {
-    const len = this.int16();
-    if (len < 0) return null;
-    const start = this.advance(len);
-    return this.buf.toString('utf8', start, start + len);
-  }
-  private advance(n: number): number {
-    const at = this.offset;
-    if (at + n > this.buf.length) throw new Error('truncated DescribeConfigs response');
-    this.offset += n;
-    return at;
-  }
-}
+// Topic configuration
 
 export interface DescribeConfigsOptions {
   /** Only these keys; all of the topic's configuration when omitted. */
@@ -526,98 +453,17 @@ export interface DescribeConfigsOptions {
 
 /**
  * The effective configuration of topics (explicit values and the broker defaults they inherit), by
- * topic name. Topics that do not exist are left out. Tries each bootstrap server in turn.
+ * topic name; topics that do not exist are left out. The JavaScript client offers no DescribeConfigs,
+ * so this goes through librdkafka's admin API in the native clients, over the same connection settings
+ * as every other client. A refused login or certificate fails with a KafkaRefusedError.
  */
-export async function describeTopicConfigs(bootstrap: string, topics: readonly string[], options: DescribeConfigsOptions = {}): Promise<Map<string, Record<string, string | null>>> {
-  const correlationId = Math.floor(Math.random() * 0x7fffffff);
-  const body = new Writer().int32(topics.length);
-  for (const topic of topics) {
-    body.int8(RESOURCE_TOPIC).string(topic);
-    if (options.keys === undefined) body.int32(-1);
-    else {
-      body.int32(options.keys.length);
-      for (const key of options.keys) body.string(key);
-    }
-  }
-  body.int8(0); // include_synonyms
-  const request = Buffer.concat([
-    new Writer().int16(API_DESCRIBE_CONFIGS).int16(1).int32(correlationId).string(options.clientId ?? 'pulse-admin').toBuffer(),
-    body.toBuffer(),
-  ]);
-  const frame = Buffer.concat([new Writer().int32(request.length).toBuffer(), request]);
-
-  let lastError: Error = new Error(`no bootstrap server in ${JSON.stringify(bootstrap)}`);
-  for (const server of bootstrap.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
-    const { host, port } = parseHostPort(server);
-    try {
-      return parseDescribeConfigs(await roundTrip(host, port, frame, options.timeoutMs ?? 10_000), correlationId);
-    } catch (err) {
-      lastError = new Error(`DescribeConfigs via ${server}: ${(err as Error).message}`);
-    }
-  }
-  throw lastError;
-}
-
-function parseHostPort(server: string): { host: string; port: number } {
-  const colon = server.lastIndexOf(':');
-  const host = colon > 0 ? server.slice(0, colon).replace(/^\[(.*)\]$/, '$1') : server;
-  const port = colon > 0 ? Number(server.slice(colon + 1)) : 9092;
-  return { host, port };
-}
-
-function parseDescribeConfigs(response: Buffer, correlationId: number): Map<string, Record<string, string | null>> {
-  const r = new Reader(response);
-  if (r.int32() !== correlationId) throw new Error('response does not match the request (correlation id)');
-  r.int32(); // throttle_time_ms
-  const result = new Map<string, Record<string, string | null>>();
-  const resources = r.int32();
-  for (let i = 0; i < resources; i++) {
-    const errorCode = r.int16();
-    const errorMessage = r.string();
-    r.int8(); // resource_type
-    const name = r.string() ?? '';
-    const values: Record<string, string | null> = {};
-    const count = r.int32();
-    for (let j = 0; j < count; j++) {
-      const key = r.string() ?? '';
-      values[key] = r.string();
-      r.bool(); // read_only
-      r.int8(); // config_source
-      r.bool(); // is_sensitive
-      const synonyms = r.int32();
-      for (let k = 0; k < synonyms; k++) {
-        r.string();
-        r.string();
-        r.int8();
-      }
-    }
-    if (errorCode === UNKNOWN_TOPIC_OR_PARTITION) continue;
-    if (errorCode !== 0) throw new Error(`topic ${name}: broker error ${errorCode}${errorMessage ? ` (${errorMessage})` : ''}`);
-    result.set(name, values);
-  }
-  return result;
-}
-
-/** Sends one size-prefixed request and resolves with the body of the size-prefixed response. */
-function roundTrip(host: string, port: number, frame: Buffer, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    let received = Buffer.alloc(0);
-    const fail = (err: Error) => {
-      socket.destroy();
-      reject(err);
-    };
-    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`)));
-    socket.once('error', fail);
-    socket.once('close', () => reject(new Error('connection closed by the broker (unsupported request version?)')));
-    socket.once('connect', () => socket.write(frame));
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4) return;
-      const size = received.readInt32BE(0);
-      if (received.length < 4 + size) return;
-      socket.destroy();
-      resolve(received.subarray(4, 4 + size));
-    });
-  });
+export async function describeTopicConfigs(target: KafkaTarget, topics: readonly string[], options: DescribeConfigsOptions = {}): Promise<Map<string, Record<string, string | null>>> {
+  const settings = { ...targetSettings(target), 'client.id': options.clientId ?? 'pulse-admin' };
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  // librdkafka's admin client never hears of a refused login or certificate: a metadata request does.
+  await waitForBroker(settings, 1, timeoutMs);
+  const found = await describeNative(settings, topics, timeoutMs);
+  if (options.keys === undefined) return found;
+  const keys = options.keys;
+  return new Map([...found].map(([topic, values]) => [topic, Object.fromEntries(keys.filter((k) => k in values).map((k) => [k, values[k]!]))]));
 }
