@@ -44,6 +44,29 @@ export function connectionConfig(config: PulseConfig): Record<string, string> {
 }
 
 /**
+ * The connection settings as a Java client's properties, for Kafka's own tools (ProducerPerformance in
+ * the benchmarks): the JAAS line for SASL, the CA as a PEM truststore, a PKCS#12 keystore for mutual TLS.
+ * Java clients read no PEM key pair from separate files, so that form of mutual TLS is refused.
+ */
+export function javaConnectionProperties(config: PulseConfig): Record<string, string> {
+  const k = config.kafka;
+  const out: Record<string, string> = { 'bootstrap.servers': k.bootstrapServers, 'security.protocol': k.securityProtocol };
+  if (k.securityProtocol.startsWith('SASL_')) {
+    const module = k.saslMechanism === 'PLAIN' ? 'org.apache.kafka.common.security.plain.PlainLoginModule' : 'org.apache.kafka.common.security.scram.ScramLoginModule';
+    const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    out['sasl.mechanism'] = k.saslMechanism;
+    out['sasl.jaas.config'] = `${module} required username=${quote(k.saslUsername)} password=${quote(k.saslPassword)};`;
+  }
+  if (k.securityProtocol.endsWith('SSL')) {
+    if (k.sslCaLocation !== '') Object.assign(out, { 'ssl.truststore.type': 'PEM', 'ssl.truststore.location': k.sslCaLocation });
+    if (k.sslCertificateLocation !== '') throw new Error("Kafka's Java tools take a client certificate as a PKCS#12 keystore (kafka.sslKeystoreLocation), not as PEM files");
+    if (k.sslKeystoreLocation !== '') Object.assign(out, { 'ssl.keystore.type': 'PKCS12', 'ssl.keystore.location': k.sslKeystoreLocation, 'ssl.keystore.password': k.sslKeystorePassword });
+    out['ssl.endpoint.identification.algorithm'] = k.sslEndpointIdentification === 'https' ? 'https' : '';
+  }
+  return out;
+}
+
+/**
  * The producer settings of the load generator and collectors: the spec's batching and compression,
  * overridable by configuration. With acks=all (the default) the producer is idempotent, so a retry
  * after a lost acknowledgement (a broker failing over) neither duplicates nor reorders records; with the

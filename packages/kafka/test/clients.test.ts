@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connectionConfig, consumerConfig, minInsyncFor, producerConfig, replicationFor, requiredTopicConfig } from '../src/index.js';
+import { connectionConfig, consumerConfig, javaConnectionProperties, minInsyncFor, producerConfig, replicationFor, requiredTopicConfig } from '../src/index.js';
 import { loadConfig } from '../../config/src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-kafka-clients-'));
@@ -74,5 +74,31 @@ describe('durability defaults', () => {
     expect(requiredTopicConfig(auto, spec, 3)).toEqual({ 'cleanup.policy': 'delete', 'retention.ms': '1000', 'min.insync.replicas': '2' });
     const fixed = loadConfig({ env: { PULSE_KAFKA_REPLICATION_FACTOR: '2', PULSE_KAFKA_MIN_INSYNC_REPLICAS: '1' }, file: noFile });
     expect([replicationFor(fixed, 6), minInsyncFor(fixed, 2)]).toEqual([2, 1]);
+  });
+});
+
+describe('javaConnectionProperties', () => {
+  it("gives Kafka's Java tools the same connection: a JAAS line with quoted credentials and the CA as a PEM truststore", () => {
+    const config = loadConfig({
+      file: noFile,
+      env: {
+        KAFKA_BOOTSTRAP_SERVERS: 'k1:9093',
+        PULSE_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        PULSE_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+        PULSE_KAFKA_SASL_USERNAME: 'pulse',
+        PULSE_KAFKA_SASL_PASSWORD: 'a"b\\c',
+        PULSE_KAFKA_SSL_CA_LOCATION: ca,
+      },
+    });
+    expect(javaConnectionProperties(config)).toEqual({
+      'bootstrap.servers': 'k1:9093',
+      'security.protocol': 'SASL_SSL',
+      'sasl.mechanism': 'SCRAM-SHA-256',
+      'sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="pulse" password="a\\"b\\\\c";',
+      'ssl.truststore.type': 'PEM',
+      'ssl.truststore.location': ca,
+      'ssl.endpoint.identification.algorithm': 'https',
+    });
+    expect(javaConnectionProperties(loadConfig({ env: {}, file: noFile }))).toEqual({ 'bootstrap.servers': '127.0.0.1:9092', 'security.protocol': 'PLAINTEXT' });
   });
 });
