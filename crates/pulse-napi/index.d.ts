@@ -63,6 +63,8 @@ export declare class NativeConsumer {
   commit(offsets: Array<TopicPartitionOffset>): void
   /** The latest librdkafka statistics JSON (needs `statistics.interval.ms`). */
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
   /** Leaves the group and stops fetching. */
   close(): Promise<void>
 }
@@ -107,6 +109,8 @@ export declare class NativeProducer {
   takeFailures(): Array<DeliveryFailureInfo>
   flush(timeoutMs: number): Promise<void>
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
 }
 
 /** Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition. */
@@ -243,6 +247,11 @@ export interface ActivityStatsInfo {
   streamTime?: number
 }
 
+export interface ConfigEntryInfo {
+  name: string
+  value?: string
+}
+
 export interface ConsumedBatch {
   values: Buffer
   ends: Uint32Array
@@ -281,6 +290,12 @@ export interface DeliveryFailureInfo {
   partition: number
   error: string
 }
+
+/**
+ * The effective configuration of `topics` through librdkafka's admin API (`config`: librdkafka
+ * connection properties); topics that do not exist are left out.
+ */
+export declare function describeTopicConfigs(config: Record<string, string>, topics: Array<string>, timeoutMs: number): Promise<Array<TopicConfigInfo>>
 
 /** Version and target triple of this build of the addon. */
 export declare function engineInfo(): EngineInfo
@@ -482,6 +497,14 @@ export interface RecsStatsInfo {
   droppedItems: number
 }
 
+/** The cluster refused the client for good: librdkafka would retry without end. */
+export interface RefusalInfo {
+  /** `KAFKA_AUTHENTICATION` (SASL credentials or mechanism) or `KAFKA_TLS` (a certificate that does not verify). */
+  code: string
+  /** librdkafka's reason. */
+  reason: string
+}
+
 /**
  * A record of the last batches that was not processed: its index in its batch, the
  * `pulse.error.reason` value and a human-readable detail.
@@ -532,6 +555,11 @@ export interface TicketNews {
   completions: Array<TicketCompletion>
   /** librdkafka reported every broker connection down since the last call. */
   brokersDown: boolean
+}
+
+export interface TopicConfigInfo {
+  topic: string
+  entries: Array<ConfigEntryInfo>
 }
 
 export interface TopicPartitionOffset {

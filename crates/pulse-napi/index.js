@@ -843,6 +843,7 @@ module.exports.RecsEncodedSnapshot = nativeBinding.RecsEncodedSnapshot
 module.exports.RecsEngine = nativeBinding.RecsEngine
 module.exports.SensorEngine = nativeBinding.SensorEngine
 module.exports.ShopModel = nativeBinding.ShopModel
+module.exports.describeTopicConfigs = nativeBinding.describeTopicConfigs
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
 module.exports.kafkaPartition = nativeBinding.kafkaPartition

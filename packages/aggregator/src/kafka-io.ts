@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, BatchProducer, recordAt, type ConsumedBatch, type ConsumedRun, type KafkaSettings, type LibrdKafkaStats, type RecordHeader } from '@pulse/engine';
-import { RdKafka, consumerConfig, describeTopic, topicOffsets, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { RdKafka, connectClient, connectionConfig, consumerConfig, describeTopic, topicOffsets, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { changelogPartition, snapshotKey } from './changelog.js';
 import { deadLetterHeaders, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
 
@@ -64,7 +64,7 @@ const QUEUE_FULL_BACKOFF_MS = 2;
 /** Connects the aggregator's clients: the group consumer on `topics`, a producer and a changelog reader. */
 export async function connectKafka(config: PulseConfig, topics: readonly string[], outputTopics: Readonly<Record<number, string>>, listener: RebalanceListener): Promise<AggregatorIO> {
   const producer = new BatchProducer({
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-aggregator`,
     // Outputs and snapshots must not be lost or duplicated by retries.
     'enable.idempotence': true,
@@ -241,7 +241,7 @@ class ChangelogReader {
       }),
       {},
     );
-    await promisify<unknown>((cb) => consumer.connect({ timeout: 30_000 }, cb as never));
+    await connectClient(consumer);
     consumer.setDefaultConsumeTimeout(200);
     return new ChangelogReader(consumer);
   }

@@ -20,6 +20,7 @@ export {
   BatchConsumer,
   BatchProducer,
   KafkaClientError,
+  describeTopicConfigs,
   librdkafkaVersion,
   recordAt,
   runValues,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { PulseConfig } from '@pulse/config';
 import { topicOffsets } from './admin.js';
-import { promisify, RdKafka, type ConsumerGlobalConfig, type KafkaConsumer, type Message } from './clients.js';
+import { connectionConfig, promisify, RdKafka, type ConsumerGlobalConfig, type KafkaConsumer, type Message } from './clients.js';
+import { connectClient } from './refusal.js';
 
 export interface ReadRecord {
   readonly topic: string;
@@ -50,7 +51,7 @@ export async function readAll(config: PulseConfig, topic: string, options: ReadA
 
   const consumer = new RdKafka.KafkaConsumer(
     {
-      'bootstrap.servers': config.kafka.bootstrapServers,
+      ...connectionConfig(config),
       'client.id': `${config.kafka.clientId}-reader`,
       // Required by librdkafka even though assign() never joins the group.
       'group.id': `pulse-reader-${randomBytes(4).toString('hex')}`,
@@ -69,7 +70,7 @@ export async function readAll(config: PulseConfig, topic: string, options: ReadA
     const end = ends.get(eof.partition);
     if (eof.topic === topic && end !== undefined && eof.offset >= end) done.add(eof.partition);
   });
-  await promisify<unknown>((cb) => consumer.connect({ timeout: Math.max(1_000, deadline - Date.now()) }, cb as never));
+  await connectClient(consumer, Math.max(1_000, deadline - Date.now()));
   try {
     consumer.setDefaultConsumeTimeout(100);
     consumer.assign(offsets.filter((o) => ends.has(o.partition)).map((o) => ({ topic, partition: o.partition, offset: o.low })));
