@@ -331,7 +331,8 @@ impl ActivityPartition {
         let buckets = r.u32()?;
         for _ in 0..buckets {
             let mut bucket = WindowBucket::new(r.i64()?);
-            let users = r.u32()? as usize;
+            // Each user: an id (a 4-byte length at least), a count and a time (8 bytes each).
+            let users = r.count(20)?;
             let pending = r.u32()? as usize;
             if pending > users {
                 return Err(SnapshotError::Corrupt(format!("{pending} pending users of {users}")));
