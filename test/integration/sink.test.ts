@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TOPICS, topicOffsets } from '../../packages/kafka/src/index.js';
-import { openStore, startLocalPostgres, type LocalPostgres } from '../../packages/sink/src/index.js';
+import { openStore, startLocalPostgres, TABLE_NAMES, TABLES, type LocalPostgres, type TableSpec } from '../../packages/sink/src/index.js';
 import { produceRecords, testConfig, type ProduceRecord } from './helpers/index.js';
 import { pulseEnv, resetTopics, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
 
@@ -281,6 +281,31 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
       const ends = await topicOffsets(config, TOPICS.userActivityCounts);
       const stored = (await store.committedOffsets()).get(TOPICS.userActivityCounts) ?? new Map<number, number>();
       for (const { partition, high } of ends) if (high > 0) expect(stored.get(partition), `partition ${partition}`).toBe(high);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('deletes windows older than the retention cut-off, and keeps newer windows and the offsets', async () => {
+    const store = await openStore(testConfig(storeEnv));
+    try {
+      const cutoff = T + W5;
+      const expiring = TABLE_NAMES.map((n) => TABLES[n] as TableSpec).filter((t) => t.expiresBy !== undefined);
+      const rows = async (t: TableSpec, op: '<' | '>=') => Number((await store.query(`SELECT COUNT(*) AS n FROM ${t.name} WHERE ${t.expiresBy} ${op} $1`, [cutoff]))[0]!.n);
+      let older = 0;
+      const newer = new Map<string, number>();
+      for (const t of expiring) {
+        older += await rows(t, '<');
+        newer.set(t.name, await rows(t, '>='));
+      }
+      expect(older).toBeGreaterThan(0);
+      const offsets = await store.committedOffsets();
+      expect(await store.expire(cutoff)).toBe(older);
+      for (const t of expiring) {
+        expect(await rows(t, '<'), t.name).toBe(0);
+        expect(await rows(t, '>='), t.name).toBe(newer.get(t.name));
+      }
+      expect(await store.committedOffsets()).toEqual(offsets);
     } finally {
       await store.close();
     }

@@ -106,6 +106,11 @@ export const schema = {
     default: 1,
     doc: "DuckDB worker threads of the analytics store: the sink's transactions are small and frequent, and one thread did them with a sixth less CPU than two beside the pipeline; more speeds up large analytics queries",
   },
+  'sink.retentionDays': {
+    type: { kind: 'int', min: 0 },
+    default: 30,
+    doc: 'the analytics store keeps windows and latency minutes this many days, deleting older ones hourly (0: keeps everything)',
+  },
   'sink.groupId': { type: { kind: 'string' }, default: 'pulse-sink', doc: 'consumer group the sink commits its offsets to (for lag monitoring; the store holds the offsets it resumes from)' },
   'sink.batchSize': { type: { kind: 'int', min: 1, max: 100000 }, default: 5000, doc: 'records the sink writes per store transaction, at most' },
   'sink.maxWaitMs': {

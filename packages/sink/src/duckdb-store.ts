@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
+import { createTableSql, dedupeRows, expirySql, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
 import { migrateWith, readCommittedOffsets, readStoredTopicIds, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const stageName = (t: TableSpec) => `stage_${t.name}`;
@@ -111,6 +111,23 @@ export class DuckDbStore implements Store {
 
   storedTopicIds(): Promise<Map<string, Set<string>>> {
     return readStoredTopicIds((sql, params) => this.query(sql, params));
+  }
+
+  expire(before: number): Promise<number> {
+    // On the writing connection, between write transactions.
+    const run = this.writeQueue.then(async () => {
+      let deleted = 0;
+      for (const name of TABLE_NAMES) {
+        const sql = expirySql(TABLES[name]);
+        if (sql !== null) deleted += Number((await this.writer.run(sql, [before])).rowsChanged);
+      }
+      return deleted;
+    });
+    this.writeQueue = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
   }
 
   write(batch: StoreBatch): Promise<void> {

@@ -12,7 +12,7 @@ export { KafkaMonitor, type KafkaSnapshot } from './monitor.js';
 export { decodeRecord, RecordError, SINK_TOPICS, TOP_PRODUCT_METRICS, UNIQUE_USER_GRANULARITIES } from './records.js';
 export { mergeBatches, Sink, type SinkProgress } from './sink.js';
 export { MIGRATIONS, type Store, type StoreBatch, type QueryRow } from './store.js';
-export { TABLES, type Row } from './tables.js';
+export { TABLE_NAMES, TABLES, type Row, type TableSpec } from './tables.js';
 export { mergeTopProducts, type SpaceSavingSummary } from './top-products.js';
 export { latencyBucket, bucketUpperMs, summarize } from './latency.js';
 

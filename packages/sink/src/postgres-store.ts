@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
+import { dedupeRows, expirySql, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
 import { migrateWith, readCommittedOffsets, readStoredTopicIds, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const INT8_OID = 20;
@@ -116,6 +116,15 @@ export class PostgresStore implements Store {
         await client.query(upsertSql(t, source), columns);
       }
     });
+  }
+
+  async expire(before: number): Promise<number> {
+    let deleted = 0;
+    for (const name of TABLE_NAMES) {
+      const sql = expirySql(TABLES[name]);
+      if (sql !== null) deleted += (await this.pool.query(sql, [before])).rowCount ?? 0;
+    }
+    return deleted;
   }
 
   async query(sql: string, params: readonly (string | number | boolean)[]): Promise<QueryRow[]> {

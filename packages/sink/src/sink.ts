@@ -10,6 +10,8 @@ import type { Row, TableName } from './tables.js';
 /** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 /** Largest value kept of a record the sink refuses (the rest is cut, the reason says why). */
 const MAX_REJECT_BYTES = 64 * 1024;
 
@@ -23,6 +25,8 @@ export interface SinkCounters {
   skippedRecords: number;
   /** Topics whose stored offsets belonged to another topic of the same name, and were not used. */
   foreignOffsetTopics: number;
+  /** Rows deleted for being older than sink.retentionDays. */
+  expiredRows: number;
 }
 
 export interface SinkProgress extends SinkCounters {
@@ -50,7 +54,8 @@ export class Sink {
   private loopDone: Promise<void> = Promise.resolve();
   private lastWriteMs = 0;
   private readonly log: (line: string) => void;
-  readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0, skippedRecords: 0, foreignOffsetTopics: 0 };
+  readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0, skippedRecords: 0, foreignOffsetTopics: 0, expiredRows: 0 };
+  private expiry: NodeJS.Timeout | null = null;
   /** Topic → its Kafka topic id, stored with every offset. */
   private readonly topicIds = new Map<string, string>();
 
@@ -116,10 +121,26 @@ export class Sink {
       this.log(`sink: WARNING ${describeGap(g)}`);
     }
     await recordRetentionGaps(this.config, gaps, 'sink');
+    await this.expireOld();
+    this.expiry = setInterval(() => void this.expireOld().catch((err: Error) => this.log(`sink: deleting old windows failed: ${err.message}`)), HOUR);
+    this.expiry.unref();
     this.consumer.assign(assignment);
     this.running = true;
     this.loopDone = this.loop();
     this.log(`sink: reading ${topics.length} topics (${assignment.length} partitions) into ${this.store.kind} ${this.store.location}; ${resumed > 0 ? `resuming ${resumed} partitions from the offsets in the store` : 'from the beginning'}`);
+  }
+
+  /**
+   * Deletes the store's windows older than sink.retentionDays (at start, then hourly), so that the
+   * store does not grow for ever; returns how many rows went.
+   */
+  async expireOld(now = Date.now()): Promise<number> {
+    const days = this.config.sink.retentionDays;
+    if (days === 0) return 0;
+    const deleted = await this.store.expire(now - days * DAY);
+    this.counters.expiredRows += deleted;
+    if (deleted > 0) this.log(`sink: deleted ${deleted} rows of windows older than ${days} days (sink.retentionDays)`);
+    return deleted;
   }
 
   /** Resolves when the sink stops; rejects if it stopped on an error. */
@@ -251,6 +272,7 @@ export class Sink {
       ...counter('pulse_sink_transactions_total', 'Store transactions committed.', p.transactions),
       ...counter('pulse_sink_write_errors_total', 'Store transactions that failed and were retried.', p.writeErrors),
       ...counter('pulse_sink_skipped_records_total', 'Records retention deleted before the sink read them (each gap is also on dead-letters as retention_gap).', p.skippedRecords),
+      ...counter('pulse_sink_expired_rows_total', 'Rows deleted for being older than sink.retentionDays.', p.expiredRows),
       ...counter('pulse_sink_foreign_offset_topics_total', 'Topics whose stored offsets belonged to another topic of the same name and were not used.', p.foreignOffsetTopics),
       ...counter('pulse_sink_lag', 'Records on the output topics not yet in the store.', p.lag, 'gauge'),
       ...counter('pulse_sink_last_write_ms', 'Duration of the last store transaction in ms.', p.lastWriteMs, 'gauge'),
@@ -259,6 +281,7 @@ export class Sink {
 
   /** Stops consuming after the batch in hand is stored, and leaves Kafka. The store stays open (its owner closes it). */
   async stop(): Promise<void> {
+    if (this.expiry !== null) clearInterval(this.expiry);
     if (!this.running) return;
     this.running = false;
     await this.loopDone.catch(() => {});

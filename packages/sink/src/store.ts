@@ -21,6 +21,8 @@ export interface Store {
   storedTopicIds(): Promise<Map<string, Set<string>>>;
   /** Upserts the rows and stores the offsets, all or nothing. Rows must be one per key (dedupeRows). */
   write(batch: StoreBatch): Promise<void>;
+  /** Deletes the rows of every expiring table older than `before` (ms); returns how many. */
+  expire(before: number): Promise<number>;
   /** A parameterized read ($1, $2, … in both dialects); BIGINT values come back as numbers. */
   query(sql: string, params: readonly (string | number | boolean)[]): Promise<QueryRow[]>;
   close(): Promise<void>;

@@ -18,6 +18,8 @@ export interface TableSpec {
   readonly key: readonly string[];
   /** On conflict, add the new values to the stored ones instead of replacing them (exact, because offsets commit in the same transaction). */
   readonly additive?: boolean;
+  /** The time column (ms) by which `sink.retentionDays` expires rows; tables without one are kept. */
+  readonly expiresBy?: string;
 }
 
 const col = (name: string, type: ColumnType, nullable = false): Column => ({ name, type, nullable });
@@ -28,22 +30,26 @@ export const TABLES = {
     name: 'user_activity',
     columns: [col('user_id', 'text'), ...window, col('count', 'bigint'), col('final', 'bool'), col('oldest_event_ts', 'bigint', true), col('record_ts', 'bigint')],
     key: ['user_id', 'window_start'],
+    expiresBy: 'window_start',
   },
   revenue: {
     name: 'revenue',
     columns: [col('source_partition', 'int'), col('currency', 'text'), ...window, col('orders', 'bigint'), col('items', 'bigint'), col('revenue', 'float'), col('final', 'bool')],
     key: ['source_partition', 'currency', 'window_start'],
+    expiresBy: 'window_start',
   },
   topProducts: {
     name: 'top_products',
     // `items` is the Space-Saving list as JSON text: it is replaced whole and merged in the query layer.
     columns: [col('metric', 'text'), col('source_partition', 'int'), ...window, col('threshold', 'bigint'), col('items', 'text'), col('final', 'bool')],
     key: ['metric', 'source_partition', 'window_start'],
+    expiresBy: 'window_start',
   },
   uniqueUsers: {
     name: 'unique_users',
     columns: [col('granularity', 'text'), col('source_partition', 'int'), ...window, col('estimate', 'float'), col('final', 'bool')],
     key: ['granularity', 'source_partition', 'window_start'],
+    expiresBy: 'window_start',
   },
   funnel: {
     name: 'funnel',
@@ -60,6 +66,7 @@ export const TABLES = {
       col('final', 'bool'),
     ],
     key: ['source', 'source_partition', 'window_start'],
+    expiresBy: 'window_start',
   },
   sensorStats: {
     name: 'sensor_stats',
@@ -77,6 +84,7 @@ export const TABLES = {
       col('final', 'bool'),
     ],
     key: ['sensor_id', 'metric', 'window_start'],
+    expiresBy: 'window_start',
   },
   /** Records the sink could not store, with the reason: bad input is kept, not dropped. */
   rejects: {
@@ -89,6 +97,7 @@ export const TABLES = {
     name: 'latency_histogram',
     columns: [col('stage', 'text'), col('minute_start', 'bigint'), col('bucket', 'int'), col('count', 'bigint')],
     key: ['stage', 'minute_start', 'bucket'],
+    expiresBy: 'minute_start',
     additive: true,
   },
   /** The next offset of every partition the store reflects: written in the same transaction as the rows. */
@@ -141,4 +150,9 @@ export function dedupeRows(t: TableSpec, rows: readonly Row[]): Row[] {
     }
   }
   return [...byKey.values()];
+}
+
+/** The statement that expires a table's rows older than `$1` (ms), or null for a table kept whole. */
+export function expirySql(t: TableSpec): string | null {
+  return t.expiresBy === undefined ? null : `DELETE FROM ${t.name} WHERE ${t.expiresBy} < $1`;
 }

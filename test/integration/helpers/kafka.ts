@@ -14,12 +14,15 @@ export function testBootstrap(): string {
  * from the environment, for runs against an external 3-node cluster) are read, so a developer's
  * PULSE_* environment does not leak into the tests.
  */
+/** Fixtures use fixed event times of 2025, older than the store's retention: a test store keeps everything. */
+export const FIXTURE_ENV = { PULSE_SINK_RETENTION_DAYS: '0' };
+
 export function testConfig(env: NodeJS.ProcessEnv = {}): PulseConfig {
   const passThrough: NodeJS.ProcessEnv = {};
   for (const name of ['PULSE_KAFKA_REPLICATION_FACTOR', 'PULSE_KAFKA_MIN_INSYNC_REPLICAS']) {
     if (process.env[name] !== undefined) passThrough[name] = process.env[name];
   }
-  return loadConfig({ env: { ...passThrough, KAFKA_BOOTSTRAP_SERVERS: testBootstrap(), ...env } });
+  return loadConfig({ env: { ...passThrough, ...FIXTURE_ENV, KAFKA_BOOTSTRAP_SERVERS: testBootstrap(), ...env } });
 }
 
 /**

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '../../../packages/config/src/index.js';
 import { deleteTopics, ensureTopics, TOPIC_SPECS } from '../../../packages/kafka/src/index.js';
+import { FIXTURE_ENV } from './kafka.js';
 
 const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
 
@@ -9,7 +10,7 @@ const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.m
 export function pulseEnv(bootstrap: string, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('PULSE_')) env[k] = v;
-  return { ...env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, ...extra };
+  return { ...env, ...FIXTURE_ENV, KAFKA_BOOTSTRAP_SERVERS: bootstrap, ...extra };
 }
 
 /** Deletes and recreates every Pulse topic, so that a test starts from empty topics. */
