@@ -18,9 +18,11 @@ export declare class ActivityEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -120,9 +122,11 @@ export declare class PurchasesEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -189,9 +193,11 @@ export declare class SensorEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -307,6 +313,12 @@ export interface IngestResult {
   rejected: number
 }
 
+/**
+ * The partition of `key` among `partitions` under Kafka's default partitioner (murmur2), the one
+ * Pulse's per-key state relies on.
+ */
+export declare function kafkaPartition(key: string, partitions: number): number
+
 /** Lower bound in milliseconds of each latency bucket. */
 export declare function latencyBucketFloors(): Float64Array
 
@@ -344,6 +356,17 @@ export interface RawActivityOptions {
   topKSize?: number
   /** HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p). */
   hllPrecision?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Options of a `user-purchases` partition. */
@@ -355,6 +378,17 @@ export interface RawPurchaseOptions {
   topKCapacity?: number
   topKSize?: number
   hllPrecision?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
@@ -378,6 +412,19 @@ export interface RawSensorOptions {
   maxKeysPerWindow: number
   /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
   ewmaAlpha?: number
+  /** The input partition (default 0). */
+  partition?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** The model's options with every default filled in (packages/loadgen resolves and checks them). */

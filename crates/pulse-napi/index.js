@@ -846,6 +846,7 @@ module.exports.ShopModel = nativeBinding.ShopModel
 module.exports.describeTopicConfigs = nativeBinding.describeTopicConfigs
 module.exports.engineInfo = nativeBinding.engineInfo
 module.exports.evaluateRecommender = nativeBinding.evaluateRecommender
+module.exports.kafkaPartition = nativeBinding.kafkaPartition
 module.exports.latencyBucketFloors = nativeBinding.latencyBucketFloors
 module.exports.librdkafkaVersion = nativeBinding.librdkafkaVersion
 module.exports.mapSegmentBatchBody = nativeBinding.mapSegmentBatchBody

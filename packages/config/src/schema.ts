@@ -70,6 +70,19 @@ export const schema = {
   },
   'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
   'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },
+  'http.requestTimeoutMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 30000,
+    doc: 'how long a client of the collector or the API may take to send a whole request before its socket is closed',
+  },
+  'http.headersTimeoutMs': { type: { kind: 'int', min: 1000 }, default: 10000, doc: 'how long a client may take to send its request headers' },
+  'http.keepAliveTimeoutMs': { type: { kind: 'int', min: 1000 }, default: 72000, doc: 'how long an idle keep-alive connection is held open' },
+  'http.maxConnections': { type: { kind: 'int', min: 1 }, default: 10000, doc: 'open connections each HTTP server accepts; further ones are closed at once' },
+  'http.maxEventLoopDelayMs': {
+    type: { kind: 'int', min: 0 },
+    default: 1000,
+    doc: 'event-loop delay above which the collector and the API answer 503 with Retry-After instead of queueing more work (0: never)',
+  },
   'api.tokens': { type: { kind: 'list' }, default: [], doc: 'Bearer tokens for reads of /api (comma-separated); empty leaves reads open' },
   'api.nice': {
     type: { kind: 'int', min: -20, max: 19 },
@@ -120,6 +133,22 @@ export const schema = {
   'aggregator.groupId': { type: { kind: 'string' }, default: 'pulse-aggregator', doc: 'consumer group of the aggregators' },
   'aggregator.windowSizeMs': { type: { kind: 'int', min: 1000 }, default: 300000, doc: 'tumbling window size of user-activity-counts' },
   'aggregator.graceMs': { type: { kind: 'int', min: 0 }, default: 60000, doc: 'how long after its end a window still accepts events' },
+  'aggregator.maxFutureMs': {
+    type: { kind: 'int', min: 0 },
+    default: 300000,
+    doc: 'how far ahead of the clock an event time may be; later events go to dead-letters as `future` and do not move stream time',
+  },
+  'aggregator.partitioner': {
+    type: { kind: 'string', oneOf: ['murmur2', 'any'] },
+    default: 'murmur2',
+    doc: 'murmur2: an input record whose key Kafka\'s default partitioner puts on another partition goes to dead-letters as `wrong_partition` (its key\'s count would be split); any: producers keep each key on one partition their own way, unchecked',
+  },
+  'aggregator.readyMaxLag': { type: { kind: 'int', min: 0 }, default: 100000, doc: '/readyz of `pulse aggregate` answers 503 while the records not yet processed exceed this' },
+  'aggregator.readyMaxCheckpointAgeMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 30000,
+    doc: '/readyz of `pulse aggregate` answers 503 when its last completed checkpoint is older than this',
+  },
   'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 25, doc: 'at most one update per key and window in this interval' },
   'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
   'aggregator.stopTimeoutMs': {

@@ -4,6 +4,7 @@ export {
   PurchasesState,
   SensorState,
   engineInfo,
+  kafkaPartition,
   type ActivityOptions,
   type ActivityStats,
   type PurchaseOptions,

@@ -104,7 +104,7 @@ function toStrings(settings: KafkaSettings): Record<string, string> {
 
 /** The values of one run of a batch as the engine takes them (views, no copies). */
 export function runValues(batch: ConsumedBatch, run: ConsumedRun): PackedBatch {
-  return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end) };
+  return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end), times: batch.timestamps.subarray(run.start, run.end) };
 }
 
 /** The values of a whole batch as the engine takes them: the buffer itself, with each run's ends made batch-relative. */

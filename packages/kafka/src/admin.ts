@@ -362,7 +362,24 @@ export async function describeTopic(config: PulseConfig, topic: string, timeoutM
   return withAdmin(config, (admin) => partitionsOf(admin, topic, timeoutMs));
 }
 
+/**
+ * The topic's id (its UUID, in hex): Kafka gives a topic a new one when it is created again, and a topic
+ * of the same name on another cluster has another, so offsets stored with it can be told apart.
+ */
+export async function topicId(config: PulseConfig, topic: string, timeoutMs = 10_000): Promise<string> {
+  return withAdmin(config, async (admin) => {
+    const { mostSignificantBits: high, leastSignificantBits: low } = (await describeOne(admin, topic, timeoutMs)).topicId;
+    return `${BigInt.asUintN(64, high).toString(16).padStart(16, '0')}${BigInt.asUintN(64, low).toString(16).padStart(16, '0')}`;
+  });
+}
+
 async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number): Promise<PartitionInfo[]> {
+  return (await describeOne(admin, topic, timeoutMs)).partitions
+    .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+async function describeOne(admin: AdminClient, topic: string, timeoutMs: number): Promise<RdKafkaTypes.TopicDescription> {
   // A topic created a moment ago (by another client) can be missing from this broker's metadata
   // for a little while: ask again briefly before calling it unknown.
   const deadline = Date.now() + Math.min(timeoutMs, 2_000);
@@ -373,9 +390,7 @@ async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number
     await sleep(100);
   }
   if (d === undefined || d.error) throw new Error(`describing topic ${topic} failed: ${d?.error?.message ?? 'no answer'}`);
-  return d.partitions
-    .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
-    .sort((a, b) => a.partition - b.partition);
+  return d;
 }
 
 export interface PartitionOffsets {

@@ -4,3 +4,4 @@ export * from './topics.js';
 export * from './admin.js';
 export * from './stats.js';
 export * from './refusal.js';
+export * from './read.js';

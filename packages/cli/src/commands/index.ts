@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { aggregate } from './aggregate.js';
 import { bench } from './bench.js';
 import { collect } from './collect.js';
+import { dlq } from './dlq.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
@@ -21,6 +22,7 @@ export const commands: readonly Command[] = [
   aggregate,
   sink,
   serve,
+  dlq,
   bench,
   tune,
   recs,
