@@ -17,7 +17,7 @@ import { pulseEnv, spawnPulse, waitUntil, type PulseProcess } from './helpers/pi
  * Pulse against a SASL_SSL cluster with SCRAM-SHA-512 logins and a CA of its own, started by this file
  * on a port of its own beside the plaintext test broker (docs/kafka.md).
  */
-const SECURE_PORT = TEST_PORT + 100;
+const SECURE_PORT = TEST_PORT + 400;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DATA_DIR = resolve(repoRoot, `.pulse/test-kafka-secure-${SECURE_PORT}`);
 
