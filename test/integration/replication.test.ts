@@ -8,7 +8,7 @@ import { TEST_PORT } from './global-setup.js';
 import { pulseEnv, spawnPulse } from './helpers/pipeline.js';
 
 /** A 3-node cluster of this file's own, beside the single test broker (docs/kafka.md, "Durability"). */
-const PORT = TEST_PORT + 200;
+const PORT = TEST_PORT + 500;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DATA_DIR = resolve(repoRoot, `.pulse/test-kafka-3nodes-${PORT}`);
 

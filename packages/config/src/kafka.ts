@@ -74,7 +74,7 @@ export function readClientProperties(file: string): Map<ConfigKey, Found> {
 }
 
 /** The login module and credentials of a `sasl.jaas.config` line (PLAIN or SCRAM). */
-export function parseJaas(line: string, fail: (message: string) => never): { module: 'plain' | 'scram'; username: string; password: string } {
+function parseJaas(line: string, fail: (message: string) => never): { module: 'plain' | 'scram'; username: string; password: string } {
   const head = /^\s*([\w.$]+)\s+(required|requisite|sufficient|optional)\b/.exec(line);
   if (head === null) return fail('expected "<LoginModule class> required username=\\"…\\" password=\\"…\\";"');
   const cls = head[1]!;

@@ -66,7 +66,7 @@ export const schema = {
   'kafka.clientProperties': {
     type: { kind: 'string', allowEmpty: true },
     default: '',
-    doc: "a managed service's client.properties (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.*, bootstrap.servers): fills in the kafka.* keys not set otherwise",
+    doc: "a managed service's client.properties (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.*, bootstrap.servers): fills in the kafka.* keys not set otherwise; `pulse up` then uses that cluster",
   },
   'api.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address the query and recommendation API listens on (`pulse serve --host`)' },
   'api.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8080, doc: 'port of the API (`pulse serve --port`; 0 picks a free one)' },

@@ -261,11 +261,6 @@ export class BatchProducer {
     return up;
   }
 
-  /** Throws `KAFKA_AUTHENTICATION` or `KAFKA_TLS` if the cluster has refused the client. */
-  checkRefused(): void {
-    throwIfRefused(this.client);
-  }
-
   closeEpoch(): number {
     return this.client.closeEpoch();
   }

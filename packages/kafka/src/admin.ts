@@ -159,7 +159,7 @@ export const MAX_AUTO_REPLICATION = 3;
 
 /**
  * The replication factor of a topic Pulse creates on a cluster of `brokers` live brokers: configured,
- * or one replica per broker up to MAX_AUTO_REPLICATION (docs/kafka.md, "Replication").
+ * or one replica per broker up to MAX_AUTO_REPLICATION (docs/kafka.md, "Durability").
  */
 export function replicationFor(config: PulseConfig, brokers: number): number {
   return config.kafka.replicationFactor > 0 ? config.kafka.replicationFactor : Math.max(1, Math.min(MAX_AUTO_REPLICATION, brokers));

@@ -27,7 +27,7 @@ export class KafkaRefusedError extends Error {
 }
 
 /** The refusal a librdkafka error reports, or null for errors that retrying may cure. */
-export function refusalOf(err: { code?: number; message?: string }): KafkaRefusedError | null {
+function refusalOf(err: { code?: number; message?: string }): KafkaRefusedError | null {
   if (err.code === ERR_AUTHENTICATION) return new KafkaRefusedError('KAFKA_AUTHENTICATION', err.message ?? '');
   // A handshake cut short (a broker restarting) is an SSL error too; only a certificate failure is final.
   if (err.code === ERR_SSL && /certificate/.test(err.message ?? '')) return new KafkaRefusedError('KAFKA_TLS', err.message ?? '');

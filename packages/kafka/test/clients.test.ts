@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connectionConfig, consumerConfig, javaConnectionProperties, minInsyncFor, producerConfig, replicationFor, requiredTopicConfig } from '../src/index.js';
+import { connectionConfig, consumerConfig, javaConnectionProperties, minInsyncFor, producerConfig, refusalInLog, replicationFor, requiredTopicConfig } from '../src/index.js';
 import { loadConfig } from '../../config/src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-kafka-clients-'));
@@ -100,5 +100,16 @@ describe('javaConnectionProperties', () => {
       'ssl.endpoint.identification.algorithm': 'https',
     });
     expect(javaConnectionProperties(loadConfig({ env: {}, file: noFile }))).toEqual({ 'bootstrap.servers': '127.0.0.1:9092', 'security.protocol': 'PLAINTEXT' });
+  });
+});
+
+describe('refusalInLog', () => {
+  it('takes a failed login or an unverified certificate as final, and a cut handshake or a refused connection as not', () => {
+    const login = refusalInLog('[thrd:sasl_ssl://k:9093/bootstrap]: sasl_ssl://k:9093/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512');
+    expect(login?.code).toBe('KAFKA_AUTHENTICATION');
+    expect(login?.message).toMatch(/^Kafka authentication failed \(check kafka\.saslMechanism, kafka\.saslUsername, kafka\.saslPassword\): sasl_ssl:\/\/k:9093\/bootstrap: SASL authentication error/);
+    expect(refusalInLog('ssl://k:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed')?.code).toBe('KAFKA_TLS');
+    expect(refusalInLog('ssl://k:9093/bootstrap: SSL handshake failed: Disconnected')).toBeNull();
+    expect(refusalInLog('k:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused')).toBeNull();
   });
 });

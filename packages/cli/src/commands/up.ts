@@ -25,7 +25,8 @@ export const up = defineCommand({
   summary: 'run everything on one machine: local Kafka, topics, collector, aggregator, API and demo load',
   help: `Usage: pulse up [--rate N] [--no-load] [--keep-kafka]
 
-Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
+Starts a local Kafka broker on 127.0.0.1:9092 (unless KAFKA_BOOTSTRAP_SERVERS, PULSE_KAFKA_CLIENT_PROPERTIES
+or a secured kafka.securityProtocol names a cluster),
 creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
 configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the sink
 (output topics → the analytics store: DuckDB in <dataDir>/pulse.duckdb, or PostgreSQL with
@@ -51,7 +52,8 @@ Options:
     const progressSec = numberFlag('progress', values.progress, 2, 0.2);
     const config = loadConfig();
     const log = (line: string) => console.error(`up: ${line}`);
-    const external = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').length > 0;
+    // A cluster named in the environment, or a secured one (which the local broker is not), is used as it is.
+    const external = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').length > 0 || config.kafka.clientProperties !== '' || config.kafka.securityProtocol !== 'PLAINTEXT';
     let startedKafka = false;
     if (!external) {
       const cluster = await startCluster({ dataDir: config.dataDir, nodes: 1, log });
