@@ -1,0 +1,330 @@
+import { expandTemplate, fingerprint, type AlertTransition, type Labels } from './model.js';
+import type { Rule } from './rules.js';
+
+/**
+ * The rule evaluator (docs/alerting.md, "Semantics"): Prometheus's alert state machine driven by the
+ * records of Pulse's output topics instead of by scrapes. It is pure: time comes in with every call, so
+ * a test drives it with timestamps (as Kafka Streams' TopologyTestDriver does) and a replay from the
+ * same offsets gives the same transitions.
+ *
+ * Two clocks: rules over stream records (user_activity, sensor_*, dead_letter_rate) measure `for` and
+ * `keep_firing_for` in stream time, the largest record timestamp seen; consumer_lag is sampled, and
+ * measured in wall-clock time.
+ *
+ * Per-key state is kept only for keys with a pending or firing alert, except sensor_silent, which must
+ * remember when each sensor was last heard of (bounded by `maxTrackedKeys`).
+ */
+interface ActiveAlert {
+  fingerprint: string;
+  rule: Rule;
+  labels: Labels;
+  status: 'pending' | 'firing';
+  activeAt: number;
+  startsAt: number;
+  /** Whether the condition held at the last evaluation. */
+  active: boolean;
+  /** Since when the condition has not held while firing (keep_firing_for). */
+  keepFiringSince: number | null;
+  value: number;
+  /** The key the rule evaluates (userId, "sensorId/metric", group, or ""). */
+  key: string;
+  /** user_activity and sensor_anomaly: the window whose count or statistics the alert is about. */
+  windowStart: number;
+}
+
+/** The evaluator's durable state, as JSON, snapshotted with the input offsets it covers. */
+export interface EvaluatorSnapshot {
+  streamTime: number;
+  activityWindow: number;
+  alerts: Omit<ActiveAlert, 'rule'>[];
+  alertRules: string[];
+  lastSeen: Record<string, [string, number][]>;
+  deadLetterSeconds: [number, number][];
+}
+
+export interface SensorStats {
+  sensorId: string;
+  metric: string;
+  windowStart: number;
+  min: number;
+  max: number;
+  anomalyScore: number;
+  final: boolean;
+}
+
+const KEY_SEP = '/';
+
+export class Evaluator {
+  private readonly alerts = new Map<string, ActiveAlert>();
+  /** Per rule: its alerts by the key it evaluates, so the hot path finds one without hashing labels. */
+  private readonly byRule = new Map<string, Map<string, ActiveAlert>>();
+  private readonly out: AlertTransition[] = [];
+  private streamTimeValue = 0;
+  /** Start of the newest user-activity window seen: "the current window". */
+  private activityWindow = 0;
+  /** sensor_silent: per rule, when each sensor ("sensorId/metric") was last heard of. */
+  private readonly lastSeen = new Map<string, Map<string, number>>();
+  private lastSilentSweep = 0;
+  /** dead_letter_rate: dead letters per second of stream time, oldest first. */
+  private deadLetterSeconds: [number, number][] = [];
+  private readonly deadLetterSpan: number;
+  readonly counters = { records: 0, transitions: 0, untrackedKeys: 0 };
+
+  constructor(
+    readonly rules: readonly Rule[],
+    private readonly maxTrackedKeys = 1_000_000,
+  ) {
+    for (const r of rules) {
+      this.byRule.set(r.name, new Map());
+      if (r.kind === 'sensor_silent') this.lastSeen.set(r.name, new Map());
+    }
+    this.deadLetterSpan = Math.max(0, ...rules.map((r) => (r.kind === 'dead_letter_rate' ? r.windowMs : 0)));
+  }
+
+  /** Stream time: the largest record timestamp seen. */
+  streamTime(): number {
+    return this.streamTimeValue;
+  }
+
+  /** The transitions since the last call, in order. */
+  takeTransitions(): AlertTransition[] {
+    return this.out.splice(0, this.out.length);
+  }
+
+  /** Pending and firing alerts. */
+  active(): AlertTransition[] {
+    return [...this.alerts.values()].map((a) => this.record(a, a.status, 0, a.value, this.streamTimeValue));
+  }
+
+  private advance(t: number): number {
+    if (t > this.streamTimeValue) this.streamTimeValue = t;
+    return this.streamTimeValue;
+  }
+
+  /** A user-activity-counts record: the absolute count of `userId` in the window starting at `windowStart`. */
+  observeActivity(userId: string, windowStart: number, count: number, t: number): void {
+    this.counters.records++;
+    const now = this.advance(t);
+    if (windowStart > this.activityWindow) {
+      this.activityWindow = windowStart;
+      // Stream time has moved past every older window: a user's count in the new one starts from 0.
+      for (const rule of this.rules) {
+        if (rule.kind !== 'user_activity') continue;
+        for (const a of [...this.byRule.get(rule.name)!.values()]) if (a.windowStart < windowStart) this.evaluate(rule, a.key, a.labels, false, 0, now, windowStart);
+      }
+    } else if (windowStart < this.activityWindow) {
+      return; // an update of a window that is no longer current
+    }
+    for (const rule of this.rules) {
+      if (rule.kind !== 'user_activity') continue;
+      const firing = count >= rule.threshold;
+      const existing = this.byRule.get(rule.name)!.get(userId);
+      if (!firing && existing === undefined) continue;
+      this.evaluate(rule, userId, existing?.labels ?? { ...rule.labels, userId }, firing, count, now, windowStart);
+    }
+  }
+
+  /** A pulse-sensor-stats record. */
+  observeSensor(s: SensorStats, t: number): void {
+    this.counters.records++;
+    const now = this.advance(t);
+    const key = s.sensorId + KEY_SEP + s.metric;
+    for (const rule of this.rules) {
+      if ((rule.kind !== 'sensor_anomaly' && rule.kind !== 'sensor_silent') || (rule.metric !== null && rule.metric !== s.metric)) continue;
+      const existing = this.byRule.get(rule.name)!.get(key);
+      if (rule.kind === 'sensor_silent') {
+        const seen = this.lastSeen.get(rule.name)!;
+        if (seen.has(key) || seen.size < this.maxTrackedKeys) seen.set(key, now);
+        else this.counters.untrackedKeys++;
+        if (existing !== undefined) this.evaluate(rule, key, existing.labels, false, 0, now, 0);
+        continue;
+      }
+      // An older window's record (a late final one) says nothing about the sensor now.
+      if (existing !== undefined ? s.windowStart < existing.windowStart : s.final) continue;
+      let anomalous = false;
+      let value = s.anomalyScore;
+      if (rule.anomalyScoreAbove !== null && s.anomalyScore > rule.anomalyScoreAbove) anomalous = true;
+      if (rule.valueAbove !== null && s.max > rule.valueAbove) [anomalous, value] = [true, s.max];
+      if (rule.valueBelow !== null && s.min < rule.valueBelow) [anomalous, value] = [true, s.min];
+      if (!anomalous && existing === undefined) continue;
+      this.evaluate(rule, key, existing?.labels ?? { ...rule.labels, sensorId: s.sensorId, metric: s.metric }, anomalous, value, now, s.windowStart);
+    }
+  }
+
+  /** A record on dead-letters. */
+  observeDeadLetter(t: number): void {
+    this.counters.records++;
+    const now = this.advance(t);
+    const second = Math.floor(now / 1000);
+    const last = this.deadLetterSeconds[this.deadLetterSeconds.length - 1];
+    if (last !== undefined && last[0] === second) last[1]++;
+    else this.deadLetterSeconds.push([second, 1]);
+    this.evaluateDeadLetters(now);
+  }
+
+  /** A sample of a consumer group's total lag, at wall-clock time `now`. */
+  observeLag(group: string, lag: number, now: number): void {
+    for (const rule of this.rules) {
+      if (rule.kind !== 'consumer_lag' || rule.group !== group) continue;
+      const existing = this.byRule.get(rule.name)!.get(group);
+      if (lag < rule.threshold && existing === undefined) continue;
+      this.evaluate(rule, group, existing?.labels ?? { ...rule.labels, group }, lag >= rule.threshold, lag, now, 0);
+    }
+  }
+
+  /**
+   * Lets time pass: pending alerts whose `for` has elapsed fire, alerts kept firing by keep_firing_for
+   * resolve, silent sensors are found. `streamTime` may be the same as before (no records since);
+   * `wallNow` drives the wall-clock rules.
+   */
+  tick(streamTime: number, wallNow: number): void {
+    const now = this.advance(streamTime);
+    this.evaluateDeadLetters(now);
+    // Silent sensors: once per second of stream time is as precise as the data (1-minute windows).
+    if (this.lastSeen.size > 0 && now - this.lastSilentSweep >= 1000) {
+      this.lastSilentSweep = now;
+      for (const rule of this.rules) {
+        if (rule.kind !== 'sensor_silent') continue;
+        const alerts = this.byRule.get(rule.name)!;
+        for (const [key, seen] of this.lastSeen.get(rule.name)!) {
+          if (now - seen < rule.silentForMs || alerts.has(key)) continue;
+          const slash = key.lastIndexOf(KEY_SEP);
+          // Active since the moment it fell silent, whichever batch finds it: replays agree.
+          this.evaluate(rule, key, { ...rule.labels, sensorId: key.slice(0, slash), metric: key.slice(slash + 1) }, true, now - seen, now, 0, seen + rule.silentForMs);
+        }
+      }
+    }
+    for (const a of [...this.alerts.values()]) {
+      const t = a.rule.kind === 'consumer_lag' ? wallNow : now;
+      if (a.rule.kind === 'sensor_silent' && a.active) a.value = t - (this.lastSeen.get(a.rule.name)!.get(a.key) ?? t);
+      this.evaluate(a.rule, a.key, a.labels, a.active, a.value, t, a.windowStart);
+    }
+  }
+
+  private evaluateDeadLetters(now: number): void {
+    if (this.deadLetterSpan === 0) return;
+    const oldest = Math.floor((now - this.deadLetterSpan) / 1000);
+    while (this.deadLetterSeconds.length > 0 && this.deadLetterSeconds[0]![0] <= oldest) this.deadLetterSeconds.shift();
+    for (const rule of this.rules) {
+      if (rule.kind !== 'dead_letter_rate') continue;
+      const from = Math.floor((now - rule.windowMs) / 1000);
+      let count = 0;
+      for (const [second, n] of this.deadLetterSeconds) if (second > from) count += n;
+      const existing = this.byRule.get(rule.name)!.get('');
+      if (count < rule.threshold && existing === undefined) continue;
+      this.evaluate(rule, '', existing?.labels ?? rule.labels, count >= rule.threshold, count, now, 0);
+    }
+  }
+
+  /** Prometheus's state machine for one alert: the condition `holds` (or not) at time `t`. */
+  private evaluate(rule: Rule, key: string, labels: Labels, holds: boolean, value: number, t: number, windowStart: number, activeAt = t): void {
+    const alerts = this.byRule.get(rule.name)!;
+    let a = alerts.get(key);
+    if (holds) {
+      if (a === undefined) {
+        a = { fingerprint: fingerprint(labels), rule, labels, status: 'pending', activeAt, startsAt: 0, active: true, keepFiringSince: null, value, key, windowStart };
+        alerts.set(key, a);
+        this.alerts.set(a.fingerprint, a);
+        if (rule.forMs > 0) this.emit(a, 'pending', 0, t);
+      }
+      a.active = true;
+      a.keepFiringSince = null;
+      a.value = value;
+      a.windowStart = Math.max(a.windowStart, windowStart);
+      if (a.status === 'pending' && t - a.activeAt >= rule.forMs) {
+        a.status = 'firing';
+        // The moment `for` elapsed, not the evaluation that noticed it, so that a replay in other
+        // batches gives the same startsAt.
+        a.startsAt = a.activeAt + rule.forMs;
+        this.emit(a, 'firing', 0, t);
+      }
+      return;
+    }
+    if (a === undefined) return;
+    a.active = false;
+    if (a.status === 'pending') {
+      this.remove(a);
+      this.emit(a, 'inactive', t, t);
+      return;
+    }
+    a.keepFiringSince ??= t;
+    if (t - a.keepFiringSince >= rule.keepFiringForMs) {
+      this.remove(a);
+      a.value = value;
+      const endsAt = rule.keepFiringForMs > 0 ? a.keepFiringSince + rule.keepFiringForMs : t;
+      this.emit(a, 'resolved', endsAt, endsAt);
+    }
+  }
+
+  /**
+   * Takes a recorded transition of a rule that is not replayed (consumer_lag, on the wall clock) as
+   * that alert's state, after a restart.
+   */
+  adopt(t: AlertTransition): void {
+    const rule = this.rules.find((r) => r.name === t.rule);
+    if (rule === undefined) return;
+    const alerts = this.byRule.get(rule.name)!;
+    const key = rule.kind === 'consumer_lag' ? (t.labels.group ?? '') : '';
+    const old = alerts.get(key);
+    if (old !== undefined) this.remove(old);
+    if (t.status === 'pending' || t.status === 'firing') {
+      const a: ActiveAlert = { fingerprint: t.fingerprint, rule, labels: t.labels, status: t.status, activeAt: t.activeAt, startsAt: t.startsAt, active: true, keepFiringSince: null, value: t.value, key, windowStart: 0 };
+      alerts.set(key, a);
+      this.alerts.set(a.fingerprint, a);
+    }
+  }
+
+  private remove(a: ActiveAlert): void {
+    this.byRule.get(a.rule.name)!.delete(a.key);
+    this.alerts.delete(a.fingerprint);
+  }
+
+  private emit(a: ActiveAlert, status: AlertTransition['status'], endsAt: number, at: number): void {
+    this.counters.transitions++;
+    this.out.push(this.record(a, status, endsAt, a.value, at));
+  }
+
+  private record(a: ActiveAlert, status: AlertTransition['status'], endsAt: number, value: number, at: number): AlertTransition {
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(a.rule.annotations)) annotations[k] = expandTemplate(v, a.labels, value);
+    return { fingerprint: a.fingerprint, status, rule: a.rule.name, labels: a.labels, annotations, activeAt: a.activeAt, startsAt: a.startsAt, endsAt, value, at };
+  }
+
+  snapshot(): EvaluatorSnapshot {
+    return {
+      streamTime: this.streamTimeValue,
+      activityWindow: this.activityWindow,
+      alerts: [...this.alerts.values()].map(({ rule: _rule, ...rest }) => rest),
+      alertRules: [...this.alerts.values()].map((a) => a.rule.name),
+      lastSeen: Object.fromEntries([...this.lastSeen].map(([rule, m]) => [rule, [...m]])),
+      deadLetterSeconds: this.deadLetterSeconds,
+    };
+  }
+
+  /**
+   * Restores a snapshot. Alerts of rules that no longer exist are dropped (and reported), as Prometheus
+   * drops the alerts of a deleted rule.
+   */
+  restore(s: EvaluatorSnapshot): string[] {
+    const dropped: string[] = [];
+    this.streamTimeValue = s.streamTime;
+    this.activityWindow = s.activityWindow;
+    this.deadLetterSeconds = s.deadLetterSeconds;
+    const rules = new Map(this.rules.map((r) => [r.name, r]));
+    s.alerts.forEach((saved, i) => {
+      const rule = rules.get(s.alertRules[i]!);
+      if (rule === undefined) {
+        dropped.push(`${s.alertRules[i]} ${saved.fingerprint}`);
+        return;
+      }
+      const a: ActiveAlert = { ...saved, rule };
+      this.alerts.set(a.fingerprint, a);
+      this.byRule.get(rule.name)!.set(a.key, a);
+    });
+    for (const [rule, entries] of Object.entries(s.lastSeen)) {
+      const seen = this.lastSeen.get(rule);
+      if (seen !== undefined) for (const [key, t] of entries) seen.set(key, t);
+    }
+    return dropped;
+  }
+}

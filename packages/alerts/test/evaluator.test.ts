@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { Evaluator } from '../src/evaluator.js';
+import { fingerprint } from '../src/model.js';
+import { builtInRules, parseRule, type Rule } from '../src/rules.js';
+
+const MIN = 60_000;
+const W = 5 * MIN;
+const T0 = 1_764_099_900_000; // a window boundary
+
+const spike = builtInRules({ userActivityThreshold: 500, aggregatorGroup: 'pulse-aggregator' }).filter((r) => r.name === 'UserActivitySpike');
+const rule = (raw: object): Rule => parseRule(raw, 'test');
+
+describe('user_activity (UserActivitySpike)', () => {
+  it('fires at the threshold, with its labels and fingerprint, and resolves once a newer window is current', () => {
+    const ev = new Evaluator(spike);
+    ev.observeActivity('u-1', T0, 499, T0 + 1000);
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.observeActivity('u-1', T0, 500, T0 + 2000);
+    const [fired, ...rest] = ev.takeTransitions();
+    expect(rest).toEqual([]);
+    expect(fired).toMatchObject({ status: 'firing', rule: 'UserActivitySpike', labels: { alertname: 'UserActivitySpike', userId: 'u-1', severity: 'warning' }, startsAt: T0 + 2000, endsAt: 0, value: 500 });
+    expect(fired!.fingerprint).toBe(fingerprint({ alertname: 'UserActivitySpike', severity: 'warning', userId: 'u-1' }));
+    expect(fired!.annotations.description).toContain('User u-1 sent 500 events');
+
+    // More counts in the same window: still firing, no new transition.
+    ev.observeActivity('u-1', T0, 900, T0 + 3000);
+    ev.tick(T0 + 4000, 0);
+    expect(ev.takeTransitions()).toEqual([]);
+    expect(ev.active().map((a) => a.status)).toEqual(['firing']);
+
+    // Another user's count in the next window moves the current window on: u-1's count there is 0.
+    ev.observeActivity('u-2', T0 + W, 3, T0 + W + 10);
+    const [resolved] = ev.takeTransitions();
+    expect(resolved).toMatchObject({ status: 'resolved', startsAt: T0 + 2000, endsAt: T0 + W + 10, fingerprint: fired!.fingerprint });
+    expect(ev.active()).toEqual([]);
+  });
+
+  it('ignores updates of a window that is no longer current', () => {
+    const ev = new Evaluator(spike);
+    ev.observeActivity('u-2', T0 + W, 1, T0 + W);
+    ev.observeActivity('u-1', T0, 800, T0 + W + 5);
+    expect(ev.takeTransitions()).toEqual([]);
+  });
+
+  it('stays firing while the user stays above the threshold in the next window', () => {
+    const ev = new Evaluator(spike);
+    ev.observeActivity('u-1', T0, 600, T0 + 100);
+    ev.observeActivity('u-1', T0 + W, 600, T0 + W + 100);
+    // The first record of the new window resolves it (its count there is below), the second re-fires:
+    // as specified, the condition is the count in the current window.
+    expect(ev.takeTransitions().map((t) => t.status)).toEqual(['firing', 'resolved', 'firing']);
+  });
+
+  it('1 000 000 users below the threshold leave no per-user state', () => {
+    const ev = new Evaluator(spike);
+    for (let i = 0; i < 1_000_000; i++) ev.observeActivity(`u-${i}`, T0, 10, T0 + i);
+    expect(ev.snapshot().alerts).toEqual([]);
+    expect(ev.counters.records).toBe(1_000_000);
+  });
+});
+
+describe('for and keep_firing_for', () => {
+  const held = rule({ alert: 'Held', kind: 'user_activity', threshold: 10, for: '2m', keep_firing_for: '1m' });
+
+  it('is pending until `for` has elapsed in stream time, then fires with startsAt = that time', () => {
+    const ev = new Evaluator([held]);
+    ev.observeActivity('u-1', T0, 10, T0 + 1000);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'pending', activeAt: T0 + 1000, startsAt: 0 }]);
+    ev.tick(T0 + 1000 + 2 * MIN - 1, 0);
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.tick(T0 + 1000 + 2 * MIN, 0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', activeAt: T0 + 1000, startsAt: T0 + 1000 + 2 * MIN }]);
+  });
+
+  it('a pending alert whose condition ends goes inactive without firing', () => {
+    const ev = new Evaluator([held]);
+    ev.observeActivity('u-1', T0, 10, T0 + 1000);
+    ev.observeActivity('u-9', T0 + W, 1, T0 + W);
+    expect(ev.takeTransitions().map((t) => t.status)).toEqual(['pending', 'inactive']);
+    expect(ev.active()).toEqual([]);
+  });
+
+  it('keep_firing_for holds a firing alert after its condition ends, and a return of the condition resets it', () => {
+    const ev = new Evaluator([rule({ alert: 'Kept', kind: 'sensor_anomaly', valueAbove: 8, keep_firing_for: '1m' })]);
+    const stats = (max: number, t: number) => ev.observeSensor({ sensorId: 'fridge-7', metric: 'temperature', windowStart: t - (t % MIN), min: 4, max, anomalyScore: 0, final: false }, t);
+    stats(9, T0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', labels: { sensorId: 'fridge-7', metric: 'temperature' }, value: 9 }]);
+    stats(5, T0 + MIN);
+    ev.tick(T0 + MIN + 30_000, 0);
+    expect(ev.takeTransitions()).toEqual([]);
+    stats(9.5, T0 + MIN + 40_000); // back above: keep_firing_for starts again later
+    stats(5, T0 + 2 * MIN);
+    ev.tick(T0 + 3 * MIN - 1, 0);
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.tick(T0 + 3 * MIN, 0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', startsAt: T0, endsAt: T0 + 3 * MIN }]);
+  });
+});
+
+describe('sensor_anomaly', () => {
+  const r = rule({ alert: 'Anomalous', kind: 'sensor_anomaly', anomalyScoreAbove: 5, metric: 'temperature' });
+  const at = (score: number, windowStart: number, final = false) => ({ sensorId: 's-1', metric: 'temperature', windowStart, min: 0, max: 0, anomalyScore: score, final });
+
+  it('fires on the score, resolves on a normal reading, ignores other metrics and late final records of older windows', () => {
+    const ev = new Evaluator([r]);
+    ev.observeSensor({ ...at(9, T0), metric: 'humidity' }, T0);
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.observeSensor(at(9, T0 + MIN), T0 + MIN);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', value: 9 }]);
+    ev.observeSensor(at(1, T0, true), T0 + MIN + 1); // older window: says nothing about now
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.observeSensor(at(1, T0 + MIN), T0 + MIN + 2);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved' }]);
+  });
+});
+
+describe('sensor_silent', () => {
+  it('fires for a known sensor that sends nothing for silentFor, and resolves when it is heard again', () => {
+    const ev = new Evaluator([rule({ alert: 'Silent', kind: 'sensor_silent', silentFor: '2m' })]);
+    const stats = (sensorId: string, t: number) => ev.observeSensor({ sensorId, metric: 'temperature', windowStart: t - (t % MIN), min: 1, max: 1, anomalyScore: 0, final: false }, t);
+    stats('a', T0);
+    stats('b', T0);
+    stats('b', T0 + 90_000);
+    ev.tick(T0 + 2 * MIN, 0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', labels: { sensorId: 'a', metric: 'temperature' }, value: 2 * MIN }]);
+    stats('a', T0 + 3 * MIN);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', labels: { sensorId: 'a' } }]);
+  });
+});
+
+describe('dead_letter_rate', () => {
+  it('fires when the dead letters within the window reach the threshold and resolves as they age out', () => {
+    const ev = new Evaluator([rule({ alert: 'Rejects', kind: 'dead_letter_rate', threshold: 3, window: '10s' })]);
+    ev.observeDeadLetter(T0);
+    ev.observeDeadLetter(T0 + 1000);
+    expect(ev.takeTransitions()).toEqual([]);
+    ev.observeDeadLetter(T0 + 2000);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', value: 3, labels: { alertname: 'Rejects', severity: 'warning' } }]);
+    ev.tick(T0 + 10_500, 0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', value: 2 }]);
+  });
+});
+
+describe('consumer_lag', () => {
+  it('measures `for` in wall-clock time between samples', () => {
+    const ev = new Evaluator([rule({ alert: 'Lag', kind: 'consumer_lag', group: 'g', threshold: 1000, for: '30s' })]);
+    ev.observeLag('g', 5000, 1_000);
+    ev.observeLag('other', 5000, 1_000);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'pending', labels: { group: 'g' } }]);
+    ev.tick(0, 31_000);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', startsAt: 31_000 }]);
+    ev.observeLag('g', 10, 40_000);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', endsAt: 40_000, value: 10 }]);
+  });
+});
+
+describe('snapshots', () => {
+  it('a restored evaluator carries on with the same alerts and startsAt, without a second firing', () => {
+    const rules = [...spike, rule({ alert: 'Silent', kind: 'sensor_silent', silentFor: '1m' })];
+    const ev = new Evaluator(rules);
+    ev.observeActivity('u-1', T0, 700, T0 + 500);
+    ev.observeSensor({ sensorId: 'x', metric: 'm', windowStart: T0, min: 0, max: 0, anomalyScore: 0, final: false }, T0 + 600);
+    ev.takeTransitions();
+    const saved = JSON.parse(JSON.stringify(ev.snapshot()));
+
+    const again = new Evaluator(rules);
+    expect(again.restore(saved)).toEqual([]);
+    again.observeActivity('u-1', T0, 800, T0 + 1000);
+    expect(again.takeTransitions()).toEqual([]);
+    again.tick(T0 + 600 + MIN, 0);
+    expect(again.takeTransitions()).toMatchObject([{ status: 'firing', rule: 'Silent' }]);
+    again.observeActivity('u-2', T0 + W, 1, T0 + W);
+    expect(again.takeTransitions()).toMatchObject([{ status: 'resolved', rule: 'UserActivitySpike', startsAt: T0 + 500 }]);
+  });
+
+  it('drops the alerts of a rule that no longer exists and says so', () => {
+    const ev = new Evaluator(spike);
+    ev.observeActivity('u-1', T0, 700, T0);
+    const saved = ev.snapshot();
+    expect(new Evaluator([]).restore(saved)).toEqual([`UserActivitySpike ${fingerprint({ alertname: 'UserActivitySpike', severity: 'warning', userId: 'u-1' })}`]);
+  });
+});
