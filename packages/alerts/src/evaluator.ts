@@ -30,16 +30,27 @@ interface ActiveAlert {
   key: string;
   /** user_activity and sensor_anomaly: the window whose count or statistics the alert is about. */
   windowStart: number;
+  /** user_activity: the partition of user-activity-counts the user's counts arrive on. */
+  partition: number;
 }
 
 /** The evaluator's durable state, as JSON, snapshotted with the input offsets it covers. */
 export interface EvaluatorSnapshot {
   streamTime: number;
-  activityWindow: number;
+  activityWindows: [number, number][];
   alerts: Omit<ActiveAlert, 'rule'>[];
   alertRules: string[];
   lastSeen: Record<string, [string, number][]>;
   deadLetterSeconds: [number, number][];
+}
+
+/** A user-activity-counts record. */
+export interface ActivityCount {
+  userId: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  final: boolean;
 }
 
 export interface SensorStats {
@@ -60,8 +71,12 @@ export class Evaluator {
   private readonly byRule = new Map<string, Map<string, ActiveAlert>>();
   private readonly out: AlertTransition[] = [];
   private streamTimeValue = 0;
-  /** Start of the newest user-activity window seen: "the current window". */
-  private activityWindow = 0;
+  /**
+   * Per partition of user-activity-counts, the start of its current window: the newest window seen,
+   * or the end of the newest window closed by a final record. Per partition, as stream time is in
+   * Kafka Streams: records of one partition come in order, so a replay sees the same windows.
+   */
+  private readonly activityWindows = new Map<number, number>();
   /** sensor_silent: per rule, when each sensor ("sensorId/metric") was last heard of. */
   private readonly lastSeen = new Map<string, Map<string, number>>();
   private lastSilentSweep = 0;
@@ -101,33 +116,39 @@ export class Evaluator {
     return this.streamTimeValue;
   }
 
-  /** A user-activity-counts record: the absolute count of `userId` in the window starting at `windowStart`. */
-  observeActivity(userId: string, windowStart: number, count: number, t: number): void {
+  /**
+   * A user-activity-counts record from partition `partition`, with its timestamp `t`. The condition is
+   * the user's count in the current window of that partition; when that window moves on (a newer
+   * window's record, or a final record closing the current one), every user still alerting on an
+   * older window has a count of 0 in the current one.
+   */
+  observeActivity(r: ActivityCount, t: number, partition = 0): void {
     this.counters.records++;
-    const now = this.advance(t);
-    if (windowStart > this.activityWindow) {
-      this.activityWindow = windowStart;
-      // Stream time has moved past every older window: a user's count in the new one starts from 0.
+    this.advance(t);
+    const current = this.activityWindows.get(partition) ?? -Infinity;
+    const opens = r.final ? r.windowEnd : r.windowStart;
+    if (opens > current) {
+      this.activityWindows.set(partition, opens);
       for (const rule of this.rules) {
         if (rule.kind !== 'user_activity') continue;
-        for (const a of [...this.byRule.get(rule.name)!.values()]) if (a.windowStart < windowStart) this.evaluate(rule, a.key, a.labels, false, 0, now, windowStart);
+        for (const a of [...this.byRule.get(rule.name)!.values()]) if (a.partition === partition && a.windowStart < opens) this.evaluate(rule, a.key, a.labels, false, 0, t, opens);
       }
-    } else if (windowStart < this.activityWindow) {
-      return; // an update of a window that is no longer current
     }
+    if (r.final || r.windowStart < opens || r.windowStart < current) return; // not a count of the current window
     for (const rule of this.rules) {
       if (rule.kind !== 'user_activity') continue;
-      const firing = count >= rule.threshold;
-      const existing = this.byRule.get(rule.name)!.get(userId);
+      const firing = r.count >= rule.threshold;
+      const existing = this.byRule.get(rule.name)!.get(r.userId);
       if (!firing && existing === undefined) continue;
-      this.evaluate(rule, userId, existing?.labels ?? { ...rule.labels, userId }, firing, count, now, windowStart);
+      this.evaluate(rule, r.userId, existing?.labels ?? { ...rule.labels, userId: r.userId }, firing, r.count, t, r.windowStart, t, partition);
     }
   }
 
   /** A pulse-sensor-stats record. */
   observeSensor(s: SensorStats, t: number): void {
     this.counters.records++;
-    const now = this.advance(t);
+    const now = t;
+    this.advance(t);
     const key = s.sensorId + KEY_SEP + s.metric;
     for (const rule of this.rules) {
       if ((rule.kind !== 'sensor_anomaly' && rule.kind !== 'sensor_silent') || (rule.metric !== null && rule.metric !== s.metric)) continue;
@@ -217,12 +238,19 @@ export class Evaluator {
   }
 
   /** Prometheus's state machine for one alert: the condition `holds` (or not) at time `t`. */
-  private evaluate(rule: Rule, key: string, labels: Labels, holds: boolean, value: number, t: number, windowStart: number, activeAt = t): void {
+  private evaluate(rule: Rule, key: string, labels: Labels, holds: boolean, value: number, t: number, windowStart: number, activeAt = t, partition = 0): void {
     const alerts = this.byRule.get(rule.name)!;
     let a = alerts.get(key);
+    // What time alone would have done by `t` happens first, whether or not a tick came in between:
+    // the transitions depend on each key's records, not on how batches fell.
+    if (a !== undefined && a.active && a.status === 'pending' && t - a.activeAt >= rule.forMs) this.fire(a);
+    if (a !== undefined && !a.active && a.status === 'firing' && a.keepFiringSince !== null && t - a.keepFiringSince >= rule.keepFiringForMs) {
+      this.resolve(a, a.keepFiringSince + rule.keepFiringForMs);
+      a = undefined;
+    }
     if (holds) {
       if (a === undefined) {
-        a = { fingerprint: fingerprint(labels), rule, labels, status: 'pending', activeAt, startsAt: 0, active: true, keepFiringSince: null, value, key, windowStart };
+        a = { fingerprint: fingerprint(labels), rule, labels, status: 'pending', activeAt, startsAt: 0, active: true, keepFiringSince: null, value, key, windowStart, partition };
         alerts.set(key, a);
         this.alerts.set(a.fingerprint, a);
         if (rule.forMs > 0) this.emit(a, 'pending', 0, t);
@@ -231,13 +259,7 @@ export class Evaluator {
       a.keepFiringSince = null;
       a.value = value;
       a.windowStart = Math.max(a.windowStart, windowStart);
-      if (a.status === 'pending' && t - a.activeAt >= rule.forMs) {
-        a.status = 'firing';
-        // The moment `for` elapsed, not the evaluation that noticed it, so that a replay in other
-        // batches gives the same startsAt.
-        a.startsAt = a.activeAt + rule.forMs;
-        this.emit(a, 'firing', 0, t);
-      }
+      if (a.status === 'pending' && t - a.activeAt >= rule.forMs) this.fire(a);
       return;
     }
     if (a === undefined) return;
@@ -248,12 +270,31 @@ export class Evaluator {
       return;
     }
     a.keepFiringSince ??= t;
-    if (t - a.keepFiringSince >= rule.keepFiringForMs) {
-      this.remove(a);
-      a.value = value;
-      const endsAt = rule.keepFiringForMs > 0 ? a.keepFiringSince + rule.keepFiringForMs : t;
-      this.emit(a, 'resolved', endsAt, endsAt);
-    }
+    a.value = value;
+    if (t - a.keepFiringSince >= rule.keepFiringForMs) this.resolve(a, rule.keepFiringForMs > 0 ? a.keepFiringSince + rule.keepFiringForMs : t);
+  }
+
+  private fire(a: ActiveAlert): void {
+    a.status = 'firing';
+    // The moment `for` elapsed, not the evaluation that noticed it: a replay gives the same startsAt.
+    a.startsAt = a.activeAt + a.rule.forMs;
+    this.emit(a, 'firing', 0, a.startsAt);
+  }
+
+  private resolve(a: ActiveAlert, endsAt: number): void {
+    this.remove(a);
+    this.emit(a, 'resolved', endsAt, endsAt);
+  }
+
+  /**
+   * After a restart, a replayed transition that was already recorded: the alert takes the recorded
+   * times, so that what follows (its resolution) carries what receivers were told.
+   */
+  reconcile(recorded: AlertTransition): void {
+    const a = this.alerts.get(recorded.fingerprint);
+    if (a === undefined) return;
+    a.activeAt = recorded.activeAt;
+    if (a.status === 'firing') a.startsAt = recorded.startsAt;
   }
 
   /**
@@ -268,7 +309,7 @@ export class Evaluator {
     const old = alerts.get(key);
     if (old !== undefined) this.remove(old);
     if (t.status === 'pending' || t.status === 'firing') {
-      const a: ActiveAlert = { fingerprint: t.fingerprint, rule, labels: t.labels, status: t.status, activeAt: t.activeAt, startsAt: t.startsAt, active: true, keepFiringSince: null, value: t.value, key, windowStart: 0 };
+      const a: ActiveAlert = { fingerprint: t.fingerprint, rule, labels: t.labels, status: t.status, activeAt: t.activeAt, startsAt: t.startsAt, active: true, keepFiringSince: null, value: t.value, key, windowStart: 0, partition: 0 };
       alerts.set(key, a);
       this.alerts.set(a.fingerprint, a);
     }
@@ -293,7 +334,7 @@ export class Evaluator {
   snapshot(): EvaluatorSnapshot {
     return {
       streamTime: this.streamTimeValue,
-      activityWindow: this.activityWindow,
+      activityWindows: [...this.activityWindows],
       alerts: [...this.alerts.values()].map(({ rule: _rule, ...rest }) => rest),
       alertRules: [...this.alerts.values()].map((a) => a.rule.name),
       lastSeen: Object.fromEntries([...this.lastSeen].map(([rule, m]) => [rule, [...m]])),
@@ -308,7 +349,7 @@ export class Evaluator {
   restore(s: EvaluatorSnapshot): string[] {
     const dropped: string[] = [];
     this.streamTimeValue = s.streamTime;
-    this.activityWindow = s.activityWindow;
+    for (const [partition, start] of s.activityWindows) this.activityWindows.set(partition, start);
     this.deadLetterSeconds = s.deadLetterSeconds;
     const rules = new Map(this.rules.map((r) => [r.name, r]));
     s.alerts.forEach((saved, i) => {

@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type KafkaSettings } from '@pulse/engine';
-import { RdKafka, TrackedProducer, consumerConfig, describeTopic, promisify, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { RdKafka, TrackedProducer, consumerConfig, describeTopic, ensureTopics, promisify, TOPIC_SPECS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { Evaluator, type EvaluatorSnapshot } from './evaluator.js';
 import { LagSampler } from './lag.js';
 import type { AlertTransition } from './model.js';
@@ -12,9 +12,8 @@ import type { Silence } from './silences.js';
 const INPUTS = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.deadLetters] as const;
 const STATE_KEY = 'state';
 const SNAPSHOT_VERSION = 1;
-/** librdkafka's logical offsets. */
+/** librdkafka's logical offset "beginning of the partition". */
 const OFFSET_BEGINNING = -2;
-const OFFSET_END = -1;
 const CONSUME_BATCH = 5000;
 const LAG_SAMPLE_MS = 5000;
 
@@ -38,7 +37,12 @@ export function configuredRules(config: PulseConfig): Rule[] {
   return effectiveRules(builtIn, config.alerts.rulesFile === '' ? [] : loadRulesFile(config.alerts.rulesFile));
 }
 
-const key = (t: AlertTransition): string => `${t.fingerprint}|${t.status}|${t.activeAt}`;
+/**
+ * A replayed transition matches a recorded one by alert and status: the replay covers at most one
+ * snapshot interval, in which one alert does not fire twice. (Its times match too, except where
+ * records of several partitions decide together, as for dead_letter_rate; then the recorded ones win.)
+ */
+const key = (t: AlertTransition): string => `${t.fingerprint}|${t.status}`;
 
 /**
  * `pulse alerts` (docs/alerting.md, "Durability"): reads user-activity-counts, pulse-sensor-stats and
@@ -65,7 +69,7 @@ export class AlertsService {
   private readonly next: Offsets = {};
   private readonly silences = new Map<string, Silence>();
   /** Transitions recorded after the restored snapshot and not yet met again in the replay. */
-  private readonly recorded = new Set<string>();
+  private readonly recorded = new Map<string, AlertTransition>();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastSnapshot = 0;
@@ -98,6 +102,8 @@ export class AlertsService {
   }
 
   async start(): Promise<void> {
+    const topics: string[] = [...INPUTS, TOPICS.alerts, TOPICS.alertsState, TOPICS.alertSilences];
+    await ensureTopics(this.config, TOPIC_SPECS.filter((t) => topics.includes(t.name)));
     this.reader = new RdKafka.KafkaConsumer(consumerConfig(this.config, 'alerts-reader', 'pulse-alerts-reader', { 'fetch.message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES }), {});
     await promisify<unknown>((cb) => this.reader.connect({ timeout: 30_000 }, cb as never));
     this.producer = await TrackedProducer.connect({
@@ -119,7 +125,7 @@ export class AlertsService {
       for (const t of tail) {
         // Wall-clock rules are not replayed: their recorded transitions are their state.
         if (byName.get(t.rule)?.kind === 'consumer_lag') this.evaluator.adopt(t);
-        else this.recorded.add(key(t));
+        else this.recorded.set(key(t), t);
         this.notifier.onTransition(t);
       }
       this.log(`alerts: restored ${snapshot.evaluator.alerts.length} alerts from a snapshot of ${new Date(snapshot.takenAt).toISOString()}, ${tail.length} transitions recorded after it`);
@@ -130,14 +136,17 @@ export class AlertsService {
     for (const topic of INPUTS) {
       this.next[topic] = {};
       for (const { partition } of await describeTopic(this.config, topic)) {
-        const offset = snapshot?.offsets[topic]?.[partition] ?? OFFSET_END;
+        // Without a snapshot, from the end as it is now (an explicit offset: librdkafka's logical end
+        // is resolved later, and records written meanwhile would be skipped).
+        const offset = snapshot?.offsets[topic]?.[partition] ?? (await this.endOffset(topic, partition));
         assignment.push({ topic, partition, offset });
-        if (offset >= 0) this.next[topic]![partition] = offset;
+        this.next[topic]![partition] = offset;
       }
     }
     assignment.push({ topic: TOPICS.alertSilences, partition: 0, offset: OFFSET_BEGINNING });
     this.consumer.assign(assignment);
-    if (snapshot === null) await this.resolveEndOffsets();
+    // A first snapshot at once: a crash before the next one resumes from these ends, not from newer ones.
+    if (snapshot === null) await this.writeSnapshot();
     this.lastSnapshot = Date.now();
     this.notifier.start();
     if (this.rules.some((r) => r.kind === 'consumer_lag')) {
@@ -152,14 +161,9 @@ export class AlertsService {
     this.log(`alerts: ${this.rules.length} rules (${this.rules.map((r) => r.name).join(', ')}); reading ${INPUTS.join(', ')} ${snapshot ? 'from the snapshot' : 'from their ends'}`);
   }
 
-  /** Without a snapshot the input starts at its ends: the offsets of the first snapshot are those ends. */
-  private async resolveEndOffsets(): Promise<void> {
-    for (const topic of INPUTS) {
-      for (const { partition } of await describeTopic(this.config, topic)) {
-        const { highOffset } = await promisify<{ highOffset: number }>((cb) => this.reader.queryWatermarkOffsets(topic, partition, 10_000, cb as never));
-        this.next[topic]![partition] = highOffset;
-      }
-    }
+  private async endOffset(topic: string, partition: number): Promise<number> {
+    const { highOffset } = await promisify<{ highOffset: number }>((cb) => this.reader.queryWatermarkOffsets(topic, partition, 10_000, cb as never));
+    return highOffset;
   }
 
   private async readSnapshot(): Promise<Snapshot | null> {
@@ -173,7 +177,7 @@ export class AlertsService {
   }
 
   private async readAlerts(from: number): Promise<AlertTransition[]> {
-    const { highOffset } = await promisify<{ highOffset: number }>((cb) => this.reader.queryWatermarkOffsets(TOPICS.alerts, 0, 10_000, cb as never));
+    const highOffset = await this.endOffset(TOPICS.alerts, 0);
     if (highOffset <= from) return [];
     return (await this.readRange(TOPICS.alerts, from, highOffset)).map((m) => JSON.parse(m.value!.toString('utf8')) as AlertTransition);
   }
@@ -187,7 +191,7 @@ export class AlertsService {
     try {
       while (Date.now() < deadline) {
         const batch = await promisify<Message[]>((cb) => this.reader.consume(1000, cb as never));
-        for (const m of batch) if (m.offset >= from && m.offset < to) out.push(m);
+        for (const m of batch) if (m.topic === topic && m.offset >= from && m.offset < to) out.push(m);
         if (batch.length > 0 && batch[batch.length - 1]!.offset >= to - 1) return out;
       }
       throw new Error(`timed out reading ${topic} offsets ${from}..${to}`);
@@ -205,7 +209,7 @@ export class AlertsService {
         for (let i = run.start; i < run.end; i++) {
           const { value, key: recordKey } = recordAt(batch, run, i);
           const ts = batch.timestamps[i]! >= 0 ? batch.timestamps[i]! : Date.now();
-          this.ingest(topic, value, recordKey, ts);
+          this.ingest(topic, value, recordKey, ts, run.partition);
         }
         if (topic !== TOPICS.alertSilences) this.next[topic]![run.partition] = batch.offsets[run.end - 1]! + 1;
       }
@@ -218,7 +222,7 @@ export class AlertsService {
     }
   }
 
-  private ingest(topic: string, value: Buffer, recordKey: Buffer, ts: number): void {
+  private ingest(topic: string, value: Buffer, recordKey: Buffer, ts: number, partition: number): void {
     if (topic === TOPICS.deadLetters) {
       this.evaluator.observeDeadLetter(ts);
       return;
@@ -238,8 +242,8 @@ export class AlertsService {
       return;
     }
     if (topic === TOPICS.userActivityCounts) {
-      if (typeof r.userId !== 'string' || typeof r.windowStart !== 'number' || typeof r.count !== 'number') this.counters.invalid++;
-      else this.evaluator.observeActivity(r.userId, r.windowStart, r.count, ts);
+      if (typeof r.userId !== 'string' || typeof r.windowStart !== 'number' || typeof r.windowEnd !== 'number' || typeof r.count !== 'number') this.counters.invalid++;
+      else this.evaluator.observeActivity({ userId: r.userId, windowStart: r.windowStart, windowEnd: r.windowEnd, count: r.count, final: r.final === true }, ts, partition);
     } else if (typeof r.sensorId !== 'string' || typeof r.metric !== 'string' || typeof r.windowStart !== 'number') {
       this.counters.invalid++;
     } else {
@@ -253,7 +257,10 @@ export class AlertsService {
   /** Records the evaluator's new transitions on pulse-alerts and notifies them, skipping those recorded before a restart. */
   private publish(): void {
     for (const t of this.evaluator.takeTransitions()) {
-      if (this.recorded.delete(key(t))) {
+      const recorded = this.recorded.get(key(t));
+      if (recorded !== undefined) {
+        this.recorded.delete(key(t));
+        this.evaluator.reconcile(recorded);
         this.counters.replayed++;
         continue;
       }
@@ -270,7 +277,7 @@ export class AlertsService {
     await this.producer.drained();
     const failures = this.producer.takeFailures();
     if (failures.length > 0) throw new Error(`writing to ${TOPICS.alerts} failed: ${failures[0]!.message}`);
-    const { highOffset } = await promisify<{ highOffset: number }>((cb) => this.reader.queryWatermarkOffsets(TOPICS.alerts, 0, 10_000, cb as never));
+    const highOffset = await this.endOffset(TOPICS.alerts, 0);
     const s: Snapshot = {
       version: SNAPSHOT_VERSION,
       rules: this.rules.map((r) => r.name),

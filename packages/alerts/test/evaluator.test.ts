@@ -9,13 +9,15 @@ const T0 = 1_764_099_900_000; // a window boundary
 
 const spike = builtInRules({ userActivityThreshold: 500, aggregatorGroup: 'pulse-aggregator' }).filter((r) => r.name === 'UserActivitySpike');
 const rule = (raw: object): Rule => parseRule(raw, 'test');
+const act = (ev: Evaluator, userId: string, windowStart: number, count: number, t: number, partition = 0, final = false) =>
+  ev.observeActivity({ userId, windowStart, windowEnd: windowStart + W, count, final }, t, partition);
 
 describe('user_activity (UserActivitySpike)', () => {
   it('fires at the threshold, with its labels and fingerprint, and resolves once a newer window is current', () => {
     const ev = new Evaluator(spike);
-    ev.observeActivity('u-1', T0, 499, T0 + 1000);
+    act(ev, 'u-1', T0, 499, T0 + 1000);
     expect(ev.takeTransitions()).toEqual([]);
-    ev.observeActivity('u-1', T0, 500, T0 + 2000);
+    act(ev, 'u-1', T0, 500, T0 + 2000);
     const [fired, ...rest] = ev.takeTransitions();
     expect(rest).toEqual([]);
     expect(fired).toMatchObject({ status: 'firing', rule: 'UserActivitySpike', labels: { alertname: 'UserActivitySpike', userId: 'u-1', severity: 'warning' }, startsAt: T0 + 2000, endsAt: 0, value: 500 });
@@ -23,29 +25,39 @@ describe('user_activity (UserActivitySpike)', () => {
     expect(fired!.annotations.description).toContain('User u-1 sent 500 events');
 
     // More counts in the same window: still firing, no new transition.
-    ev.observeActivity('u-1', T0, 900, T0 + 3000);
+    act(ev, 'u-1', T0, 900, T0 + 3000);
     ev.tick(T0 + 4000, 0);
     expect(ev.takeTransitions()).toEqual([]);
     expect(ev.active().map((a) => a.status)).toEqual(['firing']);
 
     // Another user's count in the next window moves the current window on: u-1's count there is 0.
-    ev.observeActivity('u-2', T0 + W, 3, T0 + W + 10);
+    act(ev, 'u-2', T0 + W, 3, T0 + W + 10);
     const [resolved] = ev.takeTransitions();
     expect(resolved).toMatchObject({ status: 'resolved', startsAt: T0 + 2000, endsAt: T0 + W + 10, fingerprint: fired!.fingerprint });
     expect(ev.active()).toEqual([]);
   });
 
+  it('keeps the current window per partition, and a final record closes it', () => {
+    const ev = new Evaluator(spike);
+    act(ev, 'bot', T0, 600, T0 + 100, 3);
+    act(ev, 'u-2', T0 + W, 1, T0 + W, 4); // another partition moves on: says nothing about partition 3
+    expect(ev.takeTransitions().map((t) => t.status)).toEqual(['firing']);
+    // The bot's own final record: its window closed and nothing of it came in the next one.
+    act(ev, 'bot', T0, 600, T0 + W + MIN, 3, true);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', endsAt: T0 + W + MIN, labels: { userId: 'bot' } }]);
+  });
+
   it('ignores updates of a window that is no longer current', () => {
     const ev = new Evaluator(spike);
-    ev.observeActivity('u-2', T0 + W, 1, T0 + W);
-    ev.observeActivity('u-1', T0, 800, T0 + W + 5);
+    act(ev, 'u-2', T0 + W, 1, T0 + W);
+    act(ev, 'u-1', T0, 800, T0 + W + 5);
     expect(ev.takeTransitions()).toEqual([]);
   });
 
   it('stays firing while the user stays above the threshold in the next window', () => {
     const ev = new Evaluator(spike);
-    ev.observeActivity('u-1', T0, 600, T0 + 100);
-    ev.observeActivity('u-1', T0 + W, 600, T0 + W + 100);
+    act(ev, 'u-1', T0, 600, T0 + 100);
+    act(ev, 'u-1', T0 + W, 600, T0 + W + 100);
     // The first record of the new window resolves it (its count there is below), the second re-fires:
     // as specified, the condition is the count in the current window.
     expect(ev.takeTransitions().map((t) => t.status)).toEqual(['firing', 'resolved', 'firing']);
@@ -53,7 +65,7 @@ describe('user_activity (UserActivitySpike)', () => {
 
   it('1 000 000 users below the threshold leave no per-user state', () => {
     const ev = new Evaluator(spike);
-    for (let i = 0; i < 1_000_000; i++) ev.observeActivity(`u-${i}`, T0, 10, T0 + i);
+    for (let i = 0; i < 1_000_000; i++) act(ev, `u-${i}`, T0, 10, T0 + i);
     expect(ev.snapshot().alerts).toEqual([]);
     expect(ev.counters.records).toBe(1_000_000);
   });
@@ -64,7 +76,7 @@ describe('for and keep_firing_for', () => {
 
   it('is pending until `for` has elapsed in stream time, then fires with startsAt = that time', () => {
     const ev = new Evaluator([held]);
-    ev.observeActivity('u-1', T0, 10, T0 + 1000);
+    act(ev, 'u-1', T0, 10, T0 + 1000);
     expect(ev.takeTransitions()).toMatchObject([{ status: 'pending', activeAt: T0 + 1000, startsAt: 0 }]);
     ev.tick(T0 + 1000 + 2 * MIN - 1, 0);
     expect(ev.takeTransitions()).toEqual([]);
@@ -73,11 +85,24 @@ describe('for and keep_firing_for', () => {
   });
 
   it('a pending alert whose condition ends goes inactive without firing', () => {
-    const ev = new Evaluator([held]);
-    ev.observeActivity('u-1', T0, 10, T0 + 1000);
-    ev.observeActivity('u-9', T0 + W, 1, T0 + W);
+    const ev = new Evaluator([rule({ alert: 'Long', kind: 'user_activity', threshold: 10, for: '10m' })]);
+    act(ev, 'u-1', T0, 10, T0 + 1000);
+    act(ev, 'u-9', T0 + W, 1, T0 + W);
     expect(ev.takeTransitions().map((t) => t.status)).toEqual(['pending', 'inactive']);
     expect(ev.active()).toEqual([]);
+  });
+
+  it('fires when `for` elapsed before the record that ends the condition, even with no tick in between', () => {
+    const ev = new Evaluator([held]);
+    act(ev, 'u-1', T0, 10, T0 + 1000);
+    act(ev, 'u-9', T0 + W, 1, T0 + W);
+    expect(ev.takeTransitions()).toMatchObject([
+      { status: 'pending' },
+      { status: 'firing', startsAt: T0 + 1000 + 2 * MIN },
+    ]);
+    // keep_firing_for (1m) holds it from the window's end on.
+    ev.tick(T0 + W + MIN, 0);
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', endsAt: T0 + W + MIN }]);
   });
 
   it('keep_firing_for holds a firing alert after its condition ends, and a return of the condition resets it', () => {
@@ -158,24 +183,24 @@ describe('snapshots', () => {
   it('a restored evaluator carries on with the same alerts and startsAt, without a second firing', () => {
     const rules = [...spike, rule({ alert: 'Silent', kind: 'sensor_silent', silentFor: '1m' })];
     const ev = new Evaluator(rules);
-    ev.observeActivity('u-1', T0, 700, T0 + 500);
+    act(ev, 'u-1', T0, 700, T0 + 500);
     ev.observeSensor({ sensorId: 'x', metric: 'm', windowStart: T0, min: 0, max: 0, anomalyScore: 0, final: false }, T0 + 600);
     ev.takeTransitions();
     const saved = JSON.parse(JSON.stringify(ev.snapshot()));
 
     const again = new Evaluator(rules);
     expect(again.restore(saved)).toEqual([]);
-    again.observeActivity('u-1', T0, 800, T0 + 1000);
+    act(again, 'u-1', T0, 800, T0 + 1000);
     expect(again.takeTransitions()).toEqual([]);
     again.tick(T0 + 600 + MIN, 0);
     expect(again.takeTransitions()).toMatchObject([{ status: 'firing', rule: 'Silent' }]);
-    again.observeActivity('u-2', T0 + W, 1, T0 + W);
+    act(again, 'u-2', T0 + W, 1, T0 + W);
     expect(again.takeTransitions()).toMatchObject([{ status: 'resolved', rule: 'UserActivitySpike', startsAt: T0 + 500 }]);
   });
 
   it('drops the alerts of a rule that no longer exists and says so', () => {
     const ev = new Evaluator(spike);
-    ev.observeActivity('u-1', T0, 700, T0);
+    act(ev, 'u-1', T0, 700, T0);
     const saved = ev.snapshot();
     expect(new Evaluator([]).restore(saved)).toEqual([`UserActivitySpike ${fingerprint({ alertname: 'UserActivitySpike', severity: 'warning', userId: 'u-1' })}`]);
   });
