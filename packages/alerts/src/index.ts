@@ -4,3 +4,4 @@ export * from './evaluator.js';
 export * from './silences.js';
 export * from './notifier.js';
 export * from './service.js';
+export * from './view.js';

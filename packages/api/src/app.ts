@@ -3,6 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { SecretSet } from '@pulse/config';
 import { engineInfo } from '@pulse/engine';
 import type { AnalyticsQueries } from '@pulse/sink';
+import type { AlertsSource } from '@pulse/alerts';
+import { alertRoutes } from './routes/alerts.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { recommendationRoutes, type Recommender } from './routes/recommendations.js';
 
@@ -10,6 +12,8 @@ export interface ApiOptions {
   recommender: Recommender;
   /** The analytics store's queries; without it the /api/v1 analytics endpoints are not served. */
   analytics?: AnalyticsQueries;
+  /** Alerts and silences (pulse-alerts); without it the alerting endpoints are not served. */
+  alerts?: AlertsSource;
   /** Further Prometheus lines for /metrics (the sink's counters, Kafka client statistics), read per scrape. */
   metrics?: readonly (() => string[] | Promise<string[]>)[];
   /** Bearer tokens accepted for reads; empty means reads are open. */
@@ -80,6 +84,8 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
     if (tokens.size > 0) api.addHook('onRequest', bearerAuth(tokens));
     void api.register(recommendationRoutes, { recommender: options.recommender });
     if (options.analytics !== undefined) void api.register(analyticsRoutes, { analytics: options.analytics });
+    // Writes (silences) need a token even when reads are open.
+    if (options.alerts !== undefined) void api.register(alertRoutes, { alerts: options.alerts, writeAuth: bearerAuth(tokens) });
   });
 }
 

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { AlertsService, configuredRules, RuleError } from '@pulse/alerts';
+import { AlertsService, configuredRules } from '@pulse/alerts';
 import { describeConfig, loadConfig } from '@pulse/config';
 import { engineInfo } from '@pulse/engine';
 import { defineCommand, untilStopped } from '../command.js';
@@ -40,14 +40,8 @@ ${describeConfig()}`,
   async run(values) {
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'], 'alerts.host': values.host, 'alerts.port': values.port } });
     const log = (line: string) => console.error(line);
-    let rules;
-    try {
-      rules = configuredRules(config);
-    } catch (err) {
-      if (!(err instanceof RuleError)) throw err;
-      console.error(`pulse alerts: ${err.message}`);
-      return 2;
-    }
+    // A bad rules file is an error naming the rule and the field (exit 2, as for configuration).
+    const rules = configuredRules(config);
     if (values.check) {
       for (const r of rules) console.log(`${r.name.padEnd(24)} ${r.kind.padEnd(17)} for ${r.forMs} ms  keep_firing_for ${r.keepFiringForMs} ms  ${JSON.stringify(r.labels)}`);
       return 0;

@@ -1,3 +1,4 @@
+import { AlertsView } from '@pulse/alerts';
 import { loadConfig } from '@pulse/config';
 import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
@@ -40,6 +41,9 @@ snapshot from pulse-recs-model first), opens the analytics store the sink fills,
   GET /api/v1/metrics/overview                         events/s per topic, latency, consumer lag
   GET /api/v1/recommendations/:userId?k=10&excludeSeen=true
   GET /api/v1/products/:productId/similar?k=10
+  GET /api/v1/alerts[?status=pending|firing]            pending and firing alerts (from pulse-alerts)
+  GET /api/v1/alerts/history?limit=&fingerprint=&from= alert transitions, newest first
+  GET /api/v1/silences   POST /api/v1/silences          silences of webhook notifications (token always required)
   GET /healthz   GET /readyz   GET /metrics   GET /openapi.json
 
 Times are ms since the epoch; ranges are [from, to), by default the last 24 hours. Reads under /api
@@ -88,7 +92,9 @@ Options:
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
     await recs.start();
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
-    const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens });
+    const alerts = new AlertsView(config);
+    await alerts.start();
+    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
     let failed = false;
@@ -100,6 +106,7 @@ Options:
     );
     console.error('serve: stopping');
     await app.close();
+    await alerts.stop();
     await side.close();
     await recs.stop();
     return failed ? 1 : 0;
