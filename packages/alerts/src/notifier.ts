@@ -53,7 +53,6 @@ interface Group {
   nextFlushAt: number;
   lastSentAt: number;
   sentFiring: string[];
-  changed: boolean;
 }
 
 export interface Delivery {
@@ -141,11 +140,10 @@ export class Notifier {
       .join(', ')}}`;
     let g = this.groups.get(key);
     if (g === undefined) {
-      g = { key, labels, alerts: new Map(), nextFlushAt: now + this.options.groupWaitMs, lastSentAt: 0, sentFiring: [], changed: false };
+      g = { key, labels, alerts: new Map(), nextFlushAt: now + this.options.groupWaitMs, lastSentAt: 0, sentFiring: [] };
       this.groups.set(key, g);
     }
     g.alerts.set(t.fingerprint, t);
-    g.changed = true;
     if (this.options.groupWaitMs === 0 && g.lastSentAt === 0) this.flush(g, now);
   }
 
@@ -169,15 +167,16 @@ export class Notifier {
     const firing = shown.filter((a) => a.status === 'firing');
     const resolved = shown.filter((a) => a.status === 'resolved');
     const firingKeys = firing.map((a) => a.fingerprint).sort();
+    // As Alertmanager's deduplication: notify when the firing alerts differ from those last notified
+    // (new ones, or ones a silence no longer hides), when some resolved, or when repeat_interval is up.
     const firingChanged = firingKeys.join() !== g.sentFiring.join();
     const repeat = firing.length > 0 && now - g.lastSentAt >= this.options.repeatIntervalMs;
-    if ((g.changed && (firingChanged || resolved.length > 0)) || repeat) {
+    if (firingChanged || resolved.length > 0 || repeat) {
       this.counters.muted += all.length - shown.length;
       this.enqueue(this.payload(g, [...firing, ...resolved]), now);
       g.lastSentAt = now;
       g.sentFiring = firingKeys;
     }
-    g.changed = false;
     for (const a of all) if (a.status === 'resolved') g.alerts.delete(a.fingerprint);
     if (g.alerts.size === 0) this.groups.delete(g.key);
   }
