@@ -1,0 +1,141 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PulseConfig } from '@pulse/config';
+import { ensureTopics, producerConfig, TOPICS, TrackedProducer } from '@pulse/kafka';
+import { benchBroker } from '../lib/broker.js';
+import { machineInfo, type MachineInfo } from '../lib/machine.js';
+import { spawnPulse } from '../lib/pulse-cli.js';
+
+export interface AlertsBenchOptions {
+  config: PulseConfig;
+  /** Events/s of the shop's traffic through the pipeline meanwhile. */
+  rate: number;
+  durationSec: number;
+  warmupSec: number;
+  /** UserActivitySpike's threshold: each probe user sends this many events at once. */
+  threshold: number;
+  bootstrapServers?: string;
+  dataDir: string;
+  port: number;
+  log: (line: string) => void;
+}
+
+export interface AlertsBenchResult {
+  scenario: 'alerts';
+  rate: number;
+  durationSec: number;
+  threshold: number;
+  probes: number;
+  delivered: number;
+  /** From the crossing event's intended send time to the webhook request's arrival, ms. */
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  machine: MachineInfo;
+  /** 1, 5 and 15-minute load averages at the end: the machine is shared. */
+  loadAverage: number[];
+  startedAt: string;
+}
+
+const PROBE_INTERVAL_MS = 500;
+
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs / 1000} s:\n${text}`)), timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+const quantile = (sorted: readonly number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
+
+/**
+ * Event → webhook latency of a rule without `for` (docs/alerting.md): a fresh broker, the aggregator,
+ * `pulse alerts` with a webhook to a receiver in this process, and the shop's traffic at `rate`. After
+ * the warm-up, every 500 ms a new probe user sends `threshold` page views at once; the last one crosses
+ * UserActivitySpike's threshold. Its latency runs from its intended send time to the arrival of the
+ * webhook request naming that user (grouped per user, so that group_interval does not hold it back).
+ */
+export async function runAlertsBench(o: AlertsBenchOptions): Promise<AlertsBenchResult> {
+  const startedAt = new Date().toISOString();
+  const broker = await benchBroker({ ...(o.bootstrapServers === undefined ? {} : { bootstrapServers: o.bootstrapServers }), dataDir: o.dataDir, port: o.port, log: o.log });
+  const config: PulseConfig = { ...o.config, kafka: { ...o.config.kafka, bootstrapServers: broker.bootstrap } };
+  const children: ChildProcess[] = [];
+  const arrived = new Map<string, number>();
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = Date.now();
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { alerts: { status: string; labels: Record<string, string> }[] };
+      for (const a of body.alerts) if (a.status === 'firing' && a.labels.userId !== undefined && !arrived.has(a.labels.userId)) arrived.set(a.labels.userId, at);
+      res.writeHead(200).end();
+    });
+  });
+  try {
+    await ensureTopics(config);
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const env = {
+      ...process.env,
+      KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap,
+      PULSE_ALERT_WEBHOOKS: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+      PULSE_ALERTS_USER_ACTIVITY_THRESHOLD: String(o.threshold),
+      PULSE_ALERTS_GROUP_BY: 'alertname,userId',
+      PULSE_ALERTS_PORT: '0',
+    };
+    const aggregator = spawnPulse(['aggregate', '--progress', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const alerts = spawnPulse(['alerts'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(aggregator, alerts);
+    await Promise.all([waitForLine(aggregator, /aggregate: consuming/, 60_000), waitForLine(alerts, /alerts: listening on/, 60_000)]);
+    const total = o.warmupSec + o.durationSec;
+    const generator = spawnPulse(['generate', '--rate', String(o.rate), '--duration', String(total + 5), '--quiet'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(generator);
+    o.log(`pipeline at ${o.rate} events/s; probes every ${PROBE_INTERVAL_MS} ms after ${o.warmupSec} s`);
+    await sleep(o.warmupSec * 1000);
+
+    const producer = await TrackedProducer.connect(producerConfig(config, 'bench-alerts-probe'));
+    const sent = new Map<string, number>();
+    try {
+      const end = Date.now() + o.durationSec * 1000;
+      for (let i = 0; Date.now() < end; i++) {
+        const userId = `probe-${i}`;
+        const at = Date.now();
+        for (let j = 0; j < o.threshold; j++) {
+          const event = { eventId: `${userId}-${j}`, type: 'page_view', userId, sessionId: `${userId}-s`, source: 'web', ts: at, properties: {} };
+          while (!producer.produce(TOPICS.userClicks, null, Buffer.from(JSON.stringify(event)), userId)) await producer.drained();
+        }
+        sent.set(userId, at);
+        await sleep(Math.max(0, at + PROBE_INTERVAL_MS - Date.now()));
+      }
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && [...sent.keys()].some((u) => !arrived.has(u))) await sleep(100);
+    } finally {
+      await producer.close();
+    }
+    const latencies = [...sent].flatMap(([u, at]) => (arrived.has(u) ? [arrived.get(u)! - at] : [])).sort((a, b) => a - b);
+    return {
+      scenario: 'alerts',
+      rate: o.rate,
+      durationSec: o.durationSec,
+      threshold: o.threshold,
+      probes: sent.size,
+      delivered: latencies.length,
+      latencyMs: { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies[latencies.length - 1] ?? NaN },
+      machine: machineInfo(),
+      loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
+      startedAt,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+    receiver.close();
+    await broker.stop();
+  }
+}
