@@ -46,6 +46,7 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
         rules: [
           { alert: 'FridgeTooWarm', kind: 'sensor_anomaly', metric: 'fridge_temperature', valueAbove: 8, severity: 'critical', annotations: { summary: '{{ $labels.sensorId }} at {{ $value }} C' } },
           { alert: 'Rejects', kind: 'dead_letter_rate', threshold: 3, window: '1m' },
+          { alert: 'RevenueDip', kind: 'revenue_drop', currency: 'TST', share: 0.5, baseline: '3m' },
         ],
       }),
     );
@@ -193,6 +194,14 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
     await produceRecords(config, TOPICS.deadLetters, [1, 2, 3].map((i) => ({ key: `k-${i}`, value: 'not json', headers: { 'pulse.error.reason': 'invalid_json' } })));
     const rejects = await waitUntil('Rejects firing', async () => (await transitions()).find((t) => t.rule === 'Rejects' && t.status === 'firing'), 30_000);
     expect(rejects).toMatchObject({ value: 3, labels: { alertname: 'Rejects', severity: 'warning' } });
+
+    // Revenue per minute (two source partitions) dips to under half its 3-minute baseline.
+    const revenue = [100, 100, 100, 40, 100, 100].flatMap((total, m) =>
+      [0, 1].map((partition) => ({ key: `${partition}/TST`, value: { partition, currency: 'TST', windowStart: W + m * 60_000, windowEnd: W + (m + 1) * 60_000, orders: 1, items: 1, revenue: total / 2, final: true } })),
+    );
+    await produceRecords(config, TOPICS.revenue, revenue);
+    const dip = await waitUntil('RevenueDip firing', async () => (await transitions()).find((t) => t.rule === 'RevenueDip' && t.status === 'firing'), 30_000);
+    expect(dip).toMatchObject({ value: 40, labels: { alertname: 'RevenueDip', currency: 'TST' } });
 
     const metrics = await fetch(`http://127.0.0.1:${/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.output())![1]}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/^pulse_alerts_webhook_failures_total [1-9]/m);

@@ -42,6 +42,26 @@ export interface EvaluatorSnapshot {
   alertRules: string[];
   lastSeen: Record<string, [string, number][]>;
   deadLetterSeconds: [number, number][];
+  revenue: [string, { first: number; evaluated: number; minutes: [number, [number, number][]][] }][];
+}
+
+/** A pulse-revenue record: revenue of one source partition, currency and minute. */
+export interface RevenueMinute {
+  partition: number;
+  currency: string;
+  windowStart: number;
+  revenue: number;
+}
+
+const MINUTE = 60_000;
+
+interface RevenueSeries {
+  /** The first minute seen: a baseline needs history from before it. */
+  first: number;
+  /** The last minute judged. */
+  evaluated: number;
+  /** Minute → source partition → revenue (absolute, upserted). */
+  minutes: Map<number, Map<number, number>>;
 }
 
 /** A user-activity-counts record. */
@@ -83,6 +103,9 @@ export class Evaluator {
   /** dead_letter_rate: dead letters per second of stream time, oldest first. */
   private deadLetterSeconds: [number, number][] = [];
   private readonly deadLetterSpan: number;
+  /** revenue_drop: per currency, the minutes still needed for a baseline. */
+  private readonly revenue = new Map<string, RevenueSeries>();
+  private readonly revenueSpan: number;
   readonly counters = { records: 0, transitions: 0, untrackedKeys: 0 };
 
   constructor(
@@ -94,6 +117,7 @@ export class Evaluator {
       if (r.kind === 'sensor_silent') this.lastSeen.set(r.name, new Map());
     }
     this.deadLetterSpan = Math.max(0, ...rules.map((r) => (r.kind === 'dead_letter_rate' ? r.windowMs : 0)));
+    this.revenueSpan = Math.max(0, ...rules.map((r) => (r.kind === 'revenue_drop' ? r.baselineMs : 0))) + 3 * MINUTE;
   }
 
   /** Stream time: the largest record timestamp seen. */
@@ -169,6 +193,51 @@ export class Evaluator {
       if (rule.valueBelow !== null && s.min < rule.valueBelow) [anomalous, value] = [true, s.min];
       if (!anomalous && existing === undefined) continue;
       this.evaluate(rule, key, existing?.labels ?? { ...rule.labels, sensorId: s.sensorId, metric: s.metric }, anomalous, value, now, s.windowStart);
+    }
+  }
+
+  /**
+   * A pulse-revenue record. A minute is judged once a record of a minute two later arrives (the
+   * aggregator's updates of it are in by then, its final record at its end plus the grace of one
+   * minute): its revenue, summed over source partitions, against the mean per minute of the
+   * `baseline` before it. Without that much history, nothing is judged.
+   */
+  observeRevenue(r: RevenueMinute, t: number): void {
+    this.counters.records++;
+    this.advance(t);
+    if (this.revenueSpan === 3 * MINUTE) return; // no revenue_drop rule
+    let series = this.revenue.get(r.currency);
+    if (series === undefined) this.revenue.set(r.currency, (series = { first: r.windowStart, evaluated: -Infinity, minutes: new Map() }));
+    if (r.windowStart <= series.evaluated) return; // judged already
+    let minute = series.minutes.get(r.windowStart);
+    if (minute === undefined) series.minutes.set(r.windowStart, (minute = new Map()));
+    minute.set(r.partition, r.revenue);
+    const newest = Math.max(...series.minutes.keys());
+    for (const m of [...series.minutes.keys()].sort((a, b) => a - b)) {
+      if (m <= series.evaluated || m + 2 * MINUTE > newest) continue;
+      this.judgeRevenue(r.currency, series, m, t);
+      series.evaluated = m;
+    }
+    for (const m of series.minutes.keys()) if (m < newest - this.revenueSpan) series.minutes.delete(m);
+  }
+
+  private judgeRevenue(currency: string, series: RevenueSeries, m: number, t: number): void {
+    const total = (minute: number) => {
+      let sum = 0;
+      for (const v of series.minutes.get(minute)?.values() ?? []) sum += v;
+      return sum;
+    };
+    const revenue = total(m);
+    for (const rule of this.rules) {
+      if (rule.kind !== 'revenue_drop' || (rule.currency !== null && rule.currency !== currency)) continue;
+      if (m - rule.baselineMs < series.first) continue;
+      let sum = 0;
+      for (let b = m - rule.baselineMs; b < m; b += MINUTE) sum += total(b);
+      const baseline = sum / (rule.baselineMs / MINUTE);
+      const holds = baseline > 0 && baseline >= rule.minBaseline && revenue < rule.share * baseline;
+      const existing = this.byRule.get(rule.name)!.get(currency);
+      if (!holds && existing === undefined) continue;
+      this.evaluate(rule, currency, existing?.labels ?? { ...rule.labels, currency }, holds, Math.round(revenue * 100) / 100, t, m);
     }
   }
 
@@ -339,6 +408,7 @@ export class Evaluator {
       alertRules: [...this.alerts.values()].map((a) => a.rule.name),
       lastSeen: Object.fromEntries([...this.lastSeen].map(([rule, m]) => [rule, [...m]])),
       deadLetterSeconds: this.deadLetterSeconds,
+      revenue: [...this.revenue].map(([currency, r]) => [currency, { first: r.first, evaluated: r.evaluated, minutes: [...r.minutes].map(([m, parts]) => [m, [...parts]]) }]),
     };
   }
 
@@ -351,6 +421,9 @@ export class Evaluator {
     this.streamTimeValue = s.streamTime;
     for (const [partition, start] of s.activityWindows) this.activityWindows.set(partition, start);
     this.deadLetterSeconds = s.deadLetterSeconds;
+    for (const [currency, r] of s.revenue) {
+      this.revenue.set(currency, { first: r.first, evaluated: r.evaluated ?? -Infinity, minutes: new Map(r.minutes.map(([m, parts]) => [m, new Map(parts)])) });
+    }
     const rules = new Map(this.rules.map((r) => [r.name, r]));
     s.alerts.forEach((saved, i) => {
       const rule = rules.get(s.alertRules[i]!);

@@ -6,7 +6,7 @@ import { checkTemplate, type Labels } from './model.js';
  * Alert rules (docs/alerting.md, "Rules"): the kinds Pulse evaluates, the built-in rules, and the rules
  * file, validated once at start with errors that name the rule and the field.
  */
-export const RULE_KINDS = ['user_activity', 'sensor_anomaly', 'sensor_silent', 'dead_letter_rate', 'consumer_lag'] as const;
+export const RULE_KINDS = ['user_activity', 'sensor_anomaly', 'sensor_silent', 'revenue_drop', 'dead_letter_rate', 'consumer_lag'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 interface RuleBase {
@@ -24,6 +24,7 @@ export type Rule =
   | (RuleBase & { kind: 'user_activity'; threshold: number })
   | (RuleBase & { kind: 'sensor_anomaly'; metric: string | null; anomalyScoreAbove: number | null; valueAbove: number | null; valueBelow: number | null })
   | (RuleBase & { kind: 'sensor_silent'; metric: string | null; silentForMs: number })
+  | (RuleBase & { kind: 'revenue_drop'; currency: string | null; share: number; baselineMs: number; minBaseline: number })
   | (RuleBase & { kind: 'dead_letter_rate'; threshold: number; windowMs: number })
   | (RuleBase & { kind: 'consumer_lag'; group: string; threshold: number });
 
@@ -59,6 +60,7 @@ const KIND_FIELDS: Record<RuleKind, readonly string[]> = {
   user_activity: ['threshold'],
   sensor_anomaly: ['metric', 'anomalyScoreAbove', 'valueAbove', 'valueBelow'],
   sensor_silent: ['metric', 'silentFor'],
+  revenue_drop: ['currency', 'share', 'baseline', 'minBaseline'],
   dead_letter_rate: ['threshold', 'window'],
   consumer_lag: ['group', 'threshold'],
 };
@@ -136,6 +138,13 @@ export function parseRule(raw: unknown, where: string, source = 'rules'): Rule {
     }
     case 'sensor_silent':
       return { ...base, kind, metric: stringField('metric', null), silentForMs: r.silentFor === undefined ? fail(at, 'silentFor', 'is required') : duration('silentFor', null) };
+    case 'revenue_drop': {
+      const share = required('share', 0, false);
+      if (share <= 0 || share >= 1) fail(at, 'share', `must be between 0 and 1 (exclusive), got ${share}`);
+      const baselineMs = duration('baseline', 30 * 60_000);
+      if (baselineMs < 60_000 || baselineMs % 60_000 !== 0) fail(at, 'baseline', `must be whole minutes, at least 1m, got ${baselineMs} ms`);
+      return { ...base, kind, currency: stringField('currency', null), share, baselineMs, minBaseline: number('minBaseline', 0, false) ?? 0 };
+    }
     case 'dead_letter_rate': {
       const windowMs = duration('window', 60_000);
       if (windowMs < 1000) fail(at, 'window', `must be at least 1s, got ${windowMs} ms`);
@@ -180,6 +189,20 @@ export function builtInRules(options: BuiltInOptions): Rule[] {
         annotations: { summary: 'Sensor {{ $labels.sensorId }} reads far from its usual {{ $labels.metric }}', description: 'Anomaly score {{ $value }}.' },
       },
       'SensorAnomaly',
+      'built-in',
+    ),
+    parseRule(
+      {
+        alert: 'RevenueDrop',
+        kind: 'revenue_drop',
+        share: 0.3,
+        baseline: '30m',
+        minBaseline: 1,
+        for: '2m',
+        severity: 'critical',
+        annotations: { summary: 'Revenue in {{ $labels.currency }} fell below 30% of its last half hour', description: '{{ $value }} {{ $labels.currency }} in the minute.' },
+      },
+      'RevenueDrop',
       'built-in',
     ),
     parseRule(

@@ -9,7 +9,7 @@ import { builtInRules, effectiveRules, loadRulesFile, type Rule } from './rules.
 import type { Silence } from './silences.js';
 
 /** The streams rules read, and the silences. */
-const INPUTS = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.deadLetters] as const;
+const INPUTS = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.revenue, TOPICS.deadLetters] as const;
 const STATE_KEY = 'state';
 const SNAPSHOT_VERSION = 1;
 /** librdkafka's logical offset "beginning of the partition". */
@@ -45,8 +45,8 @@ export function configuredRules(config: PulseConfig): Rule[] {
 const key = (t: AlertTransition): string => `${t.fingerprint}|${t.status}`;
 
 /**
- * `pulse alerts` (docs/alerting.md, "Durability"): reads user-activity-counts, pulse-sensor-stats and
- * dead-letters (every partition, assigned), evaluates the rules, writes every transition to
+ * `pulse alerts` (docs/alerting.md, "Durability"): reads user-activity-counts, pulse-sensor-stats,
+ * pulse-revenue and dead-letters (every partition, assigned), evaluates the rules, writes every transition to
  * pulse-alerts and hands it to the notifier.
  *
  * Every alerts.snapshotIntervalMs it stops between two batches, waits until its transitions so far are
@@ -216,7 +216,7 @@ export class AlertsService {
       this.counters.batches++;
       this.counters.records += batch.ends.length;
       this.evaluator.tick(this.evaluator.streamTime(), Date.now());
-      this.publish();
+      await this.publish();
       if (batch.ends.length < CONSUME_BATCH) this.caughtUp = true;
       if (Date.now() - this.lastSnapshot >= this.config.alerts.snapshotIntervalMs) await this.writeSnapshot();
     }
@@ -244,6 +244,9 @@ export class AlertsService {
     if (topic === TOPICS.userActivityCounts) {
       if (typeof r.userId !== 'string' || typeof r.windowStart !== 'number' || typeof r.windowEnd !== 'number' || typeof r.count !== 'number') this.counters.invalid++;
       else this.evaluator.observeActivity({ userId: r.userId, windowStart: r.windowStart, windowEnd: r.windowEnd, count: r.count, final: r.final === true }, ts, partition);
+    } else if (topic === TOPICS.revenue) {
+      if (typeof r.partition !== 'number' || typeof r.currency !== 'string' || typeof r.windowStart !== 'number' || typeof r.revenue !== 'number') this.counters.invalid++;
+      else this.evaluator.observeRevenue({ partition: r.partition, currency: r.currency, windowStart: r.windowStart, revenue: r.revenue }, ts);
     } else if (typeof r.sensorId !== 'string' || typeof r.metric !== 'string' || typeof r.windowStart !== 'number') {
       this.counters.invalid++;
     } else {
@@ -255,7 +258,7 @@ export class AlertsService {
   }
 
   /** Records the evaluator's new transitions on pulse-alerts and notifies them, skipping those recorded before a restart. */
-  private publish(): void {
+  private async publish(): Promise<void> {
     for (const t of this.evaluator.takeTransitions()) {
       const recorded = this.recorded.get(key(t));
       if (recorded !== undefined) {
@@ -265,7 +268,8 @@ export class AlertsService {
         continue;
       }
       this.counters.transitions++;
-      if (!this.producer.produce(TOPICS.alerts, 0, Buffer.from(JSON.stringify(t)), t.fingerprint)) throw new Error('the producer queue is full');
+      const value = Buffer.from(JSON.stringify(t));
+      while (!this.producer.produce(TOPICS.alerts, 0, value, t.fingerprint)) await this.producer.drained();
       this.notifier.onTransition(t);
     }
   }

@@ -205,3 +205,38 @@ describe('snapshots', () => {
     expect(new Evaluator([]).restore(saved)).toEqual([`UserActivitySpike ${fingerprint({ alertname: 'UserActivitySpike', severity: 'warning', userId: 'u-1' })}`]);
   });
 });
+
+describe('revenue_drop', () => {
+  const drop = rule({ alert: 'RevenueDrop', kind: 'revenue_drop', share: 0.5, baseline: '3m', minBaseline: 10 });
+  const minute = (ev: Evaluator, m: number, byPartition: number[], currency = 'USD') =>
+    byPartition.forEach((revenue, partition) => ev.observeRevenue({ partition, currency, windowStart: T0 + m * MIN, revenue }, T0 + (m + 1) * MIN));
+
+  it('judges each minute, summed over partitions, against the mean of the baseline before it, once two minutes later are seen', () => {
+    const ev = new Evaluator([drop]);
+    minute(ev, 0, [50, 50]);
+    minute(ev, 1, [60, 40]);
+    minute(ev, 2, [40, 60]);
+    minute(ev, 3, [20, 29]); // 49 < 0.5 × 100, but not judged yet
+    minute(ev, 4, [50, 50]);
+    expect(ev.takeTransitions()).toEqual([]);
+    minute(ev, 5, [50, 50]); // minute 3 is judged now
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'firing', labels: { alertname: 'RevenueDrop', currency: 'USD' }, value: 49 }]);
+    minute(ev, 6, [50, 50]); // minute 4: 100 against a baseline of (100 + 100 + 49) / 3
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved' }]);
+  });
+
+  it('needs a full baseline and at least minBaseline per minute, and keeps currencies apart', () => {
+    const ev = new Evaluator([drop]);
+    minute(ev, 0, [100]);
+    minute(ev, 1, [100]);
+    minute(ev, 2, [0]); // a drop, but only two minutes of history before it
+    minute(ev, 4, [100]);
+    expect(ev.takeTransitions()).toEqual([]);
+    minute(ev, 0, [5], 'EUR');
+    minute(ev, 1, [5], 'EUR');
+    minute(ev, 2, [5], 'EUR');
+    minute(ev, 3, [0], 'EUR');
+    minute(ev, 5, [5], 'EUR');
+    expect(ev.takeTransitions()).toEqual([]); // EUR's baseline of 5 a minute is under minBaseline
+  });
+});

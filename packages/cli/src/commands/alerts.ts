@@ -9,8 +9,8 @@ export const alerts = defineCommand({
   summary: 'evaluate alert rules over the output streams; record transitions on pulse-alerts; notify Alertmanager and webhooks',
   help: `Usage: pulse alerts [--bootstrap-servers B] [--host H] [--port P] [--check]
 
-Reads user-activity-counts, pulse-sensor-stats and dead-letters (every partition) and samples consumer
-lag, evaluates the alert rules with Prometheus's semantics (pending while \`for\` has not elapsed,
+Reads user-activity-counts, pulse-sensor-stats, pulse-revenue and dead-letters (every partition) and
+samples consumer lag, evaluates the alert rules with Prometheus's semantics (pending while \`for\` has not elapsed,
 firing, resolved; keep_firing_for), writes every transition to pulse-alerts (key: the alert's
 fingerprint) and notifies:
   - Alertmanager (alerts.alertmanagerUrls / PULSE_ALERTMANAGER_URL): POST <url>/api/v2/alerts at once
@@ -20,8 +20,8 @@ fingerprint) and notifies:
     Webhooks do with PULSE_ALERT_WEBHOOK_SECRET, retried with backoff until delivered.
 State is snapshotted to pulse-alerts-state with the input offsets it covers: a restart, even after a
 kill, resumes the same alerts without a second "firing" and still sends every resolution.
-Built-in rules: UserActivitySpike (alerts.userActivityThreshold), SensorAnomaly, DeadLetterRate,
-ConsumerLagHigh; alerts.rulesFile adds rules or replaces built-ins (docs/alerting.md).
+Built-in rules: UserActivitySpike (alerts.userActivityThreshold), SensorAnomaly, RevenueDrop,
+DeadLetterRate, ConsumerLagHigh; alerts.rulesFile adds rules or replaces built-ins (docs/alerting.md).
 
 Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
