@@ -88,8 +88,9 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
       const fired = await waitUntil('the bot alert', async () => (await transitionsOf('userId', 'bot-e2e')).find((t) => t.status === 'firing'), 90_000);
       expect(fired).toMatchObject({ rule: 'UserActivitySpike', labels: { alertname: 'UserActivitySpike', userId: 'bot-e2e', severity: 'warning' } });
       expect(fired.value).toBeGreaterThanOrEqual(100);
-      // The shop's own users and sensors raise nothing with the built-in rules.
-      expect((await transitions()).filter((t) => t.labels.userId !== 'bot-e2e')).toEqual([]);
+      // The shop's own users, sensors and revenue raise nothing with the built-in rules (the pipeline's
+      // own latency and lag may, on a busy machine: they watch the machine, not the traffic).
+      expect((await transitions()).filter((t) => t.labels.userId !== 'bot-e2e' && t.rule !== 'PipelineLatencyHigh' && t.rule !== 'ConsumerLagHigh')).toEqual([]);
       await waitUntil('the bot webhook', async () => webhookAlerts().find((a) => a.labels.userId === 'bot-e2e'), 30_000, 100);
       expect(await gen.exited).toBe(0);
       expect(gen.output()).toMatch(/bot bot-e2e sent 400 page views \(0 failed\)/);

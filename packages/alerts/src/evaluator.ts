@@ -43,7 +43,14 @@ export interface EvaluatorSnapshot {
   lastSeen: Record<string, [string, number][]>;
   deadLetterSeconds: [number, number][];
   revenue: [string, { first: number; evaluated: number; minutes: [number, [number, number][]][] }][];
+  latencySeconds: [number, number[]][];
 }
+
+/** Latency histogram buckets: bucket i holds [1.05^i − 1, 1.05^(i+1) − 1) ms, up to ~37 minutes. */
+const LATENCY_BUCKETS = 300;
+const LATENCY_BASE = Math.log(1.05);
+const latencyBucket = (ms: number): number => Math.min(LATENCY_BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms + 1) / LATENCY_BASE)));
+const bucketUpper = (i: number): number => Math.round(Math.exp((i + 1) * LATENCY_BASE) - 1);
 
 /** A pulse-revenue record: revenue of one source partition, currency and minute. */
 export interface RevenueMinute {
@@ -71,6 +78,8 @@ export interface ActivityCount {
   windowEnd: number;
   count: number;
   final: boolean;
+  /** Event time of the oldest event the update reports, when it reports new events. */
+  oldestEventTs?: number;
 }
 
 export interface SensorStats {
@@ -106,6 +115,10 @@ export class Evaluator {
   /** revenue_drop: per currency, the minutes still needed for a baseline. */
   private readonly revenue = new Map<string, RevenueSeries>();
   private readonly revenueSpan: number;
+  /** latency_p95: per second of stream time, a histogram of event → activity-count latency. */
+  private latencySeconds: [number, number[]][] = [];
+  private readonly latencySpan: number;
+  private lastLatencyCheck = 0;
   readonly counters = { records: 0, transitions: 0, untrackedKeys: 0 };
 
   constructor(
@@ -117,6 +130,7 @@ export class Evaluator {
       if (r.kind === 'sensor_silent') this.lastSeen.set(r.name, new Map());
     }
     this.deadLetterSpan = Math.max(0, ...rules.map((r) => (r.kind === 'dead_letter_rate' ? r.windowMs : 0)));
+    this.latencySpan = Math.max(0, ...rules.map((r) => (r.kind === 'latency_p95' ? r.windowMs : 0)));
     this.revenueSpan = Math.max(0, ...rules.map((r) => (r.kind === 'revenue_drop' ? r.baselineMs : 0))) + 3 * MINUTE;
   }
 
@@ -149,6 +163,7 @@ export class Evaluator {
   observeActivity(r: ActivityCount, t: number, partition = 0): void {
     this.counters.records++;
     this.advance(t);
+    if (this.latencySpan > 0 && r.oldestEventTs !== undefined) this.observeLatency(t - r.oldestEventTs, t);
     const current = this.activityWindows.get(partition) ?? -Infinity;
     const opens = r.final ? r.windowEnd : r.windowStart;
     if (opens > current) {
@@ -241,6 +256,51 @@ export class Evaluator {
     }
   }
 
+  private observeLatency(ms: number, t: number): void {
+    const second = Math.floor(t / 1000);
+    let last = this.latencySeconds[this.latencySeconds.length - 1];
+    if (last === undefined || last[0] !== second) {
+      // Records of several partitions interleave: a second may come again out of order; it joins its own.
+      last = this.latencySeconds.find((s) => s[0] === second);
+      if (last === undefined) {
+        this.latencySeconds.push((last = [second, new Array<number>(LATENCY_BUCKETS).fill(0)]));
+        this.latencySeconds.sort((a, b) => a[0] - b[0]);
+      }
+    }
+    last[1][latencyBucket(Math.max(0, ms))]!++;
+  }
+
+  /** p95 of the latency over each latency_p95 rule's window, once per second of stream time. */
+  private evaluateLatency(now: number): void {
+    if (this.latencySpan === 0 || now - this.lastLatencyCheck < 1000) return;
+    this.lastLatencyCheck = now;
+    const oldest = Math.floor((now - this.latencySpan) / 1000);
+    while (this.latencySeconds.length > 0 && this.latencySeconds[0]![0] <= oldest) this.latencySeconds.shift();
+    for (const rule of this.rules) {
+      if (rule.kind !== 'latency_p95') continue;
+      const from = Math.floor((now - rule.windowMs) / 1000);
+      const sum = new Array<number>(LATENCY_BUCKETS).fill(0);
+      let n = 0;
+      for (const [second, h] of this.latencySeconds) {
+        if (second <= from) continue;
+        for (let i = 0; i < LATENCY_BUCKETS; i++) sum[i]! += h[i]!;
+        for (const c of h) n += c;
+      }
+      let p95 = 0;
+      for (let i = 0, seen = 0; i < LATENCY_BUCKETS && n > 0; i++) {
+        seen += sum[i]!;
+        if (seen >= 0.95 * n) {
+          p95 = bucketUpper(i);
+          break;
+        }
+      }
+      const existing = this.byRule.get(rule.name)!.get('');
+      const holds = n > 0 && p95 >= rule.thresholdMs;
+      if (!holds && existing === undefined) continue;
+      this.evaluate(rule, '', existing?.labels ?? rule.labels, holds, p95, now, 0);
+    }
+  }
+
   /** A record on dead-letters. */
   observeDeadLetter(t: number): void {
     this.counters.records++;
@@ -270,6 +330,7 @@ export class Evaluator {
   tick(streamTime: number, wallNow: number): void {
     const now = this.advance(streamTime);
     this.evaluateDeadLetters(now);
+    this.evaluateLatency(now);
     // Silent sensors: once per second of stream time is as precise as the data (1-minute windows).
     if (this.lastSeen.size > 0 && now - this.lastSilentSweep >= 1000) {
       this.lastSilentSweep = now;
@@ -408,6 +469,7 @@ export class Evaluator {
       alertRules: [...this.alerts.values()].map((a) => a.rule.name),
       lastSeen: Object.fromEntries([...this.lastSeen].map(([rule, m]) => [rule, [...m]])),
       deadLetterSeconds: this.deadLetterSeconds,
+      latencySeconds: this.latencySeconds,
       revenue: [...this.revenue].map(([currency, r]) => [currency, { first: r.first, evaluated: r.evaluated, minutes: [...r.minutes].map(([m, parts]) => [m, [...parts]]) }]),
     };
   }
@@ -421,6 +483,7 @@ export class Evaluator {
     this.streamTimeValue = s.streamTime;
     for (const [partition, start] of s.activityWindows) this.activityWindows.set(partition, start);
     this.deadLetterSeconds = s.deadLetterSeconds;
+    this.latencySeconds = s.latencySeconds ?? [];
     for (const [currency, r] of s.revenue) {
       this.revenue.set(currency, { first: r.first, evaluated: r.evaluated ?? -Infinity, minutes: new Map(r.minutes.map(([m, parts]) => [m, new Map(parts)])) });
     }

@@ -6,7 +6,7 @@ import { checkTemplate, type Labels } from './model.js';
  * Alert rules (docs/alerting.md, "Rules"): the kinds Pulse evaluates, the built-in rules, and the rules
  * file, validated once at start with errors that name the rule and the field.
  */
-export const RULE_KINDS = ['user_activity', 'sensor_anomaly', 'sensor_silent', 'revenue_drop', 'dead_letter_rate', 'consumer_lag'] as const;
+export const RULE_KINDS = ['user_activity', 'sensor_anomaly', 'sensor_silent', 'revenue_drop', 'dead_letter_rate', 'consumer_lag', 'latency_p95'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 interface RuleBase {
@@ -26,7 +26,8 @@ export type Rule =
   | (RuleBase & { kind: 'sensor_silent'; metric: string | null; silentForMs: number })
   | (RuleBase & { kind: 'revenue_drop'; currency: string | null; share: number; baselineMs: number; minBaseline: number })
   | (RuleBase & { kind: 'dead_letter_rate'; threshold: number; windowMs: number })
-  | (RuleBase & { kind: 'consumer_lag'; group: string; threshold: number });
+  | (RuleBase & { kind: 'consumer_lag'; group: string; threshold: number })
+  | (RuleBase & { kind: 'latency_p95'; thresholdMs: number; windowMs: number });
 
 /** A rule that does not validate: names the rule (or its position) and the field. */
 export class RuleError extends Error {
@@ -63,6 +64,7 @@ const KIND_FIELDS: Record<RuleKind, readonly string[]> = {
   revenue_drop: ['currency', 'share', 'baseline', 'minBaseline'],
   dead_letter_rate: ['threshold', 'window'],
   consumer_lag: ['group', 'threshold'],
+  latency_p95: ['threshold', 'window'],
 };
 
 /** Validates one rule as written in a rules file. `where` names it before its name is known. */
@@ -152,6 +154,11 @@ export function parseRule(raw: unknown, where: string, source = 'rules'): Rule {
     }
     case 'consumer_lag':
       return { ...base, kind, group: stringField('group', 'pulse-aggregator')!, threshold: required('threshold', 1, true) };
+    case 'latency_p95': {
+      const windowMs = duration('window', 60_000);
+      if (windowMs < 1000) fail(at, 'window', `must be at least 1s, got ${windowMs} ms`);
+      return { ...base, kind, thresholdMs: duration('threshold', null), windowMs };
+    }
   }
 }
 
@@ -215,6 +222,19 @@ export function builtInRules(options: BuiltInOptions): Rule[] {
         annotations: { summary: 'Events are being rejected', description: '{{ $value }} events went to dead-letters in the last minute.' },
       },
       'DeadLetterRate',
+      'built-in',
+    ),
+    parseRule(
+      {
+        alert: 'PipelineLatencyHigh',
+        kind: 'latency_p95',
+        threshold: '1s',
+        window: '1m',
+        for: '2m',
+        severity: 'warning',
+        annotations: { summary: 'Activity counts are late', description: 'p95 from event to user-activity-counts is {{ $value }} ms over the last minute.' },
+      },
+      'PipelineLatencyHigh',
       'built-in',
     ),
     parseRule(

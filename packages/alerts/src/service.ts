@@ -243,7 +243,12 @@ export class AlertsService {
     }
     if (topic === TOPICS.userActivityCounts) {
       if (typeof r.userId !== 'string' || typeof r.windowStart !== 'number' || typeof r.windowEnd !== 'number' || typeof r.count !== 'number') this.counters.invalid++;
-      else this.evaluator.observeActivity({ userId: r.userId, windowStart: r.windowStart, windowEnd: r.windowEnd, count: r.count, final: r.final === true }, ts, partition);
+      else
+        this.evaluator.observeActivity(
+          { userId: r.userId, windowStart: r.windowStart, windowEnd: r.windowEnd, count: r.count, final: r.final === true, ...(typeof r.oldestEventTs === 'number' ? { oldestEventTs: r.oldestEventTs } : {}) },
+          ts,
+          partition,
+        );
     } else if (topic === TOPICS.revenue) {
       if (typeof r.partition !== 'number' || typeof r.currency !== 'string' || typeof r.windowStart !== 'number' || typeof r.revenue !== 'number') this.counters.invalid++;
       else this.evaluator.observeRevenue({ partition: r.partition, currency: r.currency, windowStart: r.windowStart, revenue: r.revenue }, ts);

@@ -240,3 +240,21 @@ describe('revenue_drop', () => {
     expect(ev.takeTransitions()).toEqual([]); // EUR's baseline of 5 a minute is under minBaseline
   });
 });
+
+describe('latency_p95', () => {
+  it('fires when the p95 from event to activity count over the window reaches the threshold, and resolves as slow seconds age out', () => {
+    const ev = new Evaluator([rule({ alert: 'Slow', kind: 'latency_p95', threshold: '500ms', window: '10s' })]);
+    const update = (t: number, latency: number) => ev.observeActivity({ userId: 'u', windowStart: T0, windowEnd: T0 + W, count: 1, final: false, oldestEventTs: t - latency }, t);
+    for (let i = 0; i < 100; i++) update(T0 + i * 10, 20); // one second of fast updates
+    ev.tick(T0 + 1000, 0);
+    expect(ev.takeTransitions()).toEqual([]);
+    for (let i = 0; i < 100; i++) update(T0 + 2000 + i * 10, i < 80 ? 20 : 800); // 10% of the window slow: p95 is slow
+    ev.tick(T0 + 3000, 0);
+    const [fired] = ev.takeTransitions();
+    expect(fired).toMatchObject({ status: 'firing', labels: { alertname: 'Slow', severity: 'warning' } });
+    expect(fired!.value).toBeGreaterThanOrEqual(800);
+    expect(fired!.value).toBeLessThan(850); // bucket resolution: 5%
+    ev.tick(T0 + 13_000, 0); // the slow second has left the window, and nothing came since
+    expect(ev.takeTransitions()).toMatchObject([{ status: 'resolved', value: 0 }]);
+  });
+});

@@ -21,7 +21,7 @@ fingerprint) and notifies:
 State is snapshotted to pulse-alerts-state with the input offsets it covers: a restart, even after a
 kill, resumes the same alerts without a second "firing" and still sends every resolution.
 Built-in rules: UserActivitySpike (alerts.userActivityThreshold), SensorAnomaly, RevenueDrop,
-DeadLetterRate, ConsumerLagHigh; alerts.rulesFile adds rules or replaces built-ins (docs/alerting.md).
+DeadLetterRate, PipelineLatencyHigh, ConsumerLagHigh; alerts.rulesFile adds rules or replaces built-ins (docs/alerting.md).
 
 Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
