@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import type { AlertTransition } from '../../packages/alerts/src/index.js';
+import { AlertsView, parseSilence, type AlertTransition } from '../../packages/alerts/src/index.js';
 import { ensureTopics, TOPICS } from '../../packages/kafka/src/index.js';
 import { Alertmanager, Receiver, verifySignature, type WebhookAlert, type WebhookPayload } from './helpers/alerting.js';
 import { produceRecords, readAll, testBootstrap, testConfig } from './helpers/index.js';
@@ -210,6 +210,34 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
 
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
+  });
+
+  it("serve's view of pulse-alerts lists the alerts and their history, and its silences mute webhooks of pulse alerts", async () => {
+    const view = new AlertsView(config);
+    await view.start();
+    try {
+      await waitUntil('the view to catch up', async () => (view.ready() && view.history().length > 0 ? true : undefined), 30_000, 100);
+      const history = await transitions();
+      expect(view.history()).toEqual(history);
+      const active = view.active().map((a) => a.labels.userId ?? a.rule);
+      expect(active).toContain('bot-2');
+      expect(active).not.toContain('bot-1'); // resolved
+
+      const silence = parseSilence({ matchers: [{ name: 'userId', value: 'bot-3' }], endsAt: Date.now() + 3_600_000, comment: 'expected load' }, Date.now());
+      await view.addSilence(silence);
+      const proc = await start();
+      await produceRecords(config, TOPICS.userActivityCounts, [activity('bot-3', W + WINDOW, 150)]);
+      await waitUntil('bot-3 firing on pulse-alerts', async () => (await transitionsOf('userId', 'bot-3')).find((t) => t.status === 'firing'), 30_000);
+      await waitUntil('the view to see it', async () => view.active().find((a) => a.labels.userId === 'bot-3'), 30_000, 100);
+      // Not silenced: bot-4 is notified, after which bot-3 would have been too.
+      await produceRecords(config, TOPICS.userActivityCounts, [activity('bot-4', W + WINDOW, 150)]);
+      await waitUntil('bot-4 delivered', async () => webhookAlerts().find((a) => a.labels.userId === 'bot-4'), 30_000, 100);
+      expect(webhookAlerts().some((a) => a.labels.userId === 'bot-3')).toBe(false);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      await view.stop();
+    }
   });
 
   it('rejects a bad rules file naming the rule and the field', () => {

@@ -12,8 +12,6 @@ import type { Silence } from './silences.js';
 const INPUTS = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.revenue, TOPICS.deadLetters] as const;
 const STATE_KEY = 'state';
 const SNAPSHOT_VERSION = 1;
-/** librdkafka's logical offset "beginning of the partition". */
-const OFFSET_BEGINNING = -2;
 const CONSUME_BATCH = 5000;
 const LAG_SAMPLE_MS = 5000;
 
@@ -143,7 +141,12 @@ export class AlertsService {
         this.next[topic]![partition] = offset;
       }
     }
-    assignment.push({ topic: TOPICS.alertSilences, partition: 0, offset: OFFSET_BEGINNING });
+    // The silences there are now, before any input: a silenced alert must not slip out first.
+    const { lowOffset, highOffset } = await promisify<{ lowOffset: number; highOffset: number }>((cb) => this.reader.queryWatermarkOffsets(TOPICS.alertSilences, 0, 10_000, cb as never));
+    if (highOffset > lowOffset) {
+      for (const m of await this.readRange(TOPICS.alertSilences, lowOffset, highOffset)) this.applySilence(Buffer.from(m.key ?? ''), m.value ?? Buffer.alloc(0));
+    }
+    assignment.push({ topic: TOPICS.alertSilences, partition: 0, offset: highOffset });
     this.consumer.assign(assignment);
     // A first snapshot at once: a crash before the next one resumes from these ends, not from newer ones.
     if (snapshot === null) await this.writeSnapshot();
@@ -228,10 +231,7 @@ export class AlertsService {
       return;
     }
     if (topic === TOPICS.alertSilences) {
-      const id = recordKey.toString('utf8');
-      if (value.length === 0) this.silences.delete(id);
-      else this.silences.set(id, JSON.parse(value.toString('utf8')) as Silence);
-      this.notifier.setSilences([...this.silences.values()]);
+      this.applySilence(recordKey, value);
       return;
     }
     let r: Record<string, unknown>;
@@ -260,6 +260,13 @@ export class AlertsService {
         ts,
       );
     }
+  }
+
+  private applySilence(key: Buffer, value: Buffer): void {
+    const id = key.toString('utf8');
+    if (value.length === 0) this.silences.delete(id);
+    else this.silences.set(id, JSON.parse(value.toString('utf8')) as Silence);
+    this.notifier.setSilences([...this.silences.values()]);
   }
 
   /** Records the evaluator's new transitions on pulse-alerts and notifies them, skipping those recorded before a restart. */
