@@ -12,7 +12,7 @@ import type { Rule } from './rules.js';
  * measured in wall-clock time.
  *
  * Per-key state is kept only for keys with a pending or firing alert, except sensor_silent, which must
- * remember when each sensor was last heard of (bounded by `maxTrackedKeys`).
+ * remember when each sensor was last heard of (bounded by `maxTrackedKeys`, alerts.maxTrackedKeys).
  */
 interface ActiveAlert {
   fingerprint: string;

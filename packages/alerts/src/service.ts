@@ -82,7 +82,7 @@ export class AlertsService {
   ) {
     this.log = options.log ?? ((l) => console.error(l));
     this.rules = options.rules ?? configuredRules(config);
-    this.evaluator = new Evaluator(this.rules);
+    this.evaluator = new Evaluator(this.rules, config.alerts.maxTrackedKeys);
     const a = config.alerts;
     this.notifier = new Notifier({
       alertmanagerUrls: a.alertmanagerUrls,

@@ -181,6 +181,11 @@ export const schema = {
   'alerts.externalUrl': { type: { kind: 'string' }, default: 'http://127.0.0.1:8080', doc: "Pulse's URL as receivers should link to it (externalURL and generatorURL of notifications)" },
   'alerts.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address `pulse alerts` serves /metrics, /healthz and /readyz on' },
   'alerts.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8089, doc: 'port of `pulse alerts`\' /metrics, /healthz and /readyz (0 picks a free one)' },
+  'alerts.maxTrackedKeys': {
+    type: { kind: 'int', min: 1 },
+    default: 100000,
+    doc: 'sensors each sensor_silent rule remembers at most (about 160 bytes of memory and 44 bytes of snapshot each); further ones are not watched, and counted',
+  },
   'alerts.snapshotIntervalMs': {
     type: { kind: 'int', min: 100 },
     default: 1000,
