@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { AlertsView, parseSilence, type AlertTransition } from '../../packages/alerts/src/index.js';
-import { ensureTopics, TOPICS } from '../../packages/kafka/src/index.js';
+import { LagSampler } from '../../packages/alerts/src/lag.js';
+import { BatchConsumer, type KafkaSettings } from '../../packages/engine/src/index.js';
+import { consumerConfig, ensureTopics, TOPICS } from '../../packages/kafka/src/index.js';
 import { Alertmanager, Receiver, verifySignature, type WebhookAlert, type WebhookPayload } from './helpers/alerting.js';
-import { produceRecords, readAll, testBootstrap, testConfig } from './helpers/index.js';
+import { createTopic, produceRecords, readAll, testBootstrap, testConfig, uniqueTopic } from './helpers/index.js';
 import { pulseEnv, spawnPulse, testAggregators, waitUntil, type PulseProcess } from './helpers/pipeline.js';
 
 const SECRET = 'test-webhook-secret';
@@ -238,6 +240,28 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
     } finally {
       await view.stop();
     }
+  });
+
+  it('samples a consumer group’s lag for consumer_lag rules: end offsets minus committed offsets', async () => {
+    const topic = uniqueTopic('alerts-lag');
+    await createTopic(config, topic, 2);
+    await produceRecords(config, topic, Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: i % 2 })));
+    const group = `${topic}-group`;
+    const c = new BatchConsumer(consumerConfig(config, 'lag-test', group) as KafkaSettings);
+    c.assign([{ topic, partition: 0, offset: 0 }, { topic, partition: 1, offset: 0 }]);
+    c.commit([{ topic, partition: 0, offset: 3 }, { topic, partition: 1, offset: 5 }]);
+    await c.close();
+    const samples: [string, number][] = [];
+    const sampler = new LagSampler(config, [group, 'no-such-group'], 300, (g, lag) => samples.push([g, lag]), () => {});
+    sampler.start();
+    try {
+      await waitUntil('a lag sample', async () => (samples.length > 0 ? true : undefined), 20_000, 100);
+    } finally {
+      await sampler.stop();
+    }
+    // 5 + 5 records, 3 and 5 committed: 2 + 0 behind; a group without offsets gives no sample.
+    expect(samples[0]).toEqual([group, 2]);
+    expect(samples.every(([g]) => g === group)).toBe(true);
   });
 
   it('rejects a bad rules file naming the rule and the field', () => {
