@@ -264,8 +264,16 @@ export class AlertsService {
 
   private applySilence(key: Buffer, value: Buffer): void {
     const id = key.toString('utf8');
-    if (value.length === 0) this.silences.delete(id);
-    else this.silences.set(id, JSON.parse(value.toString('utf8')) as Silence);
+    if (value.length === 0) {
+      this.silences.delete(id);
+    } else {
+      try {
+        this.silences.set(id, JSON.parse(value.toString('utf8')) as Silence);
+      } catch {
+        this.counters.invalid++;
+        return;
+      }
+    }
     this.notifier.setSilences([...this.silences.values()]);
   }
 

@@ -35,6 +35,8 @@ export class AlertsView implements AlertsSource {
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private caughtUp = false;
+  /** Records of pulse-alerts or pulse-alert-silences that were not JSON. */
+  invalid = 0;
 
   constructor(private readonly config: PulseConfig) {}
 
@@ -57,11 +59,15 @@ export class AlertsView implements AlertsSource {
         const topic = topics[run.topic];
         for (let i = run.start; i < run.end; i++) {
           const { value, key } = recordAt(batch, run, i);
-          if (topic === TOPICS.alertSilences) {
-            if (value.length === 0) this.silenceMap.delete(key.toString('utf8'));
-            else this.silenceMap.set(key.toString('utf8'), JSON.parse(value.toString('utf8')) as Silence);
-          } else {
-            this.apply(JSON.parse(value.toString('utf8')) as AlertTransition);
+          try {
+            if (topic === TOPICS.alertSilences) {
+              if (value.length === 0) this.silenceMap.delete(key.toString('utf8'));
+              else this.silenceMap.set(key.toString('utf8'), JSON.parse(value.toString('utf8')) as Silence);
+            } else {
+              this.apply(JSON.parse(value.toString('utf8')) as AlertTransition);
+            }
+          } catch {
+            this.invalid++; // not written by Pulse; the API must go on serving
           }
         }
       }
