@@ -6,7 +6,7 @@ import { LagSampler } from './lag.js';
 import type { AlertTransition } from './model.js';
 import { Notifier, type NotifierSnapshot } from './notifier.js';
 import { builtInRules, effectiveRules, loadRulesFile, type Rule } from './rules.js';
-import type { Silence } from './silences.js';
+import { isSilence, type Silence } from './silences.js';
 
 /** The streams rules read, and the silences. */
 const INPUTS = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.revenue, TOPICS.deadLetters] as const;
@@ -267,12 +267,17 @@ export class AlertsService {
     if (value.length === 0) {
       this.silences.delete(id);
     } else {
+      let silence: unknown;
       try {
-        this.silences.set(id, JSON.parse(value.toString('utf8')) as Silence);
+        silence = JSON.parse(value.toString('utf8'));
       } catch {
+        silence = null;
+      }
+      if (!isSilence(silence)) {
         this.counters.invalid++;
         return;
       }
+      this.silences.set(id, silence);
     }
     this.notifier.setSilences([...this.silences.values()]);
   }

@@ -34,6 +34,29 @@ export function silences(s: Silence, labels: Labels, now: number): boolean {
   });
 }
 
+/** Whether a record read from pulse-alert-silences has the shape `silences()` relies on. */
+export function isSilence(x: unknown): x is Silence {
+  const s = x as Silence | null;
+  return (
+    s !== null &&
+    typeof s === 'object' &&
+    typeof s.id === 'string' &&
+    typeof s.startsAt === 'number' &&
+    typeof s.endsAt === 'number' &&
+    Array.isArray(s.matchers) &&
+    s.matchers.every((m) => typeof m?.name === 'string' && typeof m.value === 'string' && typeof m.isRegex === 'boolean' && typeof m.isEqual === 'boolean' && (!m.isRegex || isRegex(m.value)))
+  );
+}
+
+function isRegex(text: string): boolean {
+  try {
+    new RegExp(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SilenceError extends Error {
   override readonly name = 'SilenceError';
 }

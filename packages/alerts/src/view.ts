@@ -2,7 +2,7 @@ import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type KafkaSettings } from '@pulse/engine';
 import { TrackedProducer, consumerConfig, ensureTopics, TOPIC_SPECS, TOPICS } from '@pulse/kafka';
 import type { AlertTransition } from './model.js';
-import type { Silence } from './silences.js';
+import { isSilence, type Silence } from './silences.js';
 
 /** Transitions the view keeps for GET /api/v1/alerts/history, newest last; older ones are dropped. */
 export const HISTORY_MAX = 10_000;
@@ -62,7 +62,11 @@ export class AlertsView implements AlertsSource {
           try {
             if (topic === TOPICS.alertSilences) {
               if (value.length === 0) this.silenceMap.delete(key.toString('utf8'));
-              else this.silenceMap.set(key.toString('utf8'), JSON.parse(value.toString('utf8')) as Silence);
+              else {
+                const silence: unknown = JSON.parse(value.toString('utf8'));
+                if (isSilence(silence)) this.silenceMap.set(key.toString('utf8'), silence);
+                else this.invalid++;
+              }
             } else {
               this.apply(JSON.parse(value.toString('utf8')) as AlertTransition);
             }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint, type AlertTransition } from '../src/model.js';
 import { Notifier, RESOLVED_RETENTION_MS, signWebhook, type NotifierOptions } from '../src/notifier.js';
-import { parseSilence } from '../src/silences.js';
+import { isSilence, parseSilence } from '../src/silences.js';
 
 interface Req {
   path: string;
@@ -179,5 +179,16 @@ describe('Alertmanager', () => {
     n.tick();
     await new Promise((r) => setTimeout(r, 100));
     expect(requests).toHaveLength(4);
+  });
+});
+
+describe('silences read back from Kafka', () => {
+  it('are checked for the shape matching relies on', () => {
+    const good = parseSilence({ matchers: [{ name: 'a', value: 'b.*', isRegex: true }], endsAt: 10_000 }, 0);
+    expect(isSilence(JSON.parse(JSON.stringify(good)))).toBe(true);
+    expect(isSilence({ ...good, matchers: 'all' })).toBe(false);
+    expect(isSilence({ ...good, matchers: [{ name: 'a', value: '(', isRegex: true, isEqual: true }] })).toBe(false);
+    expect(isSilence({ ...good, endsAt: '2099-01-01' })).toBe(false);
+    expect(isSilence(null)).toBe(false);
   });
 });
