@@ -323,10 +323,11 @@ Options (collector):
 
 alerts: event → webhook latency of an alert rule without \`for\` (docs/alerting.md): a fresh broker, an
 aggregator, \`pulse alerts\` with a webhook to a receiver in the benchmark, and the shop's traffic at
---rate events/s (default 20000). After --warmup S (default 10), every 500 ms for --duration S (default
-30) a new user sends --threshold (default 20, UserActivitySpike's threshold for the run) page views at
-once; the latency of each runs from the crossing event's intended send time to the webhook request
-naming that user. Reports p50/p95/p99/max and probes delivered.
+--rate events/s (default 20000). After --warmup S (default 10), every second for --duration S (default
+30) a new user sends --threshold (default 1000, UserActivitySpike's threshold for the run: above what
+the shop's own users reach, which the result counts as otherAlerts) page views at once; the latency of
+each runs from the crossing event's intended send time to the webhook request naming that user.
+Reports p50/p95/p99/max, probes delivered, and the backlog of the aggregator and of alerting at the end.
 
 kafka-baseline: Apache Kafka's ProducerPerformance (unbounded rate, the configured producer settings,
 --records N records of --record-size B bytes; defaults 2000000 and 230, the size of a generated
@@ -520,7 +521,7 @@ Options (sweep):
         rate: numberFlag('rate', values.rate, 20_000, 1),
         durationSec: numberFlag('duration', values.duration, 30, 1),
         warmupSec: numberFlag('warmup', values.warmup, 10, 0),
-        threshold: numberFlag('threshold', values.threshold, 20, 1),
+        threshold: numberFlag('threshold', values.threshold, 1000, 1),
         bootstrapServers: values['bootstrap-servers'] as string | undefined,
         dataDir: resolve(config.dataDir, 'bench-alerts'),
         port: numberFlag('port', values.port, 9492, 1024),
@@ -530,7 +531,7 @@ Options (sweep):
       writeResult(
         values.json as string | undefined,
         result,
-        `# Event → webhook latency at ${fmt(result.rate)} events/s\n\n${result.delivered} of ${result.probes} probes delivered; p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${result.machine.cpuModel}, ${result.machine.cores} cores, load average ${result.loadAverage.join(' ')}, commit ${result.machine.commit}).\n`,
+        `# Event → webhook latency at ${fmt(result.rate)} events/s\n\n${result.delivered} of ${result.probes} probes delivered; p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${result.machine.cpuModel}, ${result.machine.cores} cores, load average ${result.loadAverage.join(' ')}, commit ${result.machine.commit}). Behind at the end: the aggregator ${fmt(result.behindAtEnd.aggregator)} events, alerting ${fmt(result.behindAtEnd.alerts)} records. Alerts of the shop's own users: ${result.otherAlerts}.\n`,
       );
       return 0;
     }
