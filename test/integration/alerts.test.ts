@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { AlertsView, parseSilence, type AlertTransition } from '../../packages/alerts/src/index.js';
 import { LagSampler } from '../../packages/alerts/src/lag.js';
 import { BatchConsumer, type KafkaSettings } from '../../packages/engine/src/index.js';
@@ -22,7 +22,9 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
   let am: Alertmanager;
   let env: Record<string, string>;
   const procs: PulseProcess[] = [];
-  const W = Math.floor(Date.now() / WINDOW) * WINDOW;
+  // Synthetic activity counts are for windows an hour ahead, so that the current windows the real
+  // aggregator of the first test leaves behind (whichever side of a window boundary it ran) are older.
+  const W = Math.floor(Date.now() / WINDOW) * WINDOW + 12 * WINDOW;
 
   const start = async (): Promise<PulseProcess> => {
     const p = spawnPulse(['alerts'], env);
@@ -71,6 +73,14 @@ describe('pulse alerts against a real broker and a real Alertmanager', () => {
     onTestFailed(() => {
       for (const p of procs) console.log(`--- pulse alerts output:\n${p.output().slice(-4000)}`);
     });
+  });
+
+  // A test that failed half-way leaves no process behind to disturb the next one.
+  afterEach(async () => {
+    for (const p of procs.splice(0)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await p.exited;
+    }
   });
 
   afterAll(async () => {

@@ -99,6 +99,11 @@ export class Evaluator {
   /** Per rule: its alerts by the key it evaluates, so the hot path finds one without hashing labels. */
   private readonly byRule = new Map<string, Map<string, ActiveAlert>>();
   private readonly out: AlertTransition[] = [];
+  /**
+   * Alerts that time alone can change: pending ones waiting out `for`, and firing ones held by
+   * keep_firing_for. A tick visits these only, so that many firing alerts cost nothing per batch.
+   */
+  private readonly timed = new Set<ActiveAlert>();
   private streamTimeValue = 0;
   /**
    * Per partition of user-activity-counts, the start of its current window: the newest window seen,
@@ -345,11 +350,12 @@ export class Evaluator {
         }
       }
     }
-    for (const a of [...this.alerts.values()]) {
-      const t = a.rule.kind === 'consumer_lag' ? wallNow : now;
-      if (a.rule.kind === 'sensor_silent' && a.active) a.value = t - (this.lastSeen.get(a.rule.name)!.get(a.key) ?? t);
-      this.evaluate(a.rule, a.key, a.labels, a.active, a.value, t, a.windowStart);
-    }
+    for (const a of [...this.timed]) this.evaluate(a.rule, a.key, a.labels, a.active, a.value, a.rule.kind === 'consumer_lag' ? wallNow : now, a.windowStart);
+  }
+
+  private retime(a: ActiveAlert): void {
+    if ((a.status === 'pending' && a.active) || (a.status === 'firing' && !a.active && a.keepFiringSince !== null)) this.timed.add(a);
+    else this.timed.delete(a);
   }
 
   private evaluateDeadLetters(now: number): void {
@@ -390,6 +396,7 @@ export class Evaluator {
       a.value = value;
       a.windowStart = Math.max(a.windowStart, windowStart);
       if (a.status === 'pending' && t - a.activeAt >= rule.forMs) this.fire(a);
+      this.retime(a);
       return;
     }
     if (a === undefined) return;
@@ -402,6 +409,7 @@ export class Evaluator {
     a.keepFiringSince ??= t;
     a.value = value;
     if (t - a.keepFiringSince >= rule.keepFiringForMs) this.resolve(a, rule.keepFiringForMs > 0 ? a.keepFiringSince + rule.keepFiringForMs : t);
+    else this.retime(a);
   }
 
   private fire(a: ActiveAlert): void {
@@ -442,10 +450,12 @@ export class Evaluator {
       const a: ActiveAlert = { fingerprint: t.fingerprint, rule, labels: t.labels, status: t.status, activeAt: t.activeAt, startsAt: t.startsAt, active: true, keepFiringSince: null, value: t.value, key, windowStart: 0, partition: 0 };
       alerts.set(key, a);
       this.alerts.set(a.fingerprint, a);
+      this.retime(a);
     }
   }
 
   private remove(a: ActiveAlert): void {
+    this.timed.delete(a);
     this.byRule.get(a.rule.name)!.delete(a.key);
     this.alerts.delete(a.fingerprint);
   }
@@ -497,6 +507,7 @@ export class Evaluator {
       const a: ActiveAlert = { ...saved, rule };
       this.alerts.set(a.fingerprint, a);
       this.byRule.get(rule.name)!.set(a.key, a);
+      this.retime(a);
     });
     for (const [rule, entries] of Object.entries(s.lastSeen)) {
       const seen = this.lastSeen.get(rule);

@@ -81,6 +81,8 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class Notifier {
   private readonly groups = new Map<string, Group>();
+  /** The earliest nextFlushAt of any group: a tick looks at the groups only from then on. */
+  private nextGroupDue = Infinity;
   private readonly queues: Queue[];
   private readonly amFiring = new Map<string, AlertTransition>();
   /** Resolved alerts and the wall-clock time they resolved, re-posted until RESOLVED_RETENTION_MS after. */
@@ -145,12 +147,20 @@ export class Notifier {
     }
     g.alerts.set(t.fingerprint, t);
     if (this.options.groupWaitMs === 0 && g.lastSentAt === 0) this.flush(g, now);
+    this.nextGroupDue = Math.min(this.nextGroupDue, g.nextFlushAt);
   }
 
   /** Runs every TICK_MS: group flushes, webhook retries, Alertmanager re-posts. */
   tick(): void {
     const now = this.now();
-    for (const g of [...this.groups.values()]) if (now >= g.nextFlushAt) this.flush(g, now);
+    if (now >= this.nextGroupDue) {
+      let next = Infinity;
+      for (const g of [...this.groups.values()]) {
+        if (now >= g.nextFlushAt) this.flush(g, now);
+        if (this.groups.has(g.key)) next = Math.min(next, g.nextFlushAt);
+      }
+      this.nextGroupDue = next;
+    }
     for (const q of this.queues) void this.pump(q);
     if (this.options.alertmanagerUrls.length > 0 && now - this.amLastResend >= this.options.resendIntervalMs) {
       this.amLastResend = now;
@@ -306,7 +316,10 @@ export class Notifier {
 
   /** Restores a snapshot; queues of URLs no longer configured are dropped. */
   restore(s: NotifierSnapshot): void {
-    for (const g of s.groups) this.groups.set(g.key, { ...g, alerts: new Map(g.alerts.map((a) => [a.fingerprint, a])) });
+    for (const g of s.groups) {
+      this.groups.set(g.key, { ...g, alerts: new Map(g.alerts.map((a) => [a.fingerprint, a])) });
+      this.nextGroupDue = Math.min(this.nextGroupDue, g.nextFlushAt);
+    }
     for (const q of this.queues) q.items = (s.queues[q.url] ?? []).map((d) => ({ ...d }));
     if (this.options.alertmanagerUrls.length > 0) {
       for (const a of s.amFiring) this.amFiring.set(a.fingerprint, a);
