@@ -383,7 +383,7 @@ async function kafkaBaseline(
   const jars = await ensureKafkaJars({ log });
   await ensureTopics(config, [{ name: BASELINE_TOPIC, partitions: 12, config: {}, doc: 'in-run producer baseline' }]);
   log(`Kafka baseline: ProducerPerformance, ${records.toLocaleString('en-US')} records of ${recordSize} bytes at unbounded rate, ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  const result = await producerPerformance(jars.classpath, config.kafka.bootstrapServers, BASELINE_TOPIC, records, recordSize, settings);
+  const result = await producerPerformance(jars.classpath, config, BASELINE_TOPIC, records, recordSize, settings);
   await deleteTopics(config, [BASELINE_TOPIC]);
   log(`Kafka baseline: ${result.recordsPerSec.toLocaleString('en-US')} records/s`);
   return { ...result, recordSize };

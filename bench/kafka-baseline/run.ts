@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PulseConfig } from '@pulse/config';
-import { ensureTopics } from '@pulse/kafka';
+import { ensureTopics, javaConnectionProperties } from '@pulse/kafka';
 import { ensureKafkaJars } from '@pulse/kafka-local';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
@@ -51,20 +54,26 @@ export interface ProducerPerformanceResult {
 
 /**
  * Apache Kafka's own ProducerPerformance (kafka-tools jar): `records` records of `recordSize` bytes to
- * `topic` at unbounded rate with the given producer settings; its final summary line, parsed.
+ * `topic` of the cluster `config` connects to (secured or not) at unbounded rate with the given producer
+ * settings; its final summary line, parsed.
  */
 export async function producerPerformance(
   classpath: string,
-  bootstrap: string,
+  config: PulseConfig,
   topic: string,
   records: number,
   recordSize: number,
   settings: Record<string, string | number>,
 ): Promise<ProducerPerformanceResult> {
+  // The connection goes in a file readable by its owner only: a password on the command line is in ps.
+  const dir = mkdtempSync(join(tmpdir(), 'pulse-perf-'));
+  const connection = join(dir, 'client.properties');
+  const lines = Object.entries(javaConnectionProperties(config)).map(([k, v]) => `${k}=${v.replace(/\\/g, '\\\\')}\n`);
+  writeFileSync(connection, lines.join(''), { mode: 0o600 });
   const perf = await kafkaTool(classpath, 'org.apache.kafka.tools.ProducerPerformance', [
     '--topic', topic, '--num-records', String(records), '--record-size', String(recordSize), '--throughput', '-1',
-    '--producer-props', `bootstrap.servers=${bootstrap}`, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
-  ]);
+    '--producer.config', connection, '--producer-props', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+  ]).finally(() => rmSync(dir, { recursive: true, force: true }));
   const last = perf.stdout.trim().split('\n').pop() ?? '';
   const p = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th/.exec(last);
   if (p === null) throw new Error(`unexpected ProducerPerformance output: ${last}`);
@@ -98,7 +107,7 @@ export async function runKafkaBaseline(o: KafkaBaselineOptions): Promise<KafkaBa
       'acks': config.producer.acks,
     };
     o.log(`ProducerPerformance: ${o.records.toLocaleString('en-US')} records of ${o.recordSize} bytes, unbounded rate`);
-    const producer = await producerPerformance(jars.classpath, broker.bootstrap, 'pulse-baseline', o.records, o.recordSize, settings);
+    const producer = await producerPerformance(jars.classpath, config, 'pulse-baseline', o.records, o.recordSize, settings);
     o.log(`EndToEndLatency: ${o.latencyMessages.toLocaleString('en-US')} round trips`);
     const e2e = await kafkaTool(jars.classpath, 'org.apache.kafka.tools.EndToEndLatency', [broker.bootstrap, 'pulse-baseline-e2e', String(o.latencyMessages), '1', String(o.recordSize)]);
     const avg = /Avg latency: ([\d.]+) ms/.exec(e2e.stdout);

@@ -5,7 +5,7 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
-import { TrackedProducer, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
+import { TrackedProducer, connectionConfig, ensureTopics, TOPICS, PARTITIONER } from '@pulse/kafka';
 import { benchBroker, warmBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { pacedGetLoad } from '../lib/http-load.js';
@@ -134,7 +134,7 @@ export async function runRecsServingBench(o: RecsServingOptions): Promise<RecsSe
       ...(broker.pid !== null ? { broker: broker.pid } : {}),
     });
     sampler.start();
-    const probeProducer = await TrackedProducer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
+    const probeProducer = await TrackedProducer.connect({ ...connectionConfig(config), 'linger.ms': 0, 'acks': 1, 'partitioner': PARTITIONER } as never);
     // The HTTP load stands for clients on other machines: at the API's priority (this thread, the one
     // that sends and times the requests), its own waits for a core do not count as the API's latency.
     if (o.apiNice !== 0) setPriority(o.apiNice);

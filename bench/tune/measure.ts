@@ -1,5 +1,5 @@
 import type { PulseConfig } from '@pulse/config';
-import { RdKafka, ensureTopics, producerConfig, promisify, toError, type LibrdKafkaError, type ProducerGlobalConfig } from '@pulse/kafka';
+import { RdKafka, connectClient, connectionConfig, ensureTopics, producerConfig, promisify, toError, type LibrdKafkaError, type ProducerGlobalConfig } from '@pulse/kafka';
 import { median } from '../lib/stats.js';
 
 /** A topic of the tuner's own for its round trips, so that no probe record reaches the pipeline's topics. */
@@ -23,7 +23,7 @@ export async function measureRoundTrips(config: PulseConfig, samples = 50, overr
   if (!Number.isInteger(samples) || samples < 1) throw new RangeError(`samples must be a positive whole number, got ${samples}`);
   await ensureTopics(config, [{ name: PROBE_TOPIC, partitions: 1, config: { 'retention.ms': '600000' }, doc: 'round-trip probes of pulse tune' }]);
   const producer = new RdKafka.Producer({ ...producerConfig(config, 'tune', overrides), 'linger.ms': 0, dr_cb: true } as ProducerGlobalConfig);
-  await promisify<unknown>((cb) => producer.connect({ timeout: 30_000 }, cb as never));
+  await connectClient(producer);
   producer.setPollInBackground(true);
   try {
     let pending: ((err: Error | null) => void) | undefined;
@@ -68,8 +68,8 @@ type MetadataClient = InstanceType<typeof RdKafka.KafkaConsumer>;
 
 /** A consumer that joins no group: only for metadata and watermark queries. */
 async function withMetadataClient<T>(config: PulseConfig, fn: (client: MetadataClient) => Promise<T>): Promise<T> {
-  const client = new RdKafka.KafkaConsumer({ 'bootstrap.servers': config.kafka.bootstrapServers, 'group.id': 'pulse-tune', 'client.id': `${config.kafka.clientId}-tune` }, {});
-  await promisify<unknown>((cb) => client.connect({ timeout: 30_000 }, cb as never));
+  const client = new RdKafka.KafkaConsumer({ ...connectionConfig(config), 'group.id': 'pulse-tune', 'client.id': `${config.kafka.clientId}-tune` }, {});
+  await connectClient(client);
   try {
     return await fn(client);
   } finally {

@@ -18,9 +18,11 @@ export declare class ActivityEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -61,6 +63,8 @@ export declare class NativeConsumer {
   commit(offsets: Array<TopicPartitionOffset>): void
   /** The latest librdkafka statistics JSON (needs `statistics.interval.ms`). */
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
   /** Leaves the group and stops fetching. */
   close(): Promise<void>
 }
@@ -105,6 +109,8 @@ export declare class NativeProducer {
   takeFailures(): Array<DeliveryFailureInfo>
   flush(timeoutMs: number): Promise<void>
   stats(): string | null
+  /** Whether the cluster refused this client's credentials or certificate. */
+  refusal(): RefusalInfo | null
 }
 
 /** Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition. */
@@ -116,9 +122,11 @@ export declare class PurchasesEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -185,9 +193,11 @@ export declare class SensorEngine {
   get restoredNextOffset(): number | null
   /**
    * Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-   * record `i` ends. `nowMs` only feeds the latency histogram.
+   * record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+   * Event times are checked for being from the future against the earlier of a record's
+   * timestamp and `nowMs`, which also feeds the latency histogram.
    */
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult
   /** Rejects of the batches since the last call. */
   takeRejects(): Array<RejectInfo>
   /** Queues coalesced updates if the emit interval has passed; returns how many. */
@@ -237,6 +247,11 @@ export interface ActivityStatsInfo {
   streamTime?: number
 }
 
+export interface ConfigEntryInfo {
+  name: string
+  value?: string
+}
+
 export interface ConsumedBatch {
   values: Buffer
   ends: Uint32Array
@@ -276,6 +291,12 @@ export interface DeliveryFailureInfo {
   error: string
 }
 
+/**
+ * The effective configuration of `topics` through librdkafka's admin API (`config`: librdkafka
+ * connection properties); topics that do not exist are left out.
+ */
+export declare function describeTopicConfigs(config: Record<string, string>, topics: Array<string>, timeoutMs: number): Promise<Array<TopicConfigInfo>>
+
 /** Version and target triple of this build of the addon. */
 export declare function engineInfo(): EngineInfo
 
@@ -291,6 +312,12 @@ export interface IngestResult {
   accepted: number
   rejected: number
 }
+
+/**
+ * The partition of `key` among `partitions` under Kafka's default partitioner (murmur2), the one
+ * Pulse's per-key state relies on.
+ */
+export declare function kafkaPartition(key: string, partitions: number): number
 
 /** Lower bound in milliseconds of each latency bucket. */
 export declare function latencyBucketFloors(): Float64Array
@@ -329,6 +356,17 @@ export interface RawActivityOptions {
   topKSize?: number
   /** HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p). */
   hllPrecision?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Options of a `user-purchases` partition. */
@@ -340,6 +378,17 @@ export interface RawPurchaseOptions {
   topKCapacity?: number
   topKSize?: number
   hllPrecision?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
@@ -363,6 +412,19 @@ export interface RawSensorOptions {
   maxKeysPerWindow: number
   /** Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1]. */
   ewmaAlpha?: number
+  /** The input partition (default 0). */
+  partition?: number
+  /**
+   * How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+   * may be; further is rejected as `future`.
+   * Left out, there is no bound.
+   */
+  maxFutureMs?: number
+  /**
+   * Partitions of the input topic; with it, a record whose key belongs to another partition under
+   * Kafka's default partitioner is rejected as `wrong_partition`.
+   */
+  partitions?: number
 }
 
 /** The model's options with every default filled in (packages/loadgen resolves and checks them). */
@@ -435,6 +497,14 @@ export interface RecsStatsInfo {
   droppedItems: number
 }
 
+/** The cluster refused the client for good: librdkafka would retry without end. */
+export interface RefusalInfo {
+  /** `KAFKA_AUTHENTICATION` (SASL credentials or mechanism) or `KAFKA_TLS` (a certificate that does not verify). */
+  code: string
+  /** librdkafka's reason. */
+  reason: string
+}
+
 /**
  * A record of the last batches that was not processed: its index in its batch, the
  * `pulse.error.reason` value and a human-readable detail.
@@ -485,6 +555,11 @@ export interface TicketNews {
   completions: Array<TicketCompletion>
   /** librdkafka reported every broker connection down since the last call. */
   brokersDown: boolean
+}
+
+export interface TopicConfigInfo {
+  topic: string
+  entries: Array<ConfigEntryInfo>
 }
 
 export interface TopicPartitionOffset {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
-import { produceRecords, readAll, rng, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
+import { keysOn, produceRecords, readAll, rng, testConfig, type ProduceRecord, type ReadRecord } from './helpers/index.js';
 import { resetTopics, testAggregators, waitUntil } from './helpers/pipeline.js';
 
 type RawRecord = ProduceRecord & { partition: number; key: string; value: string };
@@ -32,7 +32,7 @@ interface Fixture {
 
 /**
  * Per partition: events of window A [T0, T0+5m) and of window B's first minute, shuffled together, with
- * malformed records among them; then an event at T0+6m+1s, which closes A (grace 60 s); then late events
+ * malformed records, one from far in the future and one of another partition's user among them; then an event at T0+6m+1s, which closes A (grace 60 s); then late events
  * for A; then one at T0+20m, which closes B. Every count is known in advance.
  */
 function fixture(seed: number): Fixture {
@@ -43,8 +43,9 @@ function fixture(seed: number): Fixture {
   let id = 0;
   for (let p = 0; p < PARTITIONS; p++) {
     const open: RawRecord[] = [];
-    for (let u = p; u < 36; u += PARTITIONS) {
-      const user = `u-${u}`;
+    const users = keysOn(`u-${p}`, p, PARTITIONS, 3);
+    const [first] = users as [string];
+    for (const user of users) {
       const inA = 1 + Math.floor(random() * 8);
       const inB = Math.floor(random() * 4);
       finals.set(`${user}|${T0}`, inA);
@@ -55,20 +56,25 @@ function fixture(seed: number): Fixture {
     const bad: [string, string][] = [
       [`{"eventId":"bad-${p}", not json`, 'invalid_json'],
       [JSON.stringify({ eventId: `nouser-${p}`, type: 'click', ts: T0 }), 'missing_field'],
-      [JSON.stringify({ eventId: `strts-${p}`, userId: `u-${p}`, ts: 'yesterday' }), 'wrong_type'],
+      [JSON.stringify({ eventId: `strts-${p}`, userId: first, ts: 'yesterday' }), 'wrong_type'],
+      // 2038: counted, it would close every open window of the partition for good.
+      [click(`future-${p}`, first, Date.UTC(2038, 0, 1)), 'future'],
+      // A user of the next partition, as a producer with another partitioner would place it: counted
+      // here, that user's count would be split over two partitions.
+      [click(`misplaced-${p}`, keysOn(`u-${(p + 1) % PARTITIONS}`, (p + 1) % PARTITIONS, PARTITIONS, 1)[0]!, T0), 'wrong_partition'],
     ];
     for (const [value, reason] of bad) {
       deadLetters.set(value, reason);
-      open.push({ partition: p, key: `u-${p}`, value });
+      open.push({ partition: p, key: first, value });
     }
     records.push(...shuffle(open, random));
-    const advancer = `adv-${p}`;
+    const [advancer] = keysOn(`adv-${p}`, p, PARTITIONS, 1) as [string];
     records.push({ partition: p, key: advancer, value: click(`e${id++}`, advancer, T0 + 6 * MIN + 1000) });
     finals.set(`${advancer}|${T0 + 5 * MIN}`, 1);
-    const late = click(`late-${p}`, `u-${p}`, T0 + MIN);
+    const late = click(`late-${p}`, first, T0 + MIN);
     deadLetters.set(late, 'late');
-    records.push({ partition: p, key: `u-${p}`, value: late });
-    const closer = `close-${p}`;
+    records.push({ partition: p, key: first, value: late });
+    const [closer] = keysOn(`close-${p}`, p, PARTITIONS, 1) as [string];
     records.push({ partition: p, key: closer, value: click(`e${id++}`, closer, T0 + 20 * MIN) });
   }
   return { records, finals, deadLetters };
@@ -150,11 +156,28 @@ describe('aggregator against a real broker', () => {
 
   afterEach(() => aggregators.killAll());
 
-  it('counts every event exactly and sends malformed and late events to dead-letters', async () => {
+  it('counts every event exactly and sends malformed, future, misplaced and late events to dead-letters', async () => {
     const f = fixture(1);
-    const aggregator = startAggregator(`agg-exact-${Date.now()}`);
+    const aggregator = startAggregator(`agg-exact-${Date.now()}`, ['--metrics-port', '0']);
+    await aggregator.waitFor(/metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const ops = /metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(aggregator.output())![1]!;
+    // Ready once its 42 input partitions are assigned and restored.
+    const ready = await waitUntil('the aggregator ready', async () => {
+      const res = await fetch(`${ops}/readyz`);
+      const body = (await res.json()) as { ready: boolean; partitions: number };
+      return res.status === 200 && body.partitions > 0 ? body : undefined;
+    });
+    expect(ready).toMatchObject({ ready: true, reasons: [], partitions: 42, restoring: 0 });
     await produceRecords(config, TOPICS.userClicks, f.records);
     await expectExactResults(f, { deadLettersOnce: true });
+
+    const metrics = await (await fetch(`${ops}/metrics`)).text();
+    for (const reason of ['invalid_json', 'missing_field', 'wrong_type', 'future', 'wrong_partition', 'late']) {
+      expect(metrics, reason).toMatch(new RegExp(`^pulse_aggregator_dead_letters_total\\{reason="${reason}"\\} ${PARTITIONS}$`, 'm'));
+    }
+    expect(metrics).toMatch(/^pulse_aggregator_partitions 42$/m);
+    expect(metrics).toMatch(/^pulse_aggregator_ready 1$/m);
+    expect((await fetch(`${ops}/healthz`)).status).toBe(200);
 
     aggregator.child.kill('SIGTERM');
     expect(await aggregator.exited).toBe(0);

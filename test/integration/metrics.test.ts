@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
-import { produceRecords, readAll, rng, testConfig, type ProduceRecord } from './helpers/index.js';
+import { keysOn, produceRecords, readAll, rng, testConfig, type ProduceRecord } from './helpers/index.js';
 import { resetTopics, testAggregators, waitUntil } from './helpers/pipeline.js';
 
 const MIN = 60_000;
@@ -62,7 +62,7 @@ function fixture(seed: number): Fixture {
 
   const clicks: Sent[] = [];
   for (const p of [0, 4, 9]) {
-    const users = Array.from({ length: 6 }, (_, i) => `cu-${p}-${i}`);
+    const users = keysOn(`cu-${p}`, p, 12, 6);
     const views = new Map<string, number>();
     const carts = new Map<string, number>();
     const viewers = new Set<string>();
@@ -79,7 +79,8 @@ function fixture(seed: number): Fixture {
       if (type === 'add_to_cart') (add(carts, productId), carters.add(user), cartEvents++);
       clicks.push({ partition: p, key: user, value: JSON.stringify({ eventId: `c${i}-${p}`, type, userId: user, sessionId: 's', productId, source: 'web', ts, properties: {} }) });
     }
-    clicks.push({ partition: p, key: `adv-${p}`, value: JSON.stringify({ eventId: `adv-${p}`, type: 'page_view', userId: `adv-${p}`, ts: T0 + 7 * MIN }) });
+    const [advancer] = keysOn('adv', p, 12, 1);
+    clicks.push({ partition: p, key: advancer, value: JSON.stringify({ eventId: `adv-${p}`, type: 'page_view', userId: advancer, ts: T0 + 7 * MIN }) });
     expected.top.set(`views/${p}`, topOf(views));
     expected.top.set(`carts/${p}`, topOf(carts));
     expected.funnel.set(`user-clicks/${p}`, { views: viewEvents, carts: cartEvents, purchases: 0, viewers: viewers.size, carters: carters.size, buyers: 0 });
@@ -87,7 +88,7 @@ function fixture(seed: number): Fixture {
 
   const purchases: Sent[] = [];
   for (const p of [1, 2, 5]) {
-    const users = Array.from({ length: 5 }, (_, i) => `pu-${p}-${i}`);
+    const users = keysOn(`pu-${p}`, p, 6, 5);
     const bought = new Map<string, number>();
     const buyers = new Set<string>();
     for (let i = 0; i < 40; i++) {
@@ -119,10 +120,11 @@ function fixture(seed: number): Fixture {
         }),
       });
     }
+    const [advancer] = keysOn('adv', p, 6, 1);
     purchases.push({
       partition: p,
-      key: `adv-${p}`,
-      value: JSON.stringify({ eventId: `padv-${p}`, userId: `adv-${p}`, items: [], total: 0, currency: 'USD', ts: T0 + 7 * MIN }),
+      key: advancer,
+      value: JSON.stringify({ eventId: `padv-${p}`, userId: advancer, items: [], total: 0, currency: 'USD', ts: T0 + 7 * MIN }),
     });
     expected.top.set(`purchases/${p}`, topOf(bought));
     expected.funnel.set(`user-purchases/${p}`, { views: 0, carts: 0, purchases: 40, viewers: 0, carters: 0, buyers: buyers.size });
@@ -131,7 +133,7 @@ function fixture(seed: number): Fixture {
 
   const readings: Sent[] = [];
   for (const p of [3, 17]) {
-    for (const sensorId of [`fridge-${p}`, `boiler-${p}`, `office-${p}`]) {
+    for (const sensorId of ['fridge', 'boiler', 'office'].map((name) => keysOn(name, p, 24, 1)[0]!)) {
       let mean = 0;
       let variance = 0;
       let score = 0;
@@ -152,7 +154,8 @@ function fixture(seed: number): Fixture {
       const sum = values.reduce((s, v) => s + v, 0);
       expected.sensors.set(sensorId, { count: 30, min: Math.min(...values), max: Math.max(...values), mean: sum / 30, ewma: mean, anomalyScore: score });
     }
-    readings.push({ partition: p, key: `adv-${p}`, value: JSON.stringify({ eventId: 'adv', sensorId: `adv-${p}`, metric: 'temperature', value: 1, ts: T0 + 3 * MIN }) });
+    const [advancer] = keysOn('adv', p, 24, 1);
+    readings.push({ partition: p, key: advancer, value: JSON.stringify({ eventId: 'adv', sensorId: advancer, metric: 'temperature', value: 1, ts: T0 + 3 * MIN }) });
   }
   return { clicks, purchases, readings, expected };
 }

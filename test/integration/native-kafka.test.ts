@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchConsumer, BatchProducer, packValues, recordAt, runValues, type ConsumedBatch, type KafkaSettings } from '../../packages/engine/src/index.js';
-import { consumerConfig, deleteTopics, PARTITIONER } from '../../packages/kafka/src/index.js';
+import { connectionConfig, consumerConfig, deleteTopics, PARTITIONER } from '../../packages/kafka/src/index.js';
 import { createTopic, produceRecords, readAll, testConfig, uniqueTopic } from './helpers/index.js';
 
 const config = testConfig();
@@ -17,7 +17,7 @@ async function freshTopic(base: string, partitions: number): Promise<string> {
 }
 
 function producer(extra: KafkaSettings = {}): BatchProducer {
-  return new BatchProducer({ 'bootstrap.servers': config.kafka.bootstrapServers, 'partitioner': PARTITIONER, 'linger.ms': 5, 'acks': 'all', ...extra });
+  return new BatchProducer({ ...connectionConfig(config), 'partitioner': PARTITIONER, 'linger.ms': 5, 'acks': 'all', ...extra });
 }
 
 function consumer(group: string, extra: KafkaSettings = {}): BatchConsumer {

@@ -140,6 +140,13 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
         { metric: 'temperature', unit: 'C', windowStart: T, windowEnd: T + MIN, count: 60, min: 3.9, max: 4.6, mean: 4.21, ewma: 4.2, anomalyScore: 0.8, final: true },
         { metric: 'temperature', unit: 'C', windowStart: T + MIN, windowEnd: T + 2 * MIN, count: 58, min: 4, max: 9.5, mean: 5, ewma: 4.4, anomalyScore: 3.1, final: false },
       ]);
+      // The sensor list: the latest minute of each sensor, with its worst score in the range.
+      expect((await api(`/api/v1/sensors?from=${T}&to=${T + W5}`)).body).toEqual({
+        from: T,
+        to: T + W5,
+        truncated: false,
+        sensors: [{ sensorId: 'fridge-7', metric: 'temperature', unit: 'C', windowStart: T + MIN, windowEnd: T + 2 * MIN, count: 58, min: 4, max: 9.5, mean: 5, ewma: 4.4, anomalyScore: 3.1, worstScore: 3.1, final: false }],
+      });
 
       // Hostile parameters: refused or empty, and the service stays healthy.
       for (const path of [`/api/v1/revenue?bucket=1m&from=${T}&to=x`, '/api/v1/revenue?bucket=1%27%3B%20DROP%20TABLE%20revenue', `/api/v1/funnel?from=${T + W5}&to=${T}`, '/api/v1/products/top?k=-1']) {

@@ -5,7 +5,8 @@
 //! - Stream time is the largest event time seen on the partition. A window closes when stream time
 //!   reaches its end plus grace: one final record per user, then the bucket is dropped. Wall-clock
 //!   time never closes a window, so replaying the same records gives the same finals.
-//! - An event for a closed window is rejected as `late`; nothing is dropped silently.
+//! - An event for a closed window is rejected as `late`, and one stamped too far ahead of the wall
+//!   clock as `future` (it would close every open window); nothing is dropped silently.
 //! - Updates are coalesced: `flush_due` reports each user with new events at most once per
 //!   `emit_interval_ms`, always with the absolute count, so a repeated update is harmless.
 //! - Only open windows are kept (at most `(size + grace) / size + 1` buckets), each with at most
@@ -21,11 +22,12 @@ use compact_str::CompactString;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::engine::{Core, PartitionOutputs};
+use crate::engine::{check_not_future, Core, PartitionOutputs};
 use crate::event::{parse_click, Click};
 use crate::hll::DEFAULT_PRECISION;
 use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
 use crate::output::{json, OutputBuffer, OutputKind};
+use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::TumblingWindows;
@@ -50,6 +52,12 @@ pub struct ActivityOptions {
     pub top_k_capacity: usize,
     pub top_k_size: usize,
     pub hll_precision: u8,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    pub max_future_ms: Option<i64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition is
+    /// rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
 }
 
 impl Default for ActivityOptions {
@@ -63,11 +71,17 @@ impl Default for ActivityOptions {
             top_k_capacity: DEFAULT_TOP_K_CAPACITY,
             top_k_size: DEFAULT_TOP_K_SIZE,
             hll_precision: DEFAULT_PRECISION,
+            max_future_ms: None,
+            partitions: None,
         }
     }
 }
 
 impl ActivityOptions {
+    fn placement(&self) -> Option<Placement> {
+        self.partitions.map(|partitions| Placement { partition: self.partition, partitions })
+    }
+
     fn metrics(&self) -> ClickMetricsOptions {
         ClickMetricsOptions {
             partition: self.partition,
@@ -156,19 +170,10 @@ impl ActivityPartition {
         self.options
     }
 
-    /// Processes a batch of `user-clicks` record values: `values` holds them back to back and `ends[i]`
-    /// is where record `i` ends. Rejected records are listed by `take_rejects`; final records of
-    /// windows that close are appended to the output. `now_ms` (wall clock) only feeds the latency
-    /// histogram. The whole frame is checked before any record is processed.
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        self.ingest_each(values, ends, |p, record| {
-            let click = parse_click(record).map_err(|e| (e.reason, e.detail))?;
-            p.count(&click, now_ms)
-        })
-    }
-
-    fn count(&mut self, click: &Click, now_ms: i64) -> Result<(), (RejectReason, String)> {
+    fn count(&mut self, click: &Click, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let (user_id, ts) = (click.user_id.as_ref(), click.ts);
+        check_placement(user_id, self.options.placement())?;
+        check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let start = self.windows.start_of(ts);
         let stream_time = self.core.stream_time.max(ts);
         if self.windows.is_closed(start, stream_time) {
@@ -326,7 +331,8 @@ impl ActivityPartition {
         let buckets = r.u32()?;
         for _ in 0..buckets {
             let mut bucket = WindowBucket::new(r.i64()?);
-            let users = r.u32()? as usize;
+            // Each user: an id (a 4-byte length at least), a count and a time (8 bytes each).
+            let users = r.count(20)?;
             let pending = r.u32()? as usize;
             if pending > users {
                 return Err(SnapshotError::Corrupt(format!("{pending} pending users of {users}")));
@@ -386,5 +392,10 @@ impl PartitionOutputs for ActivityPartition {
 
     fn core_mut(&mut self) -> &mut Core {
         &mut self.core
+    }
+
+    fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let click = parse_click(record).map_err(|e| (e.reason, e.detail))?;
+        self.count(&click, clock_ms, now_ms)
     }
 }

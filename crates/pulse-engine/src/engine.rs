@@ -85,16 +85,30 @@ pub trait PartitionOutputs {
     fn core(&self) -> &Core;
     fn core_mut(&mut self) -> &mut Core;
 
-    /// Checks the whole frame, then runs `add` on each record; a record it refuses is listed with its
-    /// reason for `take_rejects`.
-    fn ingest_each(&mut self, values: &[u8], ends: &[u32], mut add: impl FnMut(&mut Self, &[u8]) -> Result<(), (RejectReason, String)>) -> Result<IngestSummary, BadFrame>
-    where
-        Self: Sized,
-    {
+    /// Parses and counts one record value. `clock_ms` is the time the event is checked against for
+    /// being from the future; `now_ms` (wall clock) only feeds the latency histogram.
+    fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)>;
+
+    /// Processes a batch of record values: `values` holds them back to back and `ends[i]` is where
+    /// record `i` ends. Rejected records are listed by `take_rejects`; final records of windows that
+    /// close are appended to the output. The whole frame is checked before any record is processed.
+    fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
+        self.ingest_at(values, ends, &[], now_ms)
+    }
+
+    /// As [`PartitionOutputs::ingest`], with each record's Kafka timestamp (ms, negative for none) as
+    /// its clock where it is earlier than `now_ms`. A record's timestamp is the same when it is
+    /// replayed after a crash, so the same records are refused as `future` then; the wall clock
+    /// alone would have moved on.
+    fn ingest_at(&mut self, values: &[u8], ends: &[u32], record_times: &[f64], now_ms: i64) -> Result<IngestSummary, BadFrame> {
         check_frame(values, ends)?;
         let mut summary = IngestSummary::default();
         for (i, record) in records(values, ends) {
-            match add(self, record) {
+            let clock_ms = match record_times.get(i as usize) {
+                Some(&t) if t >= 0.0 => (t as i64).min(now_ms),
+                _ => now_ms,
+            };
+            match self.add_record(record, clock_ms, now_ms) {
                 Ok(()) => summary.accepted += 1,
                 Err((reason, detail)) => {
                     self.core_mut().reject(i, reason, detail);
@@ -125,6 +139,18 @@ pub trait PartitionOutputs {
 
     fn stream_time(&self) -> Option<i64> {
         self.core().stream_time()
+    }
+}
+
+/// Refuses an event stamped more than `max_future_ms` ahead of `clock_ms` (`None`: no bound).
+/// Counted, it would move stream time forward for good, and every later event of its partition
+/// would be late. Only the check reads a clock: windows still close on event time alone.
+pub fn check_not_future(ts: i64, clock_ms: i64, max_future_ms: Option<i64>) -> Result<(), (RejectReason, String)> {
+    match max_future_ms {
+        Some(max) if ts > clock_ms.saturating_add(max) => {
+            Err((RejectReason::Future, format!("event time {ts} is {} ms ahead of the clock ({clock_ms}); at most {max} ms is accepted", ts - clock_ms)))
+        }
+        _ => Ok(()),
     }
 }
 

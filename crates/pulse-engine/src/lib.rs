@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod hll;
 pub mod metrics;
 pub mod output;
+pub mod partitioner;
 mod plain_json;
 pub mod purchases;
 pub mod recs;

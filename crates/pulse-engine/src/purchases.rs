@@ -12,14 +12,15 @@
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{late_detail, Core, PartitionOutputs};
+use crate::activity::ActivityStats;
+use crate::engine::{check_not_future, late_detail, Core, PartitionOutputs};
 use crate::event::{parse_purchase, Purchase};
 use crate::hll::{hash64, HyperLogLog, DEFAULT_PRECISION};
 use crate::metrics::{
     check_setting, write_funnel, write_top, FunnelSide, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE, FIVE_MINUTES_MS, MINUTE_MS, PURCHASES_SOURCE,
 };
 use crate::output::{json, OutputBuffer, OutputKind};
+use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::topk::SpaceSaving;
@@ -37,6 +38,18 @@ pub struct PurchaseOptions {
     pub top_k_capacity: usize,
     pub top_k_size: usize,
     pub hll_precision: u8,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    pub max_future_ms: Option<i64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition is
+    /// rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
+}
+
+impl PurchaseOptions {
+    fn placement(&self) -> Option<Placement> {
+        self.partitions.map(|partitions| Placement { partition: self.partition, partitions })
+    }
 }
 
 impl Default for PurchaseOptions {
@@ -49,6 +62,8 @@ impl Default for PurchaseOptions {
             top_k_capacity: DEFAULT_TOP_K_CAPACITY,
             top_k_size: DEFAULT_TOP_K_SIZE,
             hll_precision: DEFAULT_PRECISION,
+            max_future_ms: None,
+            partitions: None,
         }
     }
 }
@@ -93,16 +108,10 @@ impl PurchasesPartition {
         self.options
     }
 
-    /// Processes a batch of `user-purchases` record values packed as for `ActivityPartition::ingest`.
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        self.ingest_each(values, ends, |partition, record| {
-            let p = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
-            partition.add(&p, now_ms)
-        })
-    }
-
-    fn add(&mut self, order: &Purchase, now_ms: i64) -> Result<(), (RejectReason, String)> {
+    fn add(&mut self, order: &Purchase, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let ts = order.ts;
+        check_placement(&order.user_id, self.options.placement())?;
+        check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let stream_time = self.core.stream_time.max(ts);
         let five_start = self.five.windows.start_of(ts);
         if self.five.windows.is_closed(five_start, stream_time) {
@@ -317,5 +326,10 @@ impl PartitionOutputs for PurchasesPartition {
 
     fn core_mut(&mut self) -> &mut Core {
         &mut self.core
+    }
+
+    fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let order = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
+        self.add(&order, clock_ms, now_ms)
     }
 }

@@ -528,7 +528,8 @@ impl RecsModel {
             m.ids.insert(name.clone(), id as ItemId);
             m.names.push(name);
             m.popularity.push(f64::from_bits(r.u64()?));
-            let n = r.u32()? as usize;
+            // Each neighbour: an item (4 bytes) and a weight (8).
+            let n = r.count(12)?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 let item = r.u32()?;

@@ -1,5 +1,5 @@
 //! Why an input record was not processed. The names are the `pulse.error.reason` header values of
-//! PRODUCT.md §5, so they are a contract.
+//! docs/dead-letters.md, so they are a contract.
 
 /// A reason a record goes to `dead-letters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,16 +17,22 @@ pub enum RejectReason {
     Late = 5,
     /// The window already holds its configured maximum of keys; counting more would exceed the memory bound.
     Overflow = 6,
+    /// The event time is further ahead of the wall clock than the configured skew allows.
+    Future = 7,
+    /// The record's key belongs to another partition under Kafka's default partitioner.
+    WrongPartition = 8,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::WrongType,
         RejectReason::InvalidValue,
         RejectReason::Late,
         RejectReason::Overflow,
+        RejectReason::Future,
+        RejectReason::WrongPartition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +43,8 @@ impl RejectReason {
             RejectReason::InvalidValue => "invalid_value",
             RejectReason::Late => "late",
             RejectReason::Overflow => "overflow",
+            RejectReason::Future => "future",
+            RejectReason::WrongPartition => "wrong_partition",
         }
     }
 }

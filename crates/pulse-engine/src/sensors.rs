@@ -16,11 +16,12 @@
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::activity::{ActivityStats, BadFrame, IngestSummary};
-use crate::engine::{late_detail, Core, PartitionOutputs};
+use crate::activity::ActivityStats;
+use crate::engine::{check_not_future, late_detail, Core, PartitionOutputs};
 use crate::event::{parse_reading, Reading};
 use crate::metrics::{check_setting, MINUTE_MS};
 use crate::output::{json, OutputBuffer, OutputKind};
+use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
 use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::window::{TumblingWindows, WindowRing};
@@ -37,11 +38,25 @@ pub struct SensorOptions {
     pub emit_interval_ms: i64,
     pub max_keys_per_window: usize,
     pub ewma_alpha: f64,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    pub max_future_ms: Option<i64>,
+    /// The input partition.
+    pub partition: u32,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition is
+    /// rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
+}
+
+impl SensorOptions {
+    fn placement(&self) -> Option<Placement> {
+        self.partitions.map(|partitions| Placement { partition: self.partition, partitions })
+    }
 }
 
 impl Default for SensorOptions {
     fn default() -> Self {
-        Self { grace_ms: 60_000, emit_interval_ms: 50, max_keys_per_window: 1_000_000, ewma_alpha: DEFAULT_EWMA_ALPHA }
+        Self { grace_ms: 60_000, emit_interval_ms: 50, max_keys_per_window: 1_000_000, ewma_alpha: DEFAULT_EWMA_ALPHA, max_future_ms: None, partition: 0, partitions: None }
     }
 }
 
@@ -113,16 +128,10 @@ impl SensorPartition {
         self.options
     }
 
-    /// Processes a batch of `sensor-data` record values packed as for `ActivityPartition::ingest`.
-    pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: i64) -> Result<IngestSummary, BadFrame> {
-        self.ingest_each(values, ends, |partition, record| {
-            let r = parse_reading(record).map_err(|e| (e.reason, e.detail))?;
-            partition.add(&r, now_ms)
-        })
-    }
-
-    fn add(&mut self, reading: &Reading, now_ms: i64) -> Result<(), (RejectReason, String)> {
+    fn add(&mut self, reading: &Reading, clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let (ts, x) = (reading.ts, reading.value);
+        check_placement(&reading.sensor_id, self.options.placement())?;
+        check_not_future(ts, clock_ms, self.options.max_future_ms)?;
         let stream_time = self.core.stream_time.max(ts);
         let max = self.options.max_keys_per_window;
         sensor_key(&mut self.key, &reading.sensor_id, &reading.metric);
@@ -350,5 +359,10 @@ impl PartitionOutputs for SensorPartition {
 
     fn core_mut(&mut self) -> &mut Core {
         &mut self.core
+    }
+
+    fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
+        let reading = parse_reading(record).map_err(|e| (e.reason, e.detail))?;
+        self.add(&reading, clock_ms, now_ms)
     }
 }

@@ -113,6 +113,16 @@ impl Reader {
         let n = self.u32()? as usize;
         self.take(n)
     }
+    /// A count of entries that take at least `entry_bytes` each, refused if the bytes left cannot hold
+    /// them: a damaged count must not size an allocation (an abort, not an error).
+    pub fn count(&mut self, entry_bytes: usize) -> Result<usize, SnapshotError> {
+        let n = self.u32()? as usize;
+        let left = self.buf.len() - self.at;
+        if n.saturating_mul(entry_bytes) > left {
+            return Err(SnapshotError::Corrupt(format!("{n} entries of at least {entry_bytes} bytes in the {left} bytes left")));
+        }
+        Ok(n)
+    }
     pub fn finish(self) -> Result<(), SnapshotError> {
         if self.at == self.buf.len() {
             Ok(())

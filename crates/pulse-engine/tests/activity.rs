@@ -243,3 +243,60 @@ fn a_snapshot_from_before_the_click_metrics_restores_its_counts() {
     feed(&mut p, &[click("u1", T0 + 20)]);
     assert_eq!(p.count_of("u1", T0), Some(6));
 }
+
+#[test]
+fn an_event_far_ahead_of_the_clock_is_rejected_as_future_and_does_not_move_stream_time() {
+    let mut p = ActivityPartition::new(ActivityOptions { max_future_ms: Some(5 * MIN), ..ActivityOptions::default() });
+    let now = T0 + 10 * MIN; // the clock `feed` passes
+    feed(&mut p, &[click("u1", T0 + 9 * MIN)]);
+    // 2038, and one just past the bound.
+    let rejects = feed(&mut p, &[click("u1", 2_145_916_800_000), click("u2", now + 5 * MIN + 1)]);
+    assert_eq!(rejects, vec![(0, RejectReason::Future), (1, RejectReason::Future)]);
+    assert_eq!(p.stats().rejected[RejectReason::Future as usize - 1], 2);
+    assert_eq!(p.stats().stream_time, Some(T0 + 9 * MIN));
+    // Events of the current window are still counted, not late.
+    assert!(feed(&mut p, &[click("u1", T0 + 9 * MIN + 1)]).is_empty());
+    assert_eq!(p.count_of("u1", T0 + 5 * MIN), Some(2));
+    assert_eq!(p.count_of("u2", now + 5 * MIN + 1), None);
+    // The bound survives a snapshot: the restored partition refuses the same event.
+    let frame = p.snapshot(7);
+    let (mut restored, _) = ActivityPartition::restore(&frame, p.options()).unwrap();
+    assert_eq!(feed(&mut restored, &[click("u1", 2_145_916_800_000)]), vec![(0, RejectReason::Future)]);
+    // Exactly at the bound is accepted.
+    assert!(feed(&mut restored, &[click("u3", now + 5 * MIN)]).is_empty());
+}
+
+#[test]
+fn without_a_bound_a_future_event_is_counted() {
+    let mut p = ActivityPartition::new(ActivityOptions::default());
+    assert!(feed(&mut p, &[click("u1", 2_145_916_800_000)]).is_empty());
+}
+
+#[test]
+fn a_record_is_checked_against_its_kafka_timestamp_so_a_replay_refuses_the_same_events() {
+    let options = ActivityOptions { max_future_ms: Some(5 * MIN), ..ActivityOptions::default() };
+    let produced = T0 + 9 * MIN;
+    let year_2038 = 2_145_916_800_000;
+    let (values, ends) = pack(&[click("u1", produced), click("u1", produced + 6 * MIN), click("u2", produced + MIN), click("u3", year_2038)]);
+    // The third record has no timestamp (the wall clock decides); the fourth claims to come from 2038
+    // (a timestamp ahead of the wall clock counts as the wall clock).
+    let times = [produced as f64, produced as f64, -1.0, year_2038 as f64];
+    // Processed at once, and replayed ten minutes later: the same events are refused both times.
+    for now in [produced + 1000, produced + 10 * MIN] {
+        let mut p = ActivityPartition::new(options);
+        p.ingest_at(&values, &ends, &times, now).unwrap();
+        let rejects: Vec<_> = p.take_rejects().into_iter().map(|r| (r.index, r.reason)).collect();
+        assert_eq!(rejects, vec![(1, RejectReason::Future), (3, RejectReason::Future)], "now {now}");
+        assert_eq!(p.count_of("u1", T0 + 5 * MIN), Some(1));
+        assert_eq!(p.count_of("u2", T0 + 10 * MIN), Some(1));
+    }
+}
+
+#[test]
+fn a_user_on_another_partition_than_murmur2_gives_it_is_rejected_as_wrong_partition() {
+    // "u-1" belongs to partition 7 of 12, "u-1042" to 8 (Kafka's Utils.murmur2).
+    let mut p = ActivityPartition::new(ActivityOptions { partition: 7, partitions: Some(12), ..ActivityOptions::default() });
+    assert_eq!(feed(&mut p, &[click("u-1", T0), click("u-1042", T0), click("u-1", T0 + 1)]), vec![(1, RejectReason::WrongPartition)]);
+    assert_eq!(p.count_of("u-1", T0), Some(2));
+    assert_eq!(p.count_of("u-1042", T0), None);
+}

@@ -301,3 +301,21 @@ fn every_engine_round_trips_through_a_snapshot() {
     assert!(matches!(SensorPartition::restore(&snap, SensorOptions { ewma_alpha: 0.2, ..sopts }), Err(pulse_engine::SnapshotError::Mismatch(_))));
     assert!(matches!(SensorPartition::restore(b"junk", sopts), Err(pulse_engine::SnapshotError::Corrupt(_))));
 }
+
+#[test]
+fn purchases_and_readings_far_ahead_of_the_clock_are_rejected_as_future() {
+    let now = T0 + MIN;
+    let far = now + 6 * MIN;
+    let mut orders = PurchasesPartition::new(PurchaseOptions { max_future_ms: Some(5 * MIN), ..PurchaseOptions::default() });
+    let (values, ends) = pack(&[purchase("u1", &[("p1", 1)], 1.5, "USD", far), purchase("u1", &[("p1", 1)], 1.5, "USD", T0)]);
+    assert_eq!(orders.ingest(&values, &ends, now).unwrap().accepted, 1);
+    assert_eq!(orders.take_rejects().iter().map(|r| (r.index, r.reason)).collect::<Vec<_>>(), vec![(0, RejectReason::Future)]);
+    assert_eq!(orders.stats().stream_time, Some(T0));
+
+    let mut sensors = SensorPartition::new(SensorOptions { max_future_ms: Some(5 * MIN), ..SensorOptions::default() });
+    let reading = |ts: i64| json!({"eventId": "e", "sensorId": "fridge-7", "metric": "temperature", "value": 4.2, "ts": ts}).to_string();
+    let (values, ends) = pack(&[reading(far), reading(T0)]);
+    assert_eq!(sensors.ingest(&values, &ends, now).unwrap().accepted, 1);
+    assert_eq!(sensors.take_rejects().iter().map(|r| (r.index, r.reason)).collect::<Vec<_>>(), vec![(0, RejectReason::Future)]);
+    assert_eq!(sensors.stats().stream_time, Some(T0));
+}

@@ -61,7 +61,7 @@ macro_rules! engine {
     ($t:ty) => {
         impl Engine for $t {
             fn ingest(&mut self, values: &[u8], ends: &[u32]) {
-                <$t>::ingest(self, values, ends, 0).unwrap();
+                <$t as PartitionOutputs>::ingest(self, values, ends, 0).unwrap();
             }
             fn rejects(&mut self) -> Vec<(u32, &'static str)> {
                 self.take_rejects().into_iter().map(|r| (r.index, r.reason.as_str())).collect()

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
 
+use crate::refusal::{Refusal, RefusalSlot};
 use crate::stats::StatsSlot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,7 @@ pub struct GroupContext {
     events: Mutex<Vec<RebalanceEvent>>,
     rebalance_error: Mutex<Option<String>>,
     stats: StatsSlot,
+    refusal: RefusalSlot,
 }
 
 impl GroupContext {
@@ -110,6 +112,10 @@ impl GroupContext {
 impl ClientContext for GroupContext {
     fn stats_raw(&self, statistics: &[u8]) {
         self.stats.store(statistics);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
+        self.refusal.note_log(level, log_message);
     }
 }
 
@@ -164,7 +170,7 @@ impl BatchConsumer {
         for (k, v) in config {
             cc.set(k, v);
         }
-        let context = GroupContext { events: Mutex::default(), rebalance_error: Mutex::default(), stats: StatsSlot::default() };
+        let context = GroupContext { events: Mutex::default(), rebalance_error: Mutex::default(), stats: StatsSlot::default(), refusal: RefusalSlot::default() };
         let inner: BaseConsumer<GroupContext> = cc.create_with_context(context)?;
         Ok(Self { consumer: Some(inner), closing: AtomicBool::new(false), topics: Mutex::default(), scratch: Mutex::default() })
     }
@@ -228,8 +234,16 @@ impl BatchConsumer {
             };
             let message = match result {
                 Ok(m) => m,
-                // Per-partition errors (e.g. a broker going away) are retried by librdkafka itself.
-                Err(KafkaError::MessageConsumption(_)) | Err(KafkaError::PartitionEOF(_)) => continue,
+                // Per-partition errors (e.g. a broker going away) are retried by librdkafka itself; a
+                // refused login or certificate is noted for `refusal()` and ends the wait.
+                Err(KafkaError::MessageConsumption(code)) => {
+                    self.inner().context().refusal.note(code, None);
+                    if self.refusal().is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                Err(KafkaError::PartitionEOF(_)) => continue,
                 Err(err) => return Err(err),
             };
             let topic = {
@@ -295,6 +309,11 @@ impl BatchConsumer {
     /// The latest librdkafka statistics (JSON), if `statistics.interval.ms` is set.
     pub fn stats(&self) -> Option<String> {
         self.inner().context().stats.latest()
+    }
+
+    /// Whether the cluster refused this client's credentials or certificate (see `refusal`).
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.inner().context().refusal.get()
     }
 
     /// Leaves the group (revoking partitions through the rebalance callback) and stops fetching. With

@@ -2,9 +2,13 @@
 //! bytes grouped by partition; the producer takes packed records and counts their delivery reports
 //! itself, by epoch. So no per-record object or callback has to reach the caller's runtime.
 
+pub mod admin;
 pub mod consumer;
 pub mod producer;
+mod refusal;
 mod stats;
+
+pub use refusal::{Refusal, RefusalKind};
 
 pub use rdkafka::error::{KafkaError, KafkaResult};
 

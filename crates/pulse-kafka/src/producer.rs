@@ -14,12 +14,13 @@ use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use crate::refusal::{Refusal, RefusalSlot};
 use crate::stats::StatsSlot;
 
 mod ticketed;
@@ -78,6 +79,7 @@ pub struct DeliveryTracker {
     epochs: Mutex<Epochs>,
     settled: Condvar,
     stats: StatsSlot,
+    refusal: RefusalSlot,
 }
 
 impl DeliveryTracker {
@@ -170,10 +172,16 @@ impl ClientContext for DeliveryTracker {
         self.stats.store(statistics);
     }
 
+    fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
+        self.refusal.note_log(level, log_message);
+    }
+
     /// Transient errors (a refused connection, …) are retried by librdkafka; only "every broker is
-    /// down" changes what the caller should do.
-    fn error(&self, error: KafkaError, _reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+    /// down" and a refused login or certificate change what the caller should do.
+    fn error(&self, error: KafkaError, reason: &str) {
+        let Some(code) = error.rdkafka_error_code() else { return };
+        self.refusal.note(code, Some(reason));
+        if code == RDKafkaErrorCode::AllBrokersDown || self.refusal.get().is_some() {
             self.lock().brokers_down = true;
             self.settled.notify_all();
         }
@@ -349,6 +357,9 @@ impl BatchProducer {
             if e.outstanding.range(..=epoch).next().is_none() {
                 return true;
             }
+            if tracker.refusal.get().is_some() {
+                return false;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -401,7 +412,7 @@ impl BatchProducer {
         let tracker = self.tracker();
         let deadline = Instant::now() + timeout;
         let mut e = tracker.lock();
-        while e.completed.is_empty() && !e.brokers_down {
+        while e.completed.is_empty() && !e.brokers_down && tracker.refusal.get().is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -412,9 +423,25 @@ impl BatchProducer {
         (std::mem::take(&mut e.completed), down)
     }
 
-    /// Whether the cluster answers a metadata request for `topic` within `timeout`.
+    /// Whether the cluster answers a metadata request for `topic` within `timeout`; asks in short
+    /// rounds so that a refusal (see `refusal`) ends the wait early.
     pub fn probe(&self, topic: &str, timeout: Duration) -> bool {
-        self.inner.client().fetch_metadata(Some(topic), timeout).is_ok()
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.inner.client().fetch_metadata(Some(topic), left.min(Duration::from_secs(1))).is_ok() {
+                return true;
+            }
+            if self.refusal().is_some() || Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// Whether the cluster refused this client's credentials or certificate: librdkafka would retry
+    /// without end, so the caller should stop and say why.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.tracker().refusal.get()
     }
 
     /// Failed deliveries since the last call (the first `MAX_KEPT_FAILURES` of them in detail).

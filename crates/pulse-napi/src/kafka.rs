@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
+use pulse_kafka::admin::{self, TopicConfig};
 use pulse_kafka::consumer::{Batch, BatchConsumer, RebalanceKind};
 use pulse_kafka::producer::{BatchProducer, SendProgress, TicketDone};
-use pulse_kafka::KafkaError;
+use pulse_kafka::{KafkaError, Refusal, RefusalKind};
 
 pub enum KafkaCode {
     Client,
@@ -76,6 +77,23 @@ pub struct ConsumedBatch {
     /// Record timestamps in ms (-1 when the record has none).
     pub timestamps: Float64Array,
     pub runs: Vec<ConsumedRun>,
+}
+
+/// The cluster refused the client for good: librdkafka would retry without end.
+#[napi(object)]
+pub struct RefusalInfo {
+    /// `KAFKA_AUTHENTICATION` (SASL credentials or mechanism) or `KAFKA_TLS` (a certificate that does not verify).
+    pub code: String,
+    /// librdkafka's reason.
+    pub reason: String,
+}
+
+fn refusal_info(r: Refusal) -> RefusalInfo {
+    let code = match r.kind {
+        RefusalKind::Authentication => "KAFKA_AUTHENTICATION",
+        RefusalKind::Tls => "KAFKA_TLS",
+    };
+    RefusalInfo { code: code.to_owned(), reason: r.reason }
 }
 
 #[napi(object)]
@@ -246,6 +264,12 @@ impl NativeConsumer {
     #[napi]
     pub fn stats(&self) -> Option<String> {
         self.inner.stats()
+    }
+
+    /// Whether the cluster refused this client's credentials or certificate.
+    #[napi]
+    pub fn refusal(&self) -> Option<RefusalInfo> {
+        self.inner.refusal().map(refusal_info)
     }
 
     /// Leaves the group and stops fetching.
@@ -454,6 +478,53 @@ impl NativeProducer {
     pub fn stats(&self) -> Option<String> {
         self.inner.stats()
     }
+
+    /// Whether the cluster refused this client's credentials or certificate.
+    #[napi]
+    pub fn refusal(&self) -> Option<RefusalInfo> {
+        self.inner.refusal().map(refusal_info)
+    }
+}
+
+#[napi(object)]
+pub struct ConfigEntryInfo {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[napi(object)]
+pub struct TopicConfigInfo {
+    pub topic: String,
+    pub entries: Vec<ConfigEntryInfo>,
+}
+
+pub struct DescribeConfigsTask {
+    config: Vec<(String, String)>,
+    topics: Vec<String>,
+    timeout: Duration,
+}
+
+impl Task for DescribeConfigsTask {
+    type Output = Vec<TopicConfig>;
+    type JsValue = Vec<TopicConfigInfo>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        admin::describe_topic_configs(&self.config, &self.topics, self.timeout).map_err(|e| Error::from_reason(client_error(e).reason))
+    }
+
+    fn resolve(&mut self, _env: Env, found: Self::Output) -> Result<Vec<TopicConfigInfo>> {
+        Ok(found
+            .into_iter()
+            .map(|t| TopicConfigInfo { topic: t.topic, entries: t.entries.into_iter().map(|(name, value)| ConfigEntryInfo { name, value }).collect() })
+            .collect())
+    }
+}
+
+/// The effective configuration of `topics` through librdkafka's admin API (`config`: librdkafka
+/// connection properties); topics that do not exist are left out.
+#[napi(ts_return_type = "Promise<Array<TopicConfigInfo>>")]
+pub fn describe_topic_configs(config: HashMap<String, String>, topics: Vec<String>, timeout_ms: u32) -> AsyncTask<DescribeConfigsTask> {
+    AsyncTask::new(DescribeConfigsTask { config: config_pairs(config), topics, timeout: ms(timeout_ms) })
 }
 
 /// The librdkafka version the native clients are built on.

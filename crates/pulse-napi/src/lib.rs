@@ -24,6 +24,7 @@ use pulse_engine::histogram::{bucket_floor, BUCKETS};
 use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Observation, RecsModel, RecsOptions};
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
+use pulse_engine::partitioner::partition_for;
 use pulse_engine::{
     ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition, SnapshotError,
 };
@@ -65,6 +66,13 @@ pub struct RawActivityOptions {
     pub top_k_size: Option<u32>,
     /// HyperLogLog precision p (4..=16): 2^p registers, standard error 1.04/√(2^p).
     pub hll_precision: Option<u32>,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition under
+    /// Kafka's default partitioner is rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
 }
 
 /// Options of a `user-purchases` partition.
@@ -77,6 +85,13 @@ pub struct RawPurchaseOptions {
     pub top_k_capacity: Option<u32>,
     pub top_k_size: Option<u32>,
     pub hll_precision: Option<u32>,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition under
+    /// Kafka's default partitioner is rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
 }
 
 /// Options of a `sensor-data` partition.
@@ -87,6 +102,15 @@ pub struct RawSensorOptions {
     pub max_keys_per_window: u32,
     /// Weight of the newest reading in the exponentially weighted mean and variance, in (0, 1].
     pub ewma_alpha: Option<f64>,
+    /// The input partition (default 0).
+    pub partition: Option<u32>,
+    /// How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time
+    /// may be; further is rejected as `future`.
+    /// Left out, there is no bound.
+    pub max_future_ms: Option<f64>,
+    /// Partitions of the input topic; with it, a record whose key belongs to another partition under
+    /// Kafka's default partitioner is rejected as `wrong_partition`.
+    pub partitions: Option<u32>,
 }
 
 pub(crate) fn bad_options(message: String) -> Error<EngineCode> {
@@ -121,12 +145,14 @@ impl TryFrom<RawPurchaseOptions> for PurchaseOptions {
         let (top_k_capacity, top_k_size, hll_precision) = sketch_options(raw.top_k_capacity, raw.top_k_size, raw.hll_precision)?;
         Ok(PurchaseOptions {
             partition: raw.partition,
+            partitions: partitions(raw.partition, raw.partitions)?,
             grace_ms: whole_ms("graceMs", raw.grace_ms, 0.0)?,
             emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
             max_keys_per_window: max_keys(raw.max_keys_per_window)?,
             top_k_capacity,
             top_k_size,
             hll_precision,
+            max_future_ms: max_future(raw.max_future_ms)?,
         })
     }
 }
@@ -143,8 +169,22 @@ impl TryFrom<RawSensorOptions> for SensorOptions {
             emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
             max_keys_per_window: max_keys(raw.max_keys_per_window)?,
             ewma_alpha,
+            max_future_ms: max_future(raw.max_future_ms)?,
+            partition: raw.partition.unwrap_or(0),
+            partitions: partitions(raw.partition.unwrap_or(0), raw.partitions)?,
         })
     }
+}
+
+fn partitions(partition: u32, partitions: Option<u32>) -> Result<Option<u32>, EngineCode> {
+    match partitions {
+        Some(n) if partition >= n => Err(bad_options(format!("partition {partition} is not below partitions ({n})"))),
+        _ => Ok(partitions),
+    }
+}
+
+fn max_future(v: Option<f64>) -> Result<Option<i64>, EngineCode> {
+    v.map(|v| whole_ms("maxFutureMs", v, 0.0)).transpose()
 }
 
 fn whole_ms(name: &str, v: f64, min: f64) -> Result<i64, EngineCode> {
@@ -165,9 +205,11 @@ impl TryFrom<RawActivityOptions> for ActivityOptions {
             emit_interval_ms: whole_ms("emitIntervalMs", raw.emit_interval_ms, 0.0)?,
             max_keys_per_window: max_keys(raw.max_keys_per_window)?,
             partition: raw.partition.unwrap_or(0),
+            partitions: partitions(raw.partition.unwrap_or(0), raw.partitions)?,
             top_k_capacity,
             top_k_size,
             hll_precision,
+            max_future_ms: max_future(raw.max_future_ms)?,
         })
     }
 }
@@ -257,10 +299,12 @@ macro_rules! partition_engine {
             }
 
             /// Processes one batch: `values` holds the record values back to back, `ends[i]` is where
-            /// record `i` ends. `nowMs` only feeds the latency histogram.
+            /// record `i` ends, `recordTimes[i]` its Kafka timestamp (empty when the records have none).
+            /// Event times are checked for being from the future against the earlier of a record's
+            /// timestamp and `nowMs`, which also feeds the latency histogram.
             #[napi(catch_unwind)]
-            pub fn ingest(&mut self, values: &[u8], ends: &[u32], now_ms: f64) -> Result<IngestResult, EngineCode> {
-                let summary = self.inner.ingest(values, ends, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
+            pub fn ingest(&mut self, values: &[u8], ends: &[u32], record_times: &[f64], now_ms: f64) -> Result<IngestResult, EngineCode> {
+                let summary = self.inner.ingest_at(values, ends, record_times, now_ms as i64).map_err(|e| Error::new(EngineCode::BadFrame, e.0))?;
                 Ok(IngestResult { accepted: summary.accepted, rejected: summary.rejected })
             }
 
@@ -338,6 +382,16 @@ fn reject_infos(rejects: Vec<pulse_engine::Reject>) -> Vec<RejectInfo> {
 #[napi]
 pub fn latency_bucket_floors() -> Float64Array {
     Float64Array::new((0..BUCKETS).map(|b| bucket_floor(b) as f64).collect())
+}
+
+/// The partition of `key` among `partitions` under Kafka's default partitioner (murmur2), the one
+/// Pulse's per-key state relies on.
+#[napi]
+pub fn kafka_partition(key: String, partitions: u32) -> Result<u32, EngineCode> {
+    if partitions == 0 {
+        return Err(Error::new(EngineCode::BadInput, "partitions must be at least 1".to_owned()));
+    }
+    Ok(partition_for(key.as_bytes(), partitions))
 }
 
 /// The `pulse.error.reason` names, in the order of `ActivityStatsInfo.rejected`.

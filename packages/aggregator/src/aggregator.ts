@@ -13,6 +13,7 @@ import {
   type PackedBatch,
   type PartitionState,
 } from '@pulse/engine';
+import { describeGap, type RetentionGap } from '@pulse/dead-letters';
 import { TOPICS } from '@pulse/kafka';
 import { INPUT_TOPICS, snapshotKey } from './changelog.js';
 import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
@@ -47,6 +48,8 @@ export interface AggregatorCounters {
   outputs: number;
   checkpoints: number;
   restores: number;
+  /** Records that retention deleted before they were processed (see restore). */
+  skippedRecords: number;
 }
 
 export interface AggregatorProgress extends AggregatorCounters {
@@ -64,6 +67,38 @@ export interface AggregatorProgress extends AggregatorCounters {
   stateBytes: number;
   /** Resident memory of the whole process (engine state, client queues, JavaScript heap). */
   rssBytes: number;
+}
+
+export interface AggregatorReadiness {
+  ready: boolean;
+  /** What keeps it from being ready (empty when ready). */
+  reasons: string[];
+  partitions: number;
+  restoring: number;
+  lag: number;
+  checkpointAgeMs: number;
+}
+
+/** What readiness is judged on. */
+export interface ReadinessFacts {
+  /** The error the aggregator stopped on, if any. */
+  error: string | null;
+  partitions: number;
+  restoring: number;
+  lag: number;
+  checkpointAgeMs: number;
+}
+
+/** Ready: no error, every assigned partition restored, lag and checkpoint age within their bounds. */
+export function readinessOf(f: ReadinessFacts, bounds: { readyMaxLag: number; readyMaxCheckpointAgeMs: number }): AggregatorReadiness {
+  const reasons: string[] = [];
+  if (f.error !== null) reasons.push(`stopped on an error: ${f.error}`);
+  if (f.restoring > 0) reasons.push(`${f.restoring} of ${f.partitions} assigned partitions still restoring`);
+  if (f.lag > bounds.readyMaxLag) reasons.push(`lag of ${f.lag} records, above aggregator.readyMaxLag (${bounds.readyMaxLag})`);
+  if (f.checkpointAgeMs > bounds.readyMaxCheckpointAgeMs) {
+    reasons.push(`last checkpoint ${Math.round(f.checkpointAgeMs / 1000)} s ago, above aggregator.readyMaxCheckpointAgeMs (${bounds.readyMaxCheckpointAgeMs / 1000} s)`);
+  }
+  return { ready: reasons.length === 0, reasons, partitions: f.partitions, restoring: f.restoring, lag: f.lag, checkpointAgeMs: f.checkpointAgeMs };
 }
 
 type Log = (message: string) => void;
@@ -89,9 +124,13 @@ export class Aggregator {
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastCheckpoint = Date.now();
+  /** When the last checkpoint finished (or found nothing to write). */
+  private lastCheckpointDone = Date.now();
   private checkpointing: Promise<void> | null = null;
   private fatal: Error | null = null;
-  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0 };
+  /** Dead letters by `pulse.error.reason`. */
+  readonly deadLetterReasons = new Map<string, number>();
+  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0, skippedRecords: 0 };
 
   constructor(
     private readonly config: PulseConfig,
@@ -124,10 +163,10 @@ export class Aggregator {
   }
 
   /** A new or restored engine state for an input partition, by its topic. */
-  private openState(tp: TopicPartition, snapshot: Buffer | null): { state: PartitionState; nextOffset: number } {
+  private openState(tp: TopicPartition, snapshot: Buffer | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
     const a = this.config.aggregator;
-    const common = { graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow };
-    const sketches = { partition: tp.partition, topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
+    const common = { partition: tp.partition, partitions, graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow, maxFutureMs: a.maxFutureMs };
+    const sketches = { topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
     const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING });
     switch (tp.topic) {
       case TOPICS.userClicks: {
@@ -149,22 +188,48 @@ export class Aggregator {
 
   private async restore(tps: TopicPartition[]): Promise<void> {
     const snapshots = await this.io.readSnapshots(tps);
+    const partitionCounts = await this.partitionCounts(tps);
+    const logStarts = new Map<string, Map<number, number>>();
+    const gaps: RetentionGap[] = [];
     for (const tp of tps) {
       const key = ownedKey(tp.topic, tp.partition);
       const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
       const snapshot = snapshots.get(snapshotKey(tp.topic, tp.partition)) ?? null;
-      const restored = this.openState(tp, snapshot);
-      await this.io.seek(tp, restored.nextOffset, () => this.owned.get(key) === owned);
+      const restored = this.openState(tp, snapshot, partitionCounts.get(tp.topic));
+      let nextOffset = restored.nextOffset;
+      // Records deleted by retention while no one processed them are skipped, and said so, never silently.
+      if (snapshot !== null && nextOffset >= 0) {
+        if (!logStarts.has(tp.topic)) logStarts.set(tp.topic, await this.io.logStart(tp.topic));
+        const first = logStarts.get(tp.topic)!.get(tp.partition) ?? 0;
+        if (nextOffset < first) {
+          gaps.push({ topic: tp.topic, partition: tp.partition, from: nextOffset, to: first });
+          nextOffset = first;
+        }
+      }
+      await this.io.seek(tp, nextOffset, () => this.owned.get(key) === owned);
       if (this.owned.get(key) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
-      owned.nextOffset = Math.max(restored.nextOffset, 0);
+      owned.nextOffset = Math.max(nextOffset, 0);
+      owned.dirty ||= nextOffset !== restored.nextOffset;
       this.io.resume([tp]);
       this.counters.restores++;
       this.log(
         `aggregator: ${tp.topic} partition ${tp.partition} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`,
       );
     }
+    for (const g of gaps) {
+      this.counters.skippedRecords += g.to - g.from;
+      this.log(`aggregator: WARNING ${describeGap(g)}`);
+    }
+    await this.io.recordGaps(gaps);
+  }
+
+  /** With the murmur2 check on, the partition count of each topic of `tps`, read now: a topic may have grown. */
+  private async partitionCounts(tps: TopicPartition[]): Promise<Map<string, number>> {
+    if (this.config.aggregator.partitioner !== 'murmur2') return new Map();
+    const topics = [...new Set(tps.map((tp) => tp.topic))];
+    return new Map(await Promise.all(topics.map(async (topic) => [topic, await this.io.partitionCount(topic)] as const)));
   }
 
   private fail(err: Error): void {
@@ -205,6 +270,7 @@ export class Aggregator {
         for (const reject of owned.state.takeRejects()) {
           await this.io.deadLetter(batch, run, first + reject.index, reject.reason, reject.detail);
           this.counters.deadLetters++;
+          this.deadLetterReasons.set(reject.reason, (this.deadLetterReasons.get(reject.reason) ?? 0) + 1);
         }
       }
       owned.nextOffset = batch.offsets[run.end - 1]! + 1;
@@ -230,6 +296,9 @@ export class Aggregator {
     if (this.checkpointing !== null || now - this.lastCheckpoint < this.config.aggregator.commitIntervalMs) return;
     this.lastCheckpoint = now;
     this.checkpointing = this.checkpoint()
+      .then(() => {
+        this.lastCheckpointDone = Date.now();
+      })
       .catch((err: Error) => this.fail(err))
       .finally(() => (this.checkpointing = null));
   }
@@ -287,6 +356,23 @@ export class Aggregator {
     return { ...this.counters, partitions, lag: Math.max(lag, fetchQueue), fetchQueue, stateKeys, stateBytes, rssBytes: process.memoryUsage.rss() };
   }
 
+  /**
+   * Whether this member does its work now: every assigned partition restored, lag within
+   * aggregator.readyMaxLag, a checkpoint within aggregator.readyMaxCheckpointAgeMs, no fatal error.
+   */
+  readiness(now = Date.now()): AggregatorReadiness {
+    return readinessOf(
+      {
+        error: this.fatal?.message ?? null,
+        partitions: this.owned.size,
+        restoring: [...this.owned.values()].filter((o) => o.state === null).length,
+        lag: this.progress().lag,
+        checkpointAgeMs: now - this.lastCheckpointDone,
+      },
+      this.config.aggregator,
+    );
+  }
+
   private stopped: Promise<void> | null = null;
 
   /** Stops consuming, writes a final checkpoint, leaves the group and closes the clients. Idempotent. */
@@ -322,5 +408,6 @@ function skipTo(batch: ConsumedBatch, run: ConsumedRun, first: number): PackedBa
   return {
     values: batch.values.subarray(run.valueStart + base, run.valueEnd),
     ends: batch.ends.subarray(first, run.end).map((e) => e - base),
+    times: batch.timestamps.subarray(first, run.end),
   };
 }

@@ -1,1 +1,2 @@
-export { Aggregator, type AggregatorCounters, type AggregatorProgress } from './aggregator.js';
+export { Aggregator, readinessOf, type AggregatorCounters, type AggregatorProgress, type AggregatorReadiness, type ReadinessFacts } from './aggregator.js';
+export { aggregatorMetrics } from './metrics.js';

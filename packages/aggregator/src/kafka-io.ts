@@ -8,9 +8,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, BatchProducer, recordAt, type ConsumedBatch, type ConsumedRun, type KafkaSettings, type LibrdKafkaStats, type RecordHeader } from '@pulse/engine';
-import { RdKafka, consumerConfig, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { RdKafka, connectClient, connectionConfig, consumerConfig, describeTopic, topicOffsets, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { changelogPartition, snapshotKey } from './changelog.js';
-import { deadLetterHeaders } from './dead-letters.js';
+import { deadLetterHeaders, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
 
 export interface TopicPartition {
   topic: string;
@@ -47,6 +47,12 @@ export interface AggregatorIO {
    * a partition: the queue of every partition is the consumer's one queue, so this is its whole length.
    */
   fetchQueue(tp: TopicPartition): number;
+  /** How many partitions a topic has now. */
+  partitionCount(topic: string): Promise<number>;
+  /** Partition → the first offset still in its log. */
+  logStart(topic: string): Promise<Map<number, number>>;
+  /** Puts records that retention deleted before they were processed on record (dead-letters, `retention_gap`). */
+  recordGaps(gaps: readonly RetentionGap[]): Promise<void>;
   /** The latest snapshot of each input partition, or null where it has none. */
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>>;
   close(): Promise<void>;
@@ -58,7 +64,7 @@ const QUEUE_FULL_BACKOFF_MS = 2;
 /** Connects the aggregator's clients: the group consumer on `topics`, a producer and a changelog reader. */
 export async function connectKafka(config: PulseConfig, topics: readonly string[], outputTopics: Readonly<Record<number, string>>, listener: RebalanceListener): Promise<AggregatorIO> {
   const producer = new BatchProducer({
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-aggregator`,
     // Outputs and snapshots must not be lost or duplicated by retries.
     'enable.idempotence': true,
@@ -86,7 +92,7 @@ export async function connectKafka(config: PulseConfig, topics: readonly string[
     }) as KafkaSettings,
   );
   consumer.subscribe(topics);
-  return new NativeIO(consumer, producer, changelog, listener);
+  return new NativeIO(consumer, producer, changelog, listener, config);
 }
 
 class NativeIO implements AggregatorIO {
@@ -98,6 +104,7 @@ class NativeIO implements AggregatorIO {
     private readonly producer: BatchProducer,
     private readonly changelog: ChangelogReader,
     private readonly listener: RebalanceListener,
+    private readonly config: PulseConfig,
   ) {}
 
   async consume(max: number, timeoutMs: number): Promise<ConsumedBatch> {
@@ -191,6 +198,18 @@ class NativeIO implements AggregatorIO {
     return this.stats.report?.topics[tp.topic]?.partitions[String(tp.partition)];
   }
 
+  async partitionCount(topic: string): Promise<number> {
+    return (await describeTopic(this.config, topic)).length;
+  }
+
+  async logStart(topic: string): Promise<Map<number, number>> {
+    return new Map((await topicOffsets(this.config, topic)).map((o) => [o.partition, o.low]));
+  }
+
+  recordGaps(gaps: readonly RetentionGap[]): Promise<void> {
+    return recordRetentionGaps(this.config, gaps, 'aggregator');
+  }
+
   readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>> {
     return this.changelog.readLatest(partitions);
   }
@@ -222,7 +241,7 @@ class ChangelogReader {
       }),
       {},
     );
-    await promisify<unknown>((cb) => consumer.connect({ timeout: 30_000 }, cb as never));
+    await connectClient(consumer);
     consumer.setDefaultConsumeTimeout(200);
     return new ChangelogReader(consumer);
   }

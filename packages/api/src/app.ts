@@ -1,7 +1,9 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SecretSet } from '@pulse/config';
+import { dashboard, liveStream } from '@pulse/dashboard';
 import { engineInfo } from '@pulse/engine';
+import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
 import type { AnalyticsQueries } from '@pulse/sink';
 import type { AlertsSource } from '@pulse/alerts';
 import { alertRoutes } from './routes/alerts.js';
@@ -18,6 +20,8 @@ export interface ApiOptions {
   metrics?: readonly (() => string[] | Promise<string[]>)[];
   /** Bearer tokens accepted for reads; empty means reads are open. */
   tokens: readonly string[];
+  /** Timeouts, connection cap and load shedding (configuration `http.*`). */
+  http: HttpLimits;
   logger?: boolean;
 }
 
@@ -27,6 +31,7 @@ export interface ApiOptions {
  */
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({
+    ...serverOptions(options.http),
     logger: options.logger ?? false,
     // Ids in paths are bounded by the route schemas; this bounds everything else.
     routerOptions: { maxParamLength: 256 },
@@ -37,6 +42,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     const status = err.statusCode ?? 500;
     return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message });
   });
+
+  void limitLoad(app, options.http, { error: 'overloaded', message: 'the server is overloaded; retry after the time in Retry-After' });
 
   // The OpenAPI document is generated from the route schemas; swagger must be registered before them.
   void app.register(swagger, {
@@ -84,9 +91,13 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
     if (tokens.size > 0) api.addHook('onRequest', bearerAuth(tokens));
     void api.register(recommendationRoutes, { recommender: options.recommender });
     if (options.analytics !== undefined) void api.register(analyticsRoutes, { analytics: options.analytics });
+    // The dashboard's live feed (docs/dashboard.md) shows the data routes' data: same token check.
+    if (options.analytics !== undefined) void api.register(liveStream, { analytics: options.analytics, token: options.tokens[0] });
     // Writes (silences) need a token even when reads are open.
     if (options.alerts !== undefined) void api.register(alertRoutes, { alerts: options.alerts, writeAuth: bearerAuth(tokens) });
   });
+  // GET / and its assets: open, as a page with no data in it; the page asks for a token to read.
+  void app.register(dashboard);
 }
 
 function bearerAuth(tokens: SecretSet) {

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@pulse/config';
 import { Analytics, decodeRecord, DuckDbStore, type Row, type Store } from '@pulse/sink';
 import { buildApi, type Recommender } from '../src/index.js';
 
@@ -42,8 +43,12 @@ describe('analytics API over a DuckDB store', () => {
       { partition: 0, metric: 'views', windowStart: T, windowEnd: T + 5 * MIN, items: [{ productId: 'p-1', count: 30, error: 0 }, { productId: 'p-2', count: 9, error: 0 }], threshold: 1, final: false },
       { partition: 1, metric: 'views', windowStart: T, windowEnd: T + 5 * MIN, items: [{ productId: 'p-2', count: 12, error: 4 }], threshold: 2, final: false },
     ]);
+    const reading = (sensorId: string, minute: number, anomalyScore: number | null) => ({
+      sensorId, metric: 'temperature', unit: 'C', windowStart: T + minute * MIN, windowEnd: T + (minute + 1) * MIN, count: 60, min: 1, max: 2, mean: 1.5, ewma: 1.5, anomalyScore, final: minute === 0,
+    });
+    await store(db, 'pulse-sensor-stats', [reading('calm', 0, 0.5), reading('calm', 1, 0.7), reading('spiked', 0, 6), reading('spiked', 1, 1), reading('new', 1, null)]);
     await store(db, 'user-activity-counts', [{ userId: "o'brien", windowStart: T, windowEnd: T + 5 * MIN, count: 4, final: true, oldestEventTs: T + 1 }]);
-    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [] });
+    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [], http: loadConfig({ env: {} }).http });
   });
 
   afterAll(async () => {
@@ -81,6 +86,21 @@ describe('analytics API over a DuckDB store', () => {
     const sql = await app.inject(`/api/v1/users/${encodeURIComponent("x' OR '1'='1")}/activity?from=0&to=${T * 2}`);
     expect(sql.statusCode).toBe(200);
     expect(sql.json().windows).toEqual([]);
+  });
+
+  it('lists sensors worst first, each with its latest minute and its highest anomaly score', async () => {
+    const res = await app.inject(`/api/v1/sensors?from=${T}&to=${T + 5 * MIN}`);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.truncated).toBe(false);
+    expect(body.sensors.map((s: { sensorId: string; windowStart: number; anomalyScore: number | null; worstScore: number | null }) => [s.sensorId, s.windowStart, s.anomalyScore, s.worstScore])).toEqual([
+      ['spiked', T + MIN, 1, 6],
+      ['calm', T + MIN, 0.7, 0.7],
+      ['new', T + MIN, null, null],
+    ]);
+    const one = await app.inject(`/api/v1/sensors?limit=1&from=${T}&to=${T + 5 * MIN}`);
+    expect(one.json()).toMatchObject({ truncated: true, sensors: [{ sensorId: 'spiked', metric: 'temperature', unit: 'C', count: 60 }] });
+    expect((await app.inject('/api/v1/sensors?limit=0')).statusCode).toBe(400);
   });
 
   it('refuses hostile parameters with 400 and a message, and stays healthy', async () => {

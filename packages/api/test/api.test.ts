@@ -1,7 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadConfig } from '@pulse/config';
 import { describe, expect, it } from 'vitest';
 import { buildApi, type Recommender } from '../src/index.js';
+
+const http = loadConfig({ env: {} }).http;
 
 /** A recommender that records what it was asked. */
 function fake(): Recommender & { calls: unknown[][] } {
@@ -24,7 +27,7 @@ function fake(): Recommender & { calls: unknown[][] } {
 describe('recommendation API', () => {
   it('answers with items, scores, reasons and the fallback flag', async () => {
     const r = fake();
-    const app = buildApi({ recommender: r, tokens: [] });
+    const app = buildApi({ recommender: r, tokens: [], http });
     const res = await app.inject('/api/v1/recommendations/u-1?k=2');
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
@@ -43,7 +46,7 @@ describe('recommendation API', () => {
 
   it('refuses hostile parameters with 400 and keeps serving', async () => {
     const r = fake();
-    const app = buildApi({ recommender: r, tokens: [] });
+    const app = buildApi({ recommender: r, tokens: [], http });
     for (const url of [
       '/api/v1/recommendations/u-1?k=abc',
       '/api/v1/recommendations/u-1?k=0',
@@ -68,7 +71,7 @@ describe('recommendation API', () => {
   });
 
   it('requires a Bearer token for /api when tokens are configured', async () => {
-    const app = buildApi({ recommender: fake(), tokens: ['s3cret'] });
+    const app = buildApi({ recommender: fake(), tokens: ['s3cret'], http });
     expect((await app.inject('/api/v1/recommendations/u-1')).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
     expect((await app.inject({ url: '/api/v1/recommendations/u-1', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(200);
@@ -77,7 +80,7 @@ describe('recommendation API', () => {
 
   it('lets no spelling of a data path past the token check', async () => {
     const r = fake();
-    const app = buildApi({ recommender: r, tokens: ['s3cret'] });
+    const app = buildApi({ recommender: r, tokens: ['s3cret'], http });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
     // Sent byte for byte over a socket, as an attacker would: no client-side normalisation.
@@ -129,8 +132,16 @@ describe('recommendation API', () => {
     }
   });
 
+  it('bounds its clients with the configured timeouts and connection cap', async () => {
+    const app = buildApi({ recommender: fake(), tokens: [], http: { ...http, requestTimeoutMs: 4000, headersTimeoutMs: 3000, maxConnections: 7 } });
+    await app.ready();
+    expect(app.server.requestTimeout).toBe(4000);
+    expect(app.server.headersTimeout).toBe(3000);
+    expect(app.server.maxConnections).toBe(7);
+  });
+
   it('exposes readiness, health with the engine build, and Prometheus metrics', async () => {
-    const app = buildApi({ recommender: { ...fake(), ready: () => false }, tokens: [] });
+    const app = buildApi({ recommender: { ...fake(), ready: () => false }, tokens: [], http });
     expect((await app.inject('/readyz')).statusCode).toBe(503);
     expect((await app.inject('/healthz')).json().engine.target).toMatch(/-/);
     const metrics = await app.inject('/metrics');

@@ -42,6 +42,13 @@ export function numberFlag(name: string, raw: string | undefined, fallback: numb
   return n;
 }
 
+/** A port number flag (0 picks a free port). */
+export function portFlag(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 /**
  * Resolves on the first SIGINT or SIGTERM, or when `orWhen` settles (a service that stopped by itself);
  * after that a second Ctrl-C exits at once.

@@ -40,13 +40,20 @@ async function main(argv: string[]): Promise<number> {
     }
     return (await command.run(values as never, positionals)) ?? 0;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
       console.error(`pulse ${command.name}: ${(err as Error).message}\nRun \`pulse ${command.name} --help\` for usage.`);
       return 2;
     }
     if (err instanceof ConfigError || err instanceof RuleError) {
       console.error(`pulse ${command.name}: ${err.message}`);
       return 2;
+    }
+    const code = (err as { code?: unknown }).code;
+    if (code === 'KAFKA_AUTHENTICATION' || code === 'KAFKA_TLS') {
+      console.error(`pulse ${command.name}: ${(err as Error).message}`);
+      // The cluster refused the login or certificate (docs/kafka.md). librdkafka clients would go on
+      // retrying in the background and keep the process alive: end it here.
+      process.exit(1);
     }
     throw err;
   }

@@ -1,6 +1,7 @@
 import { fastifyCors } from '@fastify/cors';
 import { mapSegmentBatch, type SegmentBatch } from '@pulse/engine';
 import { SecretSet } from '@pulse/config';
+import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeBody, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseJsonBody, type BodyShape } from './body.js';
 import { CollectorError } from './errors.js';
@@ -19,6 +20,8 @@ export interface CollectorAppOptions {
   ingest: Ingest;
   metrics: CollectorMetrics;
   topics: TopicNames;
+  /** Timeouts, connection cap and load shedding (configuration `http.*`). */
+  http: HttpLimits;
   now?: () => number;
 }
 
@@ -61,6 +64,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
   const keys = new SecretSet(o.writeKeys);
   const limiter = new RateLimiter(o.rateLimit);
   const app = fastify({
+    ...serverOptions(o.http),
     bodyLimit: MAX_REQUEST_BYTES,
     return503OnClosing: true,
     ajv: {
@@ -77,6 +81,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     },
   });
   app.decorateRequest('writeKey', undefined);
+  await limitLoad(app, o.http, new CollectorError(503, 'overloaded', 'the collector is overloaded; nothing of this request was written; retry after the time in Retry-After').toJSON());
 
   await app.register(fastifyCors, {
     origin: '*',

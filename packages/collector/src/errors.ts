@@ -14,7 +14,8 @@ export type RejectCode =
   | 'too_large'
   | 'unauthorized'
   | 'rate_limited'
-  | 'unavailable';
+  | 'unavailable'
+  | 'overloaded';
 
 export class CollectorError extends Error {
   override readonly name = 'CollectorError';

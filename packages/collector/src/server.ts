@@ -37,7 +37,7 @@ export async function startCollector(config: PulseConfig, options: StartCollecto
   const sink = await KafkaSink.connect(config, outputTopics(topics), options.log);
   const metrics: CollectorMetrics = new CollectorMetrics({ inFlight: () => sink.inFlight(), kafkaUp: () => sink.available, dedup: () => ingest.dedupStats() });
   const ingest: Ingest = new Ingest(sink, { dedupWindowMs: c.dedupWindowMs, dedupMaxEntries: c.dedupMaxEntries, ackTimeoutMs: c.ackTimeoutMs, maxInFlightEvents: c.maxInFlightEvents }, metrics);
-  const app = await buildCollectorApp({ writeKeys, rateLimit: c.rateLimit, ingest, metrics, topics });
+  const app = await buildCollectorApp({ writeKeys, rateLimit: c.rateLimit, ingest, metrics, topics, http: config.http });
   try {
     await app.listen({ host: options.host ?? c.host, port: options.port ?? c.port });
   } catch (err) {

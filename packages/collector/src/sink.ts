@@ -126,9 +126,13 @@ export class KafkaSink implements RecordSink {
     this.available = false;
     this.log('Kafka is unreachable: answering 503 until it is back');
     this.probe = setInterval(() => {
-      void this.client.probe(this.probeTopic, PROBE_INTERVAL_MS).then((up) => {
-        if (up && !this.available) this.up();
-      });
+      void this.client.probe(this.probeTopic, PROBE_INTERVAL_MS).then(
+        (up) => {
+          if (up && !this.available) this.up();
+        },
+        // A refused login or certificate: say so on every probe, and keep answering 503.
+        (err: Error) => this.log(err.message),
+      );
     }, PROBE_INTERVAL_MS);
   }
 

@@ -1,3 +1,5 @@
+import { loadConfig } from '@pulse/config';
+import type { HttpLimits } from '@pulse/http';
 import type { FastifyInstance } from 'fastify';
 import { buildCollectorApp } from '../src/app.js';
 import type { Delivery } from '../src/delivery.js';
@@ -68,10 +70,10 @@ export interface TestCollector {
   metrics: CollectorMetrics;
 }
 
-export async function testCollector(options: { rateLimit?: number; ingest?: Partial<IngestOptions> } = {}): Promise<TestCollector> {
+export async function testCollector(options: { rateLimit?: number; ingest?: Partial<IngestOptions>; http?: HttpLimits } = {}): Promise<TestCollector> {
   const sink = new FakeSink();
   const metrics: CollectorMetrics = new CollectorMetrics({ inFlight: () => sink.inFlight(), kafkaUp: () => sink.available, dedup: () => ingest.dedupStats() });
   const ingest: Ingest = new Ingest(sink, { dedupWindowMs: 60_000, dedupMaxEntries: 1000, ackTimeoutMs: 300, maxInFlightEvents: 10_000, now: () => NOW, ...options.ingest }, metrics);
-  const app = await buildCollectorApp({ writeKeys: [KEY], rateLimit: options.rateLimit ?? 0, ingest, metrics, topics: DEFAULT_TOPICS, now: () => NOW });
+  const app = await buildCollectorApp({ writeKeys: [KEY], rateLimit: options.rateLimit ?? 0, ingest, metrics, topics: DEFAULT_TOPICS, http: options.http ?? loadConfig({ env: {} }).http, now: () => NOW });
   return { app, sink, metrics };
 }

@@ -1,18 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+import { checkKafkaConnection, readClientProperties, SECRET_KEYS } from './kafka.js';
 import { schema, type ConfigKey, type FieldSpec, type PulseConfig } from './schema.js';
 
-/** A configuration value that does not validate; the message names the key and where it came from. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    readonly source: string,
-    message: string,
-  ) {
-    super(`configuration ${key} (from ${source}): ${message}`);
-  }
-}
+export { ConfigError };
 
 export function envName(key: string): string {
   return 'PULSE_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
@@ -20,31 +12,33 @@ export function envName(key: string): string {
 
 function coerce(key: string, spec: FieldSpec, raw: unknown, source: string): string | number | string[] {
   const type = spec.type;
+  // A secret's value is never echoed: errors show its type only.
+  const shown = (v: unknown): string => (SECRET_KEYS.has(key) ? `a ${Array.isArray(v) ? 'list' : typeof v} (hidden)` : JSON.stringify(v));
   switch (type.kind) {
     case 'int': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n)) throw new ConfigError(key, source, `expected an integer, got ${JSON.stringify(raw)}`);
+      if (!Number.isSafeInteger(n)) throw new ConfigError(key, source, `expected an integer, got ${shown(raw)}`);
       if (n < type.min) throw new ConfigError(key, source, `must be at least ${type.min}, got ${n}`);
       if (type.max !== undefined && n > type.max) throw new ConfigError(key, source, `must be at most ${type.max}, got ${n}`);
       return n;
     }
     case 'number': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-      if (!Number.isFinite(n)) throw new ConfigError(key, source, `expected a number, got ${JSON.stringify(raw)}`);
+      if (!Number.isFinite(n)) throw new ConfigError(key, source, `expected a number, got ${shown(raw)}`);
       if (n <= type.above) throw new ConfigError(key, source, `must be above ${type.above}, got ${n}`);
       if (n > type.max) throw new ConfigError(key, source, `must be at most ${type.max}, got ${n}`);
       return n;
     }
     case 'string': {
       const s = typeof raw === 'number' ? String(raw) : raw;
-      if (typeof s !== 'string' || (s.length === 0 && !type.allowEmpty)) throw new ConfigError(key, source, `expected a non-empty string, got ${JSON.stringify(raw)}`);
-      if (type.oneOf && !type.oneOf.includes(s)) throw new ConfigError(key, source, `must be one of ${type.oneOf.join(', ')}, got ${JSON.stringify(s)}`);
+      if (typeof s !== 'string' || (s.length === 0 && !type.allowEmpty)) throw new ConfigError(key, source, `expected a non-empty string, got ${shown(raw)}`);
+      if (type.oneOf && !type.oneOf.includes(s)) throw new ConfigError(key, source, `must be one of ${type.oneOf.join(', ')}, got ${shown(s)}`);
       return s;
     }
     case 'list': {
       if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw as string[];
       if (typeof raw === 'string') return raw.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
-      throw new ConfigError(key, source, `expected a comma-separated list, got ${JSON.stringify(raw)}`);
+      throw new ConfigError(key, source, `expected a comma-separated list, got ${shown(raw)}`);
     }
   }
 }
@@ -118,6 +112,16 @@ export function loadConfig(options: LoadOptions = {}): PulseConfig {
     sources.set(key, 'command line');
   }
 
+  // A managed service's client.properties fills in the connection keys not set otherwise.
+  const clientProperties = values.get('kafka.clientProperties');
+  if (typeof clientProperties === 'string' && clientProperties !== '') {
+    for (const [key, found] of readClientProperties(clientProperties)) {
+      if (values.has(key)) continue;
+      values.set(key, found.value);
+      sources.set(key, found.source);
+    }
+  }
+
   const config: Record<string, unknown> = {};
   for (const key of Object.keys(schema) as ConfigKey[]) {
     const spec = schema[key] as FieldSpec;
@@ -128,6 +132,7 @@ export function loadConfig(options: LoadOptions = {}): PulseConfig {
     for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
     node[path[path.length - 1]!] = value;
   }
+  checkKafkaConnection(config as unknown as PulseConfig, (key) => sources.get(key) ?? 'default');
   return config as unknown as PulseConfig;
 }
 

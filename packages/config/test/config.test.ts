@@ -18,7 +18,7 @@ describe('loadConfig', () => {
   it('has the spec defaults', () => {
     const c = load({});
     expect(c.kafka.bootstrapServers).toBe('127.0.0.1:9092');
-    expect(c.producer).toEqual({ batchSize: 16384, lingerMs: 10, compression: 'lz4', acks: '1' });
+    expect(c.producer).toEqual({ batchSize: 16384, lingerMs: 10, compression: 'lz4', acks: 'all' });
     expect(c.aggregator.windowSizeMs).toBe(300_000);
     expect(c.aggregator.graceMs).toBe(60_000);
   });

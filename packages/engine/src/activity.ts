@@ -15,6 +15,10 @@ export interface ActivityOptions {
   topKSize?: number;
   /** HyperLogLog precision p, 4..16 (default 14: standard error 1.04/√2^p = 0.81 %). */
   hllPrecision?: number;
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
+  maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface PurchaseOptions {
@@ -25,6 +29,10 @@ export interface PurchaseOptions {
   topKCapacity?: number;
   topKSize?: number;
   hllPrecision?: number;
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
+  maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface SensorOptions {
@@ -33,6 +41,12 @@ export interface SensorOptions {
   maxKeysPerWindow: number;
   /** Weight of the newest reading in the EWMA, in (0, 1] (default 0.1). */
   ewmaAlpha?: number;
+  /** The input partition (default 0). */
+  partition?: number;
+  /** How far ahead of its record's Kafka timestamp (or the wall clock, if earlier) an event time may be; further is rejected as `future` (default: no bound). */
+  maxFutureMs?: number;
+  /** Partitions of the input topic; with it, a record whose key belongs to another partition is rejected as `wrong_partition`. */
+  partitions?: number;
 }
 
 export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
@@ -43,7 +57,7 @@ export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
 interface NativePartition {
   readonly restoredNextOffset: number | null;
   readonly pendingOutput: number;
-  ingest(values: Uint8Array, ends: Uint32Array, nowMs: number): IngestResult;
+  ingest(values: Uint8Array, ends: Uint32Array, recordTimes: Float64Array, nowMs: number): IngestResult;
   takeRejects(): RejectInfo[];
   flushDue(nowMs: number): number;
   takeOutput(): Buffer;
@@ -53,6 +67,7 @@ interface NativePartition {
 }
 
 const REJECT_REASONS = native.rejectReasons();
+const NO_TIMES = new Float64Array(0);
 
 /**
  * The state of one input partition, held in Rust. Every method is one native call; errors are
@@ -68,7 +83,7 @@ export class PartitionState {
   }
 
   ingest(batch: PackedBatch, nowMs: number): IngestResult {
-    return call(() => this.engine.ingest(batch.values, batch.ends, nowMs));
+    return call(() => this.engine.ingest(batch.values, batch.ends, batch.times ?? NO_TIMES, nowMs));
   }
 
   takeRejects(): RejectInfo[] {
@@ -142,4 +157,9 @@ export class SensorState extends PartitionState {
 
 export function engineInfo(): { version: string; target: string } {
   return native.engineInfo();
+}
+
+/** The partition of `key` among `partitions` under Kafka's default partitioner (murmur2). */
+export function kafkaPartition(key: string, partitions: number): number {
+  return call(() => native.kafkaPartition(key, partitions));
 }

@@ -2,6 +2,8 @@
 export interface PackedBatch {
   readonly values: Buffer;
   readonly ends: Uint32Array;
+  /** Each record's Kafka timestamp in ms (-1 for none), when the records came from Kafka. */
+  readonly times?: Float64Array;
 }
 
 /**

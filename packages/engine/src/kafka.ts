@@ -17,8 +17,12 @@ export type { ConsumedBatch, ConsumedRun, RebalanceInfo, SendResult, TopicPartit
 /** librdkafka properties; numbers and booleans are passed as their string form. */
 export type KafkaSettings = Readonly<Record<string, string | number | boolean | undefined>>;
 
-/** Stable codes of errors from the native Kafka clients (crates/pulse-napi/src/kafka.rs). */
-export type KafkaClientErrorCode = 'KAFKA_CLIENT' | 'KAFKA_BAD_CONFIG';
+/**
+ * Stable codes of errors from the native Kafka clients (crates/pulse-napi/src/kafka.rs).
+ * `KAFKA_AUTHENTICATION` and `KAFKA_TLS`: the cluster refused the client's SASL credentials or its
+ * certificate check failed; librdkafka would retry without end, so the client stops (docs/kafka.md).
+ */
+export type KafkaClientErrorCode = 'KAFKA_CLIENT' | 'KAFKA_BAD_CONFIG' | 'KAFKA_AUTHENTICATION' | 'KAFKA_TLS';
 
 export class KafkaClientError extends Error {
   override readonly name = 'KafkaClientError';
@@ -27,6 +31,42 @@ export class KafkaClientError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+interface Refusing {
+  refusal(): { code: string; reason: string } | null;
+}
+
+/** The client's refusal as an error that says what to check, or null. */
+function refusalError(client: Refusing): KafkaClientError | null {
+  const r = client.refusal();
+  if (r === null) return null;
+  return r.code === 'KAFKA_AUTHENTICATION'
+    ? new KafkaClientError('KAFKA_AUTHENTICATION', `Kafka authentication failed (check kafka.saslMechanism, kafka.saslUsername, kafka.saslPassword): ${r.reason}`)
+    : new KafkaClientError('KAFKA_TLS', `Kafka TLS handshake failed on the broker's certificate (check kafka.sslCaLocation and the broker's host name): ${r.reason}`);
+}
+
+/** Throws the client's refusal, if any. */
+function throwIfRefused(client: Refusing): void {
+  const err = refusalError(client);
+  if (err !== null) throw err;
+}
+
+/** Runs a client call; any failure of a client the cluster refused is reported as that refusal. */
+function guardedBy<T>(client: Refusing, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw refusalError(client) ?? toKafkaError(err);
+  }
+}
+
+async function guardedAsyncBy<T>(client: Refusing, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw refusalError(client) ?? toKafkaError(err);
   }
 }
 
@@ -64,7 +104,7 @@ function toStrings(settings: KafkaSettings): Record<string, string> {
 
 /** The values of one run of a batch as the engine takes them (views, no copies). */
 export function runValues(batch: ConsumedBatch, run: ConsumedRun): PackedBatch {
-  return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end) };
+  return { values: batch.values.subarray(run.valueStart, run.valueEnd), ends: batch.ends.subarray(run.start, run.end), times: batch.timestamps.subarray(run.start, run.end) };
 }
 
 /** The values of a whole batch as the engine takes them: the buffer itself, with each run's ends made batch-relative. */
@@ -108,8 +148,11 @@ export class BatchConsumer {
     return this.client.topics();
   }
 
-  poll(max: number, timeoutMs: number): Promise<ConsumedBatch> {
-    return guardedAsync(() => this.client.poll(max, timeoutMs));
+  /** Fails with `KAFKA_AUTHENTICATION` or `KAFKA_TLS` once the cluster has refused the client. */
+  async poll(max: number, timeoutMs: number): Promise<ConsumedBatch> {
+    const batch = await guardedAsyncBy(this.client, () => this.client.poll(max, timeoutMs));
+    if (batch.runs.length === 0) throwIfRefused(this.client);
+    return batch;
   }
 
   takeRebalanceEvents(): RebalanceInfo[] {
@@ -125,7 +168,7 @@ export class BatchConsumer {
   }
 
   seek(topic: string, partition: number, offset: number, timeoutMs = 10_000): Promise<void> {
-    return guardedAsync(() => this.client.seek(topic, partition, offset, timeoutMs));
+    return guardedAsyncBy(this.client, () => this.client.seek(topic, partition, offset, timeoutMs));
   }
 
   commit(offsets: readonly TopicPartitionOffset[]): void {
@@ -173,7 +216,7 @@ export class BatchProducer {
 
   /** One record; false when librdkafka's queue is full (nothing was queued). */
   send(topic: string, partition: number | null, key: Buffer | null, value: Buffer | null, headers?: RecordHeader[]): boolean {
-    return guarded(() => this.client.send(topic, partition, key, value, headers));
+    return guardedBy(this.client, () => this.client.send(topic, partition, key, value, headers));
   }
 
   /** Records `from…` of a packed batch, partitioned by key; stops early when the queue is full. */
@@ -205,12 +248,22 @@ export class BatchProducer {
 
   /** Completed tickets since the last call (waiting up to `timeoutMs` for one), and broker-down news. */
   waitTickets(timeoutMs: number): Promise<TicketNews> {
-    return guardedAsync(() => this.client.waitTickets(timeoutMs));
+    return guardedAsyncBy(this.client, () => this.client.waitTickets(timeoutMs));
   }
 
-  /** Whether the cluster answers a metadata request for `topic` within `timeoutMs`. */
-  probe(topic: string, timeoutMs: number): Promise<boolean> {
-    return guardedAsync(() => this.client.probe(topic, timeoutMs));
+  /**
+   * Whether the cluster answers a metadata request for `topic` within `timeoutMs`; fails with
+   * `KAFKA_AUTHENTICATION` or `KAFKA_TLS` when it refuses the client.
+   */
+  async probe(topic: string, timeoutMs: number): Promise<boolean> {
+    const up = await guardedAsyncBy(this.client, () => this.client.probe(topic, timeoutMs));
+    if (!up) throwIfRefused(this.client);
+    return up;
+  }
+
+  /** Throws `KAFKA_AUTHENTICATION` or `KAFKA_TLS` if the cluster has refused the client. */
+  checkRefused(): void {
+    throwIfRefused(this.client);
   }
 
   closeEpoch(): number {
@@ -221,9 +274,12 @@ export class BatchProducer {
     return this.client.isSettled(epoch);
   }
 
-  /** Resolves once every record up to `epoch` has been reported (delivered or failed). */
+  /**
+   * Resolves once every record up to `epoch` has been reported (delivered or failed); fails once the
+   * cluster has refused the client, whose records would otherwise wait for their timeout.
+   */
   async settled(epoch: number): Promise<void> {
-    while (!(await this.client.waitSettled(epoch, 1000)));
+    while (!(await this.client.waitSettled(epoch, 1000))) throwIfRefused(this.client);
   }
 
   counts(): { delivered: number; failed: number; outstanding: number } {
@@ -240,8 +296,19 @@ export class BatchProducer {
   }
 
   flush(timeoutMs = 30_000): Promise<void> {
-    return guardedAsync(() => this.client.flush(timeoutMs));
+    return guardedAsyncBy(this.client, () => this.client.flush(timeoutMs));
   }
+}
+
+/**
+ * The effective configuration of `topics` (explicit values and the broker defaults they inherit),
+ * through librdkafka's admin API with the connection properties in `settings`, by topic name; topics
+ * that do not exist are left out. The admin client does not hear of a refused login: check the
+ * connection first.
+ */
+export async function describeTopicConfigs(settings: KafkaSettings, topics: readonly string[], timeoutMs: number): Promise<Map<string, Record<string, string | null>>> {
+  const found = await guardedAsync(() => native.describeTopicConfigs(toStrings(settings), [...topics], timeoutMs));
+  return new Map(found.map((t) => [t.topic, Object.fromEntries(t.entries.map((e) => [e.name, e.value ?? null]))]));
 }
 
 export function librdkafkaVersion(): string {

@@ -17,6 +17,7 @@ import {
   type NodeState,
 } from './layout.js';
 import { isListening, isOurNode, isPortFree, nodeMarker, signal, sleep, waitForExit } from './processes.js';
+import { clientConnection, clientEnvironment, generateSecurity, hasSecurityFiles, scramFormatArgs, writeClientProperties, type Security, type SecurityState } from './security.js';
 
 /** The port `pulse kafka start` uses (PRODUCT.md §8). */
 export const DEFAULT_PORT = 9092;
@@ -32,6 +33,8 @@ export interface StartOptions {
   port?: number;
   /** Stop what this data dir runs and delete its storage before starting. */
   fresh?: boolean;
+  /** TLS, or TLS with SCRAM logins; defaults to what the data dir ran before, else plaintext. */
+  security?: Security;
   /** How long to wait until every broker answers; default 90 s (a 2-core machine under load is slow). */
   timeoutMs?: number;
   /** JVM heap of each node (-Xms and -Xmx): explicit, since the JVM default is a quarter of RAM each. */
@@ -65,6 +68,13 @@ export interface ClusterStatus {
   readonly clusterId: string | null;
   readonly kafkaVersion: string | null;
   readonly nodes: readonly NodeStatus[];
+  readonly security: Security;
+  /** librdkafka properties of a client of this cluster (security settings and credentials included). */
+  readonly client: Readonly<Record<string, string>> | null;
+  /** Pulse's environment variables for a client of this cluster. */
+  readonly clientEnv: readonly [string, string][];
+  /** A managed-service style client.properties of a secured cluster, for PULSE_KAFKA_CLIENT_PROPERTIES. */
+  readonly clientProperties: string | null;
 }
 
 export interface StartResult extends ClusterStatus {
@@ -91,6 +101,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
   // Unless asked otherwise, keep the layout (node count, port) of what this data dir ran before.
   const nodeCount = options.nodes ?? (state?.nodes.length as 1 | 3 | undefined) ?? 1;
   const port = options.port ?? state?.port ?? DEFAULT_PORT;
+  const security = options.security ?? (options.fresh ? undefined : state?.security?.security) ?? 'plaintext';
 
   if (options.fresh) {
     if (state !== undefined) await stopCluster({ dataDir, log });
@@ -101,12 +112,12 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
   if (nodeCount !== 1 && nodeCount !== 3) throw new Error(`nodes must be 1 or 3, got ${String(nodeCount)}`);
   if (!Number.isInteger(port) || port < 1024 || port + 2 * nodeCount > 65535) throw new Error(`port must be an integer in 1024..${65535 - 2 * nodeCount}, got ${port}`);
 
-  if (state !== undefined && (state.nodes.length !== nodeCount || state.port !== port)) {
-    const desc = `a ${state.nodes.length}-node cluster on port ${state.port}`;
+  if (state !== undefined && (state.nodes.length !== nodeCount || state.port !== port || (state.security?.security ?? 'plaintext') !== security)) {
+    const desc = `a ${state.nodes.length}-node ${state.security?.security ?? 'plaintext'} cluster on port ${state.port}`;
     if (state.nodes.some((n) => isOurNode(n.pid, n.dir))) {
       throw new Error(`${home} already runs ${desc} (${state.bootstrap}); stop it first, or use --fresh to replace it`);
     }
-    throw new Error(`${home} holds the storage of ${desc}; use --fresh to replace it with a ${nodeCount}-node cluster on port ${port}`);
+    throw new Error(`${home} holds the storage of ${desc}; use --fresh to replace it with a ${nodeCount}-node ${security} cluster on port ${port}`);
   }
 
   if (state !== undefined && state.nodes.every((n) => isOurNode(n.pid, n.dir))) {
@@ -120,18 +131,32 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
 
   const jars = await ensureKafkaJars({ ...options.jars, log });
   if (state === undefined) {
-    state = { format: 1, clusterId: newClusterId(), kafkaVersion: jars.kafkaVersion, port, bootstrap: bootstrapOf(planned), nodes: planned, createdAt: new Date().toISOString() };
+    const secured = security === 'plaintext' ? undefined : await generateSecurity(home, security);
+    if (secured !== undefined) log(`generated a CA and the brokers' certificate in ${secured.caFile.replace(/\/ca\.pem$/, '')}${secured.scram ? `, SCRAM-SHA-512 user ${secured.scram.client.name}` : ''}`);
+    state = {
+      format: 1,
+      clusterId: newClusterId(),
+      kafkaVersion: jars.kafkaVersion,
+      port,
+      bootstrap: bootstrapOf(planned),
+      nodes: planned,
+      createdAt: new Date().toISOString(),
+      ...(secured === undefined ? {} : { security: secured }),
+    };
+  } else if (state.security !== undefined && !hasSecurityFiles(state.security)) {
+    throw new Error(`the TLS files of the ${state.security.security} cluster in ${home} are missing; use --fresh to start anew`);
   } else if (state.kafkaVersion !== jars.kafkaVersion) {
     log(`note: the storage in ${home} was last used by Kafka ${state.kafkaVersion}; starting Kafka ${jars.kafkaVersion} on it`);
     state = { ...state, kafkaVersion: jars.kafkaVersion };
   }
 
   // Rewritten on every start so that changed defaults apply to an existing cluster too.
-  for (const node of state.nodes) writeNodeConfig(node, state.nodes);
+  for (const node of state.nodes) writeNodeConfig(node, state.nodes, state.security);
+  if (state.security !== undefined) writeClientProperties(clientPropertiesFile(home), state.bootstrap, state.security);
   const unformatted = state.nodes.filter((n) => !existsSync(join(nodeFiles(n).data, 'meta.properties')));
   if (unformatted.length > 0) {
     log(`formatting storage of ${unformatted.length === state.nodes.length ? 'a new cluster' : `node ${unformatted.map((n) => n.id).join(', ')}`} (cluster id ${state.clusterId}) in ${home}`);
-    await Promise.all(unformatted.map((n) => formatStorage(jars, n, state!.clusterId)));
+    await Promise.all(unformatted.map((n) => formatStorage(jars, n, state!.clusterId, state!.security)));
   }
   writeState(dataDir, state);
 
@@ -214,7 +239,7 @@ export async function clusterStatus(dataDir: string): Promise<ClusterStatus> {
   const home = kafkaHome(dataDir);
   const state = readState(dataDir);
   if (state === undefined) {
-    return { dataDir, home, exists: false, running: false, bootstrap: null, clusterId: null, kafkaVersion: null, nodes: [] };
+    return { dataDir, home, exists: false, running: false, bootstrap: null, clusterId: null, kafkaVersion: null, nodes: [], security: 'plaintext', client: null, clientEnv: [], clientProperties: null };
   }
   const nodes = await Promise.all(
     state.nodes.map(async (n): Promise<NodeStatus> => {
@@ -240,8 +265,14 @@ export async function clusterStatus(dataDir: string): Promise<ClusterStatus> {
     clusterId: state.clusterId,
     kafkaVersion: state.kafkaVersion,
     nodes,
+    security: state.security?.security ?? 'plaintext',
+    client: clientConnection(state.bootstrap, state.security),
+    clientEnv: clientEnvironment(state.bootstrap, state.security),
+    clientProperties: state.security === undefined ? null : clientPropertiesFile(home),
   };
 }
+
+const clientPropertiesFile = (home: string): string => join(home, 'client.properties');
 
 /**
  * Sends `sig` to one node's JVM (for failover tests: SIGKILL is a crash, SIGTERM a clean shutdown,
@@ -276,7 +307,7 @@ export async function startNode(dataDir: string, nodeId: number, options: StartN
   const { state, node } = findNode(dataDir, nodeId);
   if (!isOurNode(node.pid, node.dir)) {
     const jars = await ensureKafkaJars({ ...options.jars, log });
-    writeNodeConfig(node, state.nodes);
+    writeNodeConfig(node, state.nodes, state.security);
     await assertPortsFree(node, dataDir);
     await spawnNode(jars, node, options.heap ?? '512m');
     writeState(dataDir, state);
@@ -295,10 +326,10 @@ function findNode(dataDir: string, nodeId: number): { state: ClusterState; node:
   return { state, node };
 }
 
-function writeNodeConfig(node: NodeState, all: readonly NodeState[]): void {
+function writeNodeConfig(node: NodeState, all: readonly NodeState[], security: SecurityState | undefined): void {
   mkdirSync(node.dir, { recursive: true });
   const files = nodeFiles(node);
-  writeFileSync(files.properties, serverProperties(node, all));
+  writeFileSync(files.properties, serverProperties(node, all, security), { mode: 0o600 });
   writeFileSync(files.log4j, log4jProperties(node));
 }
 
@@ -306,10 +337,12 @@ function javaBin(): string {
   return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
 }
 
-function formatStorage(jars: KafkaJars, node: NodeState, clusterId: string): Promise<void> {
+function formatStorage(jars: KafkaJars, node: NodeState, clusterId: string, security: SecurityState | undefined): Promise<void> {
   const files = nodeFiles(node);
   // Static voters (controller.quorum.voters) need neither --standalone nor --initial-controllers.
-  const args = ['-Xmx256m', `-Dlog4j2.configurationFile=${files.log4j}`, '-cp', jars.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', files.properties];
+  // SCRAM users are written into the cluster's metadata here, so that the brokers can log in to each
+  // other on their first start.
+  const args = ['-Xmx256m', `-Dlog4j2.configurationFile=${files.log4j}`, '-cp', jars.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', files.properties, ...scramFormatArgs(security)];
   return new Promise((resolvePromise, reject) => {
     execFile(javaBin(), args, { cwd: node.dir, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) reject(new Error(`formatting the storage of Kafka node ${node.id} failed: ${(stderr || stdout || err.message).trim()}`));
@@ -382,7 +415,7 @@ class NodeExitedError extends Error {
  */
 async function waitUntilUp(state: ClusterState, started: readonly NodeState[], expectedBrokers: number, timeoutMs: number, requireIds?: number[]): Promise<void> {
   const abort = new AbortController();
-  const bootstrap = requireIds ? bootstrapOf(started) : state.bootstrap;
+  const bootstrap = clientConnection(requireIds ? bootstrapOf(started) : state.bootstrap, state.security);
   const watcher = (async () => {
     while (!abort.signal.aborted) {
       for (const node of started) {

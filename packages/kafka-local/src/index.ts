@@ -4,3 +4,5 @@ export { ensureKafkaJars, defaultCacheDir, readPomVersions, DEFAULT_POM } from '
 export type { KafkaJars, JarOptions, Log } from './jars.js';
 export { kafkaHome, stateFile, readState } from './layout.js';
 export type { ClusterState, NodeState } from './layout.js';
+export { SECURITY_CHOICES, SCRAM_MECHANISM } from './security.js';
+export type { Security, SecurityState, ScramUser } from './security.js';

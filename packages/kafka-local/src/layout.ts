@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { listenerOf, securityProperties, type SecurityState } from './security.js';
 
 /** Where a local cluster keeps everything: `<dataDir>/kafka`. */
 export function kafkaHome(dataDir: string): string {
@@ -33,6 +34,8 @@ export interface ClusterState {
   readonly bootstrap: string;
   readonly nodes: NodeState[];
   readonly createdAt: string;
+  /** Absent for a PLAINTEXT cluster. */
+  readonly security?: SecurityState;
 }
 
 export const HOST = '127.0.0.1';
@@ -81,7 +84,8 @@ export function readState(dataDir: string): ClusterState | undefined {
 export function writeState(dataDir: string, state: ClusterState): void {
   mkdirSync(kafkaHome(dataDir), { recursive: true });
   const file = stateFile(dataDir);
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
+  // Readable by its owner only: a secured cluster's passwords are in it.
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
 }
 
@@ -110,7 +114,8 @@ export function brokerThreads(cores = availableParallelism()): { network: number
  * internal topics follows the node count, topics are never created implicitly (Pulse creates its own,
  * with their contracted partition counts), and the first consumer group joins without the 3 s delay.
  */
-export function serverProperties(node: NodeState, all: readonly NodeState[]): string {
+export function serverProperties(node: NodeState, all: readonly NodeState[], security?: SecurityState): string {
+  const listener = security === undefined ? 'PLAINTEXT' : listenerOf(security.security);
   const rf = Math.min(all.length, 3);
   const minIsr = Math.min(rf, 2);
   const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
@@ -120,11 +125,12 @@ export function serverProperties(node: NodeState, all: readonly NodeState[]): st
     ['node.id', node.id],
     // Static quorum: every node knows all voters, so formatting needs no --standalone/--initial-controllers.
     ['controller.quorum.voters', voters],
-    ['listeners', `PLAINTEXT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}`],
-    ['advertised.listeners', `PLAINTEXT://${HOST}:${node.brokerPort}`],
-    ['listener.security.protocol.map', 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT'],
+    ['listeners', `${listener}://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}`],
+    ['advertised.listeners', `${listener}://${HOST}:${node.brokerPort}`],
+    // The controllers stay PLAINTEXT on 127.0.0.1 even in a secured cluster: only clients are secured.
+    ['listener.security.protocol.map', `${listener}:${listener},CONTROLLER:PLAINTEXT`],
     ['controller.listener.names', 'CONTROLLER'],
-    ['inter.broker.listener.name', 'PLAINTEXT'],
+    ['inter.broker.listener.name', listener],
     ['log.dirs', nodeFiles(node).data],
     ['num.partitions', 1],
     ['default.replication.factor', rf],
@@ -141,6 +147,7 @@ export function serverProperties(node: NodeState, all: readonly NodeState[]): st
     ['unclean.leader.election.enable', 'false'],
     ['num.network.threads', threads.network],
     ['num.io.threads', threads.io],
+    ...(security === undefined ? [] : securityProperties(security)),
   ];
   return ['# Written by `pulse kafka start`; rewritten on every start.', ...props.map(([k, v]) => `${k}=${v}`), ''].join('\n');
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POM, readPomVersions } from '../src/jars.js';
 import { bootstrapOf, brokerThreads, newClusterId, planNodes, serverProperties } from '../src/layout.js';
+import { clientConnection, clientEnvironment, scramFormatArgs, type SecurityState } from '../src/security.js';
 
 function parse(properties: string): Map<string, string> {
   return new Map(
@@ -51,6 +52,47 @@ describe('cluster layout', () => {
     expect(props.map((p) => p.get('node.id'))).toEqual(['1', '2', '3']);
     expect(props[0]!.get('offsets.topic.replication.factor')).toBe('3');
     expect(props[0]!.get('transaction.state.log.min.isr')).toBe('2');
+  });
+
+  it('secures the client listener with TLS and SCRAM, and keeps the controllers PLAINTEXT', () => {
+    const [node] = planNodes('/tmp/x', 1, 9092);
+    const security: SecurityState = {
+      security: 'sasl_ssl',
+      caFile: '/tmp/x/kafka/tls/ca.pem',
+      keystoreFile: '/tmp/x/kafka/tls/broker.p12',
+      truststoreFile: '/tmp/x/kafka/tls/truststore.p12',
+      storePassword: 'sp',
+      scram: { broker: { name: 'broker', password: 'bp' }, client: { name: 'pulse', password: 'cp' } },
+    };
+    const props = parse(serverProperties(node!, [node!], security));
+    expect(props.get('listeners')).toBe('SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093');
+    expect(props.get('advertised.listeners')).toBe('SASL_SSL://127.0.0.1:9092');
+    expect(props.get('listener.security.protocol.map')).toBe('SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT');
+    expect(props.get('inter.broker.listener.name')).toBe('SASL_SSL');
+    expect(props.get('sasl.enabled.mechanisms')).toBe('SCRAM-SHA-512');
+    expect(props.get('sasl.mechanism.inter.broker.protocol')).toBe('SCRAM-SHA-512');
+    expect(props.get('listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config')).toBe('org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="bp";');
+    expect([props.get('ssl.keystore.location'), props.get('ssl.keystore.type'), props.get('ssl.truststore.location')]).toEqual([security.keystoreFile, 'PKCS12', security.truststoreFile]);
+    expect(scramFormatArgs(security)).toEqual(['--add-scram', 'SCRAM-SHA-512=[name=broker,password=bp]', '--add-scram', 'SCRAM-SHA-512=[name=pulse,password=cp]']);
+    expect(clientConnection('127.0.0.1:9092', security)).toEqual({
+      'bootstrap.servers': '127.0.0.1:9092',
+      'security.protocol': 'sasl_ssl',
+      'ssl.ca.location': security.caFile,
+      'sasl.mechanisms': 'SCRAM-SHA-512',
+      'sasl.username': 'pulse',
+      'sasl.password': 'cp',
+    });
+    expect(clientEnvironment('127.0.0.1:9092', security).map(([k]) => k)).toEqual([
+      'KAFKA_BOOTSTRAP_SERVERS',
+      'PULSE_KAFKA_SECURITY_PROTOCOL',
+      'PULSE_KAFKA_SASL_MECHANISM',
+      'PULSE_KAFKA_SASL_USERNAME',
+      'PULSE_KAFKA_SASL_PASSWORD',
+      'PULSE_KAFKA_SSL_CA_LOCATION',
+    ]);
+    const ssl = parse(serverProperties(node!, [node!], { ...security, security: 'ssl', scram: undefined }));
+    expect(ssl.get('listeners')).toBe('SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093');
+    expect(ssl.has('sasl.enabled.mechanisms')).toBe(false);
   });
 
   it('makes cluster ids of 16 random bytes in base64url that never look like a flag', () => {

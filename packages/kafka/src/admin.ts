@@ -1,7 +1,8 @@
-import { connect } from 'node:net';
 import type { PulseConfig } from '@pulse/config';
+import { describeTopicConfigs as describeNative } from '@pulse/engine';
 import type * as RdKafkaTypes from '@confluentinc/kafka-javascript';
-import { RdKafka, promisify, toError, type LibrdKafkaError } from './clients.js';
+import { RdKafka, connectionConfig, promisify, toError, type LibrdKafkaError } from './clients.js';
+import { KafkaRefusedError, refusalInLog } from './refusal.js';
 import { TOPIC_SPECS, type TopicSpec } from './topics.js';
 
 export type AdminClient = RdKafkaTypes.IAdminClient;
@@ -15,9 +16,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A node-rdkafka-style admin client; its `connect` is synchronous and reaches no broker yet. */
 export function createAdminClient(config: PulseConfig, clientId = 'admin'): AdminClient {
   return RdKafka.AdminClient.create({
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
-  });
+  } as RdKafkaTypes.GlobalConfig);
 }
 
 async function withAdmin<T>(config: PulseConfig, fn: (admin: AdminClient) => Promise<T>): Promise<T> {
@@ -42,13 +43,22 @@ export interface WaitForBrokerOptions {
   requireIds?: readonly number[];
 }
 
+/** Where to reach a cluster: a bootstrap list (plaintext), or librdkafka connection properties (`connectionConfig`). */
+export type KafkaTarget = string | Readonly<Record<string, string>>;
+
+function targetSettings(target: KafkaTarget): Record<string, string> {
+  return typeof target === 'string' ? { 'bootstrap.servers': target } : { ...target };
+}
+
 /**
- * Waits until a metadata request to `bootstrap` lists at least `expectedBrokers` brokers. A broker is
+ * Waits until a metadata request to `target` lists at least `expectedBrokers` brokers. A broker is
  * listed once it has registered with the controller and is unfenced, i.e. ready for clients. Each
  * attempt uses a fresh client so that librdkafka's reconnect backoff never delays noticing a broker
- * that just came up.
+ * that just came up. A refused login or an untrusted certificate fails at once: waiting cannot fix it.
  */
-export async function waitForBroker(bootstrap: string, expectedBrokers = 1, timeoutMs = 30_000, options: WaitForBrokerOptions = {}): Promise<BrokerInfo[]> {
+export async function waitForBroker(target: KafkaTarget, expectedBrokers = 1, timeoutMs = 30_000, options: WaitForBrokerOptions = {}): Promise<BrokerInfo[]> {
+  const settings = targetSettings(target);
+  const bootstrap = settings['bootstrap.servers'];
   const deadline = Date.now() + timeoutMs;
   const requireIds = options.requireIds ?? [];
   let last = 'no answer yet';
@@ -60,21 +70,30 @@ export async function waitForBroker(bootstrap: string, expectedBrokers = 1, time
       throw new Error(`Kafka at ${bootstrap} did not list ${want} within ${(timeoutMs / 1000).toFixed(0)} s (last: ${last})`);
     }
     try {
-      const brokers = await fetchBrokers(bootstrap, Math.min(remaining, 5_000));
+      const brokers = await fetchBrokers(settings, Math.min(remaining, 5_000));
       if (brokers.length >= expectedBrokers && requireIds.every((id) => brokers.some((b) => b.id === id))) return brokers;
       last = `metadata listed broker${brokers.length === 1 ? '' : 's'} ${brokers.map((b) => b.id).join(', ') || 'none'}`;
     } catch (err) {
+      if (err instanceof KafkaRefusedError) throw err;
       last = (err as Error).message;
     }
     await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
   }
 }
 
-async function fetchBrokers(bootstrap: string, timeoutMs: number): Promise<BrokerInfo[]> {
-  // log_level 0: connection refused is the expected answer while a broker starts; do not print it.
-  const client = new RdKafka.Producer({ 'bootstrap.servers': bootstrap, 'client.id': 'pulse-wait-for-broker', 'log_level': 0 } as RdKafkaTypes.ProducerGlobalConfig);
+async function fetchBrokers(settings: Record<string, string>, timeoutMs: number): Promise<BrokerInfo[]> {
+  // Errors only, as events (never printed): connection refused is the expected answer while a broker
+  // starts; a refused login or certificate ends the wait.
+  const client = new RdKafka.Producer({ ...settings, 'client.id': 'pulse-wait-for-broker', 'log_level': 3 } as RdKafkaTypes.ProducerGlobalConfig);
+  let refused: ((err: Error) => void) | undefined;
+  const refusal = new Promise<never>((_, reject) => (refused = reject));
+  refusal.catch(() => {});
+  client.on('event.log', (line: { message: string }) => {
+    const r = refusalInLog(line.message);
+    if (r !== null) refused!(r);
+  });
   try {
-    const metadata = await promisify<RdKafkaTypes.Metadata>((cb) => client.connect({ timeout: timeoutMs, allTopics: false }, cb as never));
+    const metadata = await Promise.race([promisify<RdKafkaTypes.Metadata>((cb) => client.connect({ timeout: timeoutMs, allTopics: false }, cb as never)), refusal]);
     return metadata.brokers.map((b) => ({ id: b.id, host: b.host, port: b.port }));
   } finally {
     if (client.isConnected()) await promisify<unknown>((cb) => client.disconnect(cb as never)).catch(() => {});
@@ -135,9 +154,28 @@ export interface EnsureTopicsOptions {
   timeoutMs?: number;
 }
 
-/** The topic-level configuration a spec requires, replication settings from configuration included. */
-export function requiredTopicConfig(config: PulseConfig, spec: TopicSpec): Record<string, string> {
-  return { 'cleanup.policy': 'delete', ...spec.config, 'min.insync.replicas': String(config.kafka.minInsyncReplicas) };
+/** Replicas of a topic when configuration leaves it to the cluster (kafka.replicationFactor 0). */
+export const MAX_AUTO_REPLICATION = 3;
+
+/**
+ * The replication factor of a topic Pulse creates on a cluster of `brokers` live brokers: configured,
+ * or one replica per broker up to MAX_AUTO_REPLICATION (docs/kafka.md, "Replication").
+ */
+export function replicationFor(config: PulseConfig, brokers: number): number {
+  return config.kafka.replicationFactor > 0 ? config.kafka.replicationFactor : Math.max(1, Math.min(MAX_AUTO_REPLICATION, brokers));
+}
+
+/**
+ * min.insync.replicas of a topic with `replicationFactor` replicas: configured, or 2 from 3 replicas up,
+ * so that an acks=all write survives a broker failure and the topic stays writable through one.
+ */
+export function minInsyncFor(config: PulseConfig, replicationFactor: number): number {
+  return config.kafka.minInsyncReplicas > 0 ? config.kafka.minInsyncReplicas : replicationFactor >= 3 ? 2 : 1;
+}
+
+/** The topic-level configuration a spec requires of a topic with `replicationFactor` replicas. */
+export function requiredTopicConfig(config: PulseConfig, spec: TopicSpec, replicationFactor: number): Record<string, string> {
+  return { 'cleanup.policy': 'delete', ...spec.config, 'min.insync.replicas': String(minInsyncFor(config, replicationFactor)) };
 }
 
 /**
@@ -151,12 +189,15 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
   const timeoutMs = options.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   const bootstrap = config.kafka.bootstrapServers;
+  let brokers: BrokerInfo[];
   try {
-    await waitForBroker(bootstrap, 1, Math.min(timeoutMs, 15_000));
+    brokers = await waitForBroker(connectionConfig(config), 1, Math.min(timeoutMs, 15_000));
   } catch (err) {
+    if (err instanceof KafkaRefusedError) throw err;
     throw new Error(`cannot reach Kafka at ${bootstrap} (is it running? \`pnpm pulse kafka start\` starts a local one): ${(err as Error).message}`);
   }
   const warnings: string[] = [];
+  const replicationFactor = replicationFor(config, brokers.length);
   return withAdmin(config, async (admin) => {
     const names = specs.map((s) => s.name);
     const existing = await describeExisting(admin, names, timeoutMs);
@@ -168,8 +209,8 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
       const topic: RdKafkaTypes.NewTopic = {
         topic: spec.name,
         num_partitions: spec.partitions,
-        replication_factor: config.kafka.replicationFactor,
-        config: requiredTopicConfig(config, spec) as RdKafkaTypes.NewTopic['config'],
+        replication_factor: replicationFactor,
+        config: requiredTopicConfig(config, spec, replicationFactor) as RdKafkaTypes.NewTopic['config'],
       };
       try {
         await promisify<void>((cb) => admin.createTopic(topic, Math.max(1_000, deadline - Date.now()), cb as never));
@@ -177,7 +218,7 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
       } catch (err) {
         // Another process created it between our describe and create: check it like any existing topic.
         if ((err as { code?: number }).code === TOPIC_ALREADY_EXISTS) raced.push(spec);
-        else throw new Error(`creating topic ${spec.name} (${spec.partitions} partitions, replication factor ${config.kafka.replicationFactor}) failed: ${(err as Error).message}`);
+        else throw new Error(`creating topic ${spec.name} (${spec.partitions} partitions, replication factor ${replicationFactor}) failed: ${(err as Error).message}`);
       }
     }
     if (raced.length > 0) {
@@ -204,11 +245,12 @@ export async function ensureTopics(config: PulseConfig, specs: readonly TopicSpe
     const topics = specs.map((spec): TopicReport => {
       const isNew = created.includes(spec.name);
       const d = existing.get(spec.name);
+      const rf = isNew ? replicationFactor : (d!.partitions[0]?.replicas.length ?? 0);
       return {
         name: spec.name,
         partitions: isNew ? spec.partitions : d!.partitions.length,
-        replicationFactor: isNew ? config.kafka.replicationFactor : (d!.partitions[0]?.replicas.length ?? 0),
-        config: requiredTopicConfig(config, spec),
+        replicationFactor: rf,
+        config: requiredTopicConfig(config, spec, rf),
         status: isNew ? 'created' : 'exists',
       };
     });
@@ -235,22 +277,26 @@ async function validate(config: PulseConfig, specs: readonly TopicSpec[], existi
     if (d.partitions.length !== spec.partitions) {
       mismatches.push({ topic: spec.name, setting: 'partitions', expected: String(spec.partitions), actual: String(d.partitions.length) });
     }
+    // With the replication left to the cluster, an existing topic's factor stands: a broker down for a
+    // moment must not make the topics look wrong.
     const rf = d.partitions[0]?.replicas.length ?? 0;
-    if (rf !== config.kafka.replicationFactor) {
+    if (config.kafka.replicationFactor > 0 && rf !== config.kafka.replicationFactor) {
       mismatches.push({ topic: spec.name, setting: 'replication.factor', expected: String(config.kafka.replicationFactor), actual: String(rf) });
     }
   }
-  const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s))))];
+  const rfOf = (spec: TopicSpec): number => existing.get(spec.name)!.partitions[0]?.replicas.length ?? 0;
+  const keys = [...new Set(specs.flatMap((s) => Object.keys(requiredTopicConfig(config, s, rfOf(s)))))];
   let actual: Map<string, Record<string, string | null>> | undefined;
   try {
-    actual = await describeTopicConfigs(config.kafka.bootstrapServers, specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
+    actual = await describeTopicConfigs(connectionConfig(config), specs.map((s) => s.name), { keys, clientId: `${config.kafka.clientId}-admin` });
   } catch (err) {
+    if ((err as { code?: string }).code === 'KAFKA_AUTHENTICATION' || (err as { code?: string }).code === 'KAFKA_TLS') throw err;
     warnings.push(`could not read the configuration of existing topics, so retention and cleanup policy were not checked: ${(err as Error).message}`);
   }
   if (actual !== undefined) {
     for (const spec of specs) {
       const values = actual.get(spec.name) ?? {};
-      for (const [key, expected] of Object.entries(requiredTopicConfig(config, spec))) {
+      for (const [key, expected] of Object.entries(requiredTopicConfig(config, spec, rfOf(spec)))) {
         const value = values[key];
         if (value !== undefined && value !== expected) mismatches.push({ topic: spec.name, setting: key, expected, actual: value ?? '(none)' });
       }
@@ -316,7 +362,24 @@ export async function describeTopic(config: PulseConfig, topic: string, timeoutM
   return withAdmin(config, (admin) => partitionsOf(admin, topic, timeoutMs));
 }
 
+/**
+ * The topic's id (its UUID, in hex): Kafka gives a topic a new one when it is created again, and a topic
+ * of the same name on another cluster has another, so offsets stored with it can be told apart.
+ */
+export async function topicId(config: PulseConfig, topic: string, timeoutMs = 10_000): Promise<string> {
+  return withAdmin(config, async (admin) => {
+    const { mostSignificantBits: high, leastSignificantBits: low } = (await describeOne(admin, topic, timeoutMs)).topicId;
+    return `${BigInt.asUintN(64, high).toString(16).padStart(16, '0')}${BigInt.asUintN(64, low).toString(16).padStart(16, '0')}`;
+  });
+}
+
 async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number): Promise<PartitionInfo[]> {
+  return (await describeOne(admin, topic, timeoutMs)).partitions
+    .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+async function describeOne(admin: AdminClient, topic: string, timeoutMs: number): Promise<RdKafkaTypes.TopicDescription> {
   // A topic created a moment ago (by another client) can be missing from this broker's metadata
   // for a little while: ask again briefly before calling it unknown.
   const deadline = Date.now() + Math.min(timeoutMs, 2_000);
@@ -327,9 +390,7 @@ async function partitionsOf(admin: AdminClient, topic: string, timeoutMs: number
     await sleep(100);
   }
   if (d === undefined || d.error) throw new Error(`describing topic ${topic} failed: ${d?.error?.message ?? 'no answer'}`);
-  return d.partitions
-    .map((p) => ({ partition: p.partition, leader: p.leader?.id ?? -1, replicas: p.replicas.map((r) => r.id), isr: p.isr.map((r) => r.id) }))
-    .sort((a, b) => a.partition - b.partition);
+  return d;
 }
 
 export interface PartitionOffsets {
@@ -396,77 +457,7 @@ export async function highWatermarks(config: PulseConfig, topic: string, options
 }
 
 // ---------------------------------------------------------------------------------------------------
-// DescribeConfigs over Kafka's wire protocol.
-//
-// Neither API of @confluentinc/kafka-javascript 1.x offers DescribeConfigs, and without it a topic
-// created earlier with another retention or cleanup policy would pass unnoticed. The request is small,
-// so it is spoken here directly: DescribeConfigs v1 (KIP-896 removed v0 in Kafka 4.0; v1..v3 are
-// served by every broker since 1.1), request header v1, over PLAINTEXT — the only security protocol
-// Pulse's configuration knows. Any broker can answer for topic resources.
-
-const API_DESCRIBE_CONFIGS = 32;
-const RESOURCE_TOPIC = 2;
-
-class Writer {
-  private readonly parts: Buffer[] = [];
-  int8(v: number): this {
-    const b = Buffer.alloc(1);
-    b.writeInt8(v);
-    this.parts.push(b);
-    return this;
-  }
-  int16(v: number): this {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(v);
-    this.parts.push(b);
-    return this;
-  }
-  int32(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(v);
-    this.parts.push(b);
-    return this;
-  }
-  string(s: string | null): this {
-    if (s === null) return this.int16(-1);
-    const bytes = Buffer.from(s, 'utf8');
-    this.int16(bytes.length);
-    this.parts.push(bytes);
-    return this;
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
-
-class Reader {
-  private offset = 0;
-  constructor(private readonly buf: Buffer) {}
-  int8(): number {
-    return this.buf.readInt8(this.advance(1));
-  }
-  int16(): number {
-    return this.buf.readInt16BE(this.advance(2));
-  }
-  int32(): number {
-    return this.buf.readInt32BE(this.advance(4));
-  }
-  bool(): boolean {
-    return this.int8() !== 0;
-  }
-  string(): string | null {
-    const len = this.int16();
-    if (len < 0) return null;
-    const start = this.advance(len);
-    return this.buf.toString('utf8', start, start + len);
-  }
-  private advance(n: number): number {
-    const at = this.offset;
-    if (at + n > this.buf.length) throw new Error('truncated DescribeConfigs response');
-    this.offset += n;
-    return at;
-  }
-}
+// Topic configuration
 
 export interface DescribeConfigsOptions {
   /** Only these keys; all of the topic's configuration when omitted. */
@@ -477,98 +468,17 @@ export interface DescribeConfigsOptions {
 
 /**
  * The effective configuration of topics (explicit values and the broker defaults they inherit), by
- * topic name. Topics that do not exist are left out. Tries each bootstrap server in turn.
+ * topic name; topics that do not exist are left out. The JavaScript client offers no DescribeConfigs,
+ * so this goes through librdkafka's admin API in the native clients, over the same connection settings
+ * as every other client. A refused login or certificate fails with a KafkaRefusedError.
  */
-export async function describeTopicConfigs(bootstrap: string, topics: readonly string[], options: DescribeConfigsOptions = {}): Promise<Map<string, Record<string, string | null>>> {
-  const correlationId = Math.floor(Math.random() * 0x7fffffff);
-  const body = new Writer().int32(topics.length);
-  for (const topic of topics) {
-    body.int8(RESOURCE_TOPIC).string(topic);
-    if (options.keys === undefined) body.int32(-1);
-    else {
-      body.int32(options.keys.length);
-      for (const key of options.keys) body.string(key);
-    }
-  }
-  body.int8(0); // include_synonyms
-  const request = Buffer.concat([
-    new Writer().int16(API_DESCRIBE_CONFIGS).int16(1).int32(correlationId).string(options.clientId ?? 'pulse-admin').toBuffer(),
-    body.toBuffer(),
-  ]);
-  const frame = Buffer.concat([new Writer().int32(request.length).toBuffer(), request]);
-
-  let lastError: Error = new Error(`no bootstrap server in ${JSON.stringify(bootstrap)}`);
-  for (const server of bootstrap.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
-    const { host, port } = parseHostPort(server);
-    try {
-      return parseDescribeConfigs(await roundTrip(host, port, frame, options.timeoutMs ?? 10_000), correlationId);
-    } catch (err) {
-      lastError = new Error(`DescribeConfigs via ${server}: ${(err as Error).message}`);
-    }
-  }
-  throw lastError;
-}
-
-function parseHostPort(server: string): { host: string; port: number } {
-  const colon = server.lastIndexOf(':');
-  const host = colon > 0 ? server.slice(0, colon).replace(/^\[(.*)\]$/, '$1') : server;
-  const port = colon > 0 ? Number(server.slice(colon + 1)) : 9092;
-  return { host, port };
-}
-
-function parseDescribeConfigs(response: Buffer, correlationId: number): Map<string, Record<string, string | null>> {
-  const r = new Reader(response);
-  if (r.int32() !== correlationId) throw new Error('response does not match the request (correlation id)');
-  r.int32(); // throttle_time_ms
-  const result = new Map<string, Record<string, string | null>>();
-  const resources = r.int32();
-  for (let i = 0; i < resources; i++) {
-    const errorCode = r.int16();
-    const errorMessage = r.string();
-    r.int8(); // resource_type
-    const name = r.string() ?? '';
-    const values: Record<string, string | null> = {};
-    const count = r.int32();
-    for (let j = 0; j < count; j++) {
-      const key = r.string() ?? '';
-      values[key] = r.string();
-      r.bool(); // read_only
-      r.int8(); // config_source
-      r.bool(); // is_sensitive
-      const synonyms = r.int32();
-      for (let k = 0; k < synonyms; k++) {
-        r.string();
-        r.string();
-        r.int8();
-      }
-    }
-    if (errorCode === UNKNOWN_TOPIC_OR_PARTITION) continue;
-    if (errorCode !== 0) throw new Error(`topic ${name}: broker error ${errorCode}${errorMessage ? ` (${errorMessage})` : ''}`);
-    result.set(name, values);
-  }
-  return result;
-}
-
-/** Sends one size-prefixed request and resolves with the body of the size-prefixed response. */
-function roundTrip(host: string, port: number, frame: Buffer, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    let received = Buffer.alloc(0);
-    const fail = (err: Error) => {
-      socket.destroy();
-      reject(err);
-    };
-    socket.setTimeout(timeoutMs, () => fail(new Error(`no answer within ${timeoutMs} ms`)));
-    socket.once('error', fail);
-    socket.once('close', () => reject(new Error('connection closed by the broker (unsupported request version?)')));
-    socket.once('connect', () => socket.write(frame));
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4) return;
-      const size = received.readInt32BE(0);
-      if (received.length < 4 + size) return;
-      socket.destroy();
-      resolve(received.subarray(4, 4 + size));
-    });
-  });
+export async function describeTopicConfigs(target: KafkaTarget, topics: readonly string[], options: DescribeConfigsOptions = {}): Promise<Map<string, Record<string, string | null>>> {
+  const settings = { ...targetSettings(target), 'client.id': options.clientId ?? 'pulse-admin' };
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  // librdkafka's admin client never hears of a refused login or certificate: a metadata request does.
+  await waitForBroker(settings, 1, timeoutMs);
+  const found = await describeNative(settings, topics, timeoutMs);
+  if (options.keys === undefined) return found;
+  const keys = options.keys;
+  return new Map([...found].map(([topic, values]) => [topic, Object.fromEntries(keys.filter((k) => k in values).map((k) => [k, values[k]!]))]));
 }

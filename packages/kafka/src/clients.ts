@@ -19,16 +19,70 @@ export type ConsumerGlobalConfig = RdKafkaTypes.ConsumerGlobalConfig;
  */
 export const PARTITIONER = 'murmur2_random';
 
-/** The producer settings of the load generator and collectors: the spec's, overridable by configuration. */
+/**
+ * The librdkafka properties that reach a cluster: bootstrap servers, security protocol, SASL and TLS
+ * (docs/kafka.md). Every Kafka client of Pulse, native or JavaScript, starts from these.
+ */
+export function connectionConfig(config: PulseConfig): Record<string, string> {
+  const k = config.kafka;
+  const out: Record<string, string> = { 'bootstrap.servers': k.bootstrapServers, 'security.protocol': k.securityProtocol.toLowerCase() };
+  if (k.securityProtocol.startsWith('SASL_')) {
+    out['sasl.mechanisms'] = k.saslMechanism;
+    out['sasl.username'] = k.saslUsername;
+    out['sasl.password'] = k.saslPassword;
+  }
+  if (k.securityProtocol.endsWith('SSL')) {
+    if (k.sslCaLocation !== '') out['ssl.ca.location'] = k.sslCaLocation;
+    if (k.sslCertificateLocation !== '') out['ssl.certificate.location'] = k.sslCertificateLocation;
+    if (k.sslKeyLocation !== '') out['ssl.key.location'] = k.sslKeyLocation;
+    if (k.sslKeyPassword !== '') out['ssl.key.password'] = k.sslKeyPassword;
+    if (k.sslKeystoreLocation !== '') out['ssl.keystore.location'] = k.sslKeystoreLocation;
+    if (k.sslKeystorePassword !== '') out['ssl.keystore.password'] = k.sslKeystorePassword;
+    out['ssl.endpoint.identification.algorithm'] = k.sslEndpointIdentification;
+  }
+  return out;
+}
+
+/**
+ * The connection settings as a Java client's properties, for Kafka's own tools (ProducerPerformance in
+ * the benchmarks): the JAAS line for SASL, the CA as a PEM truststore, a PKCS#12 keystore for mutual TLS.
+ * Java clients read no PEM key pair from separate files, so that form of mutual TLS is refused.
+ */
+export function javaConnectionProperties(config: PulseConfig): Record<string, string> {
+  const k = config.kafka;
+  const out: Record<string, string> = { 'bootstrap.servers': k.bootstrapServers, 'security.protocol': k.securityProtocol };
+  if (k.securityProtocol.startsWith('SASL_')) {
+    const module = k.saslMechanism === 'PLAIN' ? 'org.apache.kafka.common.security.plain.PlainLoginModule' : 'org.apache.kafka.common.security.scram.ScramLoginModule';
+    const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    out['sasl.mechanism'] = k.saslMechanism;
+    out['sasl.jaas.config'] = `${module} required username=${quote(k.saslUsername)} password=${quote(k.saslPassword)};`;
+  }
+  if (k.securityProtocol.endsWith('SSL')) {
+    if (k.sslCaLocation !== '') Object.assign(out, { 'ssl.truststore.type': 'PEM', 'ssl.truststore.location': k.sslCaLocation });
+    if (k.sslCertificateLocation !== '') throw new Error("Kafka's Java tools take a client certificate as a PKCS#12 keystore (kafka.sslKeystoreLocation), not as PEM files");
+    if (k.sslKeystoreLocation !== '') Object.assign(out, { 'ssl.keystore.type': 'PKCS12', 'ssl.keystore.location': k.sslKeystoreLocation, 'ssl.keystore.password': k.sslKeystorePassword });
+    out['ssl.endpoint.identification.algorithm'] = k.sslEndpointIdentification === 'https' ? 'https' : '';
+  }
+  return out;
+}
+
+/**
+ * The producer settings of the load generator and collectors: the spec's batching and compression,
+ * overridable by configuration. With acks=all (the default) the producer is idempotent, so a retry
+ * after a lost acknowledgement (a broker failing over) neither duplicates nor reorders records; with the
+ * spec's acks=1 it cannot be (librdkafka requires acks=all for idempotence).
+ */
 export function producerConfig(config: PulseConfig, clientId: string, overrides: ProducerGlobalConfig = {}): ProducerGlobalConfig {
+  const all = config.producer.acks === 'all' || config.producer.acks === '-1';
   // `acks` is a topic-level property; librdkafka takes it in the global configuration as the default.
   return {
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
     'batch.size': config.producer.batchSize,
     'linger.ms': config.producer.lingerMs,
     'compression.type': config.producer.compression as ProducerGlobalConfig['compression.type'],
-    'acks': Number(config.producer.acks === 'all' ? -1 : config.producer.acks),
+    'acks': all ? -1 : Number(config.producer.acks),
+    'enable.idempotence': all,
     'partitioner': PARTITIONER,
     ...overrides,
   } as ProducerGlobalConfig;
@@ -46,7 +100,7 @@ const FETCH_QUEUE_BACKOFF_MS = 10;
 
 export function consumerConfig(config: PulseConfig, clientId: string, groupId: string, overrides: ConsumerGlobalConfig = {}): ConsumerGlobalConfig {
   return {
-    'bootstrap.servers': config.kafka.bootstrapServers,
+    ...connectionConfig(config),
     'client.id': `${config.kafka.clientId}-${clientId}`,
     'group.id': groupId,
     'enable.auto.commit': false,

@@ -3,3 +3,5 @@ export * from './producer.js';
 export * from './topics.js';
 export * from './admin.js';
 export * from './stats.js';
+export * from './read.js';
+export * from './refusal.js';

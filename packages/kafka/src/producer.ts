@@ -1,4 +1,5 @@
 import { RdKafka, promisify, toError, type LibrdKafkaError, type Producer, type ProducerGlobalConfig } from './clients.js';
+import { connectClient } from './refusal.js';
 
 export type Headers = { [key: string]: string | Buffer }[];
 
@@ -69,7 +70,7 @@ export class TrackedProducer {
 
   static async connect(config: ProducerGlobalConfig, pollIntervalMs = 5): Promise<TrackedProducer> {
     const client = new RdKafka.Producer({ ...config, dr_cb: true });
-    await promisify<unknown>((cb) => client.connect({ timeout: 30_000 }, cb as never));
+    await connectClient(client);
     client.setPollInterval(pollIntervalMs);
     return new TrackedProducer(client);
   }

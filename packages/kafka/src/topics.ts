@@ -27,10 +27,14 @@ export const TOPICS = {
   aggregatorChangelog: 'pulse-aggregator-changelog',
   recsModel: 'pulse-recs-model',
   identities: 'pulse-identities',
+  deadLetterReplays: 'pulse-dlq-replays',
   alerts: 'pulse-alerts',
   alertsState: 'pulse-alerts-state',
   alertSilences: 'pulse-alert-silences',
 } as const;
+
+/** The field of an input event whose value is its record key, and so decides its partition. */
+export const KEY_FIELDS: Readonly<Record<string, string>> = { [TOPICS.userClicks]: 'userId', [TOPICS.userPurchases]: 'userId', [TOPICS.sensorData]: 'sensorId' };
 
 /** Largest state snapshot one changelog record may carry (LZ4-compressed). */
 export const CHANGELOG_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -85,6 +89,12 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     partitions: 6,
     config: { 'retention.ms': String(7 * DAY) },
     doc: 'identify, group and alias calls the collector received (key userId)',
+  },
+  {
+    name: TOPICS.deadLetterReplays,
+    partitions: 1,
+    config: { 'cleanup.policy': 'compact' },
+    doc: 'the ids of the dead letters `pulse dlq replay` has re-sent, written in the same transaction as the re-sent records (compacted)',
   },
   {
     name: TOPICS.aggregatorChangelog,

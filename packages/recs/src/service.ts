@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, RecsModel, batchValues, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
-import { RdKafka, TrackedProducer, consumerConfig, describeTopic, promisify, STATS_INTERVAL_MS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
+import { RdKafka, TrackedProducer, connectClient, connectionConfig, consumerConfig, describeTopic, promisify, STATS_INTERVAL_MS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
 
 const INPUTS = [TOPICS.userClicks, TOPICS.userPurchases] as const;
 const MODEL_KEY = 'model';
@@ -69,7 +69,7 @@ export class RecsService {
       }
     }
     this.consumer.assign(assignment);
-    if (this.options.snapshotIntervalMs > 0) this.producer = await TrackedProducer.connect({ 'bootstrap.servers': this.config.kafka.bootstrapServers, 'acks': -1, 'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024 } as never);
+    if (this.options.snapshotIntervalMs > 0) this.producer = await TrackedProducer.connect({ ...connectionConfig(this.config), 'acks': -1, 'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024 } as never);
     this.running = true;
     this.loopDone = this.loop();
     this.log(`recs: reading ${INPUTS.join(' and ')} (${assignment.length} partitions) ${restored ? `from a model snapshot (${restored.bytes} bytes)` : 'from the beginning'}`);
@@ -77,7 +77,7 @@ export class RecsService {
 
   private async restore(): Promise<{ model: RecsModel; offsets: Offsets; bytes: number } | null> {
     const reader = new RdKafka.KafkaConsumer(consumerConfig(this.config, 'recs-restore', `${this.config.aggregator.groupId}-recs-restore`, { 'fetch.message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES }), {});
-    await promisify<unknown>((cb) => reader.connect({ timeout: 30_000 }, cb as never));
+    await connectClient(reader);
     try {
       const { lowOffset, highOffset } = await promisify<{ lowOffset: number; highOffset: number }>((cb) => reader.queryWatermarkOffsets(TOPICS.recsModel, 0, 10_000, cb as never));
       if (highOffset <= lowOffset) return null;

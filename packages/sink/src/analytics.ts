@@ -31,7 +31,7 @@ export interface Overview {
 }
 
 /** The queries the API asks; `pulse serve` has them answered by the process that owns the store. */
-export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'topProducts', 'overview'] as const;
+export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'sensors', 'topProducts', 'overview'] as const;
 export type AnalyticsQueries = Pick<Analytics, (typeof ANALYTICS_QUERIES)[number]>;
 
 /**
@@ -148,6 +148,39 @@ export class Analytics {
       })),
     );
     return { sensorId, from: r.from, to: r.to, windows, truncated };
+  }
+
+  /**
+   * Every sensor and metric seen in the range, worst first: each with its latest window's statistics
+   * and the highest anomaly score of its windows in the range (`worstScore`).
+   */
+  async sensors(r: Range, limit: number) {
+    const rows = await this.store.query(
+      // Aggregate first, then fetch only the listed sensors' latest rows by their key.
+      `WITH listed AS (
+         SELECT sensor_id, metric, MAX(window_start) AS latest, MAX(anomaly_score) AS worst FROM ${TABLES.sensorStats.name}
+          WHERE window_start >= $1 AND window_start < $2 GROUP BY sensor_id, metric ORDER BY worst DESC NULLS LAST, sensor_id, metric LIMIT $3)
+       SELECT s.sensor_id, s.metric, s.unit, s.window_start, s.window_end, s.count, s.min, s.max, s.mean, s.ewma, s.anomaly_score, s.final, listed.worst
+         FROM listed JOIN ${TABLES.sensorStats.name} AS s ON s.sensor_id = listed.sensor_id AND s.metric = listed.metric AND s.window_start = listed.latest
+        ORDER BY listed.worst DESC NULLS LAST, s.sensor_id, s.metric`,
+      [r.from, r.to, limit + 1],
+    );
+    const sensors = rows.slice(0, limit).map((w) => ({
+      sensorId: w.sensor_id,
+      metric: w.metric,
+      unit: w.unit,
+      windowStart: w.window_start,
+      windowEnd: w.window_end,
+      count: w.count,
+      min: w.min,
+      max: w.max,
+      mean: w.mean,
+      ewma: w.ewma,
+      anomalyScore: w.anomaly_score,
+      worstScore: w.worst,
+      final: w.final,
+    }));
+    return { from: r.from, to: r.to, sensors, truncated: rows.length > limit };
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { createTableSql, dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
-import { migrateWith, readCommittedOffsets, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
+import { migrateWith, readCommittedOffsets, readStoredTopicIds, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const stageName = (t: TableSpec) => `stage_${t.name}`;
 /** How long opening waits for another process to let go of the file. */
@@ -109,6 +109,10 @@ export class DuckDbStore implements Store {
     return readCommittedOffsets((sql, params) => this.query(sql, params));
   }
 
+  storedTopicIds(): Promise<Map<string, Set<string>>> {
+    return readStoredTopicIds((sql, params) => this.query(sql, params));
+  }
+
   write(batch: StoreBatch): Promise<void> {
     // One transaction at a time on the writing connection.
     const run = this.writeQueue.then(() => this.writeNow(batch));
@@ -123,7 +127,7 @@ export class DuckDbStore implements Store {
       const rows = batch.rows[name];
       if (rows !== undefined && rows.length > 0) tables.push([TABLES[name], rows]);
     }
-    if (batch.offsets.length > 0) tables.push([TABLES.offsets, batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset])]);
+    if (batch.offsets.length > 0) tables.push([TABLES.offsets, batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset, o.topicId ?? null])]);
     if (tables.length === 0) return;
     await this.transaction(async () => {
       for (const [t, rows] of tables) {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { dedupeRows, TABLES, TABLE_NAMES, upsertSql, type ColumnType, type Row, type TableSpec } from './tables.js';
-import { migrateWith, readCommittedOffsets, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
+import { migrateWith, readCommittedOffsets, readStoredTopicIds, SCHEMA_VERSION_TABLE, type QueryRow, type Store, type StoreBatch } from './store.js';
 
 const INT8_OID = 20;
 const ARRAY_TYPES: Record<ColumnType, string> = { text: 'text[]', int: 'int4[]', bigint: 'int8[]', float: 'float8[]', bool: 'bool[]' };
@@ -95,6 +95,10 @@ export class PostgresStore implements Store {
     return readCommittedOffsets((sql, params) => this.query(sql, params));
   }
 
+  storedTopicIds(): Promise<Map<string, Set<string>>> {
+    return readStoredTopicIds((sql, params) => this.query(sql, params));
+  }
+
   async write(batch: StoreBatch): Promise<void> {
     const tables: [TableSpec, readonly Row[]][] = [];
     for (const name of TABLE_NAMES) {
@@ -102,7 +106,7 @@ export class PostgresStore implements Store {
       const rows = batch.rows[name];
       if (rows !== undefined && rows.length > 0) tables.push([TABLES[name], rows]);
     }
-    if (batch.offsets.length > 0) tables.push([TABLES.offsets, batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset])]);
+    if (batch.offsets.length > 0) tables.push([TABLES.offsets, batch.offsets.map((o) => [o.topic, o.partition, o.nextOffset, o.topicId ?? null])]);
     if (tables.length === 0) return;
     await this.transaction(async (client) => {
       for (const [t, rows] of tables) {

@@ -1,6 +1,7 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
-import { consumerConfig, describeTopic, ensureTopics, STATS_INTERVAL_MS, TOPIC_SPECS } from '@pulse/kafka';
+import { describeGap, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
+import { consumerConfig, describeTopic, ensureTopics, STATS_INTERVAL_MS, TOPIC_SPECS, topicId, topicOffsets } from '@pulse/kafka';
 import { LATENCY_STAGES, latencyBucket } from './latency.js';
 import { decodeRecord, RecordError, SINK_TOPICS } from './records.js';
 import type { Store, StoreBatch } from './store.js';
@@ -18,6 +19,10 @@ export interface SinkCounters {
   rejected: number;
   transactions: number;
   writeErrors: number;
+  /** Records that retention deleted before the sink read them (see start). */
+  skippedRecords: number;
+  /** Topics whose stored offsets belonged to another topic of the same name, and were not used. */
+  foreignOffsetTopics: number;
 }
 
 export interface SinkProgress extends SinkCounters {
@@ -45,7 +50,9 @@ export class Sink {
   private loopDone: Promise<void> = Promise.resolve();
   private lastWriteMs = 0;
   private readonly log: (line: string) => void;
-  readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0 };
+  readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0, skippedRecords: 0, foreignOffsetTopics: 0 };
+  /** Topic → its Kafka topic id, stored with every offset. */
+  private readonly topicIds = new Map<string, string>();
 
   constructor(
     private readonly config: PulseConfig,
@@ -59,7 +66,7 @@ export class Sink {
     const topics = Object.keys(SINK_TOPICS);
     await ensureTopics(this.config, TOPIC_SPECS.filter((t) => topics.includes(t.name)));
     await this.store.migrate();
-    const stored = await this.store.committedOffsets();
+    const [stored, storedIds] = await Promise.all([this.store.committedOffsets(), this.store.storedTopicIds()]);
     // The native client: a poll is one object however many records (the records' own JSON is still
     // parsed here, one by one, to become rows).
     this.consumer = new BatchConsumer(
@@ -74,20 +81,44 @@ export class Sink {
       }) as KafkaSettings,
     );
     const assignment = [];
+    const gaps: RetentionGap[] = [];
+    let resumed = 0;
     for (const topic of topics) {
-      const partitions = await describeTopic(this.config, topic);
+      const [partitions, id, logs] = await Promise.all([describeTopic(this.config, topic), topicId(this.config, topic), topicOffsets(this.config, topic)]);
+      this.topicIds.set(topic, id);
+      // Offsets written against another topic of this name (a new cluster, or the topic deleted and
+      // created again) would skip that many of this topic's records: read it from the beginning.
+      const ids = storedIds.get(topic);
+      const foreign = ids !== undefined && (ids.size > 1 || !ids.has(id));
+      if (foreign) {
+        this.counters.foreignOffsetTopics++;
+        this.log(
+          `sink: WARNING the offsets in the store for ${topic} belong to another topic of that name (id ${[...ids].join(', ')}; now ${id}): a new cluster, or the topic was created again; reading ${topic} from the beginning`,
+        );
+      }
+      const logStart = new Map(logs.map((o) => [o.partition, o.low]));
       const next = new Map<number, number>();
       this.next.set(topic, next);
-      for (const { partition: id } of partitions) {
-        const offset = stored.get(topic)?.get(id);
-        assignment.push({ topic, partition: id, offset: offset ?? OFFSET_BEGINNING });
-        next.set(id, offset ?? 0);
+      for (const { partition } of partitions) {
+        let offset = foreign ? undefined : stored.get(topic)?.get(partition);
+        if (offset !== undefined) resumed++;
+        const first = logStart.get(partition) ?? 0;
+        if (offset !== undefined && offset < first) {
+          gaps.push({ topic, partition, from: offset, to: first });
+          offset = first;
+        }
+        assignment.push({ topic, partition, offset: offset ?? OFFSET_BEGINNING });
+        next.set(partition, offset ?? 0);
       }
     }
+    for (const g of gaps) {
+      this.counters.skippedRecords += g.to - g.from;
+      this.log(`sink: WARNING ${describeGap(g)}`);
+    }
+    await recordRetentionGaps(this.config, gaps, 'sink');
     this.consumer.assign(assignment);
     this.running = true;
     this.loopDone = this.loop();
-    const resumed = [...stored.values()].reduce((n, m) => n + m.size, 0);
     this.log(`sink: reading ${topics.length} topics (${assignment.length} partitions) into ${this.store.kind} ${this.store.location}; ${resumed > 0 ? `resuming ${resumed} partitions from the offsets in the store` : 'from the beginning'}`);
   }
 
@@ -151,7 +182,7 @@ export class Sink {
   private toBatch(consumed: ConsumedBatch, now: number): StoreBatch {
     const rows: Partial<Record<TableName, Row[]>> = {};
     const push = (table: TableName, row: Row) => (rows[table] ??= []).push(row);
-    const offsets = new Map<string, { topic: string; partition: number; nextOffset: number }>();
+    const offsets = new Map<string, StoreBatch['offsets'][number]>();
     const minute = now - (now % MINUTE);
     // Latency is counted here per stage and bucket: a few rows a batch rather than two a record.
     const latency = new Map<string, Map<number, number>>(Object.values(LATENCY_STAGES).map((stage) => [stage, new Map()]));
@@ -163,7 +194,7 @@ export class Sink {
     const topics = this.consumer.topics();
     for (const run of consumed.runs) {
       const topic = topics[run.topic]!;
-      offsets.set(`${topic}/${run.partition}`, { topic, partition: run.partition, nextOffset: consumed.offsets[run.end - 1]! + 1 });
+      offsets.set(`${topic}/${run.partition}`, { topic, partition: run.partition, nextOffset: consumed.offsets[run.end - 1]! + 1, topicId: this.topicIds.get(topic) });
       for (let i = run.start; i < run.end; i++) {
         // An empty value is a tombstone (or a record without one): decoded as null, refused as such.
         const { value: bytes } = recordAt(consumed, run, i);
@@ -219,6 +250,8 @@ export class Sink {
       ...counter('pulse_sink_rejected_total', 'Records that did not have the contract shape (kept in sink_rejects).', p.rejected),
       ...counter('pulse_sink_transactions_total', 'Store transactions committed.', p.transactions),
       ...counter('pulse_sink_write_errors_total', 'Store transactions that failed and were retried.', p.writeErrors),
+      ...counter('pulse_sink_skipped_records_total', 'Records retention deleted before the sink read them (each gap is also on dead-letters as retention_gap).', p.skippedRecords),
+      ...counter('pulse_sink_foreign_offset_topics_total', 'Topics whose stored offsets belonged to another topic of the same name and were not used.', p.foreignOffsetTopics),
       ...counter('pulse_sink_lag', 'Records on the output topics not yet in the store.', p.lag, 'gauge'),
       ...counter('pulse_sink_last_write_ms', 'Duration of the last store transaction in ms.', p.lastWriteMs, 'gauge'),
     ];

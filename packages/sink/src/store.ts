@@ -3,7 +3,7 @@ import { createTableSql, TABLES, TABLE_NAMES, type Row, type TableName } from '.
 /** Rows for some tables and the offsets they bring the store to, written in one transaction. */
 export interface StoreBatch {
   rows: Partial<Record<TableName, Row[]>>;
-  offsets: { topic: string; partition: number; nextOffset: number }[];
+  offsets: { topic: string; partition: number; nextOffset: number; topicId?: string }[];
 }
 
 export type QueryRow = Record<string, string | number | boolean | null>;
@@ -17,6 +17,8 @@ export interface Store {
   migrate(): Promise<void>;
   /** Topic → partition → the next offset to read, as committed with the rows. */
   committedOffsets(): Promise<Map<string, Map<number, number>>>;
+  /** Topic → the Kafka topic ids its stored offsets were written with (see topicId in @pulse/kafka). */
+  storedTopicIds(): Promise<Map<string, Set<string>>>;
   /** Upserts the rows and stores the offsets, all or nothing. Rows must be one per key (dedupeRows). */
   write(batch: StoreBatch): Promise<void>;
   /** A parameterized read ($1, $2, … in both dialects); BIGINT values come back as numbers. */
@@ -35,6 +37,8 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX IF NOT EXISTS funnel_window ON ${TABLES.funnel.name} (window_start)`,
     `CREATE INDEX IF NOT EXISTS unique_users_window ON ${TABLES.uniqueUsers.name} (window_start)`,
   ],
+  // A store made by the first step already has the column.
+  [`ALTER TABLE ${TABLES.offsets.name} ADD COLUMN IF NOT EXISTS topic_id TEXT`],
 ];
 
 export const SCHEMA_VERSION_TABLE = 'schema_version';
@@ -47,6 +51,18 @@ export async function readCommittedOffsets(query: Store['query']): Promise<Map<s
     let m = out.get(r.topic as string);
     if (m === undefined) out.set(r.topic as string, (m = new Map()));
     m.set(r.source_partition as number, r.next_offset as number);
+  }
+  return out;
+}
+
+/** Topic → the topic ids of its stored offsets, through either store's query. */
+export async function readStoredTopicIds(query: Store['query']): Promise<Map<string, Set<string>>> {
+  const rows = await query(`SELECT DISTINCT topic, topic_id FROM ${TABLES.offsets.name} WHERE topic_id IS NOT NULL`, []);
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    let ids = out.get(r.topic as string);
+    if (ids === undefined) out.set(r.topic as string, (ids = new Set()));
+    ids.add(r.topic_id as string);
   }
   return out;
 }

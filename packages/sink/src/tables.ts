@@ -94,7 +94,8 @@ export const TABLES = {
   /** The next offset of every partition the store reflects: written in the same transaction as the rows. */
   offsets: {
     name: 'sink_offsets',
-    columns: [col('topic', 'text'), col('source_partition', 'int'), col('next_offset', 'bigint')],
+    // topic_id: the Kafka topic id the offset belongs to (null in rows written before it was kept).
+    columns: [col('topic', 'text'), col('source_partition', 'int'), col('next_offset', 'bigint'), col('topic_id', 'text', true)],
     key: ['topic', 'source_partition'],
   },
 } as const satisfies Record<string, TableSpec>;

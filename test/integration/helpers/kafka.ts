@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig, type PulseConfig } from '../../../packages/config/src/index.js';
-import { ensureTopics, producerConfig, TrackedProducer, type EnsureTopicsResult, type Headers } from '../../../packages/kafka/src/index.js';
+import { kafkaPartition } from '../../../packages/engine/src/index.js';
+import { createAdminClient, ensureTopics, producerConfig, promisify, TrackedProducer, type EnsureTopicsResult, type Headers } from '../../../packages/kafka/src/index.js';
 
 /** Bootstrap servers of the test cluster (started by global-setup.ts, or KAFKA_BOOTSTRAP_SERVERS). */
 export function testBootstrap(): string {
@@ -70,5 +71,28 @@ export async function produceRecords(config: PulseConfig, topic: string, records
     if (failures.length > 0) throw new Error(`${failures.length} of ${records.length} records to ${topic} failed; first: ${failures[0]!.message}`);
   } finally {
     await producer.close();
+  }
+}
+
+/**
+ * The first `count` ids `${prefix}-${n}` that Kafka's default partitioner (murmur2) puts on `partition`
+ * of `partitions`: the keys a fixture may produce to that partition explicitly.
+ */
+export function keysOn(prefix: string, partition: number, partitions: number, count: number): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n++) {
+    const key = `${prefix}-${n}`;
+    if (kafkaPartition(key, partitions) === partition) keys.push(key);
+  }
+  return keys;
+}
+
+/** Deletes a partition's records below `offset`, as retention would: the log then starts there. */
+export async function deleteRecordsBefore(config: PulseConfig, topic: string, partition: number, offset: number): Promise<void> {
+  const admin = createAdminClient(config, 'test-delete-records');
+  try {
+    await promisify<unknown>((cb) => admin.deleteRecords([{ topic, partition, offset }], { timeout: 30_000 }, cb as never));
+  } finally {
+    admin.disconnect();
   }
 }

@@ -80,9 +80,9 @@ export function spawnPulse(args: string[], env: Record<string, string>, options:
 export function testAggregators(bootstrap: string, extraEnv: Record<string, string> = {}) {
   const running: PulseProcess[] = [];
   return {
-    start(group: string): PulseProcess {
+    start(group: string, args: readonly string[] = []): PulseProcess {
       const proc = spawnPulse(
-        ['aggregate', '--progress', '0'],
+        ['aggregate', '--progress', '0', ...args],
         pulseEnv(bootstrap, {
           PULSE_AGGREGATOR_GROUP_ID: group,
           PULSE_AGGREGATOR_COMMIT_INTERVAL_MS: '200',

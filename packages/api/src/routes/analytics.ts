@@ -200,6 +200,47 @@ export const analyticsRoutes: FastifyPluginAsync<{ analytics: AnalyticsQueries }
     },
   );
 
+  app.get<{ Querystring: RangeQuery & { limit: number } }>(
+    '/api/v1/sensors',
+    {
+      schema: {
+        summary: "Sensors seen in a time range, worst first: each (sensor, metric) with its latest minute's statistics and its highest anomaly score in the range",
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 }, ...range },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              from: { type: 'integer' },
+              to: { type: 'integer' },
+              truncated: { type: 'boolean' },
+              sensors: listOf({
+                sensorId: { type: 'string' },
+                ...windowRow,
+                metric: { type: 'string' },
+                unit: { type: 'string' },
+                count,
+                min: num,
+                max: num,
+                mean: num,
+                ewma: num,
+                anomalyScore: { type: ['number', 'null'] },
+                worstScore: { type: ['number', 'null'] },
+              }),
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const r = rangeOf(request.query, reply, Date.now());
+      return r === null ? reply : analytics.sensors(r, request.query.limit);
+    },
+  );
+
   const latency = { type: 'object', properties: { count, p50: { type: ['integer', 'null'] }, p95: { type: ['integer', 'null'] }, p99: { type: ['integer', 'null'] }, max: { type: ['integer', 'null'] } } } as const;
   app.get(
     '/api/v1/metrics/overview',

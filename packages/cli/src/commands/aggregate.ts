@@ -1,14 +1,15 @@
 import { describeConfig, loadConfig } from '@pulse/config';
-import { Aggregator } from '@pulse/aggregator';
-import { createLatencyHistogram, encodeHistogram, percentiles } from '@pulse/engine';
-import { defineCommand, numberFlag } from '../command.js';
+import { Aggregator, aggregatorMetrics } from '@pulse/aggregator';
+import { createLatencyHistogram, encodeHistogram, engineInfo, percentiles } from '@pulse/engine';
+import { startOpsServer } from '@pulse/http';
+import { defineCommand, numberFlag, portFlag } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 export const aggregate = defineCommand({
   name: 'aggregate',
   summary: 'run an aggregator: clicks, purchases and sensor readings → activity counts and business metrics (Rust engine)',
-  help: `Usage: pulse aggregate [--bootstrap-servers B] [--progress S] [--quiet]
+  help: `Usage: pulse aggregate [--bootstrap-servers B] [--progress S] [--quiet] [--metrics-port P]
 
 Joins the consumer group aggregator.groupId on user-clicks, user-purchases and sensor-data. Kafka
 assigns partitions; the state of each is restored from pulse-aggregator-changelog before it is read.
@@ -24,6 +25,9 @@ Options:
   --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
   --progress S           whole seconds between progress lines on stderr (default 5; 0 for none)
   --quiet                same as --progress 0
+  --metrics-port P       serve on 127.0.0.1:P GET /metrics (Prometheus), /healthz, and /readyz: 200 when
+                         every assigned partition is restored, lag is within aggregator.readyMaxLag and
+                         the last checkpoint within aggregator.readyMaxCheckpointAgeMs, else 503 with why
   --report               print one JSON line per second on stdout: counters, lag, state size and the
                          latency histogram since the previous line (HdrHistogram, compressed base64);
                          read by \`pulse bench e2e\`
@@ -35,13 +39,21 @@ ${describeConfig()}`,
     progress: { type: 'string' },
     quiet: { type: 'boolean' },
     report: { type: 'boolean' },
+    'metrics-port': { type: 'string' },
   },
   async run(values) {
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
     const progressSec = values.quiet ? 0 : Math.round(numberFlag('progress', values.progress, 5, 0));
+    const metricsPort = values['metrics-port'] === undefined ? null : portFlag('metrics-port', values['metrics-port'] as string);
     const aggregator = new Aggregator(config);
     await aggregator.start();
     console.error(`aggregate: consuming user-clicks from ${config.kafka.bootstrapServers} as group ${config.aggregator.groupId}`);
+    const registry = aggregatorMetrics(aggregator);
+    const ops =
+      metricsPort === null
+        ? null
+        : await startOpsServer({ host: '127.0.0.1', port: metricsPort, http: config.http, metrics: () => registry.metrics(), readiness: () => aggregator.readiness(), health: () => ({ engine: engineInfo() }) });
+    if (ops !== null) console.error(`aggregate: metrics on ${ops.url}/metrics, readiness on ${ops.url}/readyz`);
 
     // Every second: take the engine's latency since the last tick; report it (--report) and keep it for
     // the next progress line.
@@ -99,6 +111,7 @@ ${describeConfig()}`,
       return 1;
     } finally {
       clearInterval(timer);
+      await ops?.app.close();
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }

@@ -3,6 +3,7 @@ import { aggregate } from './aggregate.js';
 import { alerts } from './alerts.js';
 import { bench } from './bench.js';
 import { collect } from './collect.js';
+import { dlq } from './dlq.js';
 import { generate } from './generate.js';
 import { kafka } from './kafka.js';
 import { recs } from './recs.js';
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   sink,
   serve,
   alerts,
+  dlq,
   bench,
   tune,
   recs,

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { loadConfig } from '@pulse/config';
-import { clusterStatus, DEFAULT_PORT, startCluster, stopCluster, type ClusterStatus } from '@pulse/kafka-local';
+import { clusterStatus, DEFAULT_PORT, SECURITY_CHOICES, startCluster, stopCluster, type ClusterStatus, type Security } from '@pulse/kafka-local';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 /** `pulse kafka status` exit code when the cluster is not (fully) running, as LSB's "program is not running". */
@@ -21,6 +21,7 @@ function printStatus(status: ClusterStatus): void {
   const state = status.running ? 'running' : status.nodes.some((n) => n.alive) ? 'partly running' : 'stopped';
   console.log(`Kafka ${status.kafkaVersion} in ${shortPath(status.home)}: ${state}`);
   console.log(`  bootstrap  ${status.bootstrap}`);
+  console.log(`  security   ${status.security}`);
   console.log(`  cluster id ${status.clusterId}`);
   for (const n of status.nodes) {
     const what = n.alive ? (n.listening ? 'up' : 'starting (port not answering)') : 'down';
@@ -32,7 +33,7 @@ function printStatus(status: ClusterStatus): void {
 export const kafka = defineCommand({
   name: 'kafka',
   summary: 'start, stop or inspect a local Kafka cluster (KRaft, from Apache Kafka\'s jars)',
-  help: `Usage: pulse kafka start [--nodes 1|3] [--fresh]
+  help: `Usage: pulse kafka start [--nodes 1|3] [--fresh] [--security plaintext|ssl|sasl_ssl]
        pulse kafka stop
        pulse kafka status
 
@@ -50,9 +51,15 @@ $XDG_CACHE_HOME/pulse). Storage, logs, pids and the cluster's layout live in <da
 Options:
   --nodes 1|3    number of nodes (start only; default: the existing layout, else 1). Broker ports are
                  ${DEFAULT_PORT}, ${DEFAULT_PORT + 2}, ${DEFAULT_PORT + 4}, controllers one above each. One broker for benchmarks,
-                 three for failover tests (then use replication factor 3 and min.insync.replicas 2:
-                 PULSE_KAFKA_REPLICATION_FACTOR=3 PULSE_KAFKA_MIN_INSYNC_REPLICAS=2)
+                 three for failover tests: topics Pulse creates on three brokers get replication
+                 factor 3 and min.insync.replicas 2 (kafka.replicationFactor and
+                 kafka.minInsyncReplicas set other values)
   --fresh        start on empty storage: stop the cluster, delete <dataDir>/kafka, start anew
+  --security S   plaintext (default: the existing cluster's, else plaintext), ssl (TLS with a CA and
+                 broker certificate generated into <dataDir>/kafka/tls) or sasl_ssl (TLS and
+                 SCRAM-SHA-512 logins; user pulse, password generated). Prints the client settings as
+                 environment variables, and writes <dataDir>/kafka/client.properties
+                 (PULSE_KAFKA_CLIENT_PROPERTIES). Changing it needs --fresh.
   --port N       broker port of node 1 (default ${DEFAULT_PORT})
   --heap SIZE    JVM heap of each node (default 512m)
 
@@ -62,14 +69,15 @@ Logs: <dataDir>/kafka/node-N/server.log (broker) and stdout.log (JVM output).`,
     fresh: { type: 'boolean' },
     port: { type: 'string' },
     heap: { type: 'string' },
+    security: { type: 'string' },
   },
   allowPositionals: true,
   async run(v, positionals) {
     const [action, ...extra] = positionals;
     if (action === undefined) throw new UsageError('missing action: start, stop or status');
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-    if (action !== 'start' && (v.nodes !== undefined || v.fresh || v.port !== undefined || v.heap !== undefined)) {
-      throw new UsageError(`--nodes, --fresh, --port and --heap apply to \`kafka start\` only`);
+    if (action !== 'start' && (v.nodes !== undefined || v.fresh || v.port !== undefined || v.heap !== undefined || v.security !== undefined)) {
+      throw new UsageError(`--nodes, --fresh, --port, --heap and --security apply to \`kafka start\` only`);
     }
     const config = loadConfig();
     switch (action) {
@@ -82,19 +90,22 @@ Logs: <dataDir>/kafka/node-N/server.log (broker) and stdout.log (JVM output).`,
         const port = v.port === undefined ? undefined : numberFlag('port', v.port, DEFAULT_PORT, 1024);
         if (port !== undefined && !Number.isInteger(port)) throw new UsageError(`--port must be an integer, got ${JSON.stringify(v.port)}`);
         if (v.heap !== undefined && !/^\d+[kmg]$/i.test(v.heap)) throw new UsageError(`--heap must look like 512m or 1g, got ${JSON.stringify(v.heap)}`);
+        if (v.security !== undefined && !SECURITY_CHOICES.includes(v.security as Security)) {
+          throw new UsageError(`--security must be one of ${SECURITY_CHOICES.join(', ')}, got ${JSON.stringify(v.security)}`);
+        }
         let result;
         try {
-          result = await startCluster({ dataDir: config.dataDir, nodes, port, fresh: v.fresh ?? false, heap: v.heap, log });
+          result = await startCluster({ dataDir: config.dataDir, nodes, port, fresh: v.fresh ?? false, heap: v.heap, security: v.security as Security | undefined, log });
         } catch (err) {
           // Expected failures (port taken, no Java, broker did not come up) carry their explanation.
           console.error(`pulse kafka start: ${(err as Error).message}`);
           return 1;
         }
-        if (!result.alreadyRunning && config.kafka.bootstrapServers !== result.bootstrap) {
+        if (result.security !== 'plaintext') {
+          console.log(`\nclient settings of this ${result.security} cluster (or PULSE_KAFKA_CLIENT_PROPERTIES=${result.clientProperties}):`);
+          for (const [name, value] of result.clientEnv) console.log(`export ${name}=${value}`);
+        } else if (!result.alreadyRunning && config.kafka.bootstrapServers !== result.bootstrap) {
           console.log(`note: configuration kafka.bootstrapServers is ${config.kafka.bootstrapServers}; this cluster is ${result.bootstrap}`);
-        }
-        if (!result.alreadyRunning && result.nodes.length > 1 && config.kafka.replicationFactor === 1) {
-          console.log('note: topics get replication factor 1 unless PULSE_KAFKA_REPLICATION_FACTOR=3 PULSE_KAFKA_MIN_INSYNC_REPLICAS=2 are set');
         }
         return 0;
       }

@@ -38,12 +38,15 @@ snapshot from pulse-recs-model first), opens the analytics store the sink fills,
   GET /api/v1/revenue?bucket=1m|5m|15m|1h|1d&from=&to=[&currency=USD]
   GET /api/v1/funnel?from=&to=                         view → cart → purchase per 5-minute window
   GET /api/v1/sensors/:sensorId/stats?from=&to=        per-minute sensor statistics
+  GET /api/v1/sensors?limit=50&from=&to=               every sensor's latest minute, worst anomaly first
   GET /api/v1/metrics/overview                         events/s per topic, latency, consumer lag
   GET /api/v1/recommendations/:userId?k=10&excludeSeen=true
   GET /api/v1/products/:productId/similar?k=10
   GET /api/v1/alerts[?status=pending|firing]            pending and firing alerts (from pulse-alerts)
   GET /api/v1/alerts/history?limit=&fingerprint=&from= alert transitions, newest first
   GET /api/v1/silences   POST /api/v1/silences          silences of webhook notifications (token always required)
+  GET /api/v1/stream                                   Server-Sent Events feeding the dashboard
+  GET /          the live dashboard (docs/dashboard.md)
   GET /healthz   GET /readyz   GET /metrics   GET /openapi.json
 
 Times are ms since the epoch; ranges are [from, to), by default the last 24 hours. Reads under /api
@@ -94,9 +97,10 @@ Options:
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
     const alerts = new AlertsView(config);
     await alerts.start();
-    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens });
+    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens, http: config.http });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
+    console.error(`serve: dashboard on ${address}/`);
     let failed = false;
     await untilStopped(
       side.sinkDone?.catch((err: Error) => {

@@ -1,8 +1,8 @@
-import { createServer } from 'node:http';
 import { describeConfig, loadConfig } from '@pulse/config';
+import { startOpsServer } from '@pulse/http';
 import { KafkaClientStats } from '@pulse/kafka';
 import { openStore, Sink } from '@pulse/sink';
-import { defineCommand, numberFlag, untilStopped, UsageError } from '../command.js';
+import { defineCommand, numberFlag, portFlag, untilStopped } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -27,7 +27,7 @@ Options:
   --bootstrap-servers B  Kafka to read (default: configuration kafka.bootstrapServers)
   --progress S           seconds between progress lines on stderr (default 5; 0 for none)
   --metrics-port P       serve GET /metrics (Prometheus: the sink's counters and librdkafka statistics)
-                         and GET /healthz on 127.0.0.1:P (default: not served)
+                         GET /healthz and GET /readyz on 127.0.0.1:P (default: not served)
 
 Configuration (pulse.config.json or environment):
 ${describeConfig()}`,
@@ -39,8 +39,7 @@ ${describeConfig()}`,
   async run(values) {
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
     const progressSec = numberFlag('progress', values.progress, 5, 0);
-    const metricsPort = values['metrics-port'] === undefined ? null : numberFlag('metrics-port', values['metrics-port'], 0, 0);
-    if (metricsPort !== null && (!Number.isInteger(metricsPort) || metricsPort > 65535)) throw new UsageError(`--metrics-port must be a port number, got ${JSON.stringify(values['metrics-port'])}`);
+    const metricsPort = values['metrics-port'] === undefined ? null : portFlag('metrics-port', values['metrics-port'] as string);
     const log = (line: string) => console.error(line);
     let store;
     try {
@@ -60,23 +59,19 @@ ${describeConfig()}`,
       return 1;
     }
 
-    const server =
+    const ops =
       metricsPort === null
         ? null
-        : createServer((req, res) => {
-            if (req.url === '/metrics') {
-              res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${[...running.prometheus(), ...stats.prometheus()].join('\n')}\n`);
-            } else if (req.url === '/healthz') {
-              res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', store: store.kind }));
-            } else {
-              res.writeHead(404).end();
-            }
+        : await startOpsServer({
+            host: '127.0.0.1',
+            port: metricsPort,
+            http: config.http,
+            metrics: () => `${[...running.prometheus(), ...stats.prometheus()].join('\n')}\n`,
+            // Started means its store is open and its consumer subscribed.
+            readiness: () => ({ ready: true, reasons: [], lag: running.progress().lag }),
+            health: () => ({ store: store.kind }),
           });
-    if (server !== null) {
-      await new Promise<void>((resolve) => server.listen(metricsPort!, '127.0.0.1', resolve));
-      const address = server.address();
-      log(`sink: metrics on http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : metricsPort}/metrics`);
-    }
+    if (ops !== null) log(`sink: metrics on ${ops.url}/metrics`);
 
     let last = running.progress();
     let lastAt = Date.now();
@@ -104,7 +99,7 @@ ${describeConfig()}`,
     clearInterval(timer);
     log('sink: stopping (finishing the batch in hand)');
     await running.stop();
-    server?.close();
+    await ops?.app.close();
     await store.close();
     const p = running.progress();
     log(`sink: stopped after storing ${fmt(p.records)} records (${fmt(p.rejected)} rejected)`);

@@ -36,9 +36,10 @@ export const topics = defineCommand({
 
 Creates the topics of PRODUCT.md §2 and Pulse's own (${TOPIC_SPECS.map((s) => s.name).join(', ')})
 with their partition counts and retention. Replication factor and min.insync.replicas come from
-configuration (kafka.replicationFactor, kafka.minInsyncReplicas: 1/1 on a local broker, 3/2 on a
-cluster). Topics that exist are checked, never changed: a different partition count, replication
-factor, retention or cleanup policy is an error naming the topic, the expected and the actual value
+configuration (kafka.replicationFactor, kafka.minInsyncReplicas); by default one replica per broker,
+at most 3, and min.insync.replicas 2 with 3 replicas (1/1 on a single broker, 3/2 on three or more).
+Topics that exist are checked, never changed: a different partition count, configured replication
+factor, min.insync.replicas, retention or cleanup policy is an error naming the topic, the expected and the actual value
 (exit code 1).
 
 Options:

@@ -16,6 +16,11 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 /** The write key `pulse up` gives its collector when none is configured (PULSE_WRITE_KEYS). */
 export const DEMO_WRITE_KEY = 'pulse-demo';
 
+/** The write key as `pulse up` prints it: the demo key as it is, a configured one never (it is a secret). */
+export function printableWriteKey(configured: readonly string[]): string {
+  return configured.length === 0 ? DEMO_WRITE_KEY : '<a write key from PULSE_WRITE_KEYS>';
+}
+
 export const up = defineCommand({
   name: 'up',
   summary: 'run everything on one machine: local Kafka, topics, collector, aggregator, API and demo load',
@@ -26,8 +31,8 @@ creates the topics, runs the HTTP collector (collector.host:collector.port, 127.
 configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the sink
 (output topics → the analytics store: DuckDB in <dataDir>/pulse.duckdb, or PostgreSQL with
 PULSE_DATABASE_URL), alerting (as \`pulse alerts\` does: rules, pulse-alerts, Alertmanager and
-webhooks), the query and recommendation API (api.host:api.port, 127.0.0.1:8080) and the demo load
-generator, prints their URLs and live progress:
+webhooks), the query and recommendation API with the live dashboard (api.host:api.port,
+127.0.0.1:8080) and the demo load generator, prints their URLs and live progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
 Ctrl-C stops the load, checkpoints the aggregator and stops the broker it started.
@@ -69,8 +74,9 @@ Options:
       if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
       return 1;
     }
-    log(`collector on ${collector.url}, write key ${writeKeys[0]}; try:`);
-    log(`  curl -u ${writeKeys[0]}: ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
+    const shownKey = printableWriteKey(config.collector.writeKeys);
+    log(`collector on ${collector.url}, write key ${shownKey}; try:`);
+    log(`  curl -u '${shownKey}:' ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
 
     const aggregator = new Aggregator(config, (m) => log(m));
     await aggregator.start();
@@ -95,7 +101,7 @@ Options:
     alerting.done().catch((err: Error) => log(`alerts stopped on an error: ${err.message}`));
     const alertsView = new AlertsView(config);
     await alertsView.start();
-    const api = buildApi({ recommender: recs, analytics: side?.analytics, alerts: alertsView, metrics: side?.metrics, tokens: config.api.tokens });
+    const api = buildApi({ recommender: recs, analytics: side?.analytics, alerts: alertsView, metrics: side?.metrics, tokens: config.api.tokens, http: config.http });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
       log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
       return null;
@@ -104,6 +110,7 @@ Options:
       log(`API on ${apiUrl} (OpenAPI: ${apiUrl}/openapi.json); try:`);
       log(`  curl ${apiUrl}/api/v1/recommendations/u-1`);
       if (side !== null) log(`  curl '${apiUrl}/api/v1/products/top?metric=views&k=10'   curl ${apiUrl}/api/v1/metrics/overview`);
+      log(`dashboard on ${apiUrl}/ (docs/dashboard.md)`);
     }
 
     const load = new AbortController();
