@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type KafkaSettings } from '@pulse/engine';
-import { RdKafka, TrackedProducer, consumerConfig, describeTopic, ensureTopics, promisify, TOPIC_SPECS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
+import { CHANGELOG_MAX_MESSAGE_BYTES, connectionConfig, consumerConfig, describeTopic, ensureTopics, promisify, RdKafka, TOPIC_SPECS, TOPICS, TrackedProducer, type KafkaConsumer, type Message } from '@pulse/kafka';
 import { Evaluator, type EvaluatorSnapshot } from './evaluator.js';
 import { LagSampler } from './lag.js';
 import type { AlertTransition } from './model.js';
@@ -105,7 +105,7 @@ export class AlertsService {
     this.reader = new RdKafka.KafkaConsumer(consumerConfig(this.config, 'alerts-reader', 'pulse-alerts-reader', { 'fetch.message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES }), {});
     await promisify<unknown>((cb) => this.reader.connect({ timeout: 30_000 }, cb as never));
     this.producer = await TrackedProducer.connect({
-      'bootstrap.servers': this.config.kafka.bootstrapServers,
+      ...connectionConfig(this.config),
       'client.id': `${this.config.kafka.clientId}-alerts`,
       'acks': -1,
       'enable.idempotence': true,

@@ -1,6 +1,6 @@
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type KafkaSettings } from '@pulse/engine';
-import { TrackedProducer, consumerConfig, ensureTopics, TOPIC_SPECS, TOPICS } from '@pulse/kafka';
+import { connectionConfig, consumerConfig, ensureTopics, TOPIC_SPECS, TOPICS, TrackedProducer } from '@pulse/kafka';
 import type { AlertTransition } from './model.js';
 import { isSilence, type Silence } from './silences.js';
 
@@ -99,7 +99,7 @@ export class AlertsView implements AlertsSource {
   }
 
   async addSilence(silence: Silence): Promise<void> {
-    this.producer ??= await TrackedProducer.connect({ 'bootstrap.servers': this.config.kafka.bootstrapServers, 'client.id': `${this.config.kafka.clientId}-silences`, 'acks': -1 } as never);
+    this.producer ??= await TrackedProducer.connect({ ...connectionConfig(this.config), 'client.id': `${this.config.kafka.clientId}-silences`, 'acks': -1 } as never);
     await this.producer.send(TOPICS.alertSilences, 0, Buffer.from(JSON.stringify(silence)), silence.id);
     await this.producer.flush();
     await this.producer.drained();
