@@ -1,3 +1,4 @@
+export { runAlertsBench, type AlertsBenchOptions, type AlertsBenchResult } from './alerts/run.js';
 export { runCollectorBench, type CollectorBenchOptions, type CollectorBenchResult, type CollectorRun } from './collector/run.js';
 export { runE2E, type E2EOptions, type E2EResult } from './e2e/run.js';
 export { machineInfo, writebackLine, type MachineInfo } from './lib/machine.js';

@@ -12,8 +12,9 @@ step() { printf '\n==> %s\n' "$*"; }
 # librdkafka (inside @confluentinc/kafka-javascript) is built from source against these; kcat is a
 # second, independent Kafka client for poking at topics by hand; postgresql gives the integration tests
 # and `pulse bench sink` their throwaway PostgreSQL clusters (initdb + postgres; no service is started);
-# chromium is the headless browser of the dashboard's tests and benchmark (driven by playwright-core).
-APT_PACKAGES=(build-essential python3 pkg-config libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev kcat postgresql chromium)
+# chromium is the headless browser of the dashboard's tests and benchmark (driven by playwright-core);
+# prometheus-alertmanager is the real Alertmanager the alerting tests start (each its own, on a free port).
+APT_PACKAGES=(build-essential python3 pkg-config libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev kcat postgresql chromium prometheus-alertmanager)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -5,6 +5,8 @@ import { dashboard, liveStream } from '@pulse/dashboard';
 import { engineInfo } from '@pulse/engine';
 import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
 import type { AnalyticsQueries } from '@pulse/sink';
+import type { AlertsSource } from '@pulse/alerts';
+import { alertRoutes } from './routes/alerts.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { recommendationRoutes, type Recommender } from './routes/recommendations.js';
 
@@ -12,6 +14,8 @@ export interface ApiOptions {
   recommender: Recommender;
   /** The analytics store's queries; without it the /api/v1 analytics endpoints are not served. */
   analytics?: AnalyticsQueries;
+  /** Alerts and silences (pulse-alerts); without it the alerting endpoints are not served. */
+  alerts?: AlertsSource;
   /** Further Prometheus lines for /metrics (the sink's counters, Kafka client statistics), read per scrape. */
   metrics?: readonly (() => string[] | Promise<string[]>)[];
   /** Bearer tokens accepted for reads; empty means reads are open. */
@@ -89,6 +93,8 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
     if (options.analytics !== undefined) void api.register(analyticsRoutes, { analytics: options.analytics });
     // The dashboard's live feed (docs/dashboard.md) shows the data routes' data: same token check.
     if (options.analytics !== undefined) void api.register(liveStream, { analytics: options.analytics, token: options.tokens[0] });
+    // Writes (silences) need a token even when reads are open.
+    if (options.alerts !== undefined) void api.register(alertRoutes, { alerts: options.alerts, writeAuth: bearerAuth(tokens) });
   });
   // GET / and its assets: open, as a page with no data in it; the page asks for a token to read.
   void app.register(dashboard);

@@ -2,6 +2,7 @@
 // The flag above (also in the root package.json's `pulse` script): by V8's default a long-running
 // pulse process keeps an old generation of ~16 MB with a limit of ~25 MB, and runs a full mark-compact
 // about once a second; a 64 MB start makes them rare.
+import { RuleError } from '@pulse/alerts';
 import { ConfigError } from '@pulse/config';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
@@ -43,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`pulse ${command.name}: ${(err as Error).message}\nRun \`pulse ${command.name} --help\` for usage.`);
       return 2;
     }
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof RuleError) {
       console.error(`pulse ${command.name}: ${err.message}`);
       return 2;
     }

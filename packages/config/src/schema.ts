@@ -223,6 +223,52 @@ export const schema = {
     default: 100000,
     doc: 'events handed to Kafka and not yet acknowledged, at most; above it requests get 503 (the producer queue is bounded)',
   },
+  'alerts.userActivityThreshold': {
+    type: { kind: 'int', min: 1 },
+    default: 500,
+    doc: 'events of one user in the current 5-minute window at which the built-in UserActivitySpike alert fires (docs/alerting.md)',
+  },
+  'alerts.rulesFile': {
+    type: { kind: 'string', allowEmpty: true },
+    default: '',
+    doc: 'JSON file of further alert rules ({"rules":[…]}, docs/alerting.md); a rule named as a built-in one replaces it; empty: the built-in rules only',
+  },
+  'alerts.alertmanagerUrls': {
+    type: { kind: 'list' },
+    default: [],
+    doc: 'Alertmanager base URLs (comma-separated) that firing and resolved alerts are posted to (<url>/api/v2/alerts)',
+    aliases: ['PULSE_ALERTMANAGER_URL'],
+  },
+  'alerts.resendIntervalMs': {
+    type: { kind: 'int', min: 1000 },
+    default: 60000,
+    doc: 'how often firing alerts (and, for 15 minutes, resolved ones) are posted to Alertmanager again; a firing alert is posted with endsAt = now + 4 × this',
+  },
+  'alerts.webhooks': { type: { kind: 'list' }, default: [], doc: 'webhook URLs (comma-separated) that receive Alertmanager-style (version 4) notifications', aliases: ['PULSE_ALERT_WEBHOOKS'] },
+  'alerts.webhookSecret': {
+    type: { kind: 'string', allowEmpty: true },
+    default: '',
+    doc: 'secret that signs webhook requests as Standard Webhooks do (webhook-id, webhook-timestamp, webhook-signature); empty: unsigned',
+    aliases: ['PULSE_ALERT_WEBHOOK_SECRET'],
+  },
+  'alerts.groupBy': { type: { kind: 'list' }, default: ['alertname'], doc: 'labels that group alerts into one webhook notification (group_by)' },
+  'alerts.groupWaitMs': { type: { kind: 'int', min: 0 }, default: 0, doc: "how long a new group's first notification waits for more alerts (group_wait)" },
+  'alerts.groupIntervalMs': { type: { kind: 'int', min: 100 }, default: 10000, doc: 'how long a group waits before notifying about changes after its last notification (group_interval)' },
+  'alerts.repeatIntervalMs': { type: { kind: 'int', min: 1000 }, default: 14400000, doc: 'how long before a notification is sent again for a group whose firing alerts did not change (repeat_interval)' },
+  'alerts.webhookTimeoutMs': { type: { kind: 'int', min: 100 }, default: 10000, doc: 'how long one webhook request may take before it counts as failed and is retried' },
+  'alerts.externalUrl': { type: { kind: 'string' }, default: 'http://127.0.0.1:8080', doc: "Pulse's URL as receivers should link to it (externalURL and generatorURL of notifications)" },
+  'alerts.host': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'address `pulse alerts` serves /metrics, /healthz and /readyz on' },
+  'alerts.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 8089, doc: 'port of `pulse alerts`\' /metrics, /healthz and /readyz (0 picks a free one)' },
+  'alerts.maxTrackedKeys': {
+    type: { kind: 'int', min: 1 },
+    default: 100000,
+    doc: 'sensors each sensor_silent rule remembers at most (about 160 bytes of memory and 44 bytes of snapshot each); further ones are not watched, and counted',
+  },
+  'alerts.snapshotIntervalMs': {
+    type: { kind: 'int', min: 100 },
+    default: 1000,
+    doc: 'how often `pulse alerts` snapshots its state with the input offsets it covers (pulse-alerts-state)',
+  },
 } as const satisfies Record<string, FieldSpec>;
 
 export type ConfigKey = keyof typeof schema;

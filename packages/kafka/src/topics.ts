@@ -28,6 +28,9 @@ export const TOPICS = {
   recsModel: 'pulse-recs-model',
   identities: 'pulse-identities',
   deadLetterReplays: 'pulse-dlq-replays',
+  alerts: 'pulse-alerts',
+  alertsState: 'pulse-alerts-state',
+  alertSilences: 'pulse-alert-silences',
 } as const;
 
 /** The field of an input event whose value is its record key, and so decides its partition. */
@@ -112,5 +115,20 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     partitions: 1,
     config: { 'cleanup.policy': 'compact', 'max.message.bytes': String(CHANGELOG_MAX_MESSAGE_BYTES), 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR) },
     doc: 'recommender model snapshots with the offsets they cover (compacted)',
+  },
+  // Alerting (docs/alerting.md). One partition each: one `pulse alerts` process evaluates, transitions
+  // are few, and one partition keeps the history in the order it happened.
+  { name: TOPICS.alerts, partitions: 1, config: { 'retention.ms': String(30 * DAY) }, doc: 'every alert transition: pending, firing, resolved, inactive (key fingerprint)' },
+  {
+    name: TOPICS.alertsState,
+    partitions: 1,
+    config: { 'cleanup.policy': 'compact', 'max.message.bytes': String(CHANGELOG_MAX_MESSAGE_BYTES), 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR) },
+    doc: 'snapshots of the alert evaluator and notifier with the offsets they cover (compacted)',
+  },
+  {
+    name: TOPICS.alertSilences,
+    partitions: 1,
+    config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(HOUR) },
+    doc: 'silences created through POST /api/v1/silences (key silence id, compacted)',
   },
 ];

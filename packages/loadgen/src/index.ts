@@ -20,3 +20,4 @@ export {
 export { runGenerator, dueEvents, intendedOffsetMs, plannedEvents, type EventSink, type GeneratorOptions, type GeneratorProgress, type GeneratorStats } from './runner.js';
 export { GeneratorProducer } from './producer.js';
 export { parseMix, parseFunnel, parseWeights, MIX_NAMES, FUNNEL_NAMES } from './options.js';
+export { runBot, type BotOptions, type BotStats } from './bot.js';

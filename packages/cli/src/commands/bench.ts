@@ -7,6 +7,7 @@ import {
   e2eCpuPlot,
   engineReport,
   recsTimePlot,
+  runAlertsBench,
   runCollectorBench,
   runProfile,
   runSinkBench,
@@ -229,6 +230,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['collector', ['connections', 'track-connections', 'batch-sizes', 'http-port', 'seed', 'bootstrap-servers']],
   ['recs', ['rate', 'warmup', 'broker-warmup', 'producer', 'aggregator', 'request-rate', 'http-port', 'api-nice']],
   ['kafka-baseline', ['records', 'record-size', 'bootstrap-servers']],
+  ['alerts', ['rate', 'warmup', 'threshold', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'broker-warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
@@ -253,11 +255,12 @@ ${rows}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), alerts (event → webhook), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
        pulse bench recs [--rate N] [--request-rate R] [--duration S] [--aggregator] [--api-nice=N] [--json FILE]
+       pulse bench alerts [--rate N] [--duration S] [--threshold T] [--json FILE]
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
        pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
@@ -317,6 +320,14 @@ Options (collector):
   --batch-sizes LIST     events per /v1/batch request, comma-separated (default 20,100,500)
   --http-port P          port of the collector under test (default 8188)
   --json FILE, --seed X, --bootstrap-servers B, --port P as for e2e
+
+alerts: event → webhook latency of an alert rule without \`for\` (docs/alerting.md): a fresh broker, an
+aggregator, \`pulse alerts\` with a webhook to a receiver in the benchmark, and the shop's traffic at
+--rate events/s (default 20000). After --warmup S (default 10), every second for --duration S (default
+30) a new user sends --threshold (default 1000, UserActivitySpike's threshold for the run: above what
+the shop's own users reach, which the result counts as otherAlerts) page views at once; the latency of
+each runs from the crossing event's intended send time to the webhook request naming that user.
+Reports p50/p95/p99/max, probes delivered, and the backlog of the aggregator and of alerting at the end.
 
 kafka-baseline: Apache Kafka's ProducerPerformance (unbounded rate, the configured producer settings,
 --records N records of --record-size B bytes; defaults 2000000 and 230, the size of a generated
@@ -421,6 +432,7 @@ Options (sweep):
     rates: { type: 'string' },
     step: { type: 'string' },
     'budget-ms': { type: 'string' },
+    threshold: { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -501,6 +513,26 @@ Options (sweep):
         log: (line) => console.error(`bench: ${line}`),
       });
       writeResult(values.json as string | undefined, result, profileMarkdown(result));
+      return 0;
+    }
+    if (scenario === 'alerts') {
+      const result = await runAlertsBench({
+        config,
+        rate: numberFlag('rate', values.rate, 20_000, 1),
+        durationSec: numberFlag('duration', values.duration, 30, 1),
+        warmupSec: numberFlag('warmup', values.warmup, 10, 0),
+        threshold: numberFlag('threshold', values.threshold, 1000, 1),
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench-alerts'),
+        port: numberFlag('port', values.port, 9492, 1024),
+        log: (line) => console.error(`bench: ${line}`),
+      });
+      const l = result.latencyMs;
+      writeResult(
+        values.json as string | undefined,
+        result,
+        `# Event → webhook latency at ${fmt(result.rate)} events/s\n\n${result.delivered} of ${result.probes} probes delivered; p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${result.machine.cpuModel}, ${result.machine.cores} cores, load average ${result.loadAverage.join(' ')}, commit ${result.machine.commit}). Behind at the end: the aggregator ${fmt(result.behindAtEnd.aggregator)} events, alerting ${fmt(result.behindAtEnd.alerts)} records. Alerts of the shop's own users: ${result.otherAlerts}.\n`,
+      );
       return 0;
     }
     if (scenario === 'sink') {

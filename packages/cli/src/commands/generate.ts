@@ -1,6 +1,6 @@
 import { loadConfig } from '@pulse/config';
 import { TOPIC_SPECS, TOPICS, ensureTopics } from '@pulse/kafka';
-import { DEFAULT_FUNNEL, DEFAULT_MIX, MODEL_DEFAULTS, parseFunnel, parseMix, resolveShopOptions, runGenerator, type GeneratorProgress, type ShopModelOptions } from '@pulse/loadgen';
+import { DEFAULT_FUNNEL, DEFAULT_MIX, MODEL_DEFAULTS, parseFunnel, parseMix, resolveShopOptions, runBot, runGenerator, type GeneratorProgress, type ShopModelOptions } from '@pulse/loadgen';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -48,6 +48,12 @@ Options:
   --zipf S               Zipf exponent of product popularity (default ${MODEL_DEFAULTS.zipfExponent})
   --sessions N           sessions open at once (default ${MODEL_DEFAULTS.sessions})
   --sensors N            number of IoT sensors (default ${MODEL_DEFAULTS.sensors})
+  --bot-rate N           also inject a bot: one user sending N page views per second (default 0: none),
+                         which the built-in UserActivitySpike alert catches once it reaches
+                         alerts.userActivityThreshold events in a 5-minute window (docs/alerting.md)
+  --bot-user ID          the bot's userId (default bot-1)
+  --bot-after S          seconds into the run before the bot starts (default 0)
+  --bot-for S            seconds the bot keeps going (default 60)
   --bootstrap-servers B  Kafka to produce to (default: configuration kafka.bootstrapServers)
   --json                 print the final statistics as JSON on stdout
   --quiet                no progress lines on stderr
@@ -67,6 +73,10 @@ a second Ctrl-C exits at once. Exits 1 when an event failed or was not acknowled
     zipf: { type: 'string' },
     sessions: { type: 'string' },
     sensors: { type: 'string' },
+    'bot-rate': { type: 'string' },
+    'bot-user': { type: 'string' },
+    'bot-after': { type: 'string' },
+    'bot-for': { type: 'string' },
     'bootstrap-servers': { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
@@ -77,6 +87,11 @@ a second Ctrl-C exits at once. Exits 1 when an event failed or was not acknowled
     const duration = numberFlag('duration', v.duration, 60, 0);
     const startTs = v['start-ts'] === undefined ? undefined : intFlag('start-ts', v['start-ts'], 0, 0, Number.MAX_SAFE_INTEGER);
     if (v.seed !== undefined && v.seed.length === 0) throw new UsageError('--seed must not be empty');
+    const botRate = numberFlag('bot-rate', v['bot-rate'], 0, 0);
+    const botUser = v['bot-user'] ?? 'bot-1';
+    if (botUser.length === 0) throw new UsageError('--bot-user must not be empty');
+    const botAfter = numberFlag('bot-after', v['bot-after'], 0, 0);
+    const botFor = numberFlag('bot-for', v['bot-for'], 60, 0);
 
     const model: ShopModelOptions = {
       users: intFlag('users', v.users, MODEL_DEFAULTS.users, 1, 100_000_000),
@@ -114,6 +129,13 @@ a second Ctrl-C exits at once. Exits 1 when an event failed or was not acknowled
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
+    const bot =
+      botRate > 0
+        ? runBot({ config, userId: botUser, rate: botRate, afterSec: botAfter, forSec: botFor, signal: controller.signal }).then((b) => {
+            if (!v.quiet) process.stderr.write(`generate: bot ${botUser} sent ${fmt(b.sent)} page views (${fmt(b.failed)} failed)\n`);
+            return b;
+          })
+        : Promise.resolve(null);
     try {
       const stats = await runGenerator({
         ...model,
@@ -137,6 +159,8 @@ a second Ctrl-C exits at once. Exits 1 when an event failed or was not acknowled
             (stats.aborted ? ' (stopped early)' : ''),
         );
       }
+      const botStats = await bot;
+      if (botStats !== null && botStats.failed > 0) return 1;
       const unacknowledged = stats.produced - stats.delivered - stats.failed;
       if (stats.firstError !== undefined) {
         console.error(`generate: ${fmt(stats.failed)} events failed, ${fmt(unacknowledged)} not acknowledged; first error: ${stats.firstError}`);

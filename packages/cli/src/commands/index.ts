@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { aggregate } from './aggregate.js';
+import { alerts } from './alerts.js';
 import { bench } from './bench.js';
 import { collect } from './collect.js';
 import { dlq } from './dlq.js';
@@ -22,6 +23,7 @@ export const commands: readonly Command[] = [
   aggregate,
   sink,
   serve,
+  alerts,
   dlq,
   bench,
   tune,

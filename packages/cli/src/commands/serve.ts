@@ -1,3 +1,4 @@
+import { AlertsView } from '@pulse/alerts';
 import { loadConfig } from '@pulse/config';
 import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
@@ -41,6 +42,9 @@ snapshot from pulse-recs-model first), opens the analytics store the sink fills,
   GET /api/v1/metrics/overview                         events/s per topic, latency, consumer lag
   GET /api/v1/recommendations/:userId?k=10&excludeSeen=true
   GET /api/v1/products/:productId/similar?k=10
+  GET /api/v1/alerts[?status=pending|firing]            pending and firing alerts (from pulse-alerts)
+  GET /api/v1/alerts/history?limit=&fingerprint=&from= alert transitions, newest first
+  GET /api/v1/silences   POST /api/v1/silences          silences of webhook notifications (token always required)
   GET /api/v1/stream                                   Server-Sent Events feeding the dashboard
   GET /          the live dashboard (docs/dashboard.md)
   GET /healthz   GET /readyz   GET /metrics   GET /openapi.json
@@ -91,7 +95,9 @@ Options:
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
     await recs.start();
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
-    const app = buildApi({ recommender: recs, analytics: side.analytics, metrics: side.metrics, tokens: config.api.tokens, http: config.http });
+    const alerts = new AlertsView(config);
+    await alerts.start();
+    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens, http: config.http });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
     console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
     console.error(`serve: dashboard on ${address}/`);
@@ -104,6 +110,7 @@ Options:
     );
     console.error('serve: stopping');
     await app.close();
+    await alerts.stop();
     await side.close();
     await recs.stop();
     return failed ? 1 : 0;

@@ -1,3 +1,4 @@
+import { AlertsService, AlertsView, configuredRules } from '@pulse/alerts';
 import { loadConfig } from '@pulse/config';
 import { Aggregator } from '@pulse/aggregator';
 import { buildApi } from '@pulse/api';
@@ -30,7 +31,8 @@ or a secured kafka.securityProtocol names a cluster),
 creates the topics, runs the HTTP collector (collector.host:collector.port, 127.0.0.1:8088, with the
 configured write keys or the demo key ${DEMO_WRITE_KEY}, which it prints), an aggregator, the sink
 (output topics → the analytics store: DuckDB in <dataDir>/pulse.duckdb, or PostgreSQL with
-PULSE_DATABASE_URL), the query and recommendation API with the live dashboard (api.host:api.port,
+PULSE_DATABASE_URL), alerting (as \`pulse alerts\` does: rules, pulse-alerts, Alertmanager and
+webhooks), the query and recommendation API with the live dashboard (api.host:api.port,
 127.0.0.1:8080) and the demo load generator, prints their URLs and live progress:
 events/s generated and aggregated, output records/s, consumer lag, dead letters, and the latency
 from each event's intended send time to its reflection in the aggregator's state (p50/p95/p99).
@@ -51,6 +53,7 @@ Options:
     const rate = numberFlag('rate', values.rate, 2000, 1);
     const progressSec = numberFlag('progress', values.progress, 2, 0.2);
     const config = loadConfig();
+    const alertRules = configuredRules(config); // a bad rules file stops here, before anything starts
     const log = (line: string) => console.error(`up: ${line}`);
     // A cluster named in the environment, or a secured one (which the local broker is not), is used as it is.
     const external = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').length > 0 || config.kafka.clientProperties !== '' || config.kafka.securityProtocol !== 'PLAINTEXT';
@@ -94,7 +97,13 @@ Options:
     const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
     await recs.start();
     side?.kafkaStats.watch('recs', () => recs.kafkaStats());
-    const api = buildApi({ recommender: recs, analytics: side?.analytics, metrics: side?.metrics, tokens: config.api.tokens, http: config.http });
+    // Alerting: the evaluator and notifier, and the API's view of pulse-alerts.
+    const alerting = new AlertsService(config, { log, rules: alertRules });
+    await alerting.start();
+    alerting.done().catch((err: Error) => log(`alerts stopped on an error: ${err.message}`));
+    const alertsView = new AlertsView(config);
+    await alertsView.start();
+    const api = buildApi({ recommender: recs, analytics: side?.analytics, alerts: alertsView, metrics: side?.metrics, tokens: config.api.tokens, http: config.http });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
       log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
       return null;
@@ -140,6 +149,8 @@ Options:
     await collector.close().catch((err: Error) => log(`collector: ${err.message}`));
     await aggregator.stop().catch((err: Error) => log(`aggregator: ${err.message}`));
     await api.close();
+    await alertsView.stop();
+    await alerting.stop().catch((err: Error) => log(`alerts: ${err.message}`));
     await side?.close().catch((err: Error) => log(`sink: ${err.message}`));
     await recs.stop().catch((err: Error) => log(`recs: ${err.message}`));
     if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });

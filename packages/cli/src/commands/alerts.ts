@@ -1,0 +1,88 @@
+import { createServer } from 'node:http';
+import { AlertsService, configuredRules } from '@pulse/alerts';
+import { describeConfig, loadConfig } from '@pulse/config';
+import { engineInfo } from '@pulse/engine';
+import { defineCommand, untilStopped } from '../command.js';
+
+export const alerts = defineCommand({
+  name: 'alerts',
+  summary: 'evaluate alert rules over the output streams; record transitions on pulse-alerts; notify Alertmanager and webhooks',
+  help: `Usage: pulse alerts [--bootstrap-servers B] [--host H] [--port P] [--check]
+
+Reads user-activity-counts, pulse-sensor-stats, pulse-revenue and dead-letters (every partition) and
+samples consumer lag, evaluates the alert rules with Prometheus's semantics (pending while \`for\` has not elapsed,
+firing, resolved; keep_firing_for), writes every transition to pulse-alerts (key: the alert's
+fingerprint) and notifies:
+  - Alertmanager (alerts.alertmanagerUrls / PULSE_ALERTMANAGER_URL): POST <url>/api/v2/alerts at once
+    and every alerts.resendIntervalMs while firing; resolved alerts for 15 minutes after;
+  - webhooks (alerts.webhooks / PULSE_ALERT_WEBHOOKS): Alertmanager's webhook payload (version 4),
+    grouped (alerts.groupBy, groupWaitMs, groupIntervalMs, repeatIntervalMs), signed as Standard
+    Webhooks do with PULSE_ALERT_WEBHOOK_SECRET, retried with backoff until delivered.
+State is snapshotted to pulse-alerts-state with the input offsets it covers: a restart, even after a
+kill, resumes the same alerts without a second "firing" and still sends every resolution.
+Built-in rules: UserActivitySpike (alerts.userActivityThreshold), SensorAnomaly, RevenueDrop,
+DeadLetterRate, PipelineLatencyHigh, ConsumerLagHigh; alerts.rulesFile adds rules or replaces built-ins (docs/alerting.md).
+
+Options:
+  --bootstrap-servers B  Kafka to use (default: configuration kafka.bootstrapServers)
+  --host H, --port P     where GET /metrics, /healthz and /readyz are served (default alerts.host:alerts.port,
+                         127.0.0.1:8089; 0 picks a free port)
+  --check                validate the configuration and the rules file, print the rules, and exit
+
+Configuration (pulse.config.json or environment):
+${describeConfig()}`,
+  options: {
+    'bootstrap-servers': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    check: { type: 'boolean' },
+  },
+  async run(values) {
+    const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'], 'alerts.host': values.host, 'alerts.port': values.port } });
+    const log = (line: string) => console.error(line);
+    // A bad rules file is an error naming the rule and the field (exit 2, as for configuration).
+    const rules = configuredRules(config);
+    if (values.check) {
+      for (const r of rules) console.log(`${r.name.padEnd(24)} ${r.kind.padEnd(17)} for ${r.forMs} ms  keep_firing_for ${r.keepFiringForMs} ms  ${JSON.stringify(r.labels)}`);
+      return 0;
+    }
+    const service = new AlertsService(config, { log, rules });
+    await service.start();
+    const info = engineInfo();
+    const server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${service.prometheus().join('\n')}\n`);
+      } else if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', rules: rules.length, engine: info }));
+      } else if (req.url === '/readyz') {
+        const ready = service.ready();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', (err) => {
+        log(`alerts: cannot serve /metrics on ${config.alerts.host}:${config.alerts.port}: ${err.message} (set PULSE_ALERTS_PORT or --port)`);
+        resolve(false);
+      });
+      server.listen(config.alerts.port, config.alerts.host, () => resolve(true));
+    });
+    if (listening) {
+      const address = server.address();
+      log(`alerts: listening on http://${config.alerts.host}:${typeof address === 'object' && address !== null ? address.port : config.alerts.port} (/metrics, /healthz, /readyz)`);
+    }
+
+    let failed = false;
+    await untilStopped(
+      service.done().catch((err: Error) => {
+        failed = true;
+        log(`alerts: stopped on an error: ${err.message}`);
+      }),
+    );
+    log('alerts: stopping (writing a last snapshot)');
+    await service.stop();
+    server.close();
+    return failed ? 1 : 0;
+  },
+});
