@@ -431,6 +431,7 @@
   // ---------- alerts ----------
   const labelText = (labels) => Object.entries(labels ?? {}).filter(([k]) => k !== 'alertname' && k !== 'severity').map(([k, v]) => `${k}=${v}`).join(' ');
   const alertList = (body) => (Array.isArray(body) ? body : Array.isArray(body?.alerts) ? body.alerts : Array.isArray(body?.data?.alerts) ? body.data.alerts : []);
+  const matcherText = (m) => `${m.name}${m.isRegex ? (m.isEqual === false ? '!~' : '=~') : m.isEqual === false ? '!=' : '='}"${m.value}"`;
   const stateOf = (a) => String(a.state ?? a.status?.state ?? a.status ?? 'firing').toLowerCase();
   async function loadAlerts() {
     // The stream says whether GET /api/v1/alerts answers (alerts: null when it does not): asking it here
@@ -438,7 +439,7 @@
     const update = state.lastUpdate;
     if (update === null) return;
     const running = update.alerts !== null;
-    const [active, history] = running ? await Promise.all([api('/api/v1/alerts'), api('/api/v1/alerts/history')]) : [null, null];
+    const [active, history, silenced] = running ? await Promise.all([api('/api/v1/alerts'), api('/api/v1/alerts/history?limit=50'), api('/api/v1/silences')]) : [null, null, null];
     state.alertsRunning = running;
     $('#alerts-status').textContent = active === null ? 'Alerting is not running on this server, so there are no alerts to show. Rules are evaluated by pulse alerts (pulse up starts it).' : '';
     const rows = alertList(active).map((a) => {
@@ -447,7 +448,8 @@
       return el('tr', {}, td(a.labels?.alertname ?? a.name ?? '–'), el('td', {}, el('span', { class: `pill ${s}`, text: s })), el('td', {}, el('span', { class: `pill ${sev}`, text: sev || '–' })), td(labelText(a.labels)), td(a.startsAt ? dateTime.format(new Date(a.startsAt)) : '–'));
     });
     fill($('#alerts tbody'), rows, active === null ? '–' : 'no alert is firing or pending', 5);
-    const past = alertList(history).slice(-50).reverse();
+    // Newest first, as the API answers.
+    const past = history?.transitions ?? [];
     fill(
       $('#alerts-history tbody'),
       past.map((a) => {
@@ -456,6 +458,15 @@
         return el('tr', {}, td(a.labels?.alertname ?? a.name ?? '–'), el('td', {}, el('span', { class: `pill ${s}`, text: s })), td(labelText(a.labels)), td(at ? dateTime.format(new Date(at)) : '–'));
       }),
       history === null ? '–' : 'no transitions yet',
+      4,
+    );
+    const now = Date.now();
+    fill(
+      $('#silences tbody'),
+      (silenced?.silences ?? [])
+        .filter((s) => s.endsAt > now)
+        .map((s) => el('tr', {}, td(s.matchers.map(matcherText).join(' ')), td(dateTime.format(new Date(s.endsAt))), td(s.comment || '–'), td(s.createdBy || '–'))),
+      silenced === null ? '–' : 'no active silence',
       4,
     );
   }
