@@ -36,7 +36,7 @@ const BURSTY_WRITEBACK_BYTES = 256 * 2 ** 20;
 
 /**
  * Says so when the kernel lets the broker's writes pile up before writing them out: with Linux's
- * defaults the broker stalls for seconds every 30 s at 100 000 events/s (README, "The disk").
+ * defaults the broker stalls for seconds every 30 s at 100 000 events/s (docs/performance.md, "The disk").
  */
 function warnOfBurstyWriteback(log: (line: string) => void): void {
   const w = writebackSettings();

@@ -28,7 +28,7 @@ export interface MachineInfo {
  * When the kernel writes dirty page-cache pages back to disk. With the defaults (a background threshold
  * of 10% of memory, pages expiring after 30 s) a broker taking 26 MB/s holds ~800 MB unwritten and the
  * kernel writes it out in one 3-second burst every 30 s; the broker's request thread then waits on the
- * disk inside write() (measured: README, "The disk").
+ * disk inside write() (measured: docs/performance.md, "The disk").
  */
 export interface Writeback {
   dirtyBackgroundBytes: number;

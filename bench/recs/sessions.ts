@@ -1,4 +1,4 @@
-/** Session data in the evaluation format of PRODUCT.md §10, for the reference models and the tuner. */
+/** Session data in the evaluation format of docs/specification.md, "Recommendation evaluation", for the reference models and the tuner. */
 export interface SessionEvent {
   session: string;
   item: string;

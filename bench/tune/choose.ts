@@ -13,7 +13,7 @@ export interface TuneInputs {
   partitions: number;
   /** Mean record value plus key size, bytes. */
   recordBytes: number;
-  /** End-to-end latency budget (PRODUCT.md §9: p95 < 100 ms), ms. */
+  /** End-to-end latency budget (docs/specification.md, "Targets": p95 < 100 ms), ms. */
   budgetMs: number;
   /** The spec's holding cost: ms of cost for each ms one event waits (the spec: 0.1). */
   holdingCost?: number;

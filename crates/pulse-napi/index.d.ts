@@ -305,7 +305,7 @@ export interface EngineInfo {
   target: string
 }
 
-/** Offline evaluation (PRODUCT.md §10) of the streaming recommender on `SessionId\tItemId\tTime` text. */
+/** Offline evaluation (docs/specification.md, "Recommendation evaluation") of the streaming recommender on `SessionId\tItemId\tTime` text. */
 export declare function evaluateRecommender(trainTsv: string, testTsv: string, k: number, options?: RawRecsOptions | undefined | null): RecsEvalResult
 
 export interface IngestResult {

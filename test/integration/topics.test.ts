@@ -14,7 +14,7 @@ import { createTopic, produceRecords, readAll, readJson, testBootstrap, testConf
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** PRODUCT.md §2, written out here rather than taken from TOPIC_SPECS, so that the test checks the contract. */
+/** docs/specification.md, "Topics", written out here rather than taken from TOPIC_SPECS, so that the test checks the contract. */
 const CONTRACT = [
   { name: 'user-clicks', partitions: 12, retentionMs: DAY },
   { name: 'user-purchases', partitions: 6, retentionMs: 7 * DAY },
@@ -35,7 +35,7 @@ function testTopic(base: string): string {
 }
 
 describe('ensureTopics with the spec topics', () => {
-  it('creates the topics of PRODUCT.md §2 with their partitions and retention, and is idempotent', async () => {
+  it('creates the topics of docs/specification.md, "Topics" with their partitions and retention, and is idempotent', async () => {
     const config = testConfig();
     const first = await ensureTopics(config);
     // Another test file may have created them already; either way every spec topic is accounted for.

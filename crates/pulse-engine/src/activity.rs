@@ -1,5 +1,5 @@
 //! `user-activity-counts`: per-user event counts in tumbling event-time windows, for one input
-//! partition (PRODUCT.md §4). The state of a partition is a short ring of open window buckets, oldest
+//! partition (docs/semantics.md). The state of a partition is a short ring of open window buckets, oldest
 //! first; each holds the users seen in that window and which of them have increments not yet reported.
 //!
 //! - Stream time is the largest event time seen on the partition. A window closes when stream time

@@ -1,5 +1,5 @@
-//! Parsing and validation of input events (PRODUCT.md §3). Only the fields the aggregations need are
-//! decoded, borrowed from the record bytes where they need no unescaping; everything else is skipped.
+//! Parsing and validation of input events (docs/specification.md, "Event records"). Only the fields the
+//! aggregations need are decoded, borrowed from the record bytes where they need no unescaping; everything else is skipped.
 //! A field of the wrong JSON type is reported by name rather than by serde's position message.
 
 use std::borrow::Cow;

@@ -1,4 +1,4 @@
-//! Offline evaluation of the recommender on session data (PRODUCT.md §10): replay the training
+//! Offline evaluation of the recommender on session data (docs/specification.md, "Recommendation evaluation"): replay the training
 //! sessions through the streaming model, then each test session event by event, asking for the top `k`
 //! after each event and scoring the next item (HR@k and MRR@k), with already-seen items allowed and,
 //! separately, excluded. The model keeps learning from the test events as they are replayed, as it does

@@ -462,7 +462,7 @@ pub struct RecsEvalResult {
     pub events: f64,
 }
 
-/// Offline evaluation (PRODUCT.md §10) of the streaming recommender on `SessionId\tItemId\tTime` text.
+/// Offline evaluation (docs/specification.md, "Recommendation evaluation") of the streaming recommender on `SessionId\tItemId\tTime` text.
 #[napi(catch_unwind)]
 pub fn evaluate_recommender(train_tsv: String, test_tsv: String, k: u32, options: Option<RawRecsOptions>) -> Result<RecsEvalResult, EngineCode> {
     let bad = |which: &str, e: String| Error::new(EngineCode::BadInput, format!("{which}: {e}"));

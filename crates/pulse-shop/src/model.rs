@@ -1,5 +1,5 @@
 //! The synthetic shop: a pure, seeded event source. Each `next(ts, …)` writes one record for one of the
-//! three input topics, as the exact JSON of PRODUCT.md §3.
+//! three input topics, as the exact JSON of docs/specification.md, "Event records".
 //!
 //! Shoppers: `sessions` sessions are open at any time; each user-topic event advances one of them,
 //! picked at random, so sessions interleave. A session belongs to a user drawn from `users`, has a

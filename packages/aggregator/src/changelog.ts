@@ -4,7 +4,7 @@ import { TOPICS } from '@pulse/kafka';
 export const INPUT_TOPICS = [TOPICS.userClicks, TOPICS.userPurchases, TOPICS.sensorData] as const;
 export type InputTopic = (typeof INPUT_TOPICS)[number];
 
-/** Partitions of each input topic (PRODUCT.md §2) and of the changelog. */
+/** Partitions of each input topic (docs/specification.md, "Topics") and of the changelog. */
 const INPUT_PARTITIONS: Record<InputTopic, number> = { [TOPICS.userClicks]: 12, [TOPICS.userPurchases]: 6, [TOPICS.sensorData]: 24 };
 export const CHANGELOG_PARTITIONS = 12;
 

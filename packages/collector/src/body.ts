@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { CollectorError, badRequest } from './errors.js';
 
-/** Segment's limits (PRODUCT.md §6). */
+/** Segment's limits (docs/specification.md, "HTTP collector"). */
 export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_REQUEST_BYTES = 500 * 1024;
 export const MAX_BATCH_EVENTS = 2500;

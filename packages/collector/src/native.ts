@@ -6,7 +6,7 @@ import { checkEventTime } from './time.js';
 
 type Json = Record<string, unknown>;
 
-/** A user event in the shape of PRODUCT.md §3, as its JSON schema lets it through (schemas.ts). */
+/** A user event in the shape of docs/specification.md, "Event records", as its JSON schema lets it through (schemas.ts). */
 export interface NativeEvent {
   eventId?: string;
   type: string;

@@ -68,7 +68,7 @@ const SPEC_EVENTS: readonly [string, string][] = [
 /** The spec's names as they are, and normalised (looked up only when the exact name misses). */
 const TRACK_TYPES = new Map<string, string>(SPEC_EVENTS.flatMap(([name, type]) => [[name, type], [name.toLowerCase(), type]] as [string, string][]));
 
-/** Maps one Segment call to the Pulse record of PRODUCT.md §3; `path` names it in errors (`batch[3]`). */
+/** Maps one Segment call to the Pulse record of docs/specification.md, "Event records"; `path` names it in errors (`batch[3]`). */
 export function mapSegmentCall(call: SegmentCall, type: SegmentType, envelope: Envelope, path: string, topics: TopicNames): OutRecord {
   const user = present(call.userId) ?? present(call.anonymousId);
   if (user === undefined) {

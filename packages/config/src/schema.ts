@@ -87,7 +87,7 @@ export const schema = {
   'api.nice': {
     type: { kind: 'int', min: -20, max: 19 },
     default: 0,
-    doc: 'CPU priority (nice) of `pulse serve`: below 0 the API gets a core before the pipeline on a busy machine (needs root or CAP_SYS_NICE; README, "Serving, and how it scales")',
+    doc: 'CPU priority (nice) of `pulse serve`: below 0 the API gets a core before the pipeline on a busy machine (needs root or CAP_SYS_NICE; docs/recommendations.md, "Serving, and how it scales")',
   },
   'recs.snapshotIntervalMs': {
     type: { kind: 'int', min: 0 },

@@ -19,7 +19,7 @@ import {
 import { isListening, isOurNode, isPortFree, nodeMarker, signal, sleep, waitForExit } from './processes.js';
 import { clientConnection, clientEnvironment, generateSecurity, hasSecurityFiles, scramFormatArgs, writeClientProperties, type Security, type SecurityState } from './security.js';
 
-/** The port `pulse kafka start` uses (PRODUCT.md §8). */
+/** The port `pulse kafka start` uses (docs/specification.md, "Command line"). */
 export const DEFAULT_PORT = 9092;
 
 const noop: Log = () => {};

@@ -1,5 +1,5 @@
 /**
- * The topics of PRODUCT.md §2 plus Pulse's own. Names, partition counts and retention are contracts:
+ * The topics of docs/specification.md, "Topics" plus Pulse's own. Names, partition counts and retention are contracts:
  * producers, tests and other tools rely on them.
  */
 export interface TopicSpec {

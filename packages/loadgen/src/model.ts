@@ -3,7 +3,7 @@ import { TOPICS } from '@pulse/kafka';
 
 /**
  * The synthetic shop's options and its JavaScript face. The shop is a pure, seeded source of the
- * three input topics' events, as the exact JSON of PRODUCT.md §3: interleaved shopping sessions of
+ * three input topics' events, as the exact JSON of docs/specification.md, "Event records": interleaved shopping sessions of
  * Zipf-popular products through a view → cart → checkout → purchase funnel, and IoT sensors drifting
  * around their levels with rare anomaly episodes. How it behaves is described with the model itself,
  * in crates/pulse-shop/src/model.rs.

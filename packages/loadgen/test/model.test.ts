@@ -91,7 +91,7 @@ function shapeErrors(e: GeneratedEvent): string[] {
   return errors;
 }
 
-describe('event shapes (PRODUCT.md §3)', () => {
+describe('event shapes (docs/specification.md, "Event records")', () => {
   const events = generate('shapes', 100_000);
 
   it('writes every event with exactly the fields of its topic, of the right types', () => {

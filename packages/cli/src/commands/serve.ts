@@ -8,7 +8,7 @@ import { setNice } from '../priority.js';
 
 /**
  * The API's work is latency: on a machine it shares with the pipeline, a request waits for a core as
- * long as the busy processes hold both (README, "Serving, and how it scales"). Without the privilege to
+ * long as the busy processes hold both (docs/recommendations.md, "Serving, and how it scales"). Without the privilege to
  * raise its priority, serve says so and runs at the default.
  */
 function setApiPriority(nice: number, log: (line: string) => void): void {

@@ -4,7 +4,7 @@ import { defineCommand, UsageError } from '../command.js';
 
 const HOUR = 3_600_000;
 
-/** 86400000 → "1 d", 3600000 → "1 h": retention as PRODUCT.md writes it. */
+/** 86400000 → "1 d", 3600000 → "1 h": retention as docs/specification.md writes it. */
 function duration(ms: string | undefined): string {
   if (ms === undefined) return '-';
   const n = Number(ms);
@@ -34,7 +34,7 @@ export const topics = defineCommand({
   summary: 'create Pulse\'s Kafka topics (idempotent) and check existing ones',
   help: `Usage: pulse topics create [--bootstrap-servers B]
 
-Creates the topics of PRODUCT.md §2 and Pulse's own (${TOPIC_SPECS.map((s) => s.name).join(', ')})
+Creates the topics of docs/specification.md, "Topics" and Pulse's own (${TOPIC_SPECS.map((s) => s.name).join(', ')})
 with their partition counts and retention. Replication factor and min.insync.replicas come from
 configuration (kafka.replicationFactor, kafka.minInsyncReplicas); by default one replica per broker,
 at most 3, and min.insync.replicas 2 with 3 replicas (1/1 on a single broker, 3/2 on three or more).

@@ -28,7 +28,7 @@ choice against the spec's static settings (16 KB, 10 ms) on the latency-throughp
 Options:
   --rate N               events/s into the topic (default: measured from its high watermarks)
   --window S             seconds to measure the rate over (default 5)
-  --budget-ms MS         end-to-end latency budget (default 100, PRODUCT.md §9's p95)
+  --budget-ms MS         end-to-end latency budget (default 100: the p95 target in docs/specification.md)
   --topic T              the input topic (default ${TOPICS.userClicks})
   --record-size B        mean record size with key (default: the load generator's user-clicks events)
   --samples N            produce round trips to measure (default 50)
