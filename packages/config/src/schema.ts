@@ -89,6 +89,11 @@ export const schema = {
     default: 0,
     doc: 'CPU priority (nice) of `pulse serve`: below 0 the API gets a core before the pipeline on a busy machine (needs root or CAP_SYS_NICE; docs/recommendations.md, "Serving, and how it scales")',
   },
+  'recs.readyMaxLag': {
+    type: { kind: 'int', min: 0 },
+    default: 10000,
+    doc: '/readyz of `pulse serve` answers 503 while the recommender has more records than this of user-clicks and user-purchases not learnt yet',
+  },
   'recs.snapshotIntervalMs': {
     type: { kind: 'int', min: 0 },
     default: 30000,

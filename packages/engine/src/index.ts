@@ -21,6 +21,7 @@ export {
   BatchProducer,
   KafkaClientError,
   describeTopicConfigs,
+  lagFromStats,
   librdkafkaVersion,
   recordAt,
   runValues,

@@ -197,6 +197,22 @@ export interface LibrdKafkaStats {
 }
 
 /**
+ * Records a consumer has not processed yet: for each (topic, partition, next offset) of `positions`,
+ * the high watermark in librdkafka's latest statistics less the next offset. `unknown` counts the
+ * partitions the statistics do not cover yet (all of them before the first report).
+ */
+export function lagFromStats(stats: LibrdKafkaStats | null, positions: Iterable<readonly [topic: string, partition: number, nextOffset: number]>): { lag: number; unknown: number } {
+  let lag = 0;
+  let unknown = 0;
+  for (const [topic, partition, next] of positions) {
+    const high = stats?.topics[topic]?.partitions[String(partition)]?.hi_offset ?? -1;
+    if (high < 0) unknown++;
+    else lag += Math.max(0, high - next);
+  }
+  return { lag, unknown };
+}
+
+/**
  * A librdkafka producer (in Rust) that sends packed records and counts their delivery reports itself.
  * Records are grouped in epochs: `closeEpoch()` ends one, `settled(epoch)` waits for its reports.
  */

@@ -10,6 +10,7 @@ import {
   engineInfo,
   foldEngineLatency,
   forEachOutput,
+  lagFromStats,
   packValues,
   percentiles,
   type ConsumedBatch,
@@ -161,5 +162,13 @@ describe('forEachOutput', () => {
     state.flushDue(0);
     const packed = state.takeOutput();
     expect(() => forEachOutput(packed.subarray(0, packed.length - 3), () => {})).toThrow(/malformed/);
+  });
+});
+
+describe('lagFromStats', () => {
+  it('adds high watermark less next offset per partition, and counts the partitions the statistics do not cover', () => {
+    const stats = { topics: { a: { partitions: { '0': { hi_offset: 100 }, '1': { hi_offset: 7 } } }, b: { partitions: { '0': { hi_offset: -1 } } } } } as never;
+    expect(lagFromStats(stats, [['a', 0, 40], ['a', 1, 9], ['b', 0, 0], ['c', 3, 0]])).toEqual({ lag: 60, unknown: 2 });
+    expect(lagFromStats(null, [['a', 0, 0]])).toEqual({ lag: 0, unknown: 1 });
   });
 });

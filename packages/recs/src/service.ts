@@ -1,5 +1,5 @@
 import type { PulseConfig } from '@pulse/config';
-import { BatchConsumer, RecsModel, batchValues, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
+import { BatchConsumer, RecsModel, batchValues, lagFromStats, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
 import { RdKafka, TrackedProducer, connectClient, connectionConfig, consumerConfig, describeTopic, promisify, STATS_INTERVAL_MS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
 
 const INPUTS = [TOPICS.userClicks, TOPICS.userPurchases] as const;
@@ -38,7 +38,6 @@ export class RecsService {
   private loopDone: Promise<void> = Promise.resolve();
   private lastSnapshot = Date.now();
   private snapshotting: Promise<void> | null = null;
-  private caughtUp = false;
   private readonly log: (line: string) => void;
   readonly counters = { events: 0, learned: 0, invalid: 0, snapshots: 0 };
 
@@ -108,8 +107,6 @@ export class RecsService {
       this.counters.invalid += r.invalid;
       const topics = this.consumer.topics();
       for (const run of batch.runs) this.next[topics[run.topic]!]![run.partition] = batch.offsets[run.end - 1]! + 1;
-      // A short batch means the consumer has drained what was there: the model is up to date.
-      if (batch.ends.length < CONSUME_BATCH) this.caughtUp = true;
       const now = Date.now();
       if (this.producer !== null && this.snapshotting === null && now - this.lastSnapshot >= this.options.snapshotIntervalMs) {
         this.lastSnapshot = now;
@@ -139,9 +136,20 @@ export class RecsService {
     return this.consumer?.stats() ?? null;
   }
 
-  /** True once the consumer has read everything there was when it started. */
+  /**
+   * Records of the click and purchase topics not learnt yet, from librdkafka's statistics (refreshed
+   * every few seconds); null until they cover every partition.
+   */
+  lag(): number | null {
+    const positions = Object.entries(this.next).flatMap(([topic, next]) => Object.entries(next).map(([p, offset]) => [topic, Number(p), offset] as const));
+    const { lag, unknown } = lagFromStats(this.consumer?.stats() ?? null, positions);
+    return unknown > 0 ? null : lag;
+  }
+
+  /** Ready while the model is within recs.readyMaxLag records of the topics' ends: not before it has caught up, and no longer when it falls behind. */
   ready(): boolean {
-    return this.caughtUp;
+    const lag = this.lag();
+    return lag !== null && lag <= this.config.recs.readyMaxLag;
   }
 
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList {

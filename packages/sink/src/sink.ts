@@ -1,5 +1,5 @@
 import type { PulseConfig } from '@pulse/config';
-import { BatchConsumer, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
+import { BatchConsumer, lagFromStats, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
 import { describeGap, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
 import { consumerConfig, describeTopic, ensureTopics, STATS_INTERVAL_MS, TOPIC_SPECS, topicId, topicOffsets } from '@pulse/kafka';
 import { LATENCY_STAGES, latencyBucket } from './latency.js';
@@ -242,18 +242,10 @@ export class Sink {
   }
 
   progress(): SinkProgress {
-    let lag = 0;
-    let partitions = 0;
-    const stats = this.consumer.stats();
-    for (const [topic, next] of this.next) {
-      for (const [p, offset] of next) {
-        partitions++;
-        // From librdkafka's statistics; before the first fetch, unknown: counted as zero.
-        const highOffset = stats?.topics[topic]?.partitions[String(p)]?.hi_offset ?? -1;
-        if (highOffset >= 0) lag += Math.max(0, highOffset - offset);
-      }
-    }
-    return { ...this.counters, lag, partitions, lastWriteMs: this.lastWriteMs };
+    const positions = [...this.next].flatMap(([topic, next]) => [...next].map(([p, offset]) => [topic, p, offset] as const));
+    // Partitions the statistics do not cover yet (before the first fetch) count as zero.
+    const { lag } = lagFromStats(this.consumer.stats(), positions);
+    return { ...this.counters, lag, partitions: positions.length, lastWriteMs: this.lastWriteMs };
   }
 
   /** The consumer's latest librdkafka statistics (lag, fetch queues, round trips), or null before the first. */
