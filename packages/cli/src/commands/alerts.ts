@@ -1,7 +1,7 @@
-import { createServer } from 'node:http';
 import { AlertsService, configuredRules } from '@pulse/alerts';
 import { describeConfig, loadConfig } from '@pulse/config';
 import { engineInfo } from '@pulse/engine';
+import { startOpsServer } from '@pulse/http';
 import { defineCommand, untilStopped } from '../command.js';
 
 export const alerts = defineCommand({
@@ -49,29 +49,21 @@ ${describeConfig()}`,
     const service = new AlertsService(config, { log, rules });
     await service.start();
     const info = engineInfo();
-    const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`${service.prometheus().join('\n')}\n`);
-      } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', rules: rules.length, engine: info }));
-      } else if (req.url === '/readyz') {
+    const ops = await startOpsServer({
+      host: config.alerts.host,
+      port: config.alerts.port,
+      http: config.http,
+      metrics: () => `${service.prometheus().join('\n')}\n`,
+      readiness: () => {
         const ready = service.ready();
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready }));
-      } else {
-        res.writeHead(404).end();
-      }
+        return { ready, reasons: ready ? [] : ['the rules have not caught up with their input topics yet'] };
+      },
+      health: () => ({ rules: rules.length, engine: info }),
+    }).catch((err: Error) => {
+      log(`alerts: cannot serve /metrics on ${config.alerts.host}:${config.alerts.port}: ${err.message} (set PULSE_ALERTS_PORT or --port)`);
+      return null;
     });
-    const listening = await new Promise<boolean>((resolve) => {
-      server.once('error', (err) => {
-        log(`alerts: cannot serve /metrics on ${config.alerts.host}:${config.alerts.port}: ${err.message} (set PULSE_ALERTS_PORT or --port)`);
-        resolve(false);
-      });
-      server.listen(config.alerts.port, config.alerts.host, () => resolve(true));
-    });
-    if (listening) {
-      const address = server.address();
-      log(`alerts: listening on http://${config.alerts.host}:${typeof address === 'object' && address !== null ? address.port : config.alerts.port} (/metrics, /healthz, /readyz)`);
-    }
+    if (ops !== null) log(`alerts: listening on ${ops.url} (/metrics, /healthz, /readyz)`);
 
     let failed = false;
     await untilStopped(
@@ -82,7 +74,7 @@ ${describeConfig()}`,
     );
     log('alerts: stopping (writing a last snapshot)');
     await service.stop();
-    server.close();
+    await ops?.app.close();
     return failed ? 1 : 0;
   },
 });
