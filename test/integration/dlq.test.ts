@@ -32,7 +32,7 @@ describe('dead letters: pulse dlq against a real broker', () => {
   beforeAll(async () => {
     await resetTopics(config);
     const aggregator = aggregators.start(`dlq-${Date.now()}`);
-    await aggregator.waitFor(/user-clicks partition 11 restored/);
+    await aggregator.waitFor(/aggregator: restored 42 partitions/);
     await produceRecords(config, TOPICS.userClicks, [
       { partition: 5, key: home, value: misplaced },
       { partition: 3, key: home, value: future },

@@ -121,6 +121,10 @@ export class Aggregator {
   private io!: AggregatorIO;
   private readonly owned = new Map<string, OwnedPartition>();
   private restoreQueue: Promise<void> = Promise.resolve();
+  /** Assigned partitions waiting for the restore queue. */
+  private toRestore: TopicPartition[] = [];
+  /** Revoked partitions not logged yet. */
+  private revoked: TopicPartition[] = [];
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastCheckpoint = Date.now();
@@ -152,14 +156,17 @@ export class Aggregator {
 
   private onAssigned(tps: TopicPartition[]): void {
     for (const tp of tps) this.owned.set(ownedKey(tp.topic, tp.partition), { tp, state: null, nextOffset: -1, dirty: false });
-    this.log(`aggregator: assigned partitions ${describe(tps)}; restoring state`);
-    this.restoreQueue = this.restoreQueue.then(() => this.restore(tps)).catch((e: Error) => this.fail(e));
+    // A rebalance arrives a partition at a time: the ones assigned meanwhile are restored together.
+    this.toRestore.push(...tps);
+    this.restoreQueue = this.restoreQueue.then(() => this.restore(this.toRestore.splice(0))).catch((e: Error) => this.fail(e));
   }
 
   private onRevoked(tps: TopicPartition[]): void {
     // The new owner restores from the changelog; state since our last checkpoint is replayed there.
     for (const tp of tps) this.owned.delete(ownedKey(tp.topic, tp.partition));
-    this.log(`aggregator: revoked partitions ${describe(tps)}`);
+    // One line for the partitions of one rebalance, which arrive one at a time.
+    if (this.revoked.length === 0) queueMicrotask(() => this.log(`aggregator: revoked partitions ${describe(this.revoked.splice(0))}`));
+    this.revoked.push(...tps);
   }
 
   /** A new or restored engine state for an input partition, by its topic. */
@@ -187,6 +194,10 @@ export class Aggregator {
   }
 
   private async restore(tps: TopicPartition[]): Promise<void> {
+    if (tps.length === 0) return;
+    const started = Date.now();
+    /** Topic → partitions restored, and how many of them from a snapshot. */
+    const restoredOf = new Map<string, { partitions: number; fromSnapshots: number }>();
     const snapshots = await this.io.readSnapshots(tps);
     const partitionCounts = await this.partitionCounts(tps);
     const logStarts = new Map<string, Map<number, number>>();
@@ -214,10 +225,12 @@ export class Aggregator {
       owned.dirty ||= nextOffset !== restored.nextOffset;
       this.io.resume([tp]);
       this.counters.restores++;
-      this.log(
-        `aggregator: ${tp.topic} partition ${tp.partition} restored ${snapshot ? `from a snapshot at offset ${restored.nextOffset} (${snapshot.length} bytes)` : 'empty (no snapshot): reading from the beginning'}`,
-      );
+      const r = restoredOf.get(tp.topic) ?? { partitions: 0, fromSnapshots: 0 };
+      restoredOf.set(tp.topic, { partitions: r.partitions + 1, fromSnapshots: r.fromSnapshots + (snapshot === null ? 0 : 1) });
     }
+    const restored = [...restoredOf.values()].reduce((n, r) => n + r.partitions, 0);
+    const byTopic = [...restoredOf].map(([topic, r]) => `${topic} ${r.partitions} (${r.fromSnapshots} from snapshots)`).join(', ');
+    if (restored > 0) this.log(`aggregator: restored ${restored} partitions in ${Date.now() - started} ms: ${byTopic}; those without one read from the beginning`);
     for (const g of gaps) {
       this.counters.skippedRecords += g.to - g.from;
       this.log(`aggregator: WARNING ${describeGap(g)}`);

@@ -104,6 +104,9 @@ export function testAggregators(bootstrap: string, extraEnv: Record<string, stri
   };
 }
 
+/** Partitions an aggregator's log says it restored, over all its restores. */
+export const restoredCount = (log: string): number => [...log.matchAll(/restored (\d+) partitions/g)].reduce((n, m) => n + Number(m[1]), 0);
+
 export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
