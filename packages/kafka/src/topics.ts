@@ -49,7 +49,7 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
     config: { 'retention.ms': String(DAY) },
     doc: '5-minute tumbling window counts per user (output, key userId)',
   },
-  // Metric outputs (README "Metric topics"): every record carries absolute values for its key and
+  // Metric outputs (docs/specification.md, "Metric topics"): every record carries absolute values for its key and
   // window, so consumers upsert. The four aggregates per source partition have a few dozen keys, so one
   // partition each: librdkafka sends one ProduceRequest per partition, and with 12 partitions every emit
   // of a metric cost the broker up to 12 requests instead of one.
