@@ -1,5 +1,5 @@
 //! N-API binding of pulse-engine. Only translation lives here: JavaScript values in, engine calls,
-//! bytes out. Rules (see ENGINEERING.md): one call per Kafka batch; record bytes are borrowed, outputs
+//! bytes out. Rules: one call per Kafka batch; record bytes are borrowed, outputs
 //! returned as a `Buffer` that takes ownership of the engine's `Vec<u8>`; configuration crosses once,
 //! at construction; bad events are data (reject lists), never exceptions.
 //!
