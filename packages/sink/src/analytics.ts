@@ -1,6 +1,6 @@
 import { LATENCY_STAGES, summarize, type LatencySummary } from './latency.js';
 import type { KafkaMonitor, KafkaSnapshot } from './monitor.js';
-import type { Store } from './store.js';
+import type { QueryRow, Store } from './store.js';
 import { TABLES } from './tables.js';
 import { mergeTopProducts, type MergedItem } from './top-products.js';
 
@@ -33,6 +33,21 @@ export interface Overview {
 /** The queries the API asks; `pulse serve` has them answered by the process that owns the store. */
 export const ANALYTICS_QUERIES = ['userActivity', 'revenue', 'funnel', 'activeUsers', 'sensorStats', 'sensors', 'topProducts', 'overview'] as const;
 export type AnalyticsQueries = Pick<Analytics, (typeof ANALYTICS_QUERIES)[number]>;
+
+/** A row of sensor_stats as the API answers it. */
+const sensorWindow = (w: QueryRow) => ({
+  metric: w.metric,
+  unit: w.unit,
+  windowStart: w.window_start,
+  windowEnd: w.window_end,
+  count: w.count,
+  min: w.min,
+  max: w.max,
+  mean: w.mean,
+  ewma: w.ewma,
+  anomalyScore: w.anomaly_score,
+  final: w.final,
+});
 
 /**
  * The read side of the analytics store: every query is parameterized ($n), bounded by MAX_ROWS + 1
@@ -132,21 +147,7 @@ export class Analytics {
         WHERE sensor_id = $1 AND window_start >= $2 AND window_start < $3 ORDER BY window_start, metric LIMIT $4`,
       [sensorId, r.from, r.to, MAX_ROWS + 1],
     );
-    const { rows: windows, truncated } = cut(
-      rows.map((w) => ({
-        metric: w.metric,
-        unit: w.unit,
-        windowStart: w.window_start,
-        windowEnd: w.window_end,
-        count: w.count,
-        min: w.min,
-        max: w.max,
-        mean: w.mean,
-        ewma: w.ewma,
-        anomalyScore: w.anomaly_score,
-        final: w.final,
-      })),
-    );
+    const { rows: windows, truncated } = cut(rows.map(sensorWindow));
     return { sensorId, from: r.from, to: r.to, windows, truncated };
   }
 
@@ -165,21 +166,7 @@ export class Analytics {
         ORDER BY listed.worst DESC NULLS LAST, s.sensor_id, s.metric`,
       [r.from, r.to, limit + 1],
     );
-    const sensors = rows.slice(0, limit).map((w) => ({
-      sensorId: w.sensor_id,
-      metric: w.metric,
-      unit: w.unit,
-      windowStart: w.window_start,
-      windowEnd: w.window_end,
-      count: w.count,
-      min: w.min,
-      max: w.max,
-      mean: w.mean,
-      ewma: w.ewma,
-      anomalyScore: w.anomaly_score,
-      worstScore: w.worst,
-      final: w.final,
-    }));
+    const sensors = rows.slice(0, limit).map((w) => ({ sensorId: w.sensor_id, ...sensorWindow(w), worstScore: w.worst }));
     return { from: r.from, to: r.to, sensors, truncated: rows.length > limit };
   }
 
