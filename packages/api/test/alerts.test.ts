@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertsSource, AlertTransition, Silence } from '@pulse/alerts';
-import { loadConfig } from '@pulse/config';
-import { buildApi, type Recommender } from '../src/index.js';
+import { buildApi } from '../src/index.js';
+import { emptyRecommender, http } from './helpers.js';
 
-const http = loadConfig({ env: {} }).http;
-
-const recommender: Recommender = {
-  recommend: () => ({ items: [], fallback: true }),
-  similar: () => [],
-  ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
-};
 
 const t = (fingerprint: string, status: AlertTransition['status'], at: number, userId = 'u-1'): AlertTransition => ({
   fingerprint,
@@ -44,7 +36,7 @@ const silence = { matchers: [{ name: 'userId', value: 'u-3' }], endsAt: '2099-01
 
 describe('alerting API', () => {
   it('lists pending and firing alerts, and the history newest first', async () => {
-    const app = buildApi({ recommender, alerts: source(), tokens: [], http });
+    const app = buildApi({ recommender: emptyRecommender, alerts: source(), tokens: [], http });
     const all = await app.inject('/api/v1/alerts');
     expect(all.statusCode).toBe(200);
     expect(all.json().alerts.map((a: AlertTransition) => [a.fingerprint, a.status])).toEqual([
@@ -64,14 +56,14 @@ describe('alerting API', () => {
 
   it('always wants a token to create a silence, even with reads open', async () => {
     const alerts = source();
-    const open = buildApi({ recommender, alerts, tokens: [], http });
+    const open = buildApi({ recommender: emptyRecommender, alerts, tokens: [], http });
     expect((await open.inject('/api/v1/alerts')).statusCode).toBe(200);
     const refused = await open.inject({ method: 'POST', url: '/api/v1/silences', payload: silence });
     expect(refused.statusCode).toBe(401);
     expect(refused.headers['www-authenticate']).toBe('Bearer');
     expect(alerts.added).toEqual([]);
 
-    const secured = buildApi({ recommender, alerts, tokens: ['t0k3n'], http });
+    const secured = buildApi({ recommender: emptyRecommender, alerts, tokens: ['t0k3n'], http });
     expect((await secured.inject('/api/v1/alerts')).statusCode).toBe(401);
     expect((await secured.inject({ method: 'POST', url: '/api/v1/silences', payload: silence, headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
     const ok = await secured.inject({ method: 'POST', url: '/api/v1/silences', payload: silence, headers: { authorization: 'Bearer t0k3n' } });
@@ -84,7 +76,7 @@ describe('alerting API', () => {
 
   it('rejects bad silences with a message naming the field', async () => {
     const alerts = source();
-    const app = buildApi({ recommender, alerts, tokens: ['k'], http });
+    const app = buildApi({ recommender: emptyRecommender, alerts, tokens: ['k'], http });
     const post = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/silences', payload, headers: { authorization: 'Bearer k' } });
     const noMatchers = await post({ matchers: [], endsAt: silence.endsAt });
     expect(noMatchers.statusCode).toBe(400);

@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '@pulse/config';
 import { Analytics, decodeRecord, DuckDbStore, type Row, type Store } from '@pulse/sink';
 import { buildApi, type Recommender } from '../src/index.js';
+import { http } from './helpers.js';
 
 const recommender: Recommender = {
   recommend: () => ({ items: [], fallback: true }),
@@ -48,7 +48,7 @@ describe('analytics API over a DuckDB store', () => {
     });
     await store(db, 'pulse-sensor-stats', [reading('calm', 0, 0.5), reading('calm', 1, 0.7), reading('spiked', 0, 6), reading('spiked', 1, 1), reading('new', 1, null)]);
     await store(db, 'user-activity-counts', [{ userId: "o'brien", windowStart: T, windowEnd: T + 5 * MIN, count: 4, final: true, oldestEventTs: T + 1 }]);
-    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [], http: loadConfig({ env: {} }).http });
+    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [], http });
   });
 
   afterAll(async () => {

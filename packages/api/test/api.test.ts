@@ -1,10 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '@pulse/config';
 import { describe, expect, it } from 'vitest';
 import { buildApi, type Recommender } from '../src/index.js';
-
-const http = loadConfig({ env: {} }).http;
+import { http } from './helpers.js';
 
 /** A recommender that records what it was asked. */
 function fake(): Recommender & { calls: unknown[][] } {

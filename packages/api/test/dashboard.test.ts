@@ -1,20 +1,12 @@
 import { brotliDecompressSync } from 'node:zlib';
-import { loadConfig } from '@pulse/config';
 import { describe, expect, it } from 'vitest';
-import { buildApi, type Recommender } from '../src/index.js';
+import { buildApi } from '../src/index.js';
+import { emptyRecommender, http } from './helpers.js';
 
-const http = loadConfig({ env: {} }).http;
-
-const recommender: Recommender = {
-  recommend: () => ({ items: [], fallback: true }),
-  similar: () => [],
-  ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
-};
 
 describe('the dashboard page and its assets', () => {
   it('serves GET / and every asset compressed, with a strict CSP, open even when reads need a token', async () => {
-    const app = buildApi({ recommender, tokens: ['s3cret'], http });
+    const app = buildApi({ recommender: emptyRecommender, tokens: ['s3cret'], http });
     const page = await app.inject({ url: '/', headers: { 'accept-encoding': 'br, gzip' } });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
@@ -37,7 +29,7 @@ describe('the dashboard page and its assets', () => {
   });
 
   it('leaves the API’s responses and paths to the API', async () => {
-    const app = buildApi({ recommender, tokens: [], http });
+    const app = buildApi({ recommender: emptyRecommender, tokens: [], http });
     const res = await app.inject('/api/v1/recommendations/u-1');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-security-policy']).toBeUndefined();

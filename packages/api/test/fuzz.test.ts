@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@pulse/config';
 import { Analytics, DuckDbStore } from '@pulse/sink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../../test/integration/helpers/rng.js';
 import { buildApi, type Recommender } from '../src/index.js';
+import { http } from './helpers.js';
 
 const REQUESTS = 3000;
 const TOKEN = 's3cret';
@@ -69,7 +69,7 @@ describe('API under hostile requests', () => {
     db = await DuckDbStore.open(join(mkdtempSync(join(tmpdir(), 'pulse-api-fuzz-')), 'store.duckdb'));
     await db.migrate();
     // Load shedding off: this corpus tests what each request gets, not the machine's load.
-    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [TOKEN], http: { ...loadConfig({ env: {} }).http, maxEventLoopDelayMs: 0 } });
+    app = buildApi({ recommender, analytics: new Analytics(db), tokens: [TOKEN], http: { ...http, maxEventLoopDelayMs: 0 } });
   });
   afterAll(async () => {
     await app.close();

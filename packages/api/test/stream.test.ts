@@ -1,20 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '@pulse/config';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Analytics, decodeRecord, DuckDbStore, type AnalyticsQueries, type Row } from '@pulse/sink';
 import { lastMinute } from '@pulse/dashboard';
-import { buildApi, type Recommender } from '../src/index.js';
+import { buildApi } from '../src/index.js';
+import { emptyRecommender, http } from './helpers.js';
 
-const http = loadConfig({ env: {} }).http;
-
-const recommender: Recommender = {
-  recommend: () => ({ items: [], fallback: true }),
-  similar: () => [],
-  ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
-};
 const MIN = 60_000;
 
 interface SseEvent {
@@ -91,7 +83,7 @@ describe('GET /api/v1/stream', () => {
   };
 
   const start = async (tokens: string[] = [], alerts?: () => unknown) => {
-    app = buildApi({ recommender, analytics, tokens, http });
+    app = buildApi({ recommender: emptyRecommender, analytics, tokens, http });
     if (alerts !== undefined) app.get('/api/v1/alerts', async (_request, reply) => reply.send(alerts()));
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     return `${address}/api/v1/stream`;
