@@ -29,12 +29,15 @@ use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, 
 use crate::output::{json, OutputBuffer, OutputKind};
 use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
-use crate::snapshot::{Reader, SnapshotError, Writer};
+use crate::snapshot::{Checkpoint, Reader, SnapshotError, Writer, NO_CHAIN};
 use crate::window::TumblingWindows;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSA";
-/// Version 2 added the click metrics; a version-1 snapshot restores with empty metrics.
-const SNAPSHOT_VERSION: u16 = 2;
+/// Version 2 added the click metrics (a version-1 snapshot restores with empty metrics); version 3
+/// the delta chain (an older snapshot restores with none, so the next checkpoint is a whole one).
+const SNAPSHOT_VERSION: u16 = 3;
+const DELTA_MAGIC: &[u8; 4] = b"PLSD";
+const DELTA_VERSION: u16 = 1;
 /// `pending_since` of a user whose count has been reported.
 const NOTHING_PENDING: i64 = i64::MAX;
 /// Rough per-user overhead in a bucket (map entry, index, allocation header), for the memory estimate.
@@ -95,7 +98,10 @@ impl ActivityOptions {
 
 #[derive(Debug, Clone, Copy)]
 struct UserCount {
-    count: u64,
+    /// 32 bits: a user's events in one window stay far below 4 billion, and the entry stays 16 bytes.
+    count: u32,
+    /// Changed since the last checkpoint, so listed in the next delta.
+    changed: bool,
     /// Event time of the oldest event not yet reported, or `NOTHING_PENDING`.
     pending_since: i64,
 }
@@ -108,11 +114,29 @@ struct WindowBucket {
     users: IndexMap<CompactString, UserCount, FxBuildHasher>,
     /// Positions in `users` with unreported increments, in the order they became pending.
     pending: Vec<u32>,
+    /// Positions in `users` changed since the last checkpoint (their `changed` is set).
+    changed: Vec<u32>,
 }
 
 impl WindowBucket {
     fn new(start: i64) -> Self {
-        Self { start, users: IndexMap::with_hasher(FxBuildHasher), pending: Vec::new() }
+        Self { start, users: IndexMap::with_hasher(FxBuildHasher), pending: Vec::new(), changed: Vec::new() }
+    }
+
+    fn mark_changed(&mut self, index: usize) {
+        let user = &mut self.users[index];
+        if !user.changed {
+            user.changed = true;
+            self.changed.push(index as u32);
+        }
+    }
+
+    /// Forgets the changes: a checkpoint has recorded them.
+    fn clear_changed(&mut self) {
+        for &index in &self.changed {
+            self.users[index as usize].changed = false;
+        }
+        self.changed.clear();
     }
 }
 
@@ -152,6 +176,9 @@ pub struct ActivityPartition {
     core: Core,
     key_bytes: usize,
     metrics: ClickMetrics,
+    /// The delta chain: the id of the last whole snapshot and how many deltas followed it.
+    chain: u32,
+    seq: u32,
 }
 
 impl ActivityPartition {
@@ -163,6 +190,8 @@ impl ActivityPartition {
             core: Core::default(),
             key_bytes: 0,
             metrics: ClickMetrics::new(options.metrics()),
+            chain: NO_CHAIN,
+            seq: 0,
         }
     }
 
@@ -208,11 +237,12 @@ impl ActivityPartition {
                     ));
                 }
                 self.key_bytes += user_id.len() + PER_KEY_OVERHEAD_BYTES;
-                bucket.users.insert_full(CompactString::new(user_id), UserCount { count: 0, pending_since: NOTHING_PENDING }).0
+                bucket.users.insert_full(CompactString::new(user_id), UserCount { count: 0, changed: false, pending_since: NOTHING_PENDING }).0
             }
         };
+        bucket.mark_changed(index);
         let user = &mut bucket.users[index];
-        user.count += 1;
+        user.count = user.count.saturating_add(1);
         if user.pending_since == NOTHING_PENDING {
             bucket.pending.push(index as u32);
         }
@@ -254,12 +284,16 @@ impl ActivityPartition {
         let mut emitted = 0;
         for bucket in &mut self.buckets {
             let end = bucket.start + self.options.window_size_ms;
-            for &index in &bucket.pending {
+            let pending = std::mem::take(&mut bucket.pending);
+            for &index in &pending {
                 let (user_id, user) = bucket.users.get_index_mut(index as usize).expect("pending index is in range");
                 write_count(&mut self.core.output, user_id, bucket.start, end, user, false);
                 user.pending_since = NOTHING_PENDING;
+                // Reported is state too: a restore from the next delta must not report it again.
+                bucket.mark_changed(index as usize);
             }
-            emitted += bucket.pending.len();
+            emitted += pending.len();
+            bucket.pending = pending;
             bucket.pending.clear();
         }
         let emitted = emitted + self.metrics.flush(&mut self.core.output) as usize;
@@ -281,18 +315,23 @@ impl ActivityPartition {
 
     /// The count of one user in the window starting at `window_start`, if that window is open.
     pub fn count_of(&self, user_id: &str, window_start: i64) -> Option<u64> {
-        self.buckets.iter().find(|b| b.start == window_start)?.users.get(user_id).map(|u| u.count)
+        self.buckets.iter().find(|b| b.start == window_start)?.users.get(user_id).map(|u| u.count as u64)
     }
 
     /// Serializes the state — open windows, counts, unreported increments — together with
     /// `next_offset`, the first input offset the state does not cover. Output not yet taken is not
     /// part of it: take the output and write it before the snapshot.
     pub fn snapshot(&self, next_offset: i64) -> Vec<u8> {
+        self.write_base(next_offset, self.chain).finish()
+    }
+
+    fn write_base(&self, next_offset: i64, chain: u32) -> Writer {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         w.i64(self.options.window_size_ms);
         w.i64(self.options.grace_ms);
         w.i64(next_offset);
         w.i64(self.core.stream_time);
+        w.u32(chain);
         w.u32(self.buckets.len() as u32);
         for bucket in &self.buckets {
             w.i64(bucket.start);
@@ -301,18 +340,14 @@ impl ActivityPartition {
             w.u32(bucket.pending.len() as u32);
             for &index in &bucket.pending {
                 let (user_id, user) = bucket.users.get_index(index as usize).expect("pending index is in range");
-                w.bytes(user_id.as_bytes());
-                w.u64(user.count);
-                w.i64(user.pending_since);
+                write_user(&mut w, user_id, user);
             }
             for (user_id, user) in bucket.users.iter().filter(|(_, u)| u.pending_since == NOTHING_PENDING) {
-                w.bytes(user_id.as_bytes());
-                w.u64(user.count);
-                w.i64(user.pending_since);
+                write_user(&mut w, user_id, user);
             }
         }
         self.metrics.write(&mut w);
-        w.finish()
+        w
     }
 
     /// Rebuilds a partition from a snapshot; returns it with the offset the snapshot covers up to.
@@ -328,6 +363,9 @@ impl ActivityPartition {
         let next_offset = r.i64()?;
         let mut partition = Self::new(options);
         partition.core.stream_time = r.i64()?;
+        if version >= 3 {
+            partition.chain = r.u32()?;
+        }
         let buckets = r.u32()?;
         for _ in 0..buckets {
             let mut bucket = WindowBucket::new(r.i64()?);
@@ -339,8 +377,7 @@ impl ActivityPartition {
             }
             bucket.users.reserve(users);
             for i in 0..users {
-                let user_id: CompactString = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("user id: {e}")))?.into();
-                let user = UserCount { count: r.u64()?, pending_since: r.i64()? };
+                let (user_id, user) = read_user(&mut r)?;
                 if (i < pending) != (user.pending_since != NOTHING_PENDING) {
                     return Err(SnapshotError::Corrupt("pending flags out of order".into()));
                 }
@@ -361,6 +398,128 @@ impl ActivityPartition {
         r.finish()?;
         Ok((partition, next_offset))
     }
+}
+
+impl Checkpoint for ActivityPartition {
+    /// A whole snapshot, encoded but not compressed (`Writer::finish` compresses, on any thread),
+    /// that starts delta chain `chain`: the deltas after it list only what changed since.
+    fn encode_base(&mut self, next_offset: i64, chain: u32) -> Writer {
+        let w = self.write_base(next_offset, chain);
+        self.chain = chain;
+        self.seq = 0;
+        self.buckets.iter_mut().for_each(WindowBucket::clear_changed);
+        w
+    }
+
+    /// What changed since the last checkpoint — the users counted or reported since, the windows
+    /// still open, the click metrics (bounded, so whole) — as the next delta of the chain; `None`
+    /// before the first whole snapshot of the chain (`encode_base`).
+    fn encode_delta(&mut self, next_offset: i64) -> Option<Writer> {
+        if self.chain == NO_CHAIN {
+            return None;
+        }
+        self.seq += 1;
+        let mut w = Writer::new(DELTA_MAGIC, DELTA_VERSION);
+        w.i64(self.options.window_size_ms);
+        w.i64(self.options.grace_ms);
+        w.u32(self.chain);
+        w.u32(self.seq);
+        w.i64(next_offset);
+        w.i64(self.core.stream_time);
+        w.u32(self.buckets.len() as u32);
+        for bucket in &mut self.buckets {
+            w.i64(bucket.start);
+            w.u32(bucket.changed.len() as u32);
+            for &index in &bucket.changed {
+                let (user_id, user) = bucket.users.get_index(index as usize).expect("changed index is in range");
+                write_user(&mut w, user_id, user);
+            }
+            bucket.clear_changed();
+        }
+        self.metrics.write(&mut w);
+        Some(w)
+    }
+
+    /// The delta chain this state continues, and how many deltas it has applied or written since
+    /// its whole snapshot.
+    fn chain(&self) -> (u32, u32) {
+        (self.chain, self.seq)
+    }
+
+    /// Applies the next delta of this state's chain (written by `encode_delta`); returns the offset
+    /// it covers up to. A delta of another chain, or not the next one, is a `Mismatch` and changes
+    /// nothing: the state stays as of the last delta applied.
+    fn apply_delta(&mut self, frame: &[u8]) -> Result<i64, SnapshotError> {
+        let mut r = Reader::open(frame, DELTA_MAGIC, DELTA_VERSION)?;
+        let (size, grace) = (r.i64()?, r.i64()?);
+        if size != self.options.window_size_ms || grace != self.options.grace_ms {
+            return Err(SnapshotError::Mismatch(format!("a delta taken with window {size} ms and grace {grace} ms")));
+        }
+        let (chain, seq) = (r.u32()?, r.u32()?);
+        if self.chain == NO_CHAIN || chain != self.chain || seq != self.seq + 1 {
+            return Err(SnapshotError::Mismatch(format!("delta {seq} of chain {chain} does not follow delta {} of chain {}", self.seq, self.chain)));
+        }
+        let next_offset = r.i64()?;
+        let stream_time = r.i64()?;
+        // Decoded whole before anything changes, so that a damaged delta leaves the state as it was.
+        let mut windows = Vec::new();
+        for _ in 0..r.u32()? {
+            let start = r.i64()?;
+            let n = r.count(20)?;
+            let mut users = Vec::with_capacity(n);
+            for _ in 0..n {
+                users.push(read_user(&mut r)?);
+            }
+            windows.push((start, users));
+        }
+        let metrics = ClickMetrics::read(&mut r, self.options.metrics())?;
+        r.finish()?;
+        if windows.windows(2).any(|w| w[0].0 >= w[1].0) || windows.iter().any(|(start, _)| *start != self.windows.start_of(*start)) {
+            return Err(SnapshotError::Corrupt("delta windows out of order or unaligned".into()));
+        }
+        let mut old = std::mem::take(&mut self.buckets);
+        for (start, users) in windows {
+            let mut bucket = match old.iter().position(|b| b.start == start) {
+                Some(at) => old.remove(at).expect("position is in range"),
+                None => WindowBucket::new(start),
+            };
+            for (user_id, user) in users {
+                let id_bytes = user_id.len();
+                let (index, previous) = bucket.users.insert_full(user_id, user);
+                let was_pending = previous.is_some_and(|p| p.pending_since != NOTHING_PENDING);
+                if previous.is_none() {
+                    self.key_bytes += id_bytes + PER_KEY_OVERHEAD_BYTES;
+                }
+                if user.pending_since != NOTHING_PENDING && !was_pending {
+                    bucket.pending.push(index as u32);
+                }
+            }
+            let users = &bucket.users;
+            bucket.pending.retain(|&i| users[i as usize].pending_since != NOTHING_PENDING);
+            self.buckets.push_back(bucket);
+        }
+        // Windows the delta no longer lists were closed (and reported) before it was taken.
+        for closed in old {
+            self.key_bytes -= closed.users.keys().map(|id| id.len() + PER_KEY_OVERHEAD_BYTES).sum::<usize>();
+        }
+        self.core.stream_time = stream_time;
+        self.metrics = metrics;
+        self.seq = seq;
+        Ok(next_offset)
+    }
+
+}
+
+fn write_user(w: &mut Writer, user_id: &str, user: &UserCount) {
+    w.bytes(user_id.as_bytes());
+    w.u64(user.count as u64);
+    w.i64(user.pending_since);
+}
+
+fn read_user(r: &mut Reader) -> Result<(CompactString, UserCount), SnapshotError> {
+    let user_id: CompactString = std::str::from_utf8(r.bytes()?).map_err(|e| SnapshotError::Corrupt(format!("user id: {e}")))?.into();
+    let count = u32::try_from(r.u64()?).map_err(|_| SnapshotError::Corrupt("a count above 2^32".into()))?;
+    Ok((user_id, UserCount { count, changed: false, pending_since: r.i64()? }))
 }
 
 /// `{"userId":…,"windowStart":…,"windowEnd":…,"count":…,"final":…}` plus, when the record reports

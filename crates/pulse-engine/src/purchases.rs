@@ -22,7 +22,7 @@ use crate::metrics::{
 use crate::output::{json, OutputBuffer, OutputKind};
 use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
-use crate::snapshot::{Reader, SnapshotError, Writer};
+use crate::snapshot::{Checkpoint, Reader, SnapshotError, Writer};
 use crate::topk::SpaceSaving;
 use crate::window::{TumblingWindows, WindowRing};
 
@@ -220,6 +220,10 @@ impl PurchasesPartition {
     /// Serializes the state with `next_offset`, the first input offset it does not cover (as
     /// `ActivityPartition::snapshot`: take and write the output first).
     pub fn snapshot(&self, next_offset: i64) -> Vec<u8> {
+        self.write_snapshot(next_offset).finish()
+    }
+
+    fn write_snapshot(&self, next_offset: i64) -> Writer {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         let o = self.options;
         w.i64(o.grace_ms);
@@ -249,7 +253,7 @@ impl PurchasesPartition {
             w.u64(win.purchases);
             w.u16(win.dirty as u16);
         }
-        w.finish()
+        w
     }
 
     pub fn restore(frame: &[u8], options: PurchaseOptions) -> Result<(Self, i64), SnapshotError> {
@@ -331,5 +335,12 @@ impl PartitionOutputs for PurchasesPartition {
     fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let order = parse_purchase(record).map_err(|e| (e.reason, e.detail))?;
         self.add(&order, clock_ms, now_ms)
+    }
+}
+
+/// Small and bounded (no per-user state), so always checkpointed whole.
+impl Checkpoint for PurchasesPartition {
+    fn encode_base(&mut self, next_offset: i64, _chain: u32) -> Writer {
+        self.write_snapshot(next_offset)
     }
 }

@@ -23,7 +23,7 @@ use crate::metrics::{check_setting, MINUTE_MS};
 use crate::output::{json, OutputBuffer, OutputKind};
 use crate::partitioner::{check_placement, Placement};
 use crate::reject::RejectReason;
-use crate::snapshot::{Reader, SnapshotError, Writer};
+use crate::snapshot::{Checkpoint, Reader, SnapshotError, Writer};
 use crate::window::{TumblingWindows, WindowRing};
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSS";
@@ -243,6 +243,10 @@ impl SensorPartition {
     }
 
     pub fn snapshot(&self, next_offset: i64) -> Vec<u8> {
+        self.write_snapshot(next_offset).finish()
+    }
+
+    fn write_snapshot(&self, next_offset: i64) -> Writer {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         w.i64(self.options.grace_ms);
         w.u64(self.options.ewma_alpha.to_bits());
@@ -272,7 +276,7 @@ impl SensorPartition {
                 w.u32(i);
             }
         }
-        w.finish()
+        w
     }
 
     pub fn restore(frame: &[u8], options: SensorOptions) -> Result<(Self, i64), SnapshotError> {
@@ -364,5 +368,12 @@ impl PartitionOutputs for SensorPartition {
     fn add_record(&mut self, record: &[u8], clock_ms: i64, now_ms: i64) -> Result<(), (RejectReason, String)> {
         let reading = parse_reading(record).map_err(|e| (e.reason, e.detail))?;
         self.add(&reading, clock_ms, now_ms)
+    }
+}
+
+/// Small and bounded (no per-user state), so always checkpointed whole.
+impl Checkpoint for SensorPartition {
+    fn encode_base(&mut self, next_offset: i64, _chain: u32) -> Writer {
+        self.write_snapshot(next_offset)
     }
 }

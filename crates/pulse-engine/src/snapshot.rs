@@ -24,6 +24,35 @@ impl fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
+/// How a partition's state is checkpointed: a whole snapshot that starts a delta chain, then
+/// optionally deltas that hold only what changed since the previous checkpoint, so that a large,
+/// slowly changing state is not written whole every time (docs/semantics.md, "Checkpoints").
+/// Encoding is a consistent cut taken on the caller's thread; `Writer::finish` (compression) may run
+/// on any thread.
+pub trait Checkpoint {
+    /// The whole state with `next_offset`, the first input offset it does not cover; starts chain `chain`.
+    fn encode_base(&mut self, next_offset: i64, chain: u32) -> Writer;
+
+    /// The changes since the last checkpoint, as the next delta of the chain; `None` where this kind
+    /// of state is always written whole, or no chain has started.
+    fn encode_delta(&mut self, _next_offset: i64) -> Option<Writer> {
+        None
+    }
+
+    /// Applies the next delta of this state's chain; returns the offset it covers up to.
+    fn apply_delta(&mut self, _frame: &[u8]) -> Result<i64, SnapshotError> {
+        Err(SnapshotError::Corrupt("this kind of state is written whole and has no deltas".into()))
+    }
+
+    /// The chain this state continues and the deltas since its whole snapshot.
+    fn chain(&self) -> (u32, u32) {
+        (NO_CHAIN, 0)
+    }
+}
+
+/// The chain of a state that has written no whole snapshot yet: no delta can follow it.
+pub const NO_CHAIN: u32 = 0;
+
 #[derive(Debug, Default)]
 pub struct Writer {
     buf: Vec<u8>,
@@ -51,6 +80,15 @@ impl Writer {
     pub fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
         self.buf.extend_from_slice(v);
+    }
+
+    /// Bytes written so far (before compression).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// The LZ4 frame of everything written.

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use pulse_engine::event::{parse_click, parse_purchase, parse_reading};
 use pulse_engine::recs::{parse_interactions, RecsModel, RecsOptions};
 use pulse_engine::segment::map_segment_batch;
+use pulse_engine::snapshot::Checkpoint;
 use pulse_engine::{ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
 
 const T0: i64 = 1_764_099_900_000;
@@ -106,6 +107,27 @@ fn activity_snapshot() -> Vec<u8> {
     p.snapshot(41)
 }
 
+/// A whole snapshot that starts chain 5, the delta after it (some users counted again, one window
+/// more), and the base restored and snapshotted again; made once.
+fn activity_base_and_delta() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
+    static FRAMES: std::sync::OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    FRAMES.get_or_init(make_activity_base_and_delta)
+}
+
+fn make_activity_base_and_delta() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut p = ActivityPartition::new(ActivityOptions::default());
+    let records: Vec<_> = (0..40).map(|i| click(i % 9, T0 + i as i64 * 20_000)).collect();
+    let (values, ends) = pack(&records);
+    p.ingest(&values, &ends, T0).unwrap();
+    let base = p.encode_base(41, 5).finish();
+    let records: Vec<_> = (0..10).map(|i| click(i % 4, T0 + 800_000 + i as i64 * 1000)).collect();
+    let (values, ends) = pack(&records);
+    p.ingest(&values, &ends, T0).unwrap();
+    let delta = p.encode_delta(51).expect("the chain has started").finish();
+    let restored = ActivityPartition::restore(&base, ActivityOptions::default()).unwrap().0.snapshot(0);
+    (base, delta, restored)
+}
+
 fn purchases_snapshot() -> Vec<u8> {
     let mut p = PurchasesPartition::new(PurchaseOptions::default());
     let records: Vec<_> = (0..20)
@@ -173,7 +195,14 @@ proptest! {
         let _ = SensorPartition::restore(&mutate(&sensors, &edits), SensorOptions::default());
         let recs = unlz4(&recs_snapshot());
         let _ = RecsModel::restore(&mutate(&recs, &edits), RecsOptions::default());
+        // A damaged delta is applied whole or not at all.
+        let (base, delta, base_again) = activity_base_and_delta();
+        let (mut restored, _) = ActivityPartition::restore(base, ActivityOptions::default()).unwrap();
+        if restored.apply_delta(&mutate(&unlz4(delta), &edits)).is_err() {
+            prop_assert_eq!(&restored.snapshot(0), base_again);
+        }
         // And bytes that are no frame at all.
         prop_assert!(ActivityPartition::restore(&raw, ActivityOptions::default()).is_err());
+        prop_assert!(restored.apply_delta(&raw).is_err());
     }
 }
