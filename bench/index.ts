@@ -7,6 +7,7 @@ export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, ty
 export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';
 export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult } from './kafka-baseline/run.js';
 export { runProfile, type ProfileOptions, type ProfileResult, type ProfiledRole } from './profile/run.js';
+export { runStateBench, stateMarkdown, type StateBenchOptions, type StateBenchResult, type StateVariant } from './state/run.js';
 export { runSinkBench, type SinkBenchOptions, type SinkBenchResult } from './sink/run.js';
 export { runEngineBench, type EngineBenchOptions, type EngineBenchResult } from './engine/run.js';
 export { runSweep, type Acks, type SweepOptions, type SweepResult } from './sweep/run.js';

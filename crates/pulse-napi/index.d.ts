@@ -34,11 +34,33 @@ export declare class ActivityEngine {
   /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
   /**
+   * The whole state covering input offsets before `nextOffset`, starting delta chain
+   * `chain` (not 0); compress it with `compress()` off this thread.
+   */
+  encodeBase(nextOffset: number, chain: number): EncodedState
+  /**
+   * What changed since the last checkpoint, as the next delta of the chain; null where
+   * this kind of state is always written whole, or before the chain's whole snapshot.
+   */
+  encodeDelta(nextOffset: number): EncodedState | null
+  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
+  applyDelta(frame: Uint8Array): number
+  /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
+  get chain(): Array<number>
+  /**
    * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
    * the buckets' lower bounds are `latencyBucketFloors()`.
    */
   takeLatency(): Uint32Array
   stats(): ActivityStatsInfo
+}
+
+/** A checkpoint (a whole snapshot or a delta) taken from a partition engine, still to be compressed. */
+export declare class EncodedState {
+  /** Size before compression, bytes. */
+  get encodedBytes(): number
+  /** The LZ4 frame, made on the thread pool; callable once. */
+  compress(): Promise<Buffer>
 }
 
 /**
@@ -138,6 +160,20 @@ export declare class PurchasesEngine {
   /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
   /**
+   * The whole state covering input offsets before `nextOffset`, starting delta chain
+   * `chain` (not 0); compress it with `compress()` off this thread.
+   */
+  encodeBase(nextOffset: number, chain: number): EncodedState
+  /**
+   * What changed since the last checkpoint, as the next delta of the chain; null where
+   * this kind of state is always written whole, or before the chain's whole snapshot.
+   */
+  encodeDelta(nextOffset: number): EncodedState | null
+  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
+  applyDelta(frame: Uint8Array): number
+  /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
+  get chain(): Array<number>
+  /**
    * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
    * the buckets' lower bounds are `latencyBucketFloors()`.
    */
@@ -208,6 +244,20 @@ export declare class SensorEngine {
   takeOutput(): Buffer
   /** LZ4-framed state covering input offsets before `nextOffset`. */
   snapshot(nextOffset: number): Buffer
+  /**
+   * The whole state covering input offsets before `nextOffset`, starting delta chain
+   * `chain` (not 0); compress it with `compress()` off this thread.
+   */
+  encodeBase(nextOffset: number, chain: number): EncodedState
+  /**
+   * What changed since the last checkpoint, as the next delta of the chain; null where
+   * this kind of state is always written whole, or before the chain's whole snapshot.
+   */
+  encodeDelta(nextOffset: number): EncodedState | null
+  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
+  applyDelta(frame: Uint8Array): number
+  /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
+  get chain(): Array<number>
   /**
    * Latency counts (wall clock at ingest minus event time) per bucket since the last call;
    * the buckets' lower bounds are `latencyBucketFloors()`.

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ActivityEngine = nativeBinding.ActivityEngine
+module.exports.EncodedState = nativeBinding.EncodedState
 module.exports.NativeConsumer = nativeBinding.NativeConsumer
 module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.PurchasesEngine = nativeBinding.PurchasesEngine

@@ -221,4 +221,48 @@ describe('aggregator against a real broker', () => {
     // The survivor restored A's partitions after A's session expired: every input partition, over its restores.
     expect(restoredCount(b.output())).toBeGreaterThanOrEqual(42);
   });
+
+  it('writes a whole snapshot per partition on first assignment, then parts and deltas, and restores them exactly after a SIGKILL', async () => {
+    const f = fixture(4);
+    // Users of window B's first seconds, before the fixture: enough that a whole snapshot needs parts of 1 KiB.
+    const extra: RawRecord[] = [];
+    for (let p = 0; p < PARTITIONS; p++) {
+      for (const user of keysOn(`many-${p}`, p, PARTITIONS, 150)) {
+        f.finals.set(`${user}|${T0 + 5 * MIN}`, 2);
+        for (let i = 0; i < 2; i++) extra.push({ partition: p, key: user, value: click(`m-${user}-${i}`, user, T0 + 5 * MIN + 1000 + i) });
+      }
+    }
+    const checkpointed = testAggregators(bootstrap, { PULSE_AGGREGATOR_SNAPSHOT_PART_BYTES: '1024', PULSE_AGGREGATOR_MAX_DELTAS: '4' });
+    try {
+      const group = `agg-deltas-${Date.now()}`;
+      const first = checkpointed.start(group);
+      await first.waitFor(/aggregator: restored 42 partitions/);
+      const keysOf = async () => new Set((await readAll(config, TOPICS.aggregatorChangelog)).map((m) => m.key ?? ''));
+      // No event yet, and every input partition already has its checkpoint: a restore never searches for one.
+      const empty = await waitUntil('a whole snapshot of every partition', async () => {
+        const keys = await keysOf();
+        return keys.size >= 42 ? keys : undefined;
+      });
+      expect([...empty].filter((k) => /^(user-clicks|user-purchases|sensor-data):\d+$/.test(k))).toHaveLength(42);
+
+      await produceRecords(config, TOPICS.userClicks, extra);
+      const half = Math.floor(f.records.length / 2);
+      await produceRecords(config, TOPICS.userClicks, f.records.slice(0, half));
+      const keys = await waitUntil('deltas and a snapshot in parts', async () => {
+        const k = [...(await keysOf())];
+        return k.some((x) => x.includes('#')) && k.some((x) => x.includes('~')) ? k : undefined;
+      });
+      expect(keys.filter((k) => k.startsWith('user-clicks:') && k.includes('#')).length).toBeGreaterThan(0);
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      await produceRecords(config, TOPICS.userClicks, f.records.slice(half));
+      const second = checkpointed.start(group);
+      await expectExactResults(f, { deadLettersOnce: false });
+      expect(second.output()).toMatch(/user-clicks 12 \(12 from snapshots\)/);
+      expect(second.output()).not.toMatch(/WARNING/);
+    } finally {
+      await checkpointed.killAll();
+    }
+  });
 });

@@ -10,6 +10,7 @@
 #[macro_use]
 extern crate napi_derive;
 
+pub mod checkpoint;
 pub mod collector;
 pub mod kafka;
 pub mod shop;
@@ -25,6 +26,9 @@ use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Obse
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
 use pulse_engine::partitioner::partition_for;
+use pulse_engine::snapshot::Checkpoint;
+
+use crate::checkpoint::EncodedState;
 use pulse_engine::{
     ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition, SnapshotError,
 };
@@ -338,6 +342,33 @@ macro_rules! partition_engine {
                 self.inner.snapshot(next_offset as i64).into()
             }
 
+            /// The whole state covering input offsets before `nextOffset`, starting delta chain
+            /// `chain` (not 0); compress it with `compress()` off this thread.
+            #[napi(catch_unwind)]
+            pub fn encode_base(&mut self, next_offset: f64, chain: u32) -> EncodedState {
+                EncodedState::new(self.inner.encode_base(next_offset as i64, chain))
+            }
+
+            /// What changed since the last checkpoint, as the next delta of the chain; null where
+            /// this kind of state is always written whole, or before the chain's whole snapshot.
+            #[napi(catch_unwind)]
+            pub fn encode_delta(&mut self, next_offset: f64) -> Option<EncodedState> {
+                self.inner.encode_delta(next_offset as i64).map(EncodedState::new)
+            }
+
+            /// Applies the next delta of this state's chain; returns the input offset it covers up to.
+            #[napi(catch_unwind)]
+            pub fn apply_delta(&mut self, frame: &[u8]) -> Result<f64, EngineCode> {
+                Ok(self.inner.apply_delta(frame).map_err(snapshot_error)? as f64)
+            }
+
+            /// The delta chain this state continues (0: none yet), and the deltas since its whole snapshot.
+            #[napi(getter)]
+            pub fn chain(&self) -> Vec<u32> {
+                let (chain, seq) = self.inner.chain();
+                vec![chain, seq]
+            }
+
             /// Latency counts (wall clock at ingest minus event time) per bucket since the last call;
             /// the buckets' lower bounds are `latencyBucketFloors()`.
             #[napi]
@@ -516,10 +547,11 @@ fn to_items(list: Vec<pulse_engine::recs::Recommendation>) -> Vec<RecommendedIte
 
 /// Runs engine code on a libuv thread, where a panic would abort the process, as a JavaScript error
 /// instead (mapped to `ENGINE_PANIC` like the synchronous methods' `catch_unwind`).
-fn unwind_to_error<T>(work: impl FnOnce() -> T) -> Result<T> {
+/// Runs thread-pool work, turning a panic into an error (a panic there would abort the process).
+pub(crate) fn unwind_to_error<T>(work: impl FnOnce() -> T) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
         let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-        Error::from_reason(format!("panic in the recommender: {}", message.unwrap_or_default()))
+        Error::from_reason(format!("panic in the engine: {}", message.unwrap_or_default()))
     })
 }
 

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { PulseConfig } from '@pulse/config';
 import {
   ActivityState,
@@ -10,12 +11,13 @@ import {
   type ConsumedBatch,
   type ConsumedRun,
   type Histogram,
+  type EncodedState,
   type PackedBatch,
   type PartitionState,
 } from '@pulse/engine';
 import { describeGap, type RetentionGap } from '@pulse/dead-letters';
 import { TOPICS } from '@pulse/kafka';
-import { INPUT_TOPICS, snapshotKey } from './changelog.js';
+import { INPUT_TOPICS, baseRecords, deltaRecord, partTombstones, snapshotKey, type ChangelogRecord, type StoredCheckpoint } from './changelog.js';
 import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
 
 /** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
@@ -39,6 +41,21 @@ interface OwnedPartition {
   nextOffset: number;
   /** Processed records since the last checkpoint. */
   dirty: boolean;
+  /** Encoded bytes of the last whole snapshot and of the deltas since, to judge when a whole one is cheaper. */
+  baseBytes: number;
+  deltaBytes: number;
+  /** The parts of the last whole snapshot, if it was written in parts: removed once a newer one is acknowledged. */
+  parts: { chain: number; count: number } | null;
+}
+
+/** One partition's checkpoint: encoded at a consistent cut, then compressed off the event loop and written. */
+interface TakenCheckpoint {
+  readonly owned: OwnedPartition;
+  readonly offset: number;
+  readonly encoded: EncodedState;
+  /** Set for a whole snapshot: its chain. */
+  readonly chain: number | null;
+  readonly seq: number;
 }
 
 export interface AggregatorCounters {
@@ -47,6 +64,11 @@ export interface AggregatorCounters {
   deadLetters: number;
   outputs: number;
   checkpoints: number;
+  /** Partition checkpoints written whole, and as deltas. */
+  wholeSnapshots: number;
+  deltas: number;
+  /** Compressed bytes written to the changelog. */
+  checkpointBytes: number;
   restores: number;
   /** Records that retention deleted before they were processed (see restore). */
   skippedRecords: number;
@@ -134,7 +156,7 @@ export class Aggregator {
   private fatal: Error | null = null;
   /** Dead letters by `pulse.error.reason`. */
   readonly deadLetterReasons = new Map<string, number>();
-  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, restores: 0, skippedRecords: 0 };
+  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, wholeSnapshots: 0, deltas: 0, checkpointBytes: 0, restores: 0, skippedRecords: 0 };
 
   constructor(
     private readonly config: PulseConfig,
@@ -155,7 +177,7 @@ export class Aggregator {
   }
 
   private onAssigned(tps: TopicPartition[]): void {
-    for (const tp of tps) this.owned.set(ownedKey(tp.topic, tp.partition), { tp, state: null, nextOffset: -1, dirty: false });
+    for (const tp of tps) this.owned.set(ownedKey(tp.topic, tp.partition), { tp, state: null, nextOffset: -1, dirty: false, baseBytes: 0, deltaBytes: 0, parts: null });
     // A rebalance arrives a partition at a time: the ones assigned meanwhile are restored together.
     this.toRestore.push(...tps);
     this.restoreQueue = this.restoreQueue.then(() => this.restore(this.toRestore.splice(0))).catch((e: Error) => this.fail(e));
@@ -170,7 +192,21 @@ export class Aggregator {
   }
 
   /** A new or restored engine state for an input partition, by its topic. */
-  private openState(tp: TopicPartition, snapshot: Buffer | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
+  private openState(tp: TopicPartition, checkpoint: StoredCheckpoint | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
+    const restored = this.openBase(tp, checkpoint?.base ?? null, partitions);
+    for (const [i, delta] of (checkpoint?.deltas ?? []).entries()) {
+      try {
+        restored.nextOffset = restored.state.applyDelta(delta);
+      } catch (err) {
+        // Not the next delta of the chain (another member's, during a rebalance): the state is whole up to the last one applied.
+        this.log(`aggregator: WARNING ${tp.topic}/${tp.partition}: ${checkpoint!.deltas.length - i} deltas after the last whole snapshot not applied: ${(err as Error).message}`);
+        break;
+      }
+    }
+    return restored;
+  }
+
+  private openBase(tp: TopicPartition, snapshot: Buffer | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
     const a = this.config.aggregator;
     const common = { partition: tp.partition, partitions, graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow, maxFutureMs: a.maxFutureMs };
     const sketches = { topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
@@ -198,7 +234,7 @@ export class Aggregator {
     const started = Date.now();
     /** Topic → partitions restored, and how many of them from a snapshot. */
     const restoredOf = new Map<string, { partitions: number; fromSnapshots: number }>();
-    const snapshots = await this.io.readSnapshots(tps);
+    const checkpoints = await this.io.readCheckpoints(tps);
     const partitionCounts = await this.partitionCounts(tps);
     const logStarts = new Map<string, Map<number, number>>();
     const gaps: RetentionGap[] = [];
@@ -206,7 +242,7 @@ export class Aggregator {
       const key = ownedKey(tp.topic, tp.partition);
       const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
-      const snapshot = snapshots.get(snapshotKey(tp.topic, tp.partition)) ?? null;
+      const snapshot = checkpoints.get(snapshotKey(tp.topic, tp.partition)) ?? null;
       const restored = this.openState(tp, snapshot, partitionCounts.get(tp.topic));
       let nextOffset = restored.nextOffset;
       // Records deleted by retention while no one processed them are skipped, and said so, never silently.
@@ -222,7 +258,10 @@ export class Aggregator {
       if (this.owned.get(key) !== owned) continue; // revoked while restoring
       owned.state = restored.state;
       owned.nextOffset = Math.max(nextOffset, 0);
-      owned.dirty ||= nextOffset !== restored.nextOffset;
+      // A partition without a checkpoint gets a whole (empty) one at once, so that no later restore
+      // searches the changelog to its start for a key never written.
+      owned.dirty ||= nextOffset !== restored.nextOffset || snapshot === null;
+      owned.parts = snapshot?.parts ?? null;
       this.io.resume([tp]);
       this.counters.restores++;
       const r = restoredOf.get(tp.topic) ?? { partitions: 0, fromSnapshots: 0 };
@@ -317,23 +356,64 @@ export class Aggregator {
   }
 
   /**
-   * Outputs acknowledged → snapshots written and acknowledged → offsets committed. A snapshot is only
-   * written once every output it covers is acknowledged, so no restore can skip an output that was lost.
-   * The snapshots are taken synchronously (a consistent cut); the waiting happens while the loop goes on.
+   * Outputs acknowledged → checkpoints written and acknowledged → offsets committed. A checkpoint is
+   * only written once every output it covers is acknowledged, so no restore can skip an output that
+   * was lost. Each partition's state is encoded synchronously (a consistent cut at its own offset),
+   * one partition per turn of the event loop; compression runs on the thread pool and the waiting
+   * happens while the loop goes on. A user-clicks partition writes deltas (what changed since its
+   * last checkpoint) between whole snapshots, so that a large, slowly changing state costs what changed.
    */
   private async checkpoint(): Promise<void> {
     const ready = [...this.owned.values()].filter((o) => o.state !== null && o.dirty);
     if (ready.length === 0) return;
-    const snapshots = ready.map((o) => ({ tp: o.tp, offset: o.nextOffset, bytes: o.state!.snapshot(o.nextOffset) }));
-    for (const o of ready) o.dirty = false;
+    const taken: TakenCheckpoint[] = [];
+    // Whole snapshots that are only due, not needed, are spread: one per checkpoint.
+    let dueWholeAllowed = true;
+    for (const o of ready) {
+      if (o.state === null || this.owned.get(ownedKey(o.tp.topic, o.tp.partition)) !== o) continue;
+      const { chain, seq } = o.state.chain;
+      const maxDeltas = this.config.aggregator.maxDeltas;
+      const due = seq >= maxDeltas || o.deltaBytes > o.baseBytes;
+      const delta = chain !== 0 && maxDeltas > 0 && !(due && dueWholeAllowed) ? o.state.encodeDelta(o.nextOffset) : null;
+      if (delta !== null) {
+        taken.push({ owned: o, offset: o.nextOffset, encoded: delta, chain: null, seq: seq + 1 });
+        o.deltaBytes += delta.encodedBytes;
+      } else {
+        if (chain !== 0 && due) dueWholeAllowed = false;
+        const newChain = nextChain(chain);
+        const base = o.state.encodeBase(o.nextOffset, newChain);
+        taken.push({ owned: o, offset: o.nextOffset, encoded: base, chain: newChain, seq: 0 });
+        o.baseBytes = base.encodedBytes;
+        o.deltaBytes = 0;
+      }
+      o.dirty = false;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const frames = await Promise.all(taken.map((t) => t.encoded.compress()));
     await this.io.acknowledged();
-    for (const s of snapshots) await this.io.writeSnapshot(s.tp, s.bytes);
+    const replacedParts: { owned: OwnedPartition; parts: { chain: number; count: number } }[] = [];
+    for (const [i, t] of taken.entries()) {
+      const key = snapshotKey(t.owned.tp.topic, t.owned.tp.partition);
+      let records: ChangelogRecord[];
+      if (t.chain === null) {
+        records = [deltaRecord(key, t.seq, frames[i]!)];
+        this.counters.deltas++;
+      } else {
+        records = baseRecords(key, t.chain, frames[i]!, this.config.aggregator.snapshotPartBytes);
+        if (t.owned.parts !== null) replacedParts.push({ owned: t.owned, parts: t.owned.parts });
+        t.owned.parts = records.length > 1 ? { chain: t.chain, count: records.length - 1 } : null;
+        this.counters.wholeSnapshots++;
+      }
+      this.counters.checkpointBytes += frames[i]!.length;
+      await this.io.writeCheckpoint(t.owned.tp, records);
+    }
     await this.io.acknowledged();
-    const offsets = snapshots.filter((s) => this.owned.has(ownedKey(s.tp.topic, s.tp.partition))).map((s) => ({ ...s.tp, offset: s.offset }));
+    for (const r of replacedParts) await this.io.writeCheckpoint(r.owned.tp, partTombstones(snapshotKey(r.owned.tp.topic, r.owned.tp.partition), r.parts.chain, r.parts.count));
+    const offsets = taken.filter((t) => this.owned.get(ownedKey(t.owned.tp.topic, t.owned.tp.partition)) === t.owned).map((t) => ({ ...t.owned.tp, offset: t.offset }));
     try {
       this.io.commit(offsets);
     } catch (err) {
-      // Committed offsets only feed lag monitoring; the snapshot already says where to resume.
+      // Committed offsets only feed lag monitoring; the checkpoint already says where to resume.
       this.log(`aggregator: offset commit failed: ${(err as Error).message}`);
     }
     this.counters.checkpoints++;
@@ -401,6 +481,14 @@ export class Aggregator {
     await this.checkpointing;
     if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
     await this.io.close();
+  }
+}
+
+/** A new delta chain id, never 0 (no chain) and never the current one. */
+function nextChain(current: number): number {
+  for (;;) {
+    const chain = randomInt(1, 2 ** 32);
+    if (chain !== current) return chain;
   }
 }
 

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, BatchProducer, recordAt, type ConsumedBatch, type ConsumedRun, type KafkaSettings, type LibrdKafkaStats, type RecordHeader } from '@pulse/engine';
 import { RdKafka, connectClient, connectionConfig, consumerConfig, describeTopic, topicOffsets, promisify, PARTITIONER, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type KafkaConsumer, type Message } from '@pulse/kafka';
-import { changelogPartition, snapshotKey } from './changelog.js';
+import { assembleCheckpoint, belongsTo, changelogPartition, snapshotKey, type ChangelogRecord, type StoredCheckpoint } from './changelog.js';
 import { deadLetterHeaders, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
 
 export interface TopicPartition {
@@ -35,7 +35,8 @@ export interface AggregatorIO {
   sendOutputs(packed: Buffer): Promise<number>;
   /** Record `i` of a batch to dead-letters, with the §5 headers. */
   deadLetter(batch: ConsumedBatch, run: ConsumedRun, i: number, reason: string, detail: string): Promise<void>;
-  writeSnapshot(tp: TopicPartition, snapshot: Buffer): Promise<void>;
+  /** Writes the changelog records of a checkpoint of an input partition, in order. */
+  writeCheckpoint(tp: TopicPartition, records: readonly ChangelogRecord[]): Promise<void>;
   /** Resolves when everything produced so far is acknowledged or failed; throws if any failed. */
   acknowledged(): Promise<void>;
   /** Records the offsets reached (for lag monitoring; the snapshots say where to resume). */
@@ -53,8 +54,8 @@ export interface AggregatorIO {
   logStart(topic: string): Promise<Map<number, number>>;
   /** Puts records that retention deleted before they were processed on record (dead-letters, `retention_gap`). */
   recordGaps(gaps: readonly RetentionGap[]): Promise<void>;
-  /** The latest snapshot of each input partition, or null where it has none. */
-  readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>>;
+  /** The latest checkpoint of each input partition by `snapshotKey`, or null where it has none. */
+  readCheckpoints(partitions: TopicPartition[]): Promise<Map<string, StoredCheckpoint | null>>;
   close(): Promise<void>;
 }
 
@@ -155,7 +156,7 @@ class NativeIO implements AggregatorIO {
     }
   }
 
-  private async sendOne(topic: string, partition: number | null, key: Buffer | null, value: Buffer, headers?: RecordHeader[]): Promise<void> {
+  private async sendOne(topic: string, partition: number | null, key: Buffer | null, value: Buffer | null, headers?: RecordHeader[]): Promise<void> {
     while (!this.producer.send(topic, partition, key, value, headers)) await sleep(QUEUE_FULL_BACKOFF_MS);
   }
 
@@ -165,8 +166,9 @@ class NativeIO implements AggregatorIO {
     await this.sendOne(TOPICS.deadLetters, null, key.length > 0 ? key : null, value, deadLetterHeaders(source, reason, detail, 'aggregator'));
   }
 
-  writeSnapshot(tp: TopicPartition, snapshot: Buffer): Promise<void> {
-    return this.sendOne(TOPICS.aggregatorChangelog, changelogPartition(tp.topic, tp.partition), Buffer.from(snapshotKey(tp.topic, tp.partition)), snapshot);
+  async writeCheckpoint(tp: TopicPartition, records: readonly ChangelogRecord[]): Promise<void> {
+    const partition = changelogPartition(tp.topic, tp.partition);
+    for (const r of records) await this.sendOne(TOPICS.aggregatorChangelog, partition, Buffer.from(r.key), r.value);
   }
 
   async acknowledged(): Promise<void> {
@@ -210,7 +212,7 @@ class NativeIO implements AggregatorIO {
     return recordRetentionGaps(this.config, gaps, 'aggregator');
   }
 
-  readSnapshots(partitions: TopicPartition[]): Promise<Map<string, Buffer | null>> {
+  readCheckpoints(partitions: TopicPartition[]): Promise<Map<string, StoredCheckpoint | null>> {
     return this.changelog.readLatest(partitions);
   }
 
@@ -225,10 +227,12 @@ class NativeIO implements AggregatorIO {
 const FIRST_SPAN = 64;
 
 /**
- * Reads the latest snapshot of input partitions from the compacted changelog. A changelog partition
- * holds the keys of several input partitions; the latest snapshot of a key is its last record, so
- * each partition is read backwards from its end in growing spans until every wanted key is found:
- * the recent records, not the whole history, in the usual case.
+ * Reads the latest checkpoint of input partitions from the compacted changelog. A changelog partition
+ * holds the checkpoints of several input partitions; each is its latest whole snapshot plus the deltas
+ * after it (changelog.ts), so each partition is read backwards from its end in growing spans until
+ * every wanted checkpoint is whole: the recent records, not the whole history, in the usual case.
+ * Every input partition gets a whole snapshot as soon as it is first assigned, so the search for one
+ * never has to read a partition to its start.
  */
 class ChangelogReader {
   private constructor(private readonly consumer: KafkaConsumer) {}
@@ -246,15 +250,15 @@ class ChangelogReader {
     return new ChangelogReader(consumer);
   }
 
-  /** Snapshots by `snapshotKey(topic, partition)`; null where an input partition has none. */
-  async readLatest(partitions: readonly TopicPartition[], timeoutMs = 60_000): Promise<Map<string, Buffer | null>> {
-    const result = new Map<string, Buffer | null>();
-    /** Per changelog partition: the keys still wanted and the offset below which it is still unread. */
-    const searches = new Map<number, { keys: Set<string>; low: number; end: number }>();
+  /** Checkpoints by `snapshotKey(topic, partition)`; null where an input partition has none. */
+  async readLatest(partitions: readonly TopicPartition[], timeoutMs = 60_000): Promise<Map<string, StoredCheckpoint | null>> {
+    const result = new Map<string, StoredCheckpoint | null>();
+    /** Per changelog partition: the checkpoints still wanted, the latest record of each of their keys, and the offset below which it is unread. */
+    const searches = new Map<number, { keys: Set<string>; latest: Map<string, { offset: number; value: Buffer | null }>; low: number; end: number }>();
     for (const tp of partitions) {
       const cp = changelogPartition(tp.topic, tp.partition);
       let search = searches.get(cp);
-      if (search === undefined) searches.set(cp, (search = { keys: new Set(), low: 0, end: 0 }));
+      if (search === undefined) searches.set(cp, (search = { keys: new Set(), latest: new Map(), low: 0, end: 0 }));
       search.keys.add(snapshotKey(tp.topic, tp.partition));
       result.set(snapshotKey(tp.topic, tp.partition), null);
     }
@@ -267,7 +271,7 @@ class ChangelogReader {
     }
     const deadline = Date.now() + timeoutMs;
     for (let span = FIRST_SPAN; ; span *= 4) {
-      // One pass over all changelog partitions that still miss keys, each over its next span back.
+      // One pass over all changelog partitions that still miss checkpoints, each over its next span back.
       const ranges = new Map<number, { start: number; end: number; keys: ReadonlySet<string> }>();
       for (const [cp, s] of searches) {
         if (s.keys.size === 0 || s.end <= s.low) continue;
@@ -278,8 +282,12 @@ class ChangelogReader {
       for (const [cp, range] of ranges) {
         const s = searches.get(cp)!;
         s.end = range.start;
-        for (const [key, value] of found.get(cp) ?? []) {
-          result.set(key, value);
+        // Spans go back in time: a key already seen has its latest record.
+        for (const r of found.get(cp) ?? []) if (!s.latest.has(r.key)) s.latest.set(r.key, r);
+        for (const key of [...s.keys]) {
+          const checkpoint = assembleCheckpoint(key, s.latest, s.end <= s.low);
+          if (checkpoint === undefined) continue;
+          result.set(key, checkpoint);
           s.keys.delete(key);
         }
       }
@@ -287,9 +295,12 @@ class ChangelogReader {
     return result;
   }
 
-  /** The last record of each wanted key within offsets [start, end) of each changelog partition. */
-  private async readRanges(ranges: Map<number, { start: number; end: number; keys: ReadonlySet<string> }>, deadline: number): Promise<Map<number, Map<string, Buffer>>> {
-    const found = new Map<number, Map<string, Buffer>>();
+  /** Each key's last record among the records of the wanted checkpoints within offsets [start, end) of each changelog partition. */
+  private async readRanges(
+    ranges: Map<number, { start: number; end: number; keys: ReadonlySet<string> }>,
+    deadline: number,
+  ): Promise<Map<number, { key: string; offset: number; value: Buffer | null }[]>> {
+    const found = new Map<number, Map<string, { key: string; offset: number; value: Buffer | null }>>();
     const open = new Set(ranges.keys());
     this.consumer.assign([...ranges].map(([cp, r]) => ({ topic: TOPICS.aggregatorChangelog, partition: cp, offset: r.start })));
     try {
@@ -304,16 +315,16 @@ class ChangelogReader {
           if (m.offset >= range.end - 1) open.delete(m.partition);
           if (m.offset >= range.end) continue;
           const key = m.key === undefined || m.key === null ? '' : m.key.toString();
-          if (!range.keys.has(key) || !m.value) continue;
+          if (![...range.keys].some((k) => belongsTo(key, k))) continue;
           let byKey = found.get(m.partition);
           if (byKey === undefined) found.set(m.partition, (byKey = new Map()));
-          byKey.set(key, m.value);
+          byKey.set(key, { key, offset: m.offset, value: m.value ?? null });
         }
       }
     } finally {
       this.consumer.unassign();
     }
-    return found;
+    return new Map([...found].map(([cp, byKey]) => [cp, [...byKey.values()]]));
   }
 
   async close(): Promise<void> {

@@ -160,7 +160,17 @@ export const schema = {
     doc: '/readyz of `pulse aggregate` answers 503 when its last completed checkpoint is older than this',
   },
   'aggregator.emitIntervalMs': { type: { kind: 'int', min: 0 }, default: 25, doc: 'at most one update per key and window in this interval' },
-  'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is snapshotted and offsets committed' },
+  'aggregator.commitIntervalMs': { type: { kind: 'int', min: 10 }, default: 1000, doc: 'how often state is checkpointed and offsets committed' },
+  'aggregator.snapshotPartBytes': {
+    type: { kind: 'int', min: 1024, max: 60 * 1024 * 1024 },
+    default: 8 * 1024 * 1024,
+    doc: 'a whole snapshot larger than this is written to the changelog in parts of this size, each well under the broker\'s message limit',
+  },
+  'aggregator.maxDeltas': {
+    type: { kind: 'int', min: 0, max: 10000 },
+    default: 60,
+    doc: 'checkpoints of a user-clicks partition written as deltas (what changed since the last) before a whole snapshot again; sooner once the deltas outweigh the snapshot; 0 writes every checkpoint whole',
+  },
   'aggregator.stopTimeoutMs': {
     type: { kind: 'int', min: 1000 },
     default: 30000,

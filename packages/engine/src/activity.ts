@@ -1,4 +1,4 @@
-import { native, type ActivityStatsInfo, type IngestResult, type RejectInfo } from './native.js';
+import { native, type ActivityStatsInfo, type EncodedState, type IngestResult, type RejectInfo } from './native.js';
 import { call } from './call.js';
 import type { PackedBatch } from './batch.js';
 
@@ -62,6 +62,10 @@ interface NativePartition {
   flushDue(nowMs: number): number;
   takeOutput(): Buffer;
   snapshot(nextOffset: number): Buffer;
+  encodeBase(nextOffset: number, chain: number): EncodedState;
+  encodeDelta(nextOffset: number): EncodedState | null;
+  applyDelta(frame: Uint8Array): number;
+  readonly chain: number[];
   takeLatency(): Uint32Array;
   stats(): ActivityStatsInfo;
 }
@@ -104,6 +108,30 @@ export class PartitionState {
 
   snapshot(nextOffset: number): Buffer {
     return call(() => this.engine.snapshot(nextOffset));
+  }
+
+  /**
+   * The whole state covering offsets before `nextOffset`, starting delta chain `chain` (1 to 2³²−1):
+   * encoded here, a consistent cut; `compress()` runs on the thread pool.
+   */
+  encodeBase(nextOffset: number, chain: number): EncodedState {
+    return call(() => this.engine.encodeBase(nextOffset, chain));
+  }
+
+  /** What changed since the last checkpoint, as the next delta of the chain; null where the state is always written whole, or no chain has started. */
+  encodeDelta(nextOffset: number): EncodedState | null {
+    return call(() => this.engine.encodeDelta(nextOffset));
+  }
+
+  /** Applies the next delta of the chain (ENGINE_SNAPSHOT_MISMATCH if it is not); returns the offset it covers up to. */
+  applyDelta(frame: Uint8Array): number {
+    return call(() => this.engine.applyDelta(frame));
+  }
+
+  /** The delta chain this state continues (0: none yet) and the deltas written or applied since its whole snapshot. */
+  get chain(): { chain: number; seq: number } {
+    const [chain = 0, seq = 0] = this.engine.chain;
+    return { chain, seq };
   }
 
   takeLatency(): Uint32Array {

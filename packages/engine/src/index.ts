@@ -14,7 +14,7 @@ export { mapSegmentBatch, type SegmentBatch } from './segment.js';
 export { packValues, forEachOutput, OutputKind, type PackedBatch } from './batch.js';
 export { EngineError, toEngineError, ENGINE_ERROR_CODES, type EngineErrorCode } from './errors.js';
 export { createLatencyHistogram, foldEngineLatency, percentiles, encodeHistogram, decodeHistogram, type Histogram, type Percentiles } from './latency.js';
-export type { RejectInfo, IngestResult } from './native.js';
+export type { EncodedState, RejectInfo, IngestResult } from './native.js';
 export { evaluateRecommender, RecsModel, type RecsOptions, type RecsEvalResult, type RecommendationList, type RecommendedItem } from './recs.js';
 export {
   BatchConsumer,

@@ -6,6 +6,7 @@ const require = createRequire(import.meta.url);
 export const native = require('@pulse/native') as typeof Native;
 export type {
   ActivityStatsInfo,
+  EncodedState,
   IngestResult,
   RejectInfo,
   RawActivityOptions,

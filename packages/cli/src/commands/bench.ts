@@ -11,6 +11,8 @@ import {
   runCollectorBench,
   runProfile,
   runSinkBench,
+  runStateBench,
+  stateMarkdown,
   runE2E,
   runEngineBench,
   runKafkaBaseline,
@@ -233,6 +235,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['alerts', ['rate', 'warmup', 'threshold', 'bootstrap-servers']],
   ['profile', ['rate', 'warmup', 'broker-warmup', 'role', 'frequency', 'svg']],
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
+  ['state', ['users', 'steady', 'trickle-rate', 'max-deltas', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
   ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
 ];
@@ -264,6 +267,7 @@ export const bench = defineCommand({
        pulse bench kafka-baseline [--records N] [--record-size B] [--json FILE]
        pulse bench profile [--role aggregator|generator] [--rate N] [--duration S] [--svg FILE]
        pulse bench sink [--records N] [--keys K] [--runs R] [--database-url URL] [--json FILE]
+       pulse bench state [--users N] [--steady S] [--trickle-rate R] [--max-deltas LIST] [--json FILE]
        pulse bench engine [--events N] [--batch-size N] [--repeats N] [--json FILE]
        pulse bench sweep [--rates LIST] [--batch-sizes LIST] [--linger-ms LIST] [--compression LIST] [--acks LIST] [--step S] [--json FILE]
 
@@ -360,6 +364,13 @@ sink: rows/s into DuckDB and into PostgreSQL: --records N user-activity-counts r
 the beginning) are timed; medians reported. PostgreSQL: a throwaway local cluster (Debian's
 postgresql package), or the database at --database-url URL (its Pulse tables are dropped first).
 
+state: state at scale. --users N distinct users (default 10000000), one click each, all in one
+5-minute window, are produced to a fresh broker; the aggregator counts them, then a trickle of
+--trickle-rate R clicks/s (default 20000) from those users runs for --steady S seconds (default 30);
+then a second aggregator restores every partition from the changelog. Once per --max-deltas value
+(default 0,60; 0 writes every checkpoint whole, the baseline): the event loop's longest stall, the
+changelog MB/s of the checkpoints, restore time, and the counts checked.
+
 engine: the Rust engine alone, no Kafka: events per core-second (CPU time) of parsing + 5-minute
 windowed counting on the load generator's user-clicks records, against the same counting in plain
 TypeScript (JSON.parse per record), and the boundary: one ingest call and packValues by batch size
@@ -432,6 +443,10 @@ Options (sweep):
     rates: { type: 'string' },
     step: { type: 'string' },
     'budget-ms': { type: 'string' },
+    users: { type: 'string' },
+    steady: { type: 'string' },
+    'trickle-rate': { type: 'string' },
+    'max-deltas': { type: 'string' },
     threshold: { type: 'string' },
   },
   async run(values, positionals) {
@@ -446,6 +461,21 @@ Options (sweep):
     if (foreign !== undefined) throw new UsageError(`--${foreign} does not apply to \`bench ${scenario}\``);
     const config = loadConfig();
     const log = (line: string) => console.error(`bench: ${line}`);
+    if (scenario === 'state') {
+      const result = await runStateBench({
+        config,
+        users: numberFlag('users', values.users, 10_000_000, 1000),
+        steadySec: numberFlag('steady', values.steady, 30, 5),
+        trickleRate: numberFlag('trickle-rate', values['trickle-rate'], 20_000, 1),
+        variants: listFlag('max-deltas', values['max-deltas'] as string | undefined, [0, 60], wholeNumber(0, 10_000), 'whole numbers from 0 to 10000'),
+        bootstrapServers: values['bootstrap-servers'] as string | undefined,
+        dataDir: resolve(config.dataDir, 'bench-state'),
+        port: numberFlag('port', values.port, 9492, 1024),
+        log,
+      });
+      writeResult(values.json as string | undefined, result, stateMarkdown(result));
+      return 0;
+    }
     if (scenario === 'engine') {
       const result = await runEngineBench({
         events: numberFlag('events', values.events, 200_000, 1000),
