@@ -29,6 +29,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'pulse-npm-install-'));
 const app = join(tmp, 'app');
 const dataDir = join(tmp, 'data');
 const bin = join(app, 'node_modules/.bin/pulse');
+/** The addon this machine built (`pulse.linux-x64-gnu.node` here), which names its platform package. */
+const addon = readdirSync(join(repoRoot, 'crates/pulse-napi')).find((f) => /^pulse\..+\.node$/.test(f));
+const platform = addon?.slice('pulse.'.length, -'.node'.length);
 
 /** PATH without the folders that hold cargo or rustc: nothing can compile Rust. */
 const PATH = process.env.PATH!.split(delimiter)
@@ -82,15 +85,17 @@ afterAll(async () => {
 });
 
 describe('npm install of the packed tarballs', () => {
-  it('writes the user package and the linux-x64-gnu platform package, which npm installs without Rust', () => {
-    expect(tarballs.map((t) => t.slice(t.lastIndexOf('/') + 1)).sort()).toEqual(['pulse-cli-0.1.0.tgz', 'pulse-native-linux-x64-gnu-0.1.0.tgz']);
+  it('writes the user package and the platform package of this machine, which npm installs without Rust', () => {
+    expect(platform).toBe(`linux-${process.arch}-gnu`);
+    expect(tarballs.map((t) => t.slice(t.lastIndexOf('/') + 1)).sort()).toEqual(['pulse-cli-0.1.0.tgz', `pulse-native-${platform}-0.1.0.tgz`]);
     expect(spawnSync('sh', ['-c', 'command -v cargo || command -v rustc'], { env: userEnv }).status).not.toBe(0);
 
-    const platform = JSON.parse(readFileSync(join(app, 'node_modules/@pulse/native-linux-x64-gnu/package.json'), 'utf8'));
-    expect(platform).toMatchObject({ name: '@pulse/native-linux-x64-gnu', os: ['linux'], cpu: ['x64'], libc: ['glibc'], main: 'pulse.linux-x64-gnu.node' });
+    const native = JSON.parse(readFileSync(join(app, `node_modules/@pulse/native-${platform}/package.json`), 'utf8'));
+    expect(native).toMatchObject({ name: `@pulse/native-${platform}`, os: ['linux'], cpu: [process.arch], libc: ['glibc'], main: addon });
+    expect(existsSync(join(app, `node_modules/@pulse/native-${platform}`, addon!))).toBe(true);
     const cli = JSON.parse(readFileSync(join(app, 'node_modules/@pulse/cli/package.json'), 'utf8'));
     expect(cli.bin).toEqual({ pulse: './dist/main.js' });
-    expect(cli.optionalDependencies).toEqual({ '@pulse/native-linux-x64-gnu': '0.1.0' });
+    expect(cli.optionalDependencies).toEqual({ [`@pulse/native-${platform}`]: '0.1.0' });
     // The workspace packages are inside it, and none of them carries an addon of its own.
     expect(readdirSync(join(app, 'node_modules/@pulse/cli/node_modules/@pulse'))).toContain('native');
     expect(readdirSync(join(app, 'node_modules/@pulse/cli/node_modules/@pulse/native')).filter((f) => f.endsWith('.node'))).toEqual([]);
@@ -157,7 +162,7 @@ describe('npm install of the packed tarballs', () => {
     const serve = pulse(['serve', '--port', String(apiPort)]);
     await serve.waitFor(/serve: dashboard on/, 60_000);
     const api = `http://127.0.0.1:${apiPort}`;
-    expect(await (await fetch(`${api}/healthz`)).json()).toMatchObject({ status: 'ok', engine: { version: '0.1.0', target: 'x86_64-unknown-linux-gnu' } });
+    expect(await (await fetch(`${api}/healthz`)).json()).toMatchObject({ status: 'ok', engine: { version: '0.1.0', target: `${process.arch === 'x64' ? 'x86_64' : 'aarch64'}-unknown-linux-gnu` } });
     const page = await fetch(`${api}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('/vendor/uPlot.iife.min.js');
