@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine (Node 20, Rust, JDK 17, Maven) lacks and builds everything:
+# Installs what a fresh machine (Node 20, Rust, JDK 17) lacks and builds everything:
 # Debian packages the Kafka client builds against, the pinned pnpm, the workspace's dependencies,
-# the TypeScript packages and the Rust addon. (Apache Kafka's jars are fetched with Maven by the first
+# the TypeScript packages and the Rust addon. (Apache Kafka's jars are downloaded from Maven Central by the first
 # `pulse kafka start` or test run, then cached.) Safe to run again: it skips
 # what is already there.
 set -euo pipefail

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, release } from 'node:os';
 import { engineInfo } from '@pulse/engine';
 import { RdKafka } from '@pulse/kafka';
-import { DEFAULT_POM, readPomVersions } from '@pulse/kafka-local';
+import { readJarLock } from '@pulse/kafka-local';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -87,12 +87,7 @@ export function machineInfo(): MachineInfo {
   } catch {
     // Not a git checkout.
   }
-  let kafka = 'unknown';
-  try {
-    kafka = readPomVersions(readFileSync(DEFAULT_POM, 'utf8')).kafka;
-  } catch {
-    // The pom is not where the package expects it.
-  }
+  const kafka = readJarLock().kafkaVersion;
   const e = engineInfo();
   return {
     cpuModel,

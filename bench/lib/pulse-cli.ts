@@ -1,9 +1,16 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The built `pulse` command, from this file compiled (bench/dist/lib/) or as source (bench/lib/, in tests). */
-export const CLI = fileURLToPath(new URL(`${import.meta.url.includes('/bench/dist/') ? '../../..' : '../..'}/packages/cli/dist/main.js`, import.meta.url));
+const WORKSPACE_CLI = fileURLToPath(new URL(`${import.meta.url.includes('/bench/dist/') ? '../../..' : '../..'}/packages/cli/dist/main.js`, import.meta.url));
+
+/**
+ * In the workspace the CLI is a sibling folder; installed from npm, this package sits inside the CLI's
+ * package (docs/install.md), which Node's resolution finds by name.
+ */
+export const CLI = existsSync(WORKSPACE_CLI) ? WORKSPACE_CLI : createRequire(import.meta.url).resolve('@pulse/cli');
 
 /**
  * The Node flags in the CLI's shebang (`#!/usr/bin/env -S node --flag …`), so that the processes a

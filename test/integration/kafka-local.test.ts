@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { clusterStatus, killNode, readState, startCluster, startNode, stateFile, stopCluster } from '../../packages/kafka-local/src/index.js';
@@ -104,6 +105,18 @@ describe('a cluster lifecycle (own data dir and port)', () => {
     } finally {
       server.close();
       rmSync(`${lifecycleDir}-busy`, { recursive: true, force: true });
+    }
+  });
+
+  it('without Java, says so before downloading any jar', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'pulse-nojava-cache-'));
+    try {
+      const r = pulse(['kafka', 'start', '--port', String(lifecyclePort + 60)], { PULSE_DATA_DIR: resolve(repoRoot, '.pulse/test-kafka-nojava'), JAVA_HOME: '/nonexistent-jdk', XDG_CACHE_HOME: cache });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('cannot run /nonexistent-jdk/bin/java: the local Kafka broker needs a Java runtime, 17 or later');
+      expect(readdirSync(cache)).toEqual([]);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });

@@ -129,6 +129,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
   const planned = state?.nodes ?? planNodes(dataDir, nodeCount, port);
   for (const node of planned) if (!isOurNode(node.pid, node.dir)) await assertPortsFree(node, dataDir);
 
+  await assertJava();
   const jars = await ensureKafkaJars({ ...options.jars, log });
   if (state === undefined) {
     const secured = security === 'plaintext' ? undefined : await generateSecurity(home, security);
@@ -335,6 +336,17 @@ function writeNodeConfig(node: NodeState, all: readonly NodeState[], security: S
 
 function javaBin(): string {
   return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+}
+
+/** Fails early, before any jar is fetched, when there is no JVM to run them (the jars come from Maven Central, Java from the user). */
+function assertJava(): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(javaBin(), ['-version'], (err) => {
+      if (err === null) resolvePromise();
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') reject(new Error(`cannot run ${javaBin()}: the local Kafka broker needs a Java runtime, 17 or later (e.g. \`apt-get install openjdk-17-jre-headless\`); set JAVA_HOME or put java on PATH`));
+      else reject(new Error(`${javaBin()} -version failed: ${err.message}`));
+    });
+  });
 }
 
 function formatStorage(jars: KafkaJars, node: NodeState, clusterId: string, security: SecurityState | undefined): Promise<void> {

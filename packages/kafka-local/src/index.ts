@@ -1,7 +1,7 @@
 export { startCluster, stopCluster, clusterStatus, killNode, startNode, DEFAULT_PORT } from './cluster.js';
 export type { StartOptions, StartResult, StopOptions, StopResult, ClusterStatus, NodeStatus, StartNodeOptions } from './cluster.js';
-export { ensureKafkaJars, defaultCacheDir, readPomVersions, DEFAULT_POM } from './jars.js';
-export type { KafkaJars, JarOptions, Log } from './jars.js';
+export { ensureKafkaJars, defaultCacheDir, readJarLock, jarUrl, DEFAULT_JAR_LOCK } from './jars.js';
+export type { KafkaJars, JarOptions, JarLock, LockedJar, Log } from './jars.js';
 export { kafkaHome, stateFile, readState } from './layout.js';
 export type { ClusterState, NodeState } from './layout.js';
 export { SECURITY_CHOICES } from './security.js';

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POM, readPomVersions } from '../src/jars.js';
+import { readJarLock } from '../src/jars.js';
 import { bootstrapOf, brokerThreads, newClusterId, planNodes, serverProperties } from '../src/layout.js';
 import { clientConnection, clientEnvironment, scramFormatArgs, type SecurityState } from '../src/security.js';
 
@@ -104,11 +103,17 @@ describe('cluster layout', () => {
   });
 });
 
-describe('the Kafka pom', () => {
-  it('pins the Kafka and log4j versions the jar cache is named after', () => {
-    const versions = readPomVersions(readFileSync(DEFAULT_POM, 'utf8'));
-    expect(versions.kafka).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(versions.log4j).toMatch(/^2\.\d+\.\d+$/);
-    expect(() => readPomVersions('<project/>')).toThrow(/kafka\.version/);
+describe('the Kafka jar list', () => {
+  it('pins Apache Kafka and every jar of its runtime classpath with a published checksum', () => {
+    const lock = readJarLock();
+    expect(lock.kafkaVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(lock.repository).toBe('https://repo1.maven.org/maven2');
+    const files = lock.jars.map((j) => j.file);
+    expect(new Set(files).size).toBe(files.length);
+    expect(files).toContain(`kafka_2.13-${lock.kafkaVersion}.jar`);
+    expect(files).toContain(`kafka-tools-${lock.kafkaVersion}.jar`);
+    // Kafka logs through SLF4J 1.7: the SLF4J 1.x log4j binding, not the SLF4J 2 one.
+    expect(files.some((f) => f.startsWith('log4j-slf4j-impl-'))).toBe(true);
+    expect(files.some((f) => f.startsWith('log4j-slf4j2-impl-'))).toBe(false);
   });
 });

@@ -38,9 +38,13 @@ export interface PulseProcess {
   exited: Promise<number | null>;
 }
 
-/** `detached`: in a session of its own, as a service manager starts a service. */
-export function spawnPulse(args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): PulseProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
+/**
+ * `detached`: in a session of its own, as a service manager starts a service. `bin`: an installed
+ * `pulse` executable to run instead of the workspace's build.
+ */
+export function spawnPulse(args: string[], env: Record<string, string>, options: { detached?: boolean; bin?: string } = {}): PulseProcess {
+  const [command, argv] = options.bin === undefined ? [process.execPath, [CLI, ...args]] : [options.bin, args];
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -37,8 +37,9 @@ export const kafka = defineCommand({
        pulse kafka stop
        pulse kafka status
 
-Runs Apache Kafka (the version pinned in scripts/kafka/pom.xml) as combined broker+controller JVMs
-on 127.0.0.1, with no Docker: the jars are fetched once with Maven into ~/.cache/pulse (or
+Runs Apache Kafka (the version and jars pinned in @pulse/kafka-local's kafka-jars.json) as combined
+broker+controller JVMs on 127.0.0.1, with no Docker; needs Java 17+. The jars are downloaded once
+from Maven Central over HTTPS, checked against its published checksums, into ~/.cache/pulse (or
 $XDG_CACHE_HOME/pulse). Storage, logs, pids and the cluster's layout live in <dataDir>/kafka
 (configuration dataDir, default .pulse). The JVMs keep running after this command returns.
 
