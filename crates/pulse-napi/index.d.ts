@@ -12,8 +12,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Per-user event counts in tumbling windows, plus the click metrics, for one `user-clicks` partition. */
 export declare class ActivityEngine {
   constructor(options: RawActivityOptions)
-  /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
-  static restore(snapshot: Uint8Array, options: RawActivityOptions): ActivityEngine
+  /**
+   * Restores from a whole snapshot and the deltas written after it, oldest first, on the
+   * thread pool. A delta that does not follow is not applied, nor any after it (see
+   * `restoreWarning`); the state is then as of the last delta applied.
+   */
+  static restoreCheckpoint(snapshot: Buffer, deltas: Array<Buffer>, options: RawActivityOptions): Promise<ActivityEngine>
+  /** Why `restoreCheckpoint` left deltas out, if it did. */
+  get restoreWarning(): string | null
   /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
   /**
@@ -31,8 +37,6 @@ export declare class ActivityEngine {
   get pendingOutput(): number
   /** Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`. */
   takeOutput(): Buffer
-  /** LZ4-framed state covering input offsets before `nextOffset`. */
-  snapshot(nextOffset: number): Buffer
   /**
    * The whole state covering input offsets before `nextOffset`, starting delta chain
    * `chain` (not 0); compress it with `compress()` off this thread.
@@ -43,8 +47,6 @@ export declare class ActivityEngine {
    * this kind of state is always written whole, or before the chain's whole snapshot.
    */
   encodeDelta(nextOffset: number): EncodedState | null
-  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
-  applyDelta(frame: Uint8Array): number
   /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
   get chain(): Array<number>
   /**
@@ -138,8 +140,14 @@ export declare class NativeProducer {
 /** Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition. */
 export declare class PurchasesEngine {
   constructor(options: RawPurchaseOptions)
-  /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
-  static restore(snapshot: Uint8Array, options: RawPurchaseOptions): PurchasesEngine
+  /**
+   * Restores from a whole snapshot and the deltas written after it, oldest first, on the
+   * thread pool. A delta that does not follow is not applied, nor any after it (see
+   * `restoreWarning`); the state is then as of the last delta applied.
+   */
+  static restoreCheckpoint(snapshot: Buffer, deltas: Array<Buffer>, options: RawPurchaseOptions): Promise<PurchasesEngine>
+  /** Why `restoreCheckpoint` left deltas out, if it did. */
+  get restoreWarning(): string | null
   /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
   /**
@@ -157,8 +165,6 @@ export declare class PurchasesEngine {
   get pendingOutput(): number
   /** Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`. */
   takeOutput(): Buffer
-  /** LZ4-framed state covering input offsets before `nextOffset`. */
-  snapshot(nextOffset: number): Buffer
   /**
    * The whole state covering input offsets before `nextOffset`, starting delta chain
    * `chain` (not 0); compress it with `compress()` off this thread.
@@ -169,8 +175,6 @@ export declare class PurchasesEngine {
    * this kind of state is always written whole, or before the chain's whole snapshot.
    */
   encodeDelta(nextOffset: number): EncodedState | null
-  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
-  applyDelta(frame: Uint8Array): number
   /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
   get chain(): Array<number>
   /**
@@ -223,8 +227,14 @@ export declare class RecsEngine {
 /** Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition. */
 export declare class SensorEngine {
   constructor(options: RawSensorOptions)
-  /** Rebuilds a partition from a snapshot taken by `snapshot()`. */
-  static restore(snapshot: Uint8Array, options: RawSensorOptions): SensorEngine
+  /**
+   * Restores from a whole snapshot and the deltas written after it, oldest first, on the
+   * thread pool. A delta that does not follow is not applied, nor any after it (see
+   * `restoreWarning`); the state is then as of the last delta applied.
+   */
+  static restoreCheckpoint(snapshot: Buffer, deltas: Array<Buffer>, options: RawSensorOptions): Promise<SensorEngine>
+  /** Why `restoreCheckpoint` left deltas out, if it did. */
+  get restoreWarning(): string | null
   /** The first input offset a restored snapshot does not cover; null for a new partition. */
   get restoredNextOffset(): number | null
   /**
@@ -242,8 +252,6 @@ export declare class SensorEngine {
   get pendingOutput(): number
   /** Output records since the last call, packed: `kind u8, keyLen u32le, key, valueLen u32le, value`. */
   takeOutput(): Buffer
-  /** LZ4-framed state covering input offsets before `nextOffset`. */
-  snapshot(nextOffset: number): Buffer
   /**
    * The whole state covering input offsets before `nextOffset`, starting delta chain
    * `chain` (not 0); compress it with `compress()` off this thread.
@@ -254,8 +262,6 @@ export declare class SensorEngine {
    * this kind of state is always written whole, or before the chain's whole snapshot.
    */
   encodeDelta(nextOffset: number): EncodedState | null
-  /** Applies the next delta of this state's chain; returns the input offset it covers up to. */
-  applyDelta(frame: Uint8Array): number
   /** The delta chain this state continues (0: none yet), and the deltas since its whole snapshot. */
   get chain(): Array<number>
   /**

@@ -271,29 +271,94 @@ fn snapshot_error(e: SnapshotError) -> Error<EngineCode> {
     }
 }
 
+/// The options type of each partition engine, for the restore tasks the macro below declares.
+trait HasOptions {
+    type Options: Send;
+}
+
+impl HasOptions for ActivityPartition {
+    type Options = ActivityOptions;
+}
+
+impl HasOptions for PurchasesPartition {
+    type Options = PurchaseOptions;
+}
+
+impl HasOptions for SensorPartition {
+    type Options = SensorOptions;
+}
+
 /// The engine of one input partition, the same method set for every input topic: opened when the
 /// partition is assigned, dropped when it is revoked.
 macro_rules! partition_engine {
-    ($doc:literal, $name:ident, $partition:ident, $raw:ident) => {
+    ($doc:literal, $name:ident, $partition:ident, $raw:ident, $restore_task:ident, $restored_ts:literal) => {
         #[doc = $doc]
         #[napi]
         pub struct $name {
             inner: $partition,
             restored_next_offset: Option<i64>,
+            restore_warning: Option<String>,
+        }
+
+        /// Restores a partition from its whole snapshot and the deltas after it on the thread pool:
+        /// decoding a large state takes far longer than a turn of the event loop may.
+        pub struct $restore_task {
+            snapshot: Buffer,
+            deltas: Vec<Buffer>,
+            options: Option<<$partition as HasOptions>::Options>,
+        }
+
+        impl Task for $restore_task {
+            type Output = $name;
+            type JsValue = $name;
+
+            fn compute(&mut self) -> Result<$name> {
+                let options = self.options.take().ok_or_else(|| Error::from_reason("task ran twice"))?;
+                let restored = unwind_to_error(|| $partition::restore(&self.snapshot, options))?;
+                // A task rejects with a plain status, so the stable code leads the message (packages/engine reads it there).
+                let (mut inner, mut next) = restored.map_err(|e| {
+                    let e = snapshot_error(e);
+                    Error::from_reason(format!("{}: {}", e.status.as_ref(), e.reason))
+                })?;
+                let mut restore_warning = None;
+                for (i, delta) in self.deltas.iter().enumerate() {
+                    match unwind_to_error(|| inner.apply_delta(delta))? {
+                        Ok(offset) => next = offset,
+                        // Not the next delta of the chain (another member's, during a rebalance): the
+                        // state is whole up to the last one applied.
+                        Err(e) => {
+                            restore_warning = Some(format!("{} deltas after the whole snapshot not applied: {e}", self.deltas.len() - i));
+                            break;
+                        }
+                    }
+                }
+                Ok($name { inner, restored_next_offset: Some(next), restore_warning })
+            }
+
+            fn resolve(&mut self, _env: Env, engine: $name) -> Result<$name> {
+                Ok(engine)
+            }
         }
 
         #[napi]
         impl $name {
             #[napi(constructor)]
             pub fn new(options: $raw) -> Result<Self, EngineCode> {
-                Ok(Self { inner: $partition::new(options.try_into()?), restored_next_offset: None })
+                Ok(Self { inner: $partition::new(options.try_into()?), restored_next_offset: None, restore_warning: None })
             }
 
-            /// Rebuilds a partition from a snapshot taken by `snapshot()`.
-            #[napi(factory, catch_unwind)]
-            pub fn restore(snapshot: &[u8], options: $raw) -> Result<Self, EngineCode> {
-                let (inner, next) = $partition::restore(snapshot, options.try_into()?).map_err(snapshot_error)?;
-                Ok(Self { inner, restored_next_offset: Some(next) })
+            /// Restores from a whole snapshot and the deltas written after it, oldest first, on the
+            /// thread pool. A delta that does not follow is not applied, nor any after it (see
+            /// `restoreWarning`); the state is then as of the last delta applied.
+            #[napi(ts_return_type = $restored_ts)]
+            pub fn restore_checkpoint(snapshot: Buffer, deltas: Vec<Buffer>, options: $raw) -> Result<AsyncTask<$restore_task>, EngineCode> {
+                Ok(AsyncTask::new($restore_task { snapshot, deltas, options: Some(options.try_into()?) }))
+            }
+
+            /// Why `restoreCheckpoint` left deltas out, if it did.
+            #[napi(getter)]
+            pub fn restore_warning(&self) -> Option<String> {
+                self.restore_warning.clone()
             }
 
             /// The first input offset a restored snapshot does not cover; null for a new partition.
@@ -336,12 +401,6 @@ macro_rules! partition_engine {
                 self.inner.take_output().into()
             }
 
-            /// LZ4-framed state covering input offsets before `nextOffset`.
-            #[napi(catch_unwind)]
-            pub fn snapshot(&self, next_offset: f64) -> Buffer {
-                self.inner.snapshot(next_offset as i64).into()
-            }
-
             /// The whole state covering input offsets before `nextOffset`, starting delta chain
             /// `chain` (not 0); compress it with `compress()` off this thread.
             #[napi(catch_unwind)]
@@ -354,12 +413,6 @@ macro_rules! partition_engine {
             #[napi(catch_unwind)]
             pub fn encode_delta(&mut self, next_offset: f64) -> Option<EncodedState> {
                 self.inner.encode_delta(next_offset as i64).map(EncodedState::new)
-            }
-
-            /// Applies the next delta of this state's chain; returns the input offset it covers up to.
-            #[napi(catch_unwind)]
-            pub fn apply_delta(&mut self, frame: &[u8]) -> Result<f64, EngineCode> {
-                Ok(self.inner.apply_delta(frame).map_err(snapshot_error)? as f64)
             }
 
             /// The delta chain this state continues (0: none yet), and the deltas since its whole snapshot.
@@ -388,21 +441,27 @@ partition_engine!(
     "Per-user event counts in tumbling windows, plus the click metrics, for one `user-clicks` partition.",
     ActivityEngine,
     ActivityPartition,
-    RawActivityOptions
+    RawActivityOptions,
+    ActivityRestoreTask,
+    "Promise<ActivityEngine>"
 );
 
 partition_engine!(
     "Revenue, purchased products and the purchase side of the funnel for one `user-purchases` partition.",
     PurchasesEngine,
     PurchasesPartition,
-    RawPurchaseOptions
+    RawPurchaseOptions,
+    PurchasesRestoreTask,
+    "Promise<PurchasesEngine>"
 );
 
 partition_engine!(
     "Per-sensor statistics and EWMA anomaly scores for one `sensor-data` partition.",
     SensorEngine,
     SensorPartition,
-    RawSensorOptions
+    RawSensorOptions,
+    SensorRestoreTask,
+    "Promise<SensorEngine>"
 );
 
 fn reject_infos(rejects: Vec<pulse_engine::Reject>) -> Vec<RejectInfo> {

@@ -14,6 +14,7 @@ import {
   type EncodedState,
   type PackedBatch,
   type PartitionState,
+  type RestoredCheckpoint,
 } from '@pulse/engine';
 import { describeGap, type RetentionGap } from '@pulse/dead-letters';
 import { TOPICS } from '@pulse/kafka';
@@ -191,38 +192,27 @@ export class Aggregator {
     this.revoked.push(...tps);
   }
 
-  /** A new or restored engine state for an input partition, by its topic. */
-  private openState(tp: TopicPartition, checkpoint: StoredCheckpoint | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
-    const restored = this.openBase(tp, checkpoint?.base ?? null, partitions);
-    for (const [i, delta] of (checkpoint?.deltas ?? []).entries()) {
-      try {
-        restored.nextOffset = restored.state.applyDelta(delta);
-      } catch (err) {
-        // Not the next delta of the chain (another member's, during a rebalance): the state is whole up to the last one applied.
-        this.log(`aggregator: WARNING ${tp.topic}/${tp.partition}: ${checkpoint!.deltas.length - i} deltas after the last whole snapshot not applied: ${(err as Error).message}`);
-        break;
-      }
-    }
-    return restored;
-  }
-
-  private openBase(tp: TopicPartition, snapshot: Buffer | null, partitions: number | undefined): { state: PartitionState; nextOffset: number } {
+  /**
+   * A new engine state for an input partition, or one restored from its checkpoint on the thread pool
+   * (decoding millions of users takes far longer than a turn of the event loop may), by its topic.
+   */
+  private async openState(tp: TopicPartition, checkpoint: StoredCheckpoint | null, partitions: number | undefined): Promise<RestoredCheckpoint<PartitionState>> {
     const a = this.config.aggregator;
     const common = { partition: tp.partition, partitions, graceMs: a.graceMs, emitIntervalMs: a.emitIntervalMs, maxKeysPerWindow: a.maxKeysPerWindow, maxFutureMs: a.maxFutureMs };
     const sketches = { topKCapacity: a.topKCapacity, topKSize: Math.min(a.topKSize, a.topKCapacity), hllPrecision: a.hllPrecision };
-    const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING });
+    const fresh = <S extends PartitionState>(state: S) => ({ state, nextOffset: OFFSET_BEGINNING, warning: null });
     switch (tp.topic) {
       case TOPICS.userClicks: {
         const options = { ...common, ...sketches, windowSizeMs: a.windowSizeMs };
-        return snapshot ? ActivityState.restore(snapshot, options) : fresh(ActivityState.create(options));
+        return checkpoint ? ActivityState.restoreCheckpoint(checkpoint.base, checkpoint.deltas, options) : fresh(ActivityState.create(options));
       }
       case TOPICS.userPurchases: {
         const options = { ...common, ...sketches };
-        return snapshot ? PurchasesState.restore(snapshot, options) : fresh(PurchasesState.create(options));
+        return checkpoint ? PurchasesState.restoreCheckpoint(checkpoint.base, checkpoint.deltas, options) : fresh(PurchasesState.create(options));
       }
       case TOPICS.sensorData: {
         const options = { ...common, ewmaAlpha: a.ewmaAlpha };
-        return snapshot ? SensorState.restore(snapshot, options) : fresh(SensorState.create(options));
+        return checkpoint ? SensorState.restoreCheckpoint(checkpoint.base, checkpoint.deltas, options) : fresh(SensorState.create(options));
       }
       default:
         throw new Error(`assigned ${tp.topic}, which the aggregator does not consume`);
@@ -238,12 +228,15 @@ export class Aggregator {
     const partitionCounts = await this.partitionCounts(tps);
     const logStarts = new Map<string, Map<number, number>>();
     const gaps: RetentionGap[] = [];
-    for (const tp of tps) {
+    // Decoded side by side on the thread pool.
+    const opened = await Promise.all(tps.map((tp) => this.openState(tp, checkpoints.get(snapshotKey(tp.topic, tp.partition)) ?? null, partitionCounts.get(tp.topic))));
+    for (const [i, tp] of tps.entries()) {
       const key = ownedKey(tp.topic, tp.partition);
       const owned = this.owned.get(key);
       if (owned === undefined || owned.state !== null) continue;
       const snapshot = checkpoints.get(snapshotKey(tp.topic, tp.partition)) ?? null;
-      const restored = this.openState(tp, snapshot, partitionCounts.get(tp.topic));
+      const restored = opened[i]!;
+      if (restored.warning !== null) this.log(`aggregator: WARNING ${tp.topic}/${tp.partition}: ${restored.warning}`);
       let nextOffset = restored.nextOffset;
       // Records deleted by retention while no one processed them are skipped, and said so, never silently.
       if (snapshot !== null && nextOffset >= 0) {

@@ -1,5 +1,5 @@
 import { native, type ActivityStatsInfo, type EncodedState, type IngestResult, type RejectInfo } from './native.js';
-import { call } from './call.js';
+import { call, callAsync } from './call.js';
 import type { PackedBatch } from './batch.js';
 
 export interface ActivityOptions {
@@ -49,6 +49,15 @@ export interface SensorOptions {
   partitions?: number;
 }
 
+/** A partition restored from its last whole snapshot and the deltas after it (see PartitionState.encodeDelta). */
+export interface RestoredCheckpoint<S> {
+  state: S;
+  /** The first input offset the restored state does not cover. */
+  nextOffset: number;
+  /** Why deltas were left out (one did not follow the chain), if they were; the state is then as of the last applied. */
+  warning: string | null;
+}
+
 export interface ActivityStats extends Omit<ActivityStatsInfo, 'rejected'> {
   rejected: Record<string, number>;
 }
@@ -61,11 +70,10 @@ interface NativePartition {
   takeRejects(): RejectInfo[];
   flushDue(nowMs: number): number;
   takeOutput(): Buffer;
-  snapshot(nextOffset: number): Buffer;
   encodeBase(nextOffset: number, chain: number): EncodedState;
   encodeDelta(nextOffset: number): EncodedState | null;
-  applyDelta(frame: Uint8Array): number;
   readonly chain: number[];
+  readonly restoreWarning: string | null;
   takeLatency(): Uint32Array;
   stats(): ActivityStatsInfo;
 }
@@ -81,9 +89,9 @@ const NO_TIMES = new Float64Array(0);
 export class PartitionState {
   protected constructor(private readonly engine: NativePartition) {}
 
-  /** Wraps a restored engine with the offset its snapshot covers up to. */
-  protected static restored<S extends PartitionState>(state: S, engine: NativePartition): { state: S; nextOffset: number } {
-    return { state, nextOffset: engine.restoredNextOffset ?? 0 };
+  /** Wraps an engine restored from a checkpoint with the offset it covers up to and why deltas were left out, if they were. */
+  protected static fromCheckpoint<S extends PartitionState>(state: S, engine: NativePartition): RestoredCheckpoint<S> {
+    return { state, nextOffset: engine.restoredNextOffset ?? 0, warning: engine.restoreWarning };
   }
 
   ingest(batch: PackedBatch, nowMs: number): IngestResult {
@@ -106,10 +114,6 @@ export class PartitionState {
     return this.engine.takeOutput();
   }
 
-  snapshot(nextOffset: number): Buffer {
-    return call(() => this.engine.snapshot(nextOffset));
-  }
-
   /**
    * The whole state covering offsets before `nextOffset`, starting delta chain `chain` (1 to 2³²−1):
    * encoded here, a consistent cut; `compress()` runs on the thread pool.
@@ -121,11 +125,6 @@ export class PartitionState {
   /** What changed since the last checkpoint, as the next delta of the chain; null where the state is always written whole, or no chain has started. */
   encodeDelta(nextOffset: number): EncodedState | null {
     return call(() => this.engine.encodeDelta(nextOffset));
-  }
-
-  /** Applies the next delta of the chain (ENGINE_SNAPSHOT_MISMATCH if it is not); returns the offset it covers up to. */
-  applyDelta(frame: Uint8Array): number {
-    return call(() => this.engine.applyDelta(frame));
   }
 
   /** The delta chain this state continues (0: none yet) and the deltas written or applied since its whole snapshot. */
@@ -152,10 +151,10 @@ export class ActivityState extends PartitionState {
     return call(() => new ActivityState(new native.ActivityEngine(options)));
   }
 
-  /** Restores from a snapshot; `nextOffset` is the first input offset it does not cover. */
-  static restore(snapshot: Buffer, options: ActivityOptions): { state: ActivityState; nextOffset: number } {
-    const engine = call(() => native.ActivityEngine.restore(snapshot, options));
-    return PartitionState.restored(new ActivityState(engine), engine);
+  /** Restores from a whole snapshot and the deltas after it, oldest first, off the event loop. */
+  static async restoreCheckpoint(snapshot: Buffer, deltas: Buffer[], options: ActivityOptions): Promise<RestoredCheckpoint<ActivityState>> {
+    const engine = await callAsync(() => native.ActivityEngine.restoreCheckpoint(snapshot, deltas, options));
+    return PartitionState.fromCheckpoint(new ActivityState(engine), engine);
   }
 }
 
@@ -165,9 +164,10 @@ export class PurchasesState extends PartitionState {
     return call(() => new PurchasesState(new native.PurchasesEngine(options)));
   }
 
-  static restore(snapshot: Buffer, options: PurchaseOptions): { state: PurchasesState; nextOffset: number } {
-    const engine = call(() => native.PurchasesEngine.restore(snapshot, options));
-    return PartitionState.restored(new PurchasesState(engine), engine);
+  /** Restores from a whole snapshot and the deltas after it, oldest first, off the event loop. */
+  static async restoreCheckpoint(snapshot: Buffer, deltas: Buffer[], options: PurchaseOptions): Promise<RestoredCheckpoint<PurchasesState>> {
+    const engine = await callAsync(() => native.PurchasesEngine.restoreCheckpoint(snapshot, deltas, options));
+    return PartitionState.fromCheckpoint(new PurchasesState(engine), engine);
   }
 }
 
@@ -177,9 +177,10 @@ export class SensorState extends PartitionState {
     return call(() => new SensorState(new native.SensorEngine(options)));
   }
 
-  static restore(snapshot: Buffer, options: SensorOptions): { state: SensorState; nextOffset: number } {
-    const engine = call(() => native.SensorEngine.restore(snapshot, options));
-    return PartitionState.restored(new SensorState(engine), engine);
+  /** Restores from a whole snapshot and the deltas after it, oldest first, off the event loop. */
+  static async restoreCheckpoint(snapshot: Buffer, deltas: Buffer[], options: SensorOptions): Promise<RestoredCheckpoint<SensorState>> {
+    const engine = await callAsync(() => native.SensorEngine.restoreCheckpoint(snapshot, deltas, options));
+    return PartitionState.fromCheckpoint(new SensorState(engine), engine);
   }
 }
 

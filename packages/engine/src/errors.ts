@@ -18,5 +18,8 @@ export function toEngineError(err: unknown): EngineError {
   const code = (err as { code?: string }).code;
   const message = err instanceof Error ? err.message : String(err);
   if (ENGINE_ERROR_CODES.includes(code as EngineErrorCode)) return new EngineError(code as EngineErrorCode, message);
+  // Work on the thread pool rejects with a plain status; its stable code leads the message.
+  const leading = /^(ENGINE_[A-Z_]+): (.*)$/s.exec(message);
+  if (leading !== null && ENGINE_ERROR_CODES.includes(leading[1] as EngineErrorCode)) return new EngineError(leading[1] as EngineErrorCode, leading[2]!);
   return new EngineError('ENGINE_PANIC', message);
 }

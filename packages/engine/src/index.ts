@@ -7,6 +7,7 @@ export {
   kafkaPartition,
   type ActivityOptions,
   type ActivityStats,
+  type RestoredCheckpoint,
   type PurchaseOptions,
   type SensorOptions,
 } from './activity.js';

@@ -66,13 +66,28 @@ describe('ActivityState through the addon', () => {
     expect(state.stats()).toMatchObject({ accepted: 2, keys: 1, openWindows: 3, rejected: { invalid_json: 2, late: 0 } });
   });
 
-  it('round-trips a snapshot with the offset it covers', () => {
+  it('round-trips a whole snapshot and its deltas with the offset they cover, compressed off the event loop', async () => {
     const state = ActivityState.create(options);
     state.ingest(packValues([click('u1', T0), click('u2', T0)]), T0);
-    const { state: restored, nextOffset } = ActivityState.restore(state.snapshot(1234), options);
-    expect(nextOffset).toBe(1234);
-    expect(restored.stats().keys).toBe(2);
-    expect(restored.flushDue(0)).toBe(4);
+    const base = state.encodeBase(1234, 77);
+    expect(state.chain).toEqual({ chain: 77, seq: 0 });
+    const baseFrame = await base.compress();
+    expect(() => base.compress()).toThrow(/compressed already/);
+    state.ingest(packValues([click('u3', T0)]), T0);
+    const delta = state.encodeDelta(1240)!;
+    expect(delta.encodedBytes).toBeLessThan(base.encodedBytes);
+    const deltaFrame = await delta.compress();
+    const restored = await ActivityState.restoreCheckpoint(baseFrame, [deltaFrame], options);
+    expect(restored).toMatchObject({ nextOffset: 1240, warning: null });
+    expect(restored.state.stats().keys).toBe(3);
+    expect(restored.state.chain).toEqual({ chain: 77, seq: 1 });
+    expect(restored.state.flushDue(0)).toBe(5);
+    // A delta that does not follow (applied twice here) is left out, said so, and the state stays as of the one before.
+    const repeated = await ActivityState.restoreCheckpoint(baseFrame, [deltaFrame, deltaFrame], options);
+    expect(repeated.nextOffset).toBe(1240);
+    expect(repeated.warning).toMatch(/1 deltas after the whole snapshot not applied: .*delta 1 of chain 77 does not follow delta 1/);
+    // Purchases and sensors are written whole: no deltas.
+    expect(PurchasesState.create({ partition: 0, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 }).encodeDelta(5)).toBeNull();
   });
 
   it('turns native failures into EngineErrors with stable codes', () => {
@@ -87,9 +102,14 @@ describe('ActivityState through the addon', () => {
       throw new Error('expected an error');
     };
     expect(codeOf(() => state.ingest({ values: Buffer.from('x'), ends: new Uint32Array([9]) }, 0))).toBe('ENGINE_BAD_FRAME');
-    expect(codeOf(() => ActivityState.restore(Buffer.from('not a snapshot'), options))).toBe('ENGINE_BAD_SNAPSHOT');
-    expect(codeOf(() => ActivityState.restore(state.snapshot(0), { ...options, graceMs: 0 }))).toBe('ENGINE_SNAPSHOT_MISMATCH');
     expect(codeOf(() => ActivityState.create({ ...options, windowSizeMs: 0.5 }))).toBe('ENGINE_BAD_OPTIONS');
+  });
+
+  it('rejects a damaged or mismatched checkpoint with the same stable codes from the thread pool', async () => {
+    const state = ActivityState.create(options);
+    const frame = await state.encodeBase(0, 1).compress();
+    await expect(ActivityState.restoreCheckpoint(Buffer.from('not a snapshot'), [], options)).rejects.toMatchObject({ name: 'EngineError', code: 'ENGINE_BAD_SNAPSHOT' });
+    await expect(ActivityState.restoreCheckpoint(frame, [], { ...options, graceMs: 0 })).rejects.toMatchObject({ code: 'ENGINE_SNAPSHOT_MISMATCH' });
   });
 
   it('reports latency from event time, folded into an HdrHistogram that errs high', () => {
@@ -117,7 +137,7 @@ describe('PurchasesState and SensorState through the addon', () => {
     Buffer.from(JSON.stringify({ eventId: 'e', userId: user, items: [{ productId: 'p-1', quantity: 2, price: 1 }], total, currency: 'USD', ts }));
   const reading = (value: number, ts: number) => Buffer.from(JSON.stringify({ eventId: 'e', sensorId: 'fridge-7', metric: 'temperature', value, unit: 'C', ts }));
 
-  it('sums revenue exactly and lists purchased products', () => {
+  it('sums revenue exactly and lists purchased products', async () => {
     const state = PurchasesState.create({ partition: 4, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 });
     expect(state.ingest(packValues([purchase('u1', 0.1, T0), purchase('u2', 0.2, T0 + 1), Buffer.from('{"userId":"u"}')]), T0)).toEqual({ accepted: 2, rejected: 1 });
     expect(state.takeRejects()[0]).toMatchObject({ index: 2, reason: 'missing_field' });
@@ -133,12 +153,12 @@ describe('PurchasesState and SensorState through the addon', () => {
     ]);
     expect(byKind(OutputKind.TopProducts)[0]).toMatchObject({ metric: 'purchases', items: [{ productId: 'p-1', count: 4, error: 0 }], threshold: 0 });
     expect(byKind(OutputKind.Funnel)[0]).toMatchObject({ source: 'user-purchases', purchases: 2, buyers: 2 });
-    const { state: restored, nextOffset } = PurchasesState.restore(state.snapshot(7), { partition: 4, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 });
+    const { state: restored, nextOffset } = await PurchasesState.restoreCheckpoint(await state.encodeBase(7, 1).compress(), [], { partition: 4, graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100 });
     expect(nextOffset).toBe(7);
     expect(restored.stats()).toMatchObject({ accepted: 0, openWindows: 2 });
   });
 
-  it('keeps sensor statistics and refuses bad options with a stable code', () => {
+  it('keeps sensor statistics and refuses bad options with a stable code', async () => {
     const sensorOptions = { graceMs: 60_000, emitIntervalMs: 0, maxKeysPerWindow: 100, ewmaAlpha: 0.5 };
     const state = SensorState.create(sensorOptions);
     state.ingest(packValues([reading(4, T0), reading(5, T0 + 1)]), T0);
@@ -151,7 +171,7 @@ describe('PurchasesState and SensorState through the addon', () => {
     ]);
     expect(() => SensorState.create({ ...sensorOptions, ewmaAlpha: 0 })).toThrow(expect.objectContaining({ code: 'ENGINE_BAD_OPTIONS' }));
     expect(() => ActivityState.create({ ...options, hllPrecision: 20 })).toThrow(expect.objectContaining({ code: 'ENGINE_BAD_OPTIONS' }));
-    expect(() => SensorState.restore(state.snapshot(0), { ...sensorOptions, ewmaAlpha: 0.2 })).toThrow(expect.objectContaining({ code: 'ENGINE_SNAPSHOT_MISMATCH' }));
+    await expect(SensorState.restoreCheckpoint(await state.encodeBase(0, 1).compress(), [], { ...sensorOptions, ewmaAlpha: 0.2 })).rejects.toMatchObject({ code: 'ENGINE_SNAPSHOT_MISMATCH' });
   });
 });
 
