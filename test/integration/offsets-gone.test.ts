@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { TOPICS } from '../../packages/kafka/src/index.js';
+import { memoryLog } from '../../packages/log/src/index.js';
 import { openStore, Sink, type Store } from '../../packages/sink/src/index.js';
 import { deleteRecordsBefore, keysOn, produceRecords, readAll, testConfig } from './helpers/index.js';
 import { resetTopics, testAggregators, waitUntil } from './helpers/pipeline.js';
@@ -27,8 +28,9 @@ describe('offsets that no longer point where they did', () => {
 
   /** Runs a sink until the store holds a row for each of `users`; returns its log. */
   async function sinkUntil(users: string[]): Promise<{ log: string[]; sink: Sink }> {
-    const log: string[] = [];
-    const sink = new Sink(config, store!, { log: (l) => log.push(l) });
+    const memory = memoryLog();
+    const log = memory.lines;
+    const sink = new Sink(config, store!, { log: memory });
     await sink.start();
     await waitUntil(`rows of ${users.join(', ')}`, async () => {
       const rows = await store!.query('SELECT user_id FROM user_activity', []);
@@ -49,7 +51,7 @@ describe('offsets that no longer point where they did', () => {
     await resetTopics(config);
     await produceRecords(config, TOPICS.userActivityCounts, ['u-d', 'u-e', 'u-f', 'u-g', 'u-h'].map((u) => count(u, 1)));
     const { log, sink } = await sinkUntil(['u-d', 'u-e', 'u-f', 'u-g', 'u-h']);
-    expect(log.join('\n')).toMatch(/WARNING the offsets in the store for user-activity-counts belong to another topic of that name/);
+    expect(log.join('\n')).toMatch(/warn: the offsets in the store for user-activity-counts belong to another topic of that name/);
     expect(sink.counters.foreignOffsetTopics).toBeGreaterThanOrEqual(1);
   });
 
@@ -63,7 +65,7 @@ describe('offsets that no longer point where they did', () => {
     await deleteRecordsBefore(config, TOPICS.userActivityCounts, 0, 5);
 
     const { log, sink } = await sinkUntil(['g-d', 'g-e']);
-    expect(log.join('\n')).toMatch(/WARNING 2 records of user-activity-counts\/0 \(offsets 3 to 4\) were deleted by retention before they were processed/);
+    expect(log.join('\n')).toMatch(/warn: 2 records of user-activity-counts\/0 \(offsets 3 to 4\) were deleted by retention before they were processed/);
     expect(sink.counters.skippedRecords).toBe(2);
     const audit = (await readAll(config, TOPICS.deadLetters)).filter((r) => r.headers['pulse.error.reason'] === 'retention_gap');
     expect(audit.map((r) => [r.headers['pulse.error.stage'], r.headers['pulse.source.topic'], r.headers['pulse.source.partition'], r.headers['pulse.source.offset']])).toEqual([
@@ -92,7 +94,7 @@ describe('offsets that no longer point where they did', () => {
     await produceRecords(config, TOPICS.userClicks, Array.from({ length: 30 }, (_, i) => click(20 + i)));
     await deleteRecordsBefore(config, TOPICS.userClicks, 4, 40);
     const second = aggregators.start(group);
-    await second.waitFor(/WARNING 20 records of user-clicks\/4 \(offsets 20 to 39\) were deleted by retention/);
+    await second.waitFor(/WARN: aggregator: 20 records of user-clicks\/4 \(offsets 20 to 39\) were deleted by retention/);
     await waitUntil('the 10 after the gap counted', async () => ((await latestCount()) === 30 ? true : undefined));
     const audit = (await readAll(config, TOPICS.deadLetters)).filter((r) => r.headers['pulse.error.reason'] === 'retention_gap');
     expect(audit.map((r) => [r.headers['pulse.error.stage'], r.headers['pulse.source.partition'], r.headers['pulse.source.offset']])).toEqual([['aggregator', '4', '20']]);

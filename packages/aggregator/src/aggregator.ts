@@ -18,6 +18,7 @@ import {
 } from '@pulse/engine';
 import { describeGap, type RetentionGap } from '@pulse/dead-letters';
 import { TOPICS } from '@pulse/kafka';
+import { createLogger, type Log } from '@pulse/log';
 import { INPUT_TOPICS, baseRecords, deltaRecord, partTombstones, snapshotKey, type ChangelogRecord, type StoredCheckpoint } from './changelog.js';
 import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
 
@@ -124,8 +125,6 @@ export function readinessOf(f: ReadinessFacts, bounds: { readyMaxLag: number; re
   return { ready: reasons.length === 0, reasons, partitions: f.partitions, restoring: f.restoring, lag: f.lag, checkpointAgeMs: f.checkpointAgeMs };
 }
 
-type Log = (message: string) => void;
-
 const ownedKey = (topic: string, partition: number) => `${topic}/${partition}`;
 
 /**
@@ -161,7 +160,7 @@ export class Aggregator {
 
   constructor(
     private readonly config: PulseConfig,
-    private readonly log: Log = (m) => console.error(m),
+    private readonly log: Log = createLogger('aggregator', config.log),
   ) {}
 
   async start(): Promise<void> {
@@ -188,7 +187,7 @@ export class Aggregator {
     // The new owner restores from the changelog; state since our last checkpoint is replayed there.
     for (const tp of tps) this.owned.delete(ownedKey(tp.topic, tp.partition));
     // One line for the partitions of one rebalance, which arrive one at a time.
-    if (this.revoked.length === 0) queueMicrotask(() => this.log(`aggregator: revoked partitions ${describe(this.revoked.splice(0))}`));
+    if (this.revoked.length === 0) queueMicrotask(() => this.log.info(`revoked partitions ${describe(this.revoked.splice(0))}`));
     this.revoked.push(...tps);
   }
 
@@ -236,7 +235,7 @@ export class Aggregator {
       if (owned === undefined || owned.state !== null) continue;
       const snapshot = checkpoints.get(snapshotKey(tp.topic, tp.partition)) ?? null;
       const restored = opened[i]!;
-      if (restored.warning !== null) this.log(`aggregator: WARNING ${tp.topic}/${tp.partition}: ${restored.warning}`);
+      if (restored.warning !== null) this.log.warn(`${tp.topic}/${tp.partition}: ${restored.warning}`);
       let nextOffset = restored.nextOffset;
       // Records deleted by retention while no one processed them are skipped, and said so, never silently.
       if (snapshot !== null && nextOffset >= 0) {
@@ -262,10 +261,10 @@ export class Aggregator {
     }
     const restored = [...restoredOf.values()].reduce((n, r) => n + r.partitions, 0);
     const byTopic = [...restoredOf].map(([topic, r]) => `${topic} ${r.partitions} (${r.fromSnapshots} from snapshots)`).join(', ');
-    if (restored > 0) this.log(`aggregator: restored ${restored} partitions in ${Date.now() - started} ms: ${byTopic}; those without one read from the beginning`);
+    if (restored > 0) this.log.info(`restored ${restored} partitions in ${Date.now() - started} ms: ${byTopic}; those without one read from the beginning`);
     for (const g of gaps) {
       this.counters.skippedRecords += g.to - g.from;
-      this.log(`aggregator: WARNING ${describeGap(g)}`);
+      this.log.warn(`${describeGap(g)}`);
     }
     await this.io.recordGaps(gaps);
   }
@@ -407,7 +406,7 @@ export class Aggregator {
       this.io.commit(offsets);
     } catch (err) {
       // Committed offsets only feed lag monitoring; the checkpoint already says where to resume.
-      this.log(`aggregator: offset commit failed: ${(err as Error).message}`);
+      this.log.warn(`offset commit failed: ${(err as Error).message}`);
     }
     this.counters.checkpoints++;
   }
@@ -472,7 +471,7 @@ export class Aggregator {
     await this.loopDone.catch(() => {});
     await this.restoreQueue;
     await this.checkpointing;
-    if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log(`aggregator: final checkpoint failed: ${err.message}`));
+    if (!this.fatal) await this.checkpoint().catch((err: Error) => this.log.warn(`final checkpoint failed: ${err.message}`));
     await this.io.close();
   }
 }

@@ -24,7 +24,7 @@ export class LagSampler {
     this.timer = setInterval(() => {
       this.sampling ??= this.sample()
         .catch((err: Error) => {
-          if (this.failures++ % 60 === 0) this.log(`alerts: sampling consumer lag failed: ${err.message}`);
+          if (this.failures++ % 60 === 0) this.log(`sampling consumer lag failed: ${err.message}`);
         })
         .finally(() => (this.sampling = null));
     }, this.intervalMs);

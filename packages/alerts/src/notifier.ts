@@ -248,7 +248,7 @@ export class Notifier {
         if (now - d.createdAt > DELIVERY_MAX_AGE_MS) {
           q.items.shift();
           this.counters.webhookDropped++;
-          this.options.log(`alerts: gave up webhook ${d.id} to ${q.url} after ${d.attempts} attempts`);
+          this.options.log(`gave up webhook ${d.id} to ${q.url} after ${d.attempts} attempts`);
           continue;
         }
         d.attempts++;
@@ -260,7 +260,7 @@ export class Notifier {
         } else {
           this.counters.webhookFailures++;
           d.nextAt = this.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (d.attempts - 1));
-          if (d.attempts === 1 || d.attempts % 10 === 0) this.options.log(`alerts: webhook ${q.url} failed (${error}); attempt ${d.attempts}, retrying with the same webhook-id`);
+          if (d.attempts === 1 || d.attempts % 10 === 0) this.options.log(`webhook ${q.url} failed (${error}); attempt ${d.attempts}, retrying with the same webhook-id`);
           return;
         }
       }
@@ -299,7 +299,7 @@ export class Notifier {
         .catch((err: Error) => {
           // The next re-post (every resendIntervalMs) carries every firing and recently resolved alert.
           this.counters.amFailures++;
-          if (this.counters.amFailures === 1 || this.counters.amFailures % 100 === 0) this.options.log(`alerts: posting to ${url} failed: ${err.message}`);
+          if (this.counters.amFailures === 1 || this.counters.amFailures % 100 === 0) this.options.log(`posting to ${url} failed: ${err.message}`);
         });
     }
   }

@@ -1,3 +1,4 @@
+import { createLogger, type Log } from '@pulse/log';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, recordAt, type KafkaSettings } from '@pulse/engine';
 import { CHANGELOG_MAX_MESSAGE_BYTES, connectionConfig, consumerConfig, describeTopic, ensureTopics, promisify, RdKafka, TOPIC_SPECS, TOPICS, TrackedProducer, type KafkaConsumer, type Message } from '@pulse/kafka';
@@ -73,14 +74,14 @@ export class AlertsService {
   private lastSnapshot = 0;
   private caughtUp = false;
   private failure: Error | null = null;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   readonly counters = { batches: 0, records: 0, invalid: 0, transitions: 0, replayed: 0, snapshots: 0 };
 
   constructor(
     private readonly config: PulseConfig,
-    options: { log?: (line: string) => void; rules?: readonly Rule[] } = {},
+    options: { log?: Log; rules?: readonly Rule[] } = {},
   ) {
-    this.log = options.log ?? ((l) => console.error(l));
+    this.log = options.log ?? createLogger('alerts', config.log);
     this.rules = options.rules ?? configuredRules(config);
     this.evaluator = new Evaluator(this.rules, config.alerts.maxTrackedKeys);
     const a = config.alerts;
@@ -95,7 +96,7 @@ export class AlertsService {
       repeatIntervalMs: a.repeatIntervalMs,
       webhookTimeoutMs: a.webhookTimeoutMs,
       externalUrl: a.externalUrl,
-      log: this.log,
+      log: (line) => this.log.warn(line),
     });
   }
 
@@ -116,7 +117,7 @@ export class AlertsService {
     const snapshot = await this.readSnapshot();
     if (snapshot !== null) {
       const dropped = this.evaluator.restore(snapshot.evaluator);
-      for (const d of dropped) this.log(`alerts: dropped alert ${d}: its rule is no longer configured`);
+      for (const d of dropped) this.log.info(`dropped alert ${d}: its rule is no longer configured`);
       this.notifier.restore(snapshot.notifier);
       const tail = await this.readAlerts(snapshot.alertsEnd);
       const byName = new Map(this.rules.map((r) => [r.name, r]));
@@ -126,7 +127,7 @@ export class AlertsService {
         else this.recorded.set(key(t), t);
         this.notifier.onTransition(t);
       }
-      this.log(`alerts: restored ${snapshot.evaluator.alerts.length} alerts from a snapshot of ${new Date(snapshot.takenAt).toISOString()}, ${tail.length} transitions recorded after it`);
+      this.log.info(`restored ${snapshot.evaluator.alerts.length} alerts from a snapshot of ${new Date(snapshot.takenAt).toISOString()}, ${tail.length} transitions recorded after it`);
     }
 
     this.consumer = new BatchConsumer(consumerConfig(this.config, 'alerts', 'pulse-alerts', { 'fetch.wait.max.ms': 50 }) as KafkaSettings);
@@ -153,7 +154,7 @@ export class AlertsService {
     this.lastSnapshot = Date.now();
     this.notifier.start();
     if (this.rules.some((r) => r.kind === 'consumer_lag')) {
-      this.lag = new LagSampler(this.config, [...new Set(this.rules.flatMap((r) => (r.kind === 'consumer_lag' ? [r.group] : [])))], LAG_SAMPLE_MS, (group, lag, at) => this.evaluator.observeLag(group, lag, at), this.log);
+      this.lag = new LagSampler(this.config, [...new Set(this.rules.flatMap((r) => (r.kind === 'consumer_lag' ? [r.group] : [])))], LAG_SAMPLE_MS, (group, lag, at) => this.evaluator.observeLag(group, lag, at), (line) => this.log.warn(line));
       this.lag.start();
     }
     this.running = true;
@@ -161,7 +162,7 @@ export class AlertsService {
       this.failure = err;
       this.running = false;
     });
-    this.log(`alerts: ${this.rules.length} rules (${this.rules.map((r) => r.name).join(', ')}); reading ${INPUTS.join(', ')} ${snapshot ? 'from the snapshot' : 'from their ends'}`);
+    this.log.info(`${this.rules.length} rules (${this.rules.map((r) => r.name).join(', ')}); reading ${INPUTS.join(', ')} ${snapshot ? 'from the snapshot' : 'from their ends'}`);
   }
 
   private async endOffset(topic: string, partition: number): Promise<number> {
@@ -367,7 +368,7 @@ export class AlertsService {
     await this.loopDone;
     await this.lag?.stop();
     await this.notifier.stop();
-    if (this.failure === null) await this.writeSnapshot().catch((err: Error) => this.log(`alerts: last snapshot not written: ${err.message}`));
+    if (this.failure === null) await this.writeSnapshot().catch((err: Error) => this.log.warn(`last snapshot not written: ${err.message}`));
     await this.consumer.close().catch(() => {});
     await this.producer.close().catch(() => {});
     await promisify<unknown>((cb) => this.reader.disconnect(cb as never)).catch(() => {});

@@ -3,7 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { SecretSet } from '@pulse/config';
 import { dashboard, liveStream } from '@pulse/dashboard';
 import { engineInfo } from '@pulse/engine';
-import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
+import { limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
+import type { Logger } from '@pulse/log';
 import type { AnalyticsQueries } from '@pulse/sink';
 import type { AlertsSource } from '@pulse/alerts';
 import { alertRoutes } from './routes/alerts.js';
@@ -22,7 +23,8 @@ export interface ApiOptions {
   tokens: readonly string[];
   /** Timeouts, connection cap and load shedding (configuration `http.*`). */
   http: HttpLimits;
-  logger?: boolean;
+  /** Logs errors, and each request at debug, with its request id; default: nothing. */
+  logger?: Logger;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface ApiOptions {
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...serverOptions(options.http),
-    logger: options.logger ?? false,
+    ...loggingOptions(options.logger),
     // Ids in paths are bounded by the route schemas; this bounds everything else.
     routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
@@ -43,6 +45,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     return reply.code(status).send({ error: status >= 500 ? 'internal' : 'bad_request', message: status >= 500 ? 'internal error' : err.message });
   });
 
+  traceRequests(app);
   void limitLoad(app, options.http, { error: 'overloaded', message: 'the server is overloaded; retry after the time in Retry-After' });
 
   // The OpenAPI document is generated from the route schemas; swagger must be registered before them.

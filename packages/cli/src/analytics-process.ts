@@ -6,6 +6,7 @@
 
 import { getPriority } from 'node:os';
 import type { PulseConfig } from '@pulse/config';
+import type { Log } from '@pulse/log';
 import { Analytics, KafkaMonitor, openStore, Sink, type AnalyticsQueries } from '@pulse/sink';
 import { setNice } from './priority.js';
 
@@ -20,7 +21,7 @@ export type AnalyticsRequest =
 export type AnalyticsMessage =
   | { kind: 'ready'; store: { kind: string; location: string }; sink: boolean }
   | { kind: 'failed'; message: string }
-  | { kind: 'log'; line: string }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; line: string }
   | { kind: 'sink-failed'; message: string }
   | { kind: 'answer'; id: number; value: unknown }
   | { kind: 'answer'; id: number; error: { message: string; statusCode?: number } };
@@ -36,7 +37,12 @@ const CLOSE_DEADLINE_MS = 5000;
 
 /** Resolves when the message is written to the channel. */
 const say = (m: AnalyticsMessage) => new Promise<void>((resolve) => process.send!(m, undefined, undefined, () => resolve()));
-const log = (line: string) => void say({ kind: 'log', line });
+/** The sink's log lines go to the API process, which logs them with its own logger. */
+const log: Log = {
+  info: (line) => void say({ kind: 'log', level: 'info', line }),
+  warn: (line) => void say({ kind: 'log', level: 'warn', line }),
+  error: (line) => void say({ kind: 'log', level: 'error', line }),
+};
 
 interface Running {
   sink: Sink | null;

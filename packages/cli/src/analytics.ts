@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PulseConfig } from '@pulse/config';
+import type { Log } from '@pulse/log';
 import { KafkaClientStats } from '@pulse/kafka';
 import { ANALYTICS_QUERIES, type AnalyticsQueries } from '@pulse/sink';
 // Types only: importing a value would run the analytics process's code in this one.
@@ -33,7 +34,7 @@ type Request = Unnumbered<Exclude<AnalyticsRequest, { kind: 'start' }>>;
  * file, so with DuckDB the sink always runs there (the queries share its database instance); with
  * PostgreSQL the sink may run in its own `pulse sink` process.
  */
-export async function startAnalytics(config: PulseConfig, withSink: boolean, log: (line: string) => void): Promise<AnalyticsSide> {
+export async function startAnalytics(config: PulseConfig, withSink: boolean, log: Log): Promise<AnalyticsSide> {
   // A session of its own, so that where Linux shares the CPU between sessions first (autogroups) the
   // process's lower priority is its own and not the API's (priority.ts). It stops when the API process
   // closes the channel or goes away, not by terminal signals.
@@ -53,7 +54,7 @@ export async function startAnalytics(config: PulseConfig, withSink: boolean, log
         case 'failed':
           return reject(new Error(m.message));
         case 'log':
-          return log(m.line);
+          return log[m.level](m.line);
         case 'sink-failed':
           return sinkFailed(new Error(m.message));
         case 'answer': {

@@ -4,6 +4,8 @@
 // about once a second; a 64 MB start makes them rare.
 import { RuleError } from '@pulse/alerts';
 import { ConfigError } from '@pulse/config';
+import { TopicMismatchError } from '@pulse/kafka';
+import { LocalKafkaError } from '@pulse/kafka-local';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
 
@@ -47,6 +49,11 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || err instanceof RuleError) {
       console.error(`pulse ${command.name}: ${err.message}`);
       return 2;
+    }
+    // What the user can fix: one line that says what to do, not a stack trace.
+    if (err instanceof LocalKafkaError || err instanceof TopicMismatchError) {
+      console.error(`pulse ${command.name}: ${err.message}`);
+      return 1;
     }
     const code = (err as { code?: unknown }).code;
     if (code === 'KAFKA_AUTHENTICATION' || code === 'KAFKA_TLS') {

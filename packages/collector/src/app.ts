@@ -1,7 +1,8 @@
 import { fastifyCors } from '@fastify/cors';
 import { mapSegmentBatch, type SegmentBatch } from '@pulse/engine';
 import { SecretSet } from '@pulse/config';
-import { limitLoad, serverOptions, type HttpLimits } from '@pulse/http';
+import { limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
+import type { Logger } from '@pulse/log';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeBody, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseJsonBody, type BodyShape } from './body.js';
 import { CollectorError } from './errors.js';
@@ -22,6 +23,8 @@ export interface CollectorAppOptions {
   topics: TopicNames;
   /** Timeouts, connection cap and load shedding (configuration `http.*`). */
   http: HttpLimits;
+  /** Logs errors, and each request at debug, with its request id; default: nothing. */
+  logger?: Logger;
   now?: () => number;
 }
 
@@ -65,6 +68,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
   const limiter = new RateLimiter(o.rateLimit);
   const app = fastify({
     ...serverOptions(o.http),
+    ...loggingOptions(o.logger),
     bodyLimit: MAX_REQUEST_BYTES,
     return503OnClosing: true,
     ajv: {
@@ -81,6 +85,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     },
   });
   app.decorateRequest('writeKey', undefined);
+  traceRequests(app);
   await limitLoad(app, o.http, new CollectorError(503, 'overloaded', 'the collector is overloaded; nothing of this request was written; retry after the time in Retry-After').toJSON());
 
   await app.register(fastifyCors, {
@@ -116,7 +121,7 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
     } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ success: false, code: 'invalid_request', message: err.message });
     } else {
-      console.error(`collector: ${request.method} ${request.url}: ${err.stack ?? err.message}`);
+      // Logged with its stack and request id by traceRequests' onError hook.
       return reply.code(500).send({ success: false, code: 'internal', message: 'internal error; nothing of this request was written' });
     }
     o.metrics.refused(e.code, eventCount(request.body));

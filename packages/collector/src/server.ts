@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { PulseConfig } from '@pulse/config';
+import { createLogger, type Log, type Logger } from '@pulse/log';
 import { TOPICS } from '@pulse/kafka';
 import { buildCollectorApp } from './app.js';
 import { Ingest } from './ingest.js';
@@ -16,7 +17,10 @@ export interface StartCollectorOptions {
   /** Overrides configuration collector.writeKeys. */
   writeKeys?: readonly string[];
   topics?: Partial<TopicNames>;
-  log?: (line: string) => void;
+  /** Default: a logger of its own (configuration `log.*`). */
+  log?: Log;
+  /** Logs the HTTP requests (request ids, errors); default: nothing. */
+  logger?: Logger;
 }
 
 export interface RunningCollector {
@@ -34,10 +38,11 @@ export async function startCollector(config: PulseConfig, options: StartCollecto
   if (writeKeys.length === 0) throw new Error('no write keys: set PULSE_WRITE_KEYS (comma-separated) or collector.writeKeys in pulse.config.json');
   const topics = { ...DEFAULT_TOPICS, ...options.topics };
   const c = config.collector;
-  const sink = await KafkaSink.connect(config, outputTopics(topics), options.log);
+  const log = options.log ?? createLogger('collector', config.log);
+  const sink = await KafkaSink.connect(config, outputTopics(topics), log);
   const metrics: CollectorMetrics = new CollectorMetrics({ inFlight: () => sink.inFlight(), kafkaUp: () => sink.available, dedup: () => ingest.dedupStats() });
   const ingest: Ingest = new Ingest(sink, { dedupWindowMs: c.dedupWindowMs, dedupMaxEntries: c.dedupMaxEntries, ackTimeoutMs: c.ackTimeoutMs, maxInFlightEvents: c.maxInFlightEvents }, metrics);
-  const app = await buildCollectorApp({ writeKeys, rateLimit: c.rateLimit, ingest, metrics, topics, http: config.http });
+  const app = await buildCollectorApp({ writeKeys, rateLimit: c.rateLimit, ingest, metrics, topics, http: config.http, logger: options.logger });
   try {
     await app.listen({ host: options.host ?? c.host, port: options.port ?? c.port });
   } catch (err) {

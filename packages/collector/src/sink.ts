@@ -1,3 +1,4 @@
+import type { Log } from '@pulse/log';
 import type { PulseConfig } from '@pulse/config';
 import { BatchProducer, type KafkaSettings } from '@pulse/engine';
 import { producerConfig } from '@pulse/kafka';
@@ -50,13 +51,13 @@ export class KafkaSink implements RecordSink {
   private constructor(
     private readonly client: BatchProducer,
     private readonly probeTopic: string,
-    private readonly log: (line: string) => void,
+    private readonly log: Log,
   ) {
     this.answers = this.deliverAnswers();
   }
 
   /** `outputTopics`: the topic of each packed record kind (see `outputTopics`); the first is probed. */
-  static async connect(config: PulseConfig, outputTopics: readonly string[], log: (line: string) => void = () => {}): Promise<KafkaSink> {
+  static async connect(config: PulseConfig, outputTopics: readonly string[], log: Log = { info() {}, warn() {}, error() {} }): Promise<KafkaSink> {
     const probeTopic = outputTopics[0]!;
     const client = new BatchProducer({
       ...(producerConfig(config, 'collector') as KafkaSettings),
@@ -115,7 +116,7 @@ export class KafkaSink implements RecordSink {
       await this.client.flush(timeoutMs);
     } catch (err) {
       // The HTTP server has closed first, so their requests were answered 503 when Kafka did not answer.
-      this.log(`${this.inFlight()} events were not acknowledged before shutdown (${(err as Error).message})`);
+      this.log.error(`${this.inFlight()} events were not acknowledged before shutdown (${(err as Error).message})`);
     } finally {
       this.closing = true;
       await this.answers;
@@ -124,14 +125,14 @@ export class KafkaSink implements RecordSink {
 
   private down(): void {
     this.available = false;
-    this.log('Kafka is unreachable: answering 503 until it is back');
+    this.log.warn('Kafka is unreachable: answering 503 until it is back');
     this.probe = setInterval(() => {
       void this.client.probe(this.probeTopic, PROBE_INTERVAL_MS).then(
         (up) => {
           if (up && !this.available) this.up();
         },
         // A refused login or certificate: say so on every probe, and keep answering 503.
-        (err: Error) => this.log(err.message),
+        (err: Error) => this.log.error(err.message),
       );
     }, PROBE_INTERVAL_MS);
   }
@@ -139,6 +140,6 @@ export class KafkaSink implements RecordSink {
   private up(): void {
     clearInterval(this.probe);
     this.available = true;
-    this.log('Kafka is reachable again');
+    this.log.info('Kafka is reachable again');
   }
 }

@@ -19,6 +19,16 @@ export interface FieldSpec {
 
 export const schema = {
   'dataDir': { type: { kind: 'string' }, default: '.pulse', doc: 'where local state lives: the Kafka broker data, logs, pids' },
+  'log.level': {
+    type: { kind: 'string', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+    default: 'info',
+    doc: 'the least severe log lines the services write (debug adds one line per HTTP request)',
+  },
+  'log.format': {
+    type: { kind: 'string', oneOf: ['auto', 'json', 'pretty'] },
+    default: 'auto',
+    doc: 'json: one JSON object per line on stderr (pino), for log collectors; pretty: readable lines; auto: pretty in a terminal, else json',
+  },
   'kafka.bootstrapServers': {
     type: { kind: 'string' },
     default: '127.0.0.1:9092',

@@ -1,2 +1,3 @@
+export { loggingOptions, traceRequests } from './logging.js';
 export { limitLoad, serverOptions, type HttpLimits } from './limits.js';
 export { startOpsServer, type OpsOptions, type Readiness } from './ops.js';

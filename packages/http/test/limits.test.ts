@@ -1,8 +1,10 @@
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { loadConfig } from '@pulse/config';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { limitLoad, serverOptions } from '../src/index.js';
+import { createLogger } from '@pulse/log';
+import { limitLoad, loggingOptions, serverOptions, traceRequests } from '../src/index.js';
 
 const limits = { ...loadConfig({ env: {} }).http, headersTimeoutMs: 1000, requestTimeoutMs: 1500, maxConnections: 3 };
 
@@ -73,5 +75,40 @@ describe('HTTP server limits', () => {
     const res = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
     expect(res.status).toBe(200);
     expect(bodies).toEqual([{ a: 1 }]);
+  });
+});
+
+describe('request ids and request logs', () => {
+  it('answers with the request id, keeps a sane one the client sent, and logs a 5xx with it', async () => {
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    const app = Fastify({ ...serverOptions(limits), ...loggingOptions(createLogger('api', { level: 'info', format: 'json' }, stream)) });
+    traceRequests(app);
+    app.get('/ok', async () => ({ ok: true }));
+    app.get('/boom', async () => {
+      throw new Error('boom');
+    });
+    try {
+      const given = await app.inject({ url: '/ok', headers: { 'x-request-id': 'client-42' } });
+      expect(given.headers['x-request-id']).toBe('client-42');
+      const fresh = await app.inject({ url: '/ok' });
+      expect(fresh.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      // An id that could forge a log line is replaced.
+      const forged = await app.inject({ url: '/ok', headers: { 'x-request-id': 'a\\n{"level":"fatal"}' } });
+      expect(forged.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      const failed = await app.inject({ url: '/boom', headers: { 'x-request-id': 'req-boom' } });
+      expect(failed.statusCode).toBe(500);
+      const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      // Successful requests are logged at debug only; the failure at error (fastify) and warn (its answer), both with its id.
+      expect(lines.every((l) => l.reqId === 'req-boom')).toBe(true);
+      expect(lines.map((l) => l.level)).toEqual(expect.arrayContaining(['error', 'warn']));
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -109,15 +109,15 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     rmSync(home, { recursive: true, force: true });
     state = undefined;
   }
-  if (nodeCount !== 1 && nodeCount !== 3) throw new Error(`nodes must be 1 or 3, got ${String(nodeCount)}`);
-  if (!Number.isInteger(port) || port < 1024 || port + 2 * nodeCount > 65535) throw new Error(`port must be an integer in 1024..${65535 - 2 * nodeCount}, got ${port}`);
+  if (nodeCount !== 1 && nodeCount !== 3) throw new LocalKafkaError(`nodes must be 1 or 3, got ${String(nodeCount)}`);
+  if (!Number.isInteger(port) || port < 1024 || port + 2 * nodeCount > 65535) throw new LocalKafkaError(`port must be an integer in 1024..${65535 - 2 * nodeCount}, got ${port}`);
 
   if (state !== undefined && (state.nodes.length !== nodeCount || state.port !== port || (state.security?.security ?? 'plaintext') !== security)) {
     const desc = `a ${state.nodes.length}-node ${state.security?.security ?? 'plaintext'} cluster on port ${state.port}`;
     if (state.nodes.some((n) => isOurNode(n.pid, n.dir))) {
-      throw new Error(`${home} already runs ${desc} (${state.bootstrap}); stop it first, or use --fresh to replace it`);
+      throw new LocalKafkaError(`${home} already runs ${desc} (${state.bootstrap}); stop it first, or use --fresh to replace it`);
     }
-    throw new Error(`${home} holds the storage of ${desc}; use --fresh to replace it with a ${nodeCount}-node ${security} cluster on port ${port}`);
+    throw new LocalKafkaError(`${home} holds the storage of ${desc}; use --fresh to replace it with a ${nodeCount}-node ${security} cluster on port ${port}`);
   }
 
   if (state !== undefined && state.nodes.every((n) => isOurNode(n.pid, n.dir))) {
@@ -145,7 +145,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       ...(secured === undefined ? {} : { security: secured }),
     };
   } else if (state.security !== undefined && !hasSecurityFiles(state.security)) {
-    throw new Error(`the TLS files of the ${state.security.security} cluster in ${home} are missing; use --fresh to start anew`);
+    throw new LocalKafkaError(`the TLS files of the ${state.security.security} cluster in ${home} are missing; use --fresh to start anew`);
   } else if (state.kafkaVersion !== jars.kafkaVersion) {
     log(`note: the storage in ${home} was last used by Kafka ${state.kafkaVersion}; starting Kafka ${jars.kafkaVersion} on it`);
     state = { ...state, kafkaVersion: jars.kafkaVersion };
@@ -282,7 +282,7 @@ const clientPropertiesFile = (home: string): string => join(home, 'client.proper
  */
 export async function killNode(dataDir: string, nodeId: number, sig: NodeJS.Signals = 'SIGKILL', waitMs = 20_000): Promise<number> {
   const { node } = findNode(dataDir, nodeId);
-  if (!isOurNode(node.pid, node.dir)) throw new Error(`Kafka node ${nodeId} in ${kafkaHome(dataDir)} is not running`);
+  if (!isOurNode(node.pid, node.dir)) throw new LocalKafkaError(`Kafka node ${nodeId} in ${kafkaHome(dataDir)} is not running`);
   const pid = node.pid;
   signal(pid, sig);
   if (sig !== 'SIGSTOP' && sig !== 'SIGCONT' && !(await waitForExit(pid, node.dir, waitMs))) {
@@ -321,9 +321,9 @@ export async function startNode(dataDir: string, nodeId: number, options: StartN
 
 function findNode(dataDir: string, nodeId: number): { state: ClusterState; node: NodeState } {
   const state = readState(dataDir);
-  if (state === undefined) throw new Error(`no local Kafka in ${kafkaHome(dataDir)}`);
+  if (state === undefined) throw new LocalKafkaError(`no local Kafka in ${kafkaHome(dataDir)}`);
   const node = state.nodes.find((n) => n.id === nodeId);
-  if (node === undefined) throw new Error(`no Kafka node ${nodeId} in ${kafkaHome(dataDir)} (nodes are ${state.nodes.map((n) => n.id).join(', ')})`);
+  if (node === undefined) throw new LocalKafkaError(`no Kafka node ${nodeId} in ${kafkaHome(dataDir)} (nodes are ${state.nodes.map((n) => n.id).join(', ')})`);
   return { state, node };
 }
 
@@ -343,7 +343,7 @@ function assertJava(): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     execFile(javaBin(), ['-version'], (err) => {
       if (err === null) resolvePromise();
-      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') reject(new Error(`cannot run ${javaBin()}: the local Kafka broker needs a Java runtime, 17 or later (e.g. \`apt-get install openjdk-17-jre-headless\`); set JAVA_HOME or put java on PATH`));
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') reject(new LocalKafkaError(`cannot run ${javaBin()}: the local Kafka broker needs a Java runtime, 17 or later (e.g. \`apt-get install openjdk-17-jre-headless\`); set JAVA_HOME or put java on PATH`));
       else reject(new Error(`${javaBin()} -version failed: ${err.message}`));
     });
   });
@@ -406,7 +406,7 @@ async function spawnNode(jars: KafkaJars, node: NodeState, heap: string): Promis
     await new Promise<void>((resolvePromise, reject) => {
       child.once('spawn', resolvePromise);
       child.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ENOENT' ? new Error(`cannot run ${javaBin()}: Java 17+ is needed for the local Kafka (set JAVA_HOME or put java on PATH)`) : err),
+        reject(err.code === 'ENOENT' ? new LocalKafkaError(`cannot run ${javaBin()}: Java 17+ is needed for the local Kafka (set JAVA_HOME or put java on PATH)`) : err),
       );
     });
     child.unref();
@@ -415,6 +415,11 @@ async function spawnNode(jars: KafkaJars, node: NodeState, heap: string): Promis
   } finally {
     closeSync(out);
   }
+}
+
+/** The local cluster is not in a state the command can work with; the message says what to do. */
+export class LocalKafkaError extends Error {
+  override readonly name = 'LocalKafkaError';
 }
 
 class NodeExitedError extends Error {

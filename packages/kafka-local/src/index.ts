@@ -1,4 +1,4 @@
-export { startCluster, stopCluster, clusterStatus, killNode, startNode, DEFAULT_PORT } from './cluster.js';
+export { startCluster, stopCluster, clusterStatus, killNode, startNode, DEFAULT_PORT, LocalKafkaError } from './cluster.js';
 export type { StartOptions, StartResult, StopOptions, StopResult, ClusterStatus, NodeStatus, StartNodeOptions } from './cluster.js';
 export { ensureKafkaJars, defaultCacheDir, readJarLock, jarUrl, DEFAULT_JAR_LOCK } from './jars.js';
 export type { KafkaJars, JarOptions, JarLock, LockedJar, Log } from './jars.js';

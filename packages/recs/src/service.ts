@@ -1,3 +1,4 @@
+import { createLogger, type Log } from '@pulse/log';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, RecsModel, batchValues, lagFromStats, type KafkaSettings, type RecommendationList, type RecommendedItem } from '@pulse/engine';
 import { RdKafka, TrackedProducer, connectClient, connectionConfig, consumerConfig, describeTopic, promisify, STATS_INTERVAL_MS, TOPICS, CHANGELOG_MAX_MESSAGE_BYTES, type Message } from '@pulse/kafka';
@@ -19,7 +20,7 @@ type Offsets = Record<string, Record<number, number>>;
 export interface RecsServiceOptions {
   /** How often the model is written to the snapshot topic; 0 never. */
   snapshotIntervalMs: number;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 /**
@@ -38,14 +39,14 @@ export class RecsService {
   private loopDone: Promise<void> = Promise.resolve();
   private lastSnapshot = Date.now();
   private snapshotting: Promise<void> | null = null;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   readonly counters = { events: 0, learned: 0, invalid: 0, snapshots: 0 };
 
   constructor(
     private readonly config: PulseConfig,
     private readonly options: RecsServiceOptions,
   ) {
-    this.log = options.log ?? ((l) => console.error(l));
+    this.log = options.log ?? createLogger('recs', config.log);
   }
 
   async start(): Promise<void> {
@@ -71,7 +72,7 @@ export class RecsService {
     if (this.options.snapshotIntervalMs > 0) this.producer = await TrackedProducer.connect({ ...connectionConfig(this.config), 'acks': -1, 'message.max.bytes': CHANGELOG_MAX_MESSAGE_BYTES + 1024 } as never);
     this.running = true;
     this.loopDone = this.loop();
-    this.log(`recs: reading ${INPUTS.join(' and ')} (${assignment.length} partitions) ${restored ? `from a model snapshot (${restored.bytes} bytes)` : 'from the beginning'}`);
+    this.log.info(`reading ${INPUTS.join(' and ')} (${assignment.length} partitions) ${restored ? `from a model snapshot (${restored.bytes} bytes)` : 'from the beginning'}`);
   }
 
   private async restore(): Promise<{ model: RecsModel; offsets: Offsets; bytes: number } | null> {
@@ -127,7 +128,7 @@ export class RecsService {
       if (failures.length > 0) throw failures[0];
       this.counters.snapshots++;
     } catch (err) {
-      this.log(`recs: model snapshot not written: ${(err as Error).message}`);
+      this.log.warn(`model snapshot not written: ${(err as Error).message}`);
     }
   }
 

@@ -1,3 +1,4 @@
+import { createLogger, type Log } from '@pulse/log';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, lagFromStats, recordAt, type ConsumedBatch, type KafkaSettings } from '@pulse/engine';
 import { describeGap, recordRetentionGaps, type RetentionGap } from '@pulse/dead-letters';
@@ -37,7 +38,7 @@ export interface SinkProgress extends SinkCounters {
 }
 
 export interface SinkOptions {
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 /**
@@ -53,7 +54,7 @@ export class Sink {
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastWriteMs = 0;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   readonly counters: SinkCounters = { records: 0, rows: 0, rejected: 0, transactions: 0, writeErrors: 0, skippedRecords: 0, foreignOffsetTopics: 0, expiredRows: 0 };
   private expiry: NodeJS.Timeout | null = null;
   /** Topic → its Kafka topic id, stored with every offset. */
@@ -64,7 +65,7 @@ export class Sink {
     readonly store: Store,
     private readonly options: SinkOptions = {},
   ) {
-    this.log = options.log ?? ((l) => console.error(l));
+    this.log = options.log ?? createLogger('sink', config.log);
   }
 
   async start(): Promise<void> {
@@ -97,8 +98,8 @@ export class Sink {
       const foreign = ids !== undefined && (ids.size > 1 || !ids.has(id));
       if (foreign) {
         this.counters.foreignOffsetTopics++;
-        this.log(
-          `sink: WARNING the offsets in the store for ${topic} belong to another topic of that name (id ${[...ids].join(', ')}; now ${id}): a new cluster, or the topic was created again; reading ${topic} from the beginning`,
+        this.log.warn(
+          `the offsets in the store for ${topic} belong to another topic of that name (id ${[...ids].join(', ')}; now ${id}): a new cluster, or the topic was created again; reading ${topic} from the beginning`,
         );
       }
       const logStart = new Map(logs.map((o) => [o.partition, o.low]));
@@ -118,16 +119,16 @@ export class Sink {
     }
     for (const g of gaps) {
       this.counters.skippedRecords += g.to - g.from;
-      this.log(`sink: WARNING ${describeGap(g)}`);
+      this.log.warn(`${describeGap(g)}`);
     }
     await recordRetentionGaps(this.config, gaps, 'sink');
     await this.expireOld();
-    this.expiry = setInterval(() => void this.expireOld().catch((err: Error) => this.log(`sink: deleting old windows failed: ${err.message}`)), HOUR);
+    this.expiry = setInterval(() => void this.expireOld().catch((err: Error) => this.log.warn(`deleting old windows failed: ${err.message}`)), HOUR);
     this.expiry.unref();
     this.consumer.assign(assignment);
     this.running = true;
     this.loopDone = this.loop();
-    this.log(`sink: reading ${topics.length} topics (${assignment.length} partitions) into ${this.store.kind} ${this.store.location}; ${resumed > 0 ? `resuming ${resumed} partitions from the offsets in the store` : 'from the beginning'}`);
+    this.log.info(`reading ${topics.length} topics (${assignment.length} partitions) into ${this.store.kind} ${this.store.location}; ${resumed > 0 ? `resuming ${resumed} partitions from the offsets in the store` : 'from the beginning'}`);
   }
 
   /**
@@ -139,7 +140,7 @@ export class Sink {
     if (days === 0) return 0;
     const deleted = await this.store.expire(now - days * DAY);
     this.counters.expiredRows += deleted;
-    if (deleted > 0) this.log(`sink: deleted ${deleted} rows of windows older than ${days} days (sink.retentionDays)`);
+    if (deleted > 0) this.log.info(`deleted ${deleted} rows of windows older than ${days} days (sink.retentionDays)`);
     return deleted;
   }
 
@@ -184,7 +185,7 @@ export class Sink {
       } catch (err) {
         this.counters.writeErrors++;
         if (!this.running) throw err;
-        this.log(`sink: store write failed (attempt ${attempt}, retrying): ${(err as Error).message}`);
+        this.log.warn(`store write failed (attempt ${attempt}, retrying): ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * attempt)));
       }
     }
@@ -195,7 +196,7 @@ export class Sink {
       this.consumer.commit(batch.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.nextOffset })));
     } catch (err) {
       // Kafka's copy of the offsets only feeds lag monitoring; the store's copy is the one resumed from.
-      this.log(`sink: offset commit to Kafka failed: ${(err as Error).message}`);
+      this.log.warn(`offset commit to Kafka failed: ${(err as Error).message}`);
     }
   }
 

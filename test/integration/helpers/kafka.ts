@@ -15,7 +15,7 @@ export function testBootstrap(): string {
  * PULSE_* environment does not leak into the tests.
  */
 /** Fixtures use fixed event times of 2025, older than the store's retention: a test store keeps everything. */
-export const FIXTURE_ENV = { PULSE_SINK_RETENTION_DAYS: '0' };
+export const FIXTURE_ENV = { PULSE_SINK_RETENTION_DAYS: '0', PULSE_LOG_FORMAT: 'pretty' };
 
 export function testConfig(env: NodeJS.ProcessEnv = {}): PulseConfig {
   const passThrough: NodeJS.ProcessEnv = {};

@@ -2,6 +2,7 @@ import { describeConfig, loadConfig } from '@pulse/config';
 import { Aggregator, aggregatorMetrics } from '@pulse/aggregator';
 import { createLatencyHistogram, encodeHistogram, engineInfo, percentiles } from '@pulse/engine';
 import { startOpsServer } from '@pulse/http';
+import { createLogger } from '@pulse/log';
 import { defineCommand, numberFlag, portFlag } from '../command.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -45,15 +46,16 @@ ${describeConfig()}`,
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
     const progressSec = values.quiet ? 0 : Math.round(numberFlag('progress', values.progress, 5, 0));
     const metricsPort = values['metrics-port'] === undefined ? null : portFlag('metrics-port', values['metrics-port'] as string);
-    const aggregator = new Aggregator(config);
+    const log = createLogger('aggregate', config.log);
+    const aggregator = new Aggregator(config, createLogger('aggregator', config.log));
     await aggregator.start();
-    console.error(`aggregate: consuming user-clicks from ${config.kafka.bootstrapServers} as group ${config.aggregator.groupId}`);
+    log.info(`consuming user-clicks from ${config.kafka.bootstrapServers} as group ${config.aggregator.groupId}`);
     const registry = aggregatorMetrics(aggregator);
     const ops =
       metricsPort === null
         ? null
         : await startOpsServer({ host: '127.0.0.1', port: metricsPort, http: config.http, metrics: () => registry.metrics(), readiness: () => aggregator.readiness(), health: () => ({ engine: engineInfo() }) });
-    if (ops !== null) console.error(`aggregate: metrics on ${ops.url}/metrics, readiness on ${ops.url}/readyz`);
+    if (ops !== null) log.info(`metrics on ${ops.url}/metrics, readiness on ${ops.url}/readyz`);
 
     // Every second: take the engine's latency since the last tick; report it (--report) and keep it for
     // the next progress line.
@@ -71,10 +73,13 @@ ${describeConfig()}`,
       const now = Date.now();
       const secs = (now - lastAt) / 1000;
       const lat = percentiles(window);
-      console.error(
-        `aggregate  in ${fmt((p.consumed - last.consumed) / secs).padStart(8)} ev/s  out ${fmt((p.outputs - last.outputs) / secs).padStart(8)} rec/s` +
+      const rates = { eventsPerSec: Math.round((p.consumed - last.consumed) / secs), outputsPerSec: Math.round((p.outputs - last.outputs) / secs) };
+      const latencyMs = lat.count > 0 ? { p50: lat.p50, p95: lat.p95, p99: lat.p99 } : null;
+      log.info(
+        { ...rates, lag: p.lag, deadLetters: p.deadLetters, stateKeys: p.stateKeys, stateBytes: p.stateBytes, rssBytes: p.rssBytes, latencyMs, partitions: p.partitions.length },
+        `in ${fmt(rates.eventsPerSec).padStart(8)} ev/s  out ${fmt(rates.outputsPerSec).padStart(8)} rec/s` +
           `  lag ${fmt(p.lag).padStart(8)}  dead ${fmt(p.deadLetters)}  state ${fmt(p.stateKeys)} keys ${fmt(p.stateBytes / 1024)} KiB  rss ${fmt(p.rssBytes / 2 ** 20)} MiB` +
-          `  latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
+          `  latency p50/p95/p99 ${latencyMs !== null ? `${latencyMs.p50}/${latencyMs.p95}/${latencyMs.p99} ms` : '-'}  partitions [${p.partitions.join(',')}]`,
       );
       window = createLatencyHistogram();
       last = p;
@@ -86,7 +91,7 @@ ${describeConfig()}`,
     // crash does: the next start restores the last checkpoint and replays the events after it.
     const stopWithin = (ms: number): Promise<void> => {
       const deadline = setTimeout(() => {
-        console.error(`aggregate: the final checkpoint did not finish within ${ms / 1000} s (is Kafka reachable?); exiting without it, the next start resumes from the last checkpoint`);
+        log.error(`the final checkpoint did not finish within ${ms / 1000} s (is Kafka reachable?); exiting without it, the next start resumes from the last checkpoint`);
         process.exit(1);
       }, ms);
       deadline.unref();
@@ -96,7 +101,7 @@ ${describeConfig()}`,
     const stop = () => {
       if (stopping) process.exit(130);
       stopping = true;
-      console.error('aggregate: stopping (checkpointing state; Ctrl-C again to exit at once)');
+      log.info('stopping (checkpointing state; Ctrl-C again to exit at once)');
       void stopWithin(config.aggregator.stopTimeoutMs);
     };
     process.on('SIGINT', stop);
@@ -106,7 +111,7 @@ ${describeConfig()}`,
       if (stopping) await aggregator.stop();
       return 0;
     } catch (err) {
-      console.error(`aggregate: stopped on an error: ${(err as Error).message}`);
+      log.error(`stopped on an error: ${(err as Error).message}`);
       await stopWithin(config.aggregator.stopTimeoutMs).catch(() => {});
       return 1;
     } finally {

@@ -1,4 +1,5 @@
 import { AlertsService, configuredRules } from '@pulse/alerts';
+import { createLogger } from '@pulse/log';
 import { describeConfig, loadConfig } from '@pulse/config';
 import { engineInfo } from '@pulse/engine';
 import { startOpsServer } from '@pulse/http';
@@ -39,7 +40,7 @@ ${describeConfig()}`,
   },
   async run(values) {
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'], 'alerts.host': values.host, 'alerts.port': values.port } });
-    const log = (line: string) => console.error(line);
+    const log = createLogger('alerts', config.log);
     // A bad rules file is an error naming the rule and the field (exit 2, as for configuration).
     const rules = configuredRules(config);
     if (values.check) {
@@ -60,19 +61,19 @@ ${describeConfig()}`,
       },
       health: () => ({ rules: rules.length, engine: info }),
     }).catch((err: Error) => {
-      log(`alerts: cannot serve /metrics on ${config.alerts.host}:${config.alerts.port}: ${err.message} (set PULSE_ALERTS_PORT or --port)`);
+      log.error(`cannot serve /metrics on ${config.alerts.host}:${config.alerts.port}: ${err.message} (set PULSE_ALERTS_PORT or --port)`);
       return null;
     });
-    if (ops !== null) log(`alerts: listening on ${ops.url} (/metrics, /healthz, /readyz)`);
+    if (ops !== null) log.info(`listening on ${ops.url} (/metrics, /healthz, /readyz)`);
 
     let failed = false;
     await untilStopped(
       service.done().catch((err: Error) => {
         failed = true;
-        log(`alerts: stopped on an error: ${err.message}`);
+        log.error(`stopped on an error: ${err.message}`);
       }),
     );
-    log('alerts: stopping (writing a last snapshot)');
+    log.info('stopping (writing a last snapshot)');
     await service.stop();
     await ops?.app.close();
     return failed ? 1 : 0;

@@ -1,5 +1,6 @@
 import { describeConfig, loadConfig } from '@pulse/config';
 import { MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, startCollector } from '@pulse/collector';
+import { createLogger } from '@pulse/log';
 import { ensureTopics } from '@pulse/kafka';
 import { defineCommand, numberFlag, untilStopped, UsageError } from '../command.js';
 
@@ -46,19 +47,19 @@ ${describeConfig()}`,
       overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'], 'collector.host': values.host, 'collector.port': port },
     });
     const progressSec = numberFlag('progress', values.progress, 5, 0);
+    const log = createLogger('collect', config.log);
     if (config.collector.writeKeys.length === 0) {
-      console.error('pulse collect: no write keys configured; set PULSE_WRITE_KEYS=key1,key2 (or collector.writeKeys in pulse.config.json)');
+      log.error('no write keys configured; set PULSE_WRITE_KEYS=key1,key2 (or collector.writeKeys in pulse.config.json)');
       return 2;
     }
     try {
       await ensureTopics(config);
     } catch (err) {
-      console.error(`pulse collect: ${(err as Error).message}`);
+      log.error((err as Error).message);
       return 1;
     }
-    const log = (line: string) => console.error(`collect: ${line}`);
-    const collector = await startCollector(config, { log });
-    log(`listening on ${collector.url} (${config.collector.writeKeys.length} write key${config.collector.writeKeys.length === 1 ? '' : 's'}), writing to Kafka at ${config.kafka.bootstrapServers}`);
+    const collector = await startCollector(config, { log, logger: createLogger('collector', config.log) });
+    log.info(`listening on ${collector.url} (${config.collector.writeKeys.length} write key${config.collector.writeKeys.length === 1 ? '' : 's'}), writing to Kafka at ${config.kafka.bootstrapServers}`);
 
     let last = collector.metrics.totals();
     let lastAt = Date.now();
@@ -67,7 +68,7 @@ ${describeConfig()}`,
         ? setInterval(() => {
             const t = collector.metrics.totals();
             const secs = (Date.now() - lastAt) / 1000;
-            log(`accepted ${fmt((t.accepted - last.accepted) / secs).padStart(8)} ev/s  total ${fmt(t.accepted)}  rejected ${fmt(t.rejected)}`);
+            log.info({ acceptedPerSec: Math.round((t.accepted - last.accepted) / secs), accepted: t.accepted, rejected: t.rejected }, `accepted ${fmt((t.accepted - last.accepted) / secs).padStart(8)} ev/s  total ${fmt(t.accepted)}  rejected ${fmt(t.rejected)}`);
             last = t;
             lastAt = Date.now();
           }, progressSec * 1000)
@@ -75,10 +76,10 @@ ${describeConfig()}`,
 
     await untilStopped();
     clearInterval(timer);
-    log('stopping: finishing requests in flight and flushing the producer (Ctrl-C again to exit at once)');
+    log.info('stopping: finishing requests in flight and flushing the producer (Ctrl-C again to exit at once)');
     await collector.close();
     const t = collector.metrics.totals();
-    log(`stopped after accepting ${fmt(t.accepted)} events (${fmt(t.rejected)} rejected)`);
+    log.info(`stopped after accepting ${fmt(t.accepted)} events (${fmt(t.rejected)} rejected)`);
     return 0;
   },
 });

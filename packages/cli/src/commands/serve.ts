@@ -2,6 +2,7 @@ import { AlertsView } from '@pulse/alerts';
 import { loadConfig } from '@pulse/config';
 import { buildApi } from '@pulse/api';
 import { RecsService } from '@pulse/recs';
+import { createLogger, type Log } from '@pulse/log';
 import { startAnalytics } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
 import { setNice } from '../priority.js';
@@ -11,16 +12,16 @@ import { setNice } from '../priority.js';
  * long as the busy processes hold both (docs/recommendations.md, "Serving, and how it scales"). Without the privilege to
  * raise its priority, serve says so and runs at the default.
  */
-function setApiPriority(nice: number, log: (line: string) => void): void {
+function setApiPriority(nice: number, log: Log): void {
   try {
     const reach = setNice(nice);
-    log(
+    log.info(
       reach === 'machine'
-        ? `serve: CPU priority nice ${nice}`
-        : `serve: CPU priority nice ${nice}, against the processes of its own session only: Linux shares the CPU between sessions first (autogroups); start serve in a session of its own (setsid) for it to count against the pipeline`,
+        ? `CPU priority nice ${nice}`
+        : `CPU priority nice ${nice}, against the processes of its own session only: Linux shares the CPU between sessions first (autogroups); start serve in a session of its own (setsid) for it to count against the pipeline`,
     );
   } catch (err) {
-    log(`serve: api.nice ${nice} not applied (${(err as Error).message}): raising CPU priority takes root or CAP_SYS_NICE; running at the default`);
+    log.warn(`api.nice ${nice} not applied (${(err as Error).message}): raising CPU priority takes root or CAP_SYS_NICE; running at the default`);
   }
 }
 
@@ -82,33 +83,33 @@ Options:
         'api.port': values.port === undefined ? undefined : numberFlag('port', values.port as string, 8080, 0),
       },
     });
-    const log = (line: string) => console.error(line);
+    const log = createLogger('serve', config.log);
     // First, so that every thread and process serve starts inherits it.
     if (config.api.nice !== 0) setApiPriority(config.api.nice, log);
     let side;
     try {
-      side = await startAnalytics(config, values['with-sink'] === true, log);
+      side = await startAnalytics(config, values['with-sink'] === true, createLogger('sink', config.log));
     } catch (err) {
-      console.error(`pulse serve: ${(err as Error).message}`);
+      log.error((err as Error).message);
       return 1;
     }
-    const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs });
+    const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log: createLogger('recs', config.log) });
     await recs.start();
     side.kafkaStats.watch('recs', () => recs.kafkaStats());
     const alerts = new AlertsView(config);
     await alerts.start();
-    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens, http: config.http });
+    const app = buildApi({ recommender: recs, analytics: side.analytics, alerts, metrics: side.metrics, tokens: config.api.tokens, http: config.http, logger: createLogger('api', config.log) });
     const address = await app.listen({ host: config.api.host, port: config.api.port });
-    console.error(`serve: API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
-    console.error(`serve: dashboard on ${address}/`);
+    log.info(`API on ${address} (store: ${side.store.kind} ${side.store.location}${side.sinkDone ? ', sink running in its analytics process' : ''}; OpenAPI at ${address}/openapi.json)`);
+    log.info(`dashboard on ${address}/`);
     let failed = false;
     await untilStopped(
       side.sinkDone?.catch((err: Error) => {
         failed = true;
-        console.error(`serve: the sink stopped on an error: ${err.message}`);
+        log.error(`the sink stopped on an error: ${err.message}`);
       }),
     );
-    console.error('serve: stopping');
+    log.info('stopping');
     await app.close();
     await alerts.stop();
     await side.close();

@@ -1,5 +1,6 @@
 import { describeConfig, loadConfig } from '@pulse/config';
 import { startOpsServer } from '@pulse/http';
+import { createLogger } from '@pulse/log';
 import { KafkaClientStats } from '@pulse/kafka';
 import { openStore, Sink } from '@pulse/sink';
 import { defineCommand, numberFlag, portFlag, untilStopped } from '../command.js';
@@ -40,12 +41,12 @@ ${describeConfig()}`,
     const config = loadConfig({ overrides: { 'kafka.bootstrapServers': values['bootstrap-servers'] } });
     const progressSec = numberFlag('progress', values.progress, 5, 0);
     const metricsPort = values['metrics-port'] === undefined ? null : portFlag('metrics-port', values['metrics-port'] as string);
-    const log = (line: string) => console.error(line);
+    const log = createLogger('sink', config.log);
     let store;
     try {
       store = await openStore(config);
     } catch (err) {
-      console.error(`pulse sink: ${(err as Error).message}`);
+      log.error((err as Error).message);
       return 1;
     }
     const stats = new KafkaClientStats();
@@ -54,7 +55,7 @@ ${describeConfig()}`,
     try {
       await running.start();
     } catch (err) {
-      console.error(`pulse sink: ${(err as Error).message}`);
+      log.error((err as Error).message);
       await store.close().catch(() => {});
       return 1;
     }
@@ -71,7 +72,7 @@ ${describeConfig()}`,
             readiness: () => ({ ready: true, reasons: [], lag: running.progress().lag }),
             health: () => ({ store: store.kind }),
           });
-    if (ops !== null) log(`sink: metrics on ${ops.url}/metrics`);
+    if (ops !== null) log.info(`metrics on ${ops.url}/metrics`);
 
     let last = running.progress();
     let lastAt = Date.now();
@@ -80,8 +81,9 @@ ${describeConfig()}`,
         ? setInterval(() => {
             const p = running.progress();
             const secs = (Date.now() - lastAt) / 1000;
-            log(
-              `sink  stored ${fmt((p.records - last.records) / secs).padStart(8)} rec/s  total ${fmt(p.records)}  rows ${fmt(p.rows)}  rejected ${fmt(p.rejected)}` +
+            log.info(
+              { recordsPerSec: Math.round((p.records - last.records) / secs), records: p.records, rows: p.rows, rejected: p.rejected, lag: p.lag, transactions: p.transactions, lastWriteMs: p.lastWriteMs },
+              `stored ${fmt((p.records - last.records) / secs).padStart(8)} rec/s  total ${fmt(p.records)}  rows ${fmt(p.rows)}  rejected ${fmt(p.rejected)}` +
                 `  lag ${fmt(p.lag)}  transactions ${fmt(p.transactions)} (last ${p.lastWriteMs} ms)`,
             );
             last = p;
@@ -93,16 +95,16 @@ ${describeConfig()}`,
     await untilStopped(
       running.done().catch((err: Error) => {
         failed = true;
-        log(`sink: stopped on an error: ${err.message}`);
+        log.error(`stopped on an error: ${err.message}`);
       }),
     );
     clearInterval(timer);
-    log('sink: stopping (finishing the batch in hand)');
+    log.info('stopping (finishing the batch in hand)');
     await running.stop();
     await ops?.app.close();
     await store.close();
     const p = running.progress();
-    log(`sink: stopped after storing ${fmt(p.records)} records (${fmt(p.rejected)} rejected)`);
+    log.info(`stopped after storing ${fmt(p.records)} records (${fmt(p.rejected)} rejected)`);
     return failed ? 1 : 0;
   },
 });

@@ -7,6 +7,7 @@ import { percentiles } from '@pulse/engine';
 import { ensureTopics } from '@pulse/kafka';
 import { startCluster, stopCluster } from '@pulse/kafka-local';
 import { runGenerator, type GeneratorProgress } from '@pulse/loadgen';
+import { createLogger } from '@pulse/log';
 import { RecsService } from '@pulse/recs';
 import { startAnalytics, type AnalyticsSide } from '../analytics.js';
 import { defineCommand, numberFlag, untilStopped } from '../command.js';
@@ -54,7 +55,9 @@ Options:
     const progressSec = numberFlag('progress', values.progress, 2, 0.2);
     const config = loadConfig();
     const alertRules = configuredRules(config); // a bad rules file stops here, before anything starts
-    const log = (line: string) => console.error(`up: ${line}`);
+    const logger = createLogger('up', config.log);
+    const log = (line: string) => logger.info(line);
+    const part = (component: string) => createLogger(component, config.log);
     // A cluster named in the environment, or a secured one (which the local broker is not), is used as it is.
     const external = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').length > 0 || config.kafka.clientProperties !== '' || config.kafka.securityProtocol !== 'PLAINTEXT';
     let startedKafka = false;
@@ -70,9 +73,9 @@ Options:
     const writeKeys = config.collector.writeKeys.length > 0 ? config.collector.writeKeys : [DEMO_WRITE_KEY];
     let collector: RunningCollector;
     try {
-      collector = await startCollector(config, { writeKeys, log: (m) => log(`collector: ${m}`) });
+      collector = await startCollector(config, { writeKeys, log: part('collector'), logger: part('collector') });
     } catch (err) {
-      log(`the collector could not start: ${(err as Error).message} (set PULSE_COLLECTOR_PORT to use another port)`);
+      logger.error(`the collector could not start: ${(err as Error).message} (set PULSE_COLLECTOR_PORT to use another port)`);
       if (startedKafka && !values['keep-kafka']) await stopCluster({ dataDir: config.dataDir, log });
       return 1;
     }
@@ -80,32 +83,32 @@ Options:
     log(`collector on ${collector.url}, write key ${shownKey}; try:`);
     log(`  curl -u '${shownKey}:' ${collector.url}/v1/track -d '{"userId":"u-1","event":"Product Viewed","properties":{"product_id":"p-1"}}'`);
 
-    const aggregator = new Aggregator(config, (m) => log(m));
+    const aggregator = new Aggregator(config, part('aggregator'));
     await aggregator.start();
 
     // The sink and the store, in this process (DuckDB allows one process per file).
     let side: AnalyticsSide | null = null;
     try {
-      side = await startAnalytics(config, true, (m) => log(m));
+      side = await startAnalytics(config, true, part('sink'));
       log(`sink writing to ${side.store.kind} ${side.store.location}`);
-      side.sinkDone?.catch((err: Error) => log(`sink stopped on an error: ${err.message}`));
+      side.sinkDone?.catch((err: Error) => logger.error(`sink stopped on an error: ${err.message}`));
     } catch (err) {
-      log(`the sink could not start: ${(err as Error).message}; serving without the analytics endpoints`);
+      logger.error(`the sink could not start: ${(err as Error).message}; serving without the analytics endpoints`);
     }
 
     // The query and recommendation API, fed by the same streams; optional: a busy port leaves the rest running.
-    const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log });
+    const recs = new RecsService(config, { snapshotIntervalMs: config.recs.snapshotIntervalMs, log: part('recs') });
     await recs.start();
     side?.kafkaStats.watch('recs', () => recs.kafkaStats());
     // Alerting: the evaluator and notifier, and the API's view of pulse-alerts.
-    const alerting = new AlertsService(config, { log, rules: alertRules });
+    const alerting = new AlertsService(config, { log: part('alerts'), rules: alertRules });
     await alerting.start();
-    alerting.done().catch((err: Error) => log(`alerts stopped on an error: ${err.message}`));
+    alerting.done().catch((err: Error) => logger.error(`alerts stopped on an error: ${err.message}`));
     const alertsView = new AlertsView(config);
     await alertsView.start();
-    const api = buildApi({ recommender: recs, analytics: side?.analytics, alerts: alertsView, metrics: side?.metrics, tokens: config.api.tokens, http: config.http });
+    const api = buildApi({ recommender: recs, analytics: side?.analytics, alerts: alertsView, metrics: side?.metrics, tokens: config.api.tokens, http: config.http, logger: part('api') });
     const apiUrl = await api.listen({ host: config.api.host, port: config.api.port }).catch((err: Error) => {
-      log(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
+      logger.error(`the API could not start: ${err.message} (set PULSE_API_PORT to use another port)`);
       return null;
     });
     if (apiUrl !== null) {
@@ -132,7 +135,8 @@ Options:
       const secs = (now - lastAt) / 1000;
       const lat = percentiles(aggregator.takeLatency());
       const gen = generated as GeneratorProgress | null;
-      console.error(
+      logger.info(
+        { generatedPerSec: Math.round(gen?.rate ?? 0), aggregatedPerSec: Math.round((p.consumed - last.consumed) / secs), lag: p.lag, deadLetters: p.deadLetters },
         `generated ${fmt(gen?.rate ?? 0).padStart(7)} ev/s  aggregated ${fmt((p.consumed - last.consumed) / secs).padStart(7)} ev/s  ` +
           `out ${fmt((p.outputs - last.outputs) / secs).padStart(7)} rec/s  lag ${fmt(p.lag).padStart(7)}  dead ${fmt(p.deadLetters)}  ` +
           `latency p50/p95/p99 ${lat.count > 0 ? `${lat.p50}/${lat.p95}/${lat.p99} ms` : '-'}`,
@@ -141,7 +145,7 @@ Options:
       lastAt = now;
     }, progressSec * 1000);
 
-    await untilStopped(aggregator.done().catch((err: Error) => log(`aggregator stopped on an error: ${err.message}`)));
+    await untilStopped(aggregator.done().catch((err: Error) => logger.error(`aggregator stopped on an error: ${err.message}`)));
     log('stopping (Ctrl-C again to exit at once)');
     clearInterval(timer);
     load.abort();
