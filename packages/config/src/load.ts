@@ -99,7 +99,7 @@ export function loadConfig(options: LoadOptions = {}): PulseConfig {
     const key = envKeys.get(name);
     if (key === undefined) {
       if (name.startsWith('PULSE_') && !NON_CONFIG_ENV.has(name)) {
-        throw new ConfigError(name, 'environment', 'unknown PULSE_ variable; see `pulse config --help` for the known ones');
+        throw new ConfigError(name, 'environment', 'unknown PULSE_ variable; the known ones are in docs/configuration.md and under `pulse <command> --help`');
       }
       continue;
     }
