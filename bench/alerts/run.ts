@@ -118,7 +118,7 @@ export async function runAlertsBench(o: AlertsBenchOptions): Promise<AlertsBench
     const aggregator = spawnPulse(['aggregate', '--progress', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const alerts = spawnPulse(['alerts'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(aggregator, alerts);
-    const [, listening] = await Promise.all([waitForLine(aggregator, /aggregate: consuming/, 60_000), waitForLine(alerts, /alerts: listening on (http:\/\/\S+)/, 60_000)]);
+    const [, listening] = await Promise.all([waitForLine(aggregator, /consuming user-clicks/, 60_000), waitForLine(alerts, /listening on (http:\/\/[^\s"]+)/, 60_000)]);
     const alertsUrl = listening[1]!;
     const alertsInputs = [TOPICS.userActivityCounts, TOPICS.sensorStats, TOPICS.revenue, TOPICS.deadLetters];
     const inputsAtStart = (await Promise.all(alertsInputs.map((t) => topicEnd(config, t)))).reduce((a, b) => a + b, 0);

@@ -128,7 +128,7 @@ export async function runCollectorBench(o: CollectorBenchOptions): Promise<Colle
       env: { ...process.env, KAFKA_BOOTSTRAP_SERVERS: bootstrap, PULSE_WRITE_KEYS: WRITE_KEY },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const listening = await waitForLine(collector, /listening on (http:\/\/\S+)/, 60_000);
+    const listening = await waitForLine(collector, /listening on (http:\/\/[^\s"]+)/, 60_000);
     const base = listening.replace('listening on ', '');
     o.log(`collector ${base} (pid ${collector.pid})`);
 

@@ -113,7 +113,7 @@ describe('a cluster lifecycle (own data dir and port)', () => {
     try {
       const r = pulse(['kafka', 'start', '--port', String(lifecyclePort + 60)], { PULSE_DATA_DIR: resolve(repoRoot, '.pulse/test-kafka-nojava'), JAVA_HOME: '/nonexistent-jdk', XDG_CACHE_HOME: cache });
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain('pulse kafka: cannot run /nonexistent-jdk/bin/java: the local Kafka broker needs a Java runtime, 17 or later');
+      expect(r.stderr).toContain('pulse kafka start: cannot run /nonexistent-jdk/bin/java: the local Kafka broker needs a Java runtime, 17 or later');
       // An error the user can fix is one line, not a stack trace.
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(readdirSync(cache)).toEqual([]);

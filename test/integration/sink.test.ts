@@ -257,7 +257,7 @@ describe.each(['duckdb', 'postgres'] as const)('sink into %s', (kind) => {
     const second = spawnPulse(['sink', '--progress', '0.2'], env);
     // Caught up: lag 0 and the total unchanged for a second.
     await waitUntil('the restarted sink to catch up', async () => {
-      const lines = second.output().split('\n').filter((l) => l.startsWith('sink  stored'));
+      const lines = second.output().split('\n').filter((l) => l.includes('sink: stored'));
       const recent = lines.slice(-6);
       if (recent.length < 6) return undefined;
       const totals = recent.map((l) => /total ([\d,]+)/.exec(l)?.[1]);
