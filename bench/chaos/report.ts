@@ -5,7 +5,7 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 /** The Markdown summary of a chaos run (docs/kafka.md, "Broker failures"). */
 export function chaosMarkdown(r: ChaosResult, command: string): string {
   const o = r.options;
-  const verdict = r.ok ? 'nothing lost, nothing duplicated, every count exact' : `**NOT EXACT**: ${fmt(r.lost)} lost, ${fmt(r.duplicated)} duplicated`;
+  const verdict = r.ok ? 'nothing lost, nothing duplicated, every count exact' : `**NOT EXACT**: ${r.failures.join('; ')}`;
   const events = r.events.map((e) => `| ${e.t} | ${e.action} | ${e.node} | ${e.detail} |`).join('\n');
   const kills = r.aroundKills
     .map((k) => `| ${k.t} | ${k.node} | ${k.recoverySec} | ${fmt(k.outputP99Ms)} | ${fmt(k.collectorP99Ms)} | ${k.collectorErrors} | ${k.stalls.generator} / ${k.stalls.collector} / ${k.stalls.aggregator} / ${k.stalls.sink} / ${k.stalls.recommender} |`)
@@ -30,6 +30,8 @@ ${r.loadAverage.start.join(' ')} at the start, ${r.loadAverage.end.join(' ')} at
 - Seconds whose output p95 stayed under ${r.availability.targetP95Ms} ms: ${r.availability.good} of ${r.availability.total} (${(r.availability.share * 100).toFixed(1)}%).
 - Longest stall of each process's progress over the run: generator ${s.generator.seconds} s (at most ${fmt(s.generator.maxBehindMs)} ms behind its schedule), collector ${s.collector.seconds} s, aggregator ${s.aggregator.seconds} s, sink ${s.sink.seconds} s, recommender ${s.recommender.seconds} s.${Object.keys(r.exits).length > 0 ? `\n- Processes that did not exit cleanly: ${JSON.stringify(r.exits)}.` : ''}
 
+Output p95 by stretch of the load (ms; the median of the seconds' p95): before the first kill ${stretch(r, 0, r.events[0]?.t ?? r.loadSec)}, from it to the end ${stretch(r, r.events[0]?.t ?? r.loadSec, r.loadSec)}.
+
 What happened when (seconds since the load started):
 
 | t | action | node | |
@@ -42,4 +44,9 @@ Around each kill (until the next one, at most 30 s): time until the output's p95
 |---|---|---|---|---|---|---|
 ${kills}
 `;
+}
+
+function stretch(r: ChaosResult, from: number, to: number): string {
+  const p95s = r.series.filter((x) => x.t >= from && x.t < to && x.outputP95 !== null).map((x) => x.outputP95!).sort((a, b) => a - b);
+  return p95s.length === 0 ? 'no output' : fmt(p95s[p95s.length >> 1]!);
 }

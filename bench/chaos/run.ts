@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { createLatencyHistogram, percentiles, type Percentiles } from '@pulse/engine';
 import { createAdminClient, ensureTopics, promisify, TOPIC_SPECS, TOPICS, topicOffsets } from '@pulse/kafka';
@@ -108,10 +108,14 @@ export interface ChaosResult {
   stalls: ProcessStalls;
   aroundKills: AroundKill[];
   availability: { good: number; total: number; share: number; targetP95Ms: number };
+  /** Each second of the load: output latency (p95, p99, events reflected) and the collector's answers. */
+  series: { t: number; outputP95: number | null; outputP99: number | null; outputEvents: number; collectorOk: number; collectorErrors: number }[];
   /** Processes that exited before the run stopped them, or exited with an error when stopped. */
   exits: Record<string, number | null>;
   lost: number;
   duplicated: number;
+  /** What was not exact, in words; empty when everything was. */
+  failures: string[];
   ok: boolean;
 }
 
@@ -137,14 +141,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const startedAt = new Date().toISOString();
   const config = o.config;
   const log = o.log;
-  rmSync(o.workDir, { recursive: true, force: true });
-  mkdirSync(o.workDir, { recursive: true });
+  // Absolute: a relative store path would be taken as relative to the data dir by the sink.
+  const workDir = resolve(o.workDir);
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
   await ensureTopics(config);
 
   const stamp = Date.now().toString(36);
   const writeKey = `chaos-${stamp}`;
   const [aggPort, apiPort, collectorPort] = [await freePort(), await freePort(), await freePort()];
-  const store = join(o.workDir, 'store.duckdb');
+  const store = join(workDir, 'store.duckdb');
   const env: Record<string, string> = {
     ...o.env,
     KAFKA_BOOTSTRAP_SERVERS: config.kafka.bootstrapServers,
@@ -155,7 +161,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   };
   const procs: Proc[] = [];
   const start = (name: string, args: string[]): Proc => {
-    const logFile = createWriteStream(join(o.workDir, `${name}.log`));
+    const logFile = createWriteStream(join(workDir, `${name}.log`));
     const child = spawnPulse(args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const p: Proc = { name, child, stdout: '', tail: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
     void p.exited.then((code) => (p.code = code));
@@ -418,22 +424,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       stalls,
       aroundKills,
       availability: { ...availability(secondsOut, 0, loadEnd, P95_TARGET_MS), targetP95Ms: P95_TARGET_MS },
+      series: Array.from({ length: Math.floor(loadEnd) }, (_, t) => {
+        const out = secondsOut.get(t);
+        const req = load.seconds.get(t);
+        return { t, outputP95: out?.p95 ?? null, outputP99: out?.p99 ?? null, outputEvents: out?.count ?? 0, collectorOk: req?.ok ?? 0, collectorErrors: req?.errors ?? 0 };
+      }),
       exits,
       lost,
       duplicated,
+      failures: [],
       ok: false,
     };
-    result.ok =
-      lost === 0 &&
-      duplicated === 0 &&
-      wrongRows === 0 &&
-      extraRows === 0 &&
-      orders === result.sink.orders.expected &&
-      sensorReadings === result.sink.sensorReadings.expected &&
-      gen.failed === 0 &&
-      gen.delivered === gen.events &&
-      load.abandoned === 0 &&
-      Object.keys(exits).length === 0;
+    const failures = [
+      lost > 0 && `${lost} lost`,
+      duplicated > 0 && `${duplicated} duplicated`,
+      wrongRows > 0 && `${wrongRows} store rows wrong`,
+      extraRows > 0 && `${extraRows} store rows extra`,
+      orders !== result.sink.orders.expected && `${orders} orders stored of ${result.sink.orders.expected}`,
+      sensorReadings !== result.sink.sensorReadings.expected && `${sensorReadings} sensor readings stored of ${result.sink.sensorReadings.expected}`,
+      gen.delivered !== gen.events && `${gen.events - gen.delivered} generated events not acknowledged`,
+      load.abandoned > 0 && `${load.abandoned} collector requests never accepted`,
+      Object.keys(exits).length > 0 && `exits ${JSON.stringify(exits)}`,
+    ].filter((f): f is string => typeof f === 'string');
+    result.failures = failures;
+    result.ok = failures.length === 0;
     return result;
   } catch (err) {
     const tails = procs.map((p) => `--- ${p.name} (${p.code === undefined ? 'running' : `exited ${p.code}`}):\n${p.tail.slice(-3000)}`).join('\n');
@@ -560,7 +574,7 @@ export interface ChaosBenchOptions extends Omit<ChaosOptions, 'clusterDataDir' |
 
 /** `pulse bench chaos`: a fresh local 3-node cluster, one chaos run on it, the cluster stopped. */
 export async function runChaosBench(o: ChaosBenchOptions): Promise<ChaosResult> {
-  const clusterDataDir = join(o.dataDir, 'bench-chaos');
+  const clusterDataDir = resolve(o.dataDir, 'bench-chaos');
   const heap = o.heap ?? '512m';
   const cluster = await startCluster({ dataDir: clusterDataDir, nodes: 3, port: o.port, fresh: true, heap, log: o.log });
   try {

@@ -101,6 +101,7 @@ describe('broker failures under load', () => {
     expect(result.exits).toEqual({});
     expect(result.lost).toBe(0);
     expect(result.duplicated).toBe(0);
+    expect(result.failures).toEqual([]);
     expect(result.ok).toBe(true);
   }, 420_000);
 });
