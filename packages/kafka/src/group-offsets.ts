@@ -13,8 +13,8 @@ export interface CommittedOffset {
  * alert rules). They are read by a consumer that carries the group's id and never joins it, one per
  * group, kept while the group is asked about. librdkafka's admin ListConsumerGroupOffsets is not used:
  * when the group's coordinator moves (a broker failing or coming back) its answer is NOT_COORDINATOR,
- * which librdkafka (2.4 to at least 2.15) hands to a consumer-group handle an admin client does not
- * have, crashing the whole process with SIGSEGV (librdkafka issue 5040); a consumer has that handle,
+ * which librdkafka hands to a consumer-group handle an admin client does not have, crashing the whole
+ * process with SIGSEGV (librdkafka issue 5040, open); a consumer has that handle,
  * so there the same answer is an error to try again later (docs/kafka.md, "Broker failures").
  */
 export class GroupOffsetsReader {
