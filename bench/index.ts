@@ -14,3 +14,6 @@ export { runSweep, type Acks, type SweepOptions, type SweepResult } from './swee
 export { runTune, type TuneOptions, type TuneResult } from './tune/run.js';
 export { type Compression } from './tune/choose.js';
 export { engineReport, sweepReport, e2eTimePlot, e2eCpuPlot, e2eRatePlot, recsTimePlot } from './lib/reports.js';
+export { runChaos, type ChaosOptions, type ChaosResult } from './chaos/run.js';
+export { runChaosBench, type ChaosBenchOptions } from './chaos/run.js';
+export { chaosMarkdown } from './chaos/report.js';

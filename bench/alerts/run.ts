@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PulseConfig } from '@pulse/config';
-import { createAdminClient, ensureTopics, highWatermarks, producerConfig, promisify, TOPICS, TrackedProducer } from '@pulse/kafka';
+import { ensureTopics, GroupOffsetsReader, highWatermarks, producerConfig, TOPIC_SPECS, TOPICS, TrackedProducer } from '@pulse/kafka';
 import { benchBroker } from '../lib/broker.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 import { spawnPulse } from '../lib/pulse-cli.js';
@@ -179,11 +179,11 @@ export async function runAlertsBench(o: AlertsBenchOptions): Promise<AlertsBench
 
 /** Offsets of user-clicks the aggregators' group has committed, summed. */
 async function committedClicks(config: PulseConfig): Promise<number> {
-  const admin = createAdminClient(config, 'bench-alerts');
+  const reader = new GroupOffsetsReader(config, 'bench-alerts');
   try {
-    const [r] = await promisify<{ partitions: { topic: string; offset: number }[] }[]>((cb) => admin.listConsumerGroupOffsets([{ groupId: config.aggregator.groupId }], { timeout: 10_000 }, cb as never));
-    return (r?.partitions ?? []).filter((p) => p.topic === TOPICS.userClicks && p.offset >= 0).reduce((n, p) => n + p.offset, 0);
+    const partitions = Array.from({ length: TOPIC_SPECS.find((t) => t.name === TOPICS.userClicks)!.partitions }, (_, partition) => ({ topic: TOPICS.userClicks, partition }));
+    return (await reader.committed(config.aggregator.groupId, partitions, 10_000)).reduce((n, p) => n + p.offset, 0);
   } finally {
-    admin.disconnect();
+    await reader.close();
   }
 }

@@ -1,12 +1,15 @@
 import type { PulseConfig } from '@pulse/config';
-import { createAdminClient, promisify, RdKafka, type AdminClient } from '@pulse/kafka';
+import { createAdminClient, GroupOffsetsReader, promisify, RdKafka, type AdminClient } from '@pulse/kafka';
 
 /**
  * Samples the total lag of consumer groups (end offsets minus committed offsets, over the partitions
- * each group has committed) for consumer_lag rules: two admin requests per group and sample.
+ * each group has committed) for consumer_lag rules: per group and sample, its committed
+ * offsets through a GroupOffsetsReader (the admin client's way crashes on a failing broker) and one
+ * admin request for the end offsets.
  */
 export class LagSampler {
   private admin: AdminClient | null = null;
+  private groupOffsets: GroupOffsetsReader | null = null;
   private timer: NodeJS.Timeout | null = null;
   private sampling: Promise<void> | null = null;
   private failures = 0;
@@ -21,6 +24,7 @@ export class LagSampler {
 
   start(): void {
     this.admin = createAdminClient(this.config, 'alerts-lag');
+    this.groupOffsets = new GroupOffsetsReader(this.config, 'alerts-lag-offsets');
     this.timer = setInterval(() => {
       this.sampling ??= this.sample()
         .catch((err: Error) => {
@@ -32,14 +36,12 @@ export class LagSampler {
 
   private async sample(): Promise<void> {
     const admin = this.admin;
-    if (admin === null) return;
+    const groupOffsets = this.groupOffsets;
+    if (admin === null || groupOffsets === null) return;
     const timeout = Math.max(1000, this.intervalMs);
     for (const groupId of this.groups) {
-      const [r] = await promisify<{ error?: unknown; partitions: { topic: string; partition: number; offset: number }[] }[]>((cb) =>
-        admin.listConsumerGroupOffsets([{ groupId }], { timeout }, cb as never),
-      );
-      const committed = (r?.partitions ?? []).filter((p) => p.offset >= 0);
-      if (r === undefined || r.error || committed.length === 0) continue;
+      const committed = await groupOffsets.committed(groupId, 'all', timeout);
+      if (committed.length === 0) continue;
       const ends = await promisify<{ topic: string; partition: number; offset: number; error?: unknown }[]>((cb) =>
         admin.listOffsets(
           committed.map((p) => ({ topic: p.topic, partition: p.partition, offset: RdKafka.OffsetSpec.LATEST })),
@@ -59,5 +61,7 @@ export class LagSampler {
     await this.sampling;
     this.admin?.disconnect();
     this.admin = null;
+    await this.groupOffsets?.close();
+    this.groupOffsets = null;
   }
 }

@@ -71,7 +71,7 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
   app.get('/metrics', async (_request, reply) => {
     const s = options.recommender.stats();
     const lines = [
-      '# HELP pulse_recs_events_total Records read by the recommender.',
+      '# HELP pulse_recs_events_total Interactions the recommender model learned: each product viewed, clicked or put in the cart, and each product bought.',
       '# TYPE pulse_recs_events_total counter',
       `pulse_recs_events_total ${s.events}`,
       '# HELP pulse_recs_items Items in the recommender model.',

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { waitForBroker } from '@pulse/kafka';
 import { ensureKafkaJars, type JarOptions, type KafkaJars, type Log } from './jars.js';
@@ -309,14 +309,34 @@ export async function startNode(dataDir: string, nodeId: number, options: StartN
   if (!isOurNode(node.pid, node.dir)) {
     const jars = await ensureKafkaJars({ ...options.jars, log });
     writeNodeConfig(node, state.nodes, state.security);
-    await assertPortsFree(node, dataDir);
-    await spawnNode(jars, node, options.heap ?? '512m');
-    writeState(dataDir, state);
-    log(`started Kafka node ${node.id} (pid ${node.pid}) on 127.0.0.1:${node.brokerPort}`);
-    await waitUntilUp(state, [node], 1, options.timeoutMs ?? 90_000, [node.id]);
+    for (let attempt = 1; ; attempt++) {
+      // Clients still retrying the stopped node may hold its port for a while (see RESTART_PORT_PATIENCE_MS).
+      await assertPortsFree(node, dataDir, RESTART_PORT_PATIENCE_MS);
+      const logFrom = fileSize(nodeFiles(node).serverLog);
+      await spawnNode(jars, node, options.heap ?? '512m');
+      writeState(dataDir, state);
+      log(`started Kafka node ${node.id} (pid ${node.pid}) on 127.0.0.1:${node.brokerPort}`);
+      try {
+        await waitUntilUp(state, [node], 1, options.timeoutMs ?? 90_000, [node.id]);
+        break;
+      } catch (err) {
+        // Taken again between the check and the broker's bind, tens of seconds later: the same transient holder.
+        const bindFailed = err instanceof NodeExitedError && readFileSync(nodeFiles(node).serverLog).subarray(logFrom).includes('Socket server failed to bind');
+        if (attempt >= 3 || !bindFailed) throw err;
+        log(`Kafka node ${node.id} could not bind its ports (attempt ${attempt}); starting it again`);
+      }
+    }
   }
   const status = await clusterStatus(dataDir);
   return status.nodes.find((n) => n.id === nodeId)!;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 function findNode(dataDir: string, nodeId: number): { state: ClusterState; node: NodeState } {
@@ -363,11 +383,19 @@ function formatStorage(jars: KafkaJars, node: NodeState, clusterId: string, secu
   });
 }
 
-async function assertPortsFree(node: NodeState, dataDir: string): Promise<void> {
+/**
+ * How long a restarted node waits for its ports. While a node is down, its clients and peers retry it,
+ * and on Linux a connection to a port in the ephemeral range (32768–60999 by default) can be given that
+ * very port as its own and connect to itself; the port is then held until the client gives up on an
+ * answer. connect() takes even ports, so it is the even ones of a cluster placed in that range.
+ */
+const RESTART_PORT_PATIENCE_MS = 30_000;
+
+async function assertPortsFree(node: NodeState, dataDir: string, patienceMs = 2_000): Promise<void> {
   for (const port of [node.brokerPort, node.controllerPort]) {
     // A little patience: a node killed a moment ago may still be releasing its sockets.
     let free = await isPortFree(port);
-    for (let i = 0; !free && i < 8; i++) {
+    for (const until = Date.now() + patienceMs; !free && Date.now() < until; ) {
       await sleep(250);
       free = await isPortFree(port);
     }

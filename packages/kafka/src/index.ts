@@ -5,3 +5,4 @@ export * from './admin.js';
 export * from './stats.js';
 export * from './read.js';
 export * from './refusal.js';
+export * from './group-offsets.js';

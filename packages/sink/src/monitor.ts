@@ -1,5 +1,5 @@
 import type { PulseConfig } from '@pulse/config';
-import { createAdminClient, promisify, RdKafka, TOPIC_SPECS, type AdminClient } from '@pulse/kafka';
+import { createAdminClient, GroupOffsetsReader, promisify, RdKafka, TOPIC_SPECS, type AdminClient } from '@pulse/kafka';
 
 export interface TopicRate {
   topic: string;
@@ -31,10 +31,12 @@ const MAX_GROUPS = 50;
 /**
  * Samples, every `intervalMs`, the end offsets of Pulse's topics (events/s per topic = appended
  * records between two samples) and the committed offsets of the consumer groups reading them (lag per
- * group and partition). One admin client, a handful of requests per sample.
+ * group and partition). One admin client, a handful of requests per sample, and the committed offsets
+ * through a GroupOffsetsReader (a consumer per group: the admin client's way crashes on a failing broker).
  */
 export class KafkaMonitor {
   private admin: AdminClient | null = null;
+  private groupOffsets: GroupOffsetsReader | null = null;
   private timer: NodeJS.Timeout | null = null;
   private previous: { at: number; ends: Map<string, number[]> } | null = null;
   private snapshotValue: KafkaSnapshot = { sampledAt: null, intervalMs: null, topics: [], lag: [], error: null };
@@ -48,6 +50,7 @@ export class KafkaMonitor {
 
   start(): void {
     this.admin = createAdminClient(this.config, 'monitor');
+    this.groupOffsets = new GroupOffsetsReader(this.config, 'monitor-offsets');
     this.sampleSoon();
     this.timer = setInterval(() => this.sampleSoon(), this.intervalMs);
     this.timer.unref();
@@ -70,7 +73,8 @@ export class KafkaMonitor {
 
   private async sample(): Promise<void> {
     const admin = this.admin;
-    if (admin === null) return;
+    const groupOffsets = this.groupOffsets;
+    if (admin === null || groupOffsets === null) return;
     const timeout = Math.max(1000, this.intervalMs);
     // One topic at a time: a topic not created yet leaves the others' figures intact.
     const described = await Promise.all(
@@ -101,16 +105,15 @@ export class KafkaMonitor {
     // Every group: members of a consumer group and assign()-only clients that commit ("simple" groups) alike.
     const listed = await promisify<{ groups: { groupId: string }[] }>((cb) => admin.listGroups({ timeout }, cb as never));
     const groups = listed.groups.map((g) => g.groupId).sort().slice(0, MAX_GROUPS);
+    groupOffsets.retain(groups);
+    const partitions = present.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition })));
     const lag: PartitionLag[] = [];
-    // librdkafka answers one group per ListConsumerGroupOffsets request.
     for (const groupId of groups) {
-      const [r] = await promisify<{ groupId: string; error?: unknown; partitions: { topic: string; partition: number; offset: number }[] }[]>((cb) =>
-        admin.listConsumerGroupOffsets([{ groupId }], { timeout }, cb as never),
-      ).catch(() => []);
-      if (r === undefined || r.error) continue;
-      for (const p of r.partitions) {
+      // A group whose coordinator is moving (a broker failing) is left out of this sample.
+      const committed = await groupOffsets.committed(groupId, partitions, timeout).catch(() => []);
+      for (const p of committed) {
         const end = ends.get(p.topic)?.[p.partition];
-        if (end === undefined || p.offset < 0) continue;
+        if (end === undefined) continue;
         lag.push({ group: groupId, topic: p.topic, partition: p.partition, committed: p.offset, end, lag: Math.max(0, end - p.offset) });
       }
     }
@@ -124,5 +127,7 @@ export class KafkaMonitor {
     await this.sampling;
     this.admin?.disconnect();
     this.admin = null;
+    await this.groupOffsets?.close();
+    this.groupOffsets = null;
   }
 }

@@ -2,12 +2,14 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig } from '@pulse/config';
 import {
+  chaosMarkdown,
   e2eRatePlot,
   e2eTimePlot,
   e2eCpuPlot,
   engineReport,
   recsTimePlot,
   runAlertsBench,
+  runChaosBench,
   runCollectorBench,
   runProfile,
   runSinkBench,
@@ -238,6 +240,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['state', ['users', 'steady', 'trickle-rate', 'max-deltas', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
   ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
+  ['chaos', ['rate', 'collector-rate', 'kills', 'first-kill', 'kill-every', 'down', 'seed']],
 ];
 
 function profileMarkdown(r: ProfileResult): string {
@@ -258,7 +261,7 @@ ${rows}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), alerts (event → webhook), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), alerts (event → webhook), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs), chaos (broker failures under load)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
@@ -270,6 +273,7 @@ export const bench = defineCommand({
        pulse bench state [--users N] [--steady S] [--trickle-rate R] [--max-deltas LIST] [--json FILE]
        pulse bench engine [--events N] [--batch-size N] [--repeats N] [--json FILE]
        pulse bench sweep [--rates LIST] [--batch-sizes LIST] [--linger-ms LIST] [--compression LIST] [--acks LIST] [--step S] [--json FILE]
+       pulse bench chaos [--rate N] [--collector-rate N] [--duration S] [--kills K] [--kill-every S] [--down S] [--json FILE]
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -403,7 +407,30 @@ Options (sweep):
                          one reported (default 3; the grid runs once)
   --budget-ms MS         latency budget the tuner chooses for (default 100)
   --port P               port of the fresh local broker (default 9392)
-  --json FILE, --seed X, --bootstrap-servers B as for e2e`,
+  --json FILE, --seed X, --bootstrap-servers B as for e2e
+
+chaos: broker failures under load (docs/kafka.md, "Broker failures"). Starts a fresh local 3-node
+cluster (replication factor 3, min.insync.replicas 2) and the pipeline as users run it — aggregate,
+serve (recommender, and the sink into DuckDB), collect — with \`pulse generate\` and a Segment-style
+client of the collector sending events, then SIGKILLs the broker leading user-clicks partition 0
+(another one than last time), restarts it after --down seconds, waits until every replica is back in
+sync, and again, --kills times. Then checks every count against the truth: events lost and duplicated
+on the topics (the collector's by message id), each user's count per window in the aggregator's
+output and in the store, orders and sensor readings in the store, the recommender's interactions.
+Reports the collector's error answers and retries, each process's longest stall, latency and time to
+recover around each kill, and the share of seconds whose output p95 stayed under 100 ms. Exits 1 when
+anything was lost or duplicated.
+
+Options (chaos):
+  --rate N               generator events/s (default 5000)
+  --collector-rate N     events/s through the collector, in /v1/batch requests of 20 (default 500)
+  --duration S           seconds of load at least; it lasts until the last broker is back (default 120)
+  --kills K              brokers killed, one after another (default 2)
+  --first-kill S         seconds into the load of the first kill (default 15)
+  --kill-every S         seconds between kills (default 60)
+  --down S               seconds a killed broker stays down (default 10)
+  --port P               broker port of node 1 of the fresh cluster (default 9692; nodes use P..P+5)
+  --json FILE, --seed X as for e2e`,
   options: {
     rate: { type: 'string' },
     duration: { type: 'string' },
@@ -448,6 +475,11 @@ Options (sweep):
     'trickle-rate': { type: 'string' },
     'max-deltas': { type: 'string' },
     threshold: { type: 'string' },
+    'collector-rate': { type: 'string' },
+    kills: { type: 'string' },
+    'first-kill': { type: 'string' },
+    'kill-every': { type: 'string' },
+    down: { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -511,6 +543,24 @@ Options (sweep):
       const report = sweepReport(result);
       writeResult(values.json as string | undefined, result, report.markdown, report.plots);
       return 0;
+    }
+    if (scenario === 'chaos') {
+      const result = await runChaosBench({
+        config,
+        rate: numberFlag('rate', values.rate, 5000, 1),
+        collectorRate: numberFlag('collector-rate', values['collector-rate'], 500, 1),
+        durationSec: numberFlag('duration', values.duration, 120, 1),
+        kills: numberFlag('kills', values.kills, 2, 0),
+        firstKillSec: numberFlag('first-kill', values['first-kill'], 15, 0),
+        killEverySec: numberFlag('kill-every', values['kill-every'], 60, 1),
+        downSec: numberFlag('down', values.down, 10, 0),
+        seed: (values.seed as string | undefined) ?? 'chaos',
+        dataDir: config.dataDir,
+        port: numberFlag('port', values.port, 9692, 1024),
+        log,
+      });
+      writeResult(values.json as string | undefined, result, chaosMarkdown(result, `pulse ${process.argv.slice(2).join(' ')}`));
+      return result.ok ? 0 : 1;
     }
     if (scenario === 'kafka-baseline') {
       const result = await runKafkaBaseline({
