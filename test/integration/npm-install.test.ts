@@ -9,8 +9,8 @@ import { loadConfig } from '../../packages/config/src/index.js';
 import { TOPIC_SPECS, TOPICS } from '../../packages/kafka/src/index.js';
 import { createShopModel, intendedOffsetMs } from '../../packages/loadgen/src/index.js';
 import { TEST_PORT } from './global-setup.js';
-import { readAll } from './helpers/index.js';
-import { pulseEnv, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+import { waitForUserCounts } from './helpers/index.js';
+import { pulseEnv, spawnPulse, type PulseProcess } from './helpers/pipeline.js';
 
 /**
  * Pulse as a user gets it (docs/install.md): the tarballs `pnpm pack:npm` writes, installed with npm into
@@ -139,20 +139,7 @@ describe('npm install of the packed tarballs', () => {
 
     writeFileSync(join(tmp, 'pulse.config.json'), '{}');
     const reader = loadConfig({ env: { KAFKA_BOOTSTRAP_SERVERS: `127.0.0.1:${PORT}` }, file: join(tmp, 'pulse.config.json') });
-    const counts = await waitUntil(
-      'every user count',
-      async () => {
-        const latest = new Map<string, number>();
-        for (const r of await readAll(reader, TOPICS.userActivityCounts)) {
-          const v = JSON.parse(r.value!.toString()) as { userId: string; windowStart: number; count: number };
-          expect(v.windowStart).toBe(START_TS - 60_000);
-          latest.set(v.userId, Math.max(latest.get(v.userId) ?? 0, v.count));
-        }
-        return [...expected].every(([user, n]) => latest.get(user) === n) ? latest : undefined;
-      },
-      120_000,
-      1_000,
-    );
+    const counts = await waitForUserCounts(reader, expected, START_TS - 60_000);
     expect(Object.fromEntries(counts)).toEqual(Object.fromEntries(expected));
     aggregator.child.kill('SIGTERM');
     expect(await aggregator.exited, aggregator.output()).toBe(0);

@@ -10,8 +10,8 @@ import { connectionConfig, consumerConfig, describeTopicConfigs, producerConfig,
 import { startCluster, stopCluster, type StartResult } from '../../packages/kafka-local/src/index.js';
 import { createShopModel, intendedOffsetMs } from '../../packages/loadgen/src/index.js';
 import { TEST_PORT } from './global-setup.js';
-import { readAll } from './helpers/index.js';
-import { pulseEnv, spawnPulse, waitUntil, type PulseProcess } from './helpers/pipeline.js';
+import { waitForUserCounts } from './helpers/index.js';
+import { pulseEnv, spawnPulse, type PulseProcess } from './helpers/pipeline.js';
 
 /**
  * Pulse against a SASL_SSL cluster with SCRAM-SHA-512 logins and a CA of its own, started by this file
@@ -26,7 +26,6 @@ const SECONDS = 3;
 const SEED = 'secure-it';
 /** One minute into a 5-minute window, so that the whole run's events share one window per user. */
 const START_TS = 1_764_099_900_000 + 60_000;
-const WINDOW_MS = 5 * 60_000;
 
 let cluster: StartResult;
 /** Pulse's environment variables for the cluster, as `pulse kafka start --security sasl_ssl` prints them. */
@@ -109,21 +108,7 @@ describe('a SASL_SSL cluster with SCRAM-SHA-512', () => {
     // Read back over the client.properties file the cluster wrote, as a managed service hands one out.
     const reader = configOf({ PULSE_KAFKA_CLIENT_PROPERTIES: cluster.clientProperties! });
     expect(connectionConfig(reader)).toMatchObject({ 'security.protocol': 'sasl_ssl', 'sasl.mechanisms': 'SCRAM-SHA-512', 'sasl.username': 'pulse' });
-    const counts = await waitUntil(
-      'every user count',
-      async () => {
-        const latest = new Map<string, number>();
-        for (const r of await readAll(reader, TOPICS.userActivityCounts)) {
-          const v = JSON.parse(r.value!.toString()) as { userId: string; windowStart: number; count: number };
-          expect(v.windowStart).toBe(START_TS - 60_000);
-          expect(v.windowStart % WINDOW_MS).toBe(0);
-          latest.set(v.userId, Math.max(latest.get(v.userId) ?? 0, v.count));
-        }
-        return [...expected].every(([user, n]) => latest.get(user) === n) ? latest : undefined;
-      },
-      120_000,
-      1_000,
-    );
+    const counts = await waitForUserCounts(reader, expected, START_TS - 60_000);
     expect(Object.fromEntries(counts)).toEqual(Object.fromEntries(expected));
 
     aggregator.child.kill('SIGTERM');

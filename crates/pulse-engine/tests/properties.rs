@@ -95,6 +95,17 @@ fn sensors_engine() -> SensorPartition {
     SensorPartition::new(SensorOptions { emit_interval_ms: 0, max_keys_per_window: 4, ..Default::default() })
 }
 
+/// Packs records as the aggregator does: one buffer plus end positions.
+fn pack(records: &[String]) -> (Vec<u8>, Vec<u32>) {
+    let mut values = Vec::new();
+    let mut ends = Vec::new();
+    for r in records {
+        values.extend_from_slice(r.as_bytes());
+        ends.push(values.len() as u32);
+    }
+    (values, ends)
+}
+
 /// Cut points: a sorted list of split positions.
 fn cuts(len: usize) -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0..=len, 0..8).prop_map(|mut v| {
@@ -125,12 +136,7 @@ fn run<E: Engine>(mut p: E, events: &[String], cuts: &[usize], restore_at: Optio
             p = q;
         }
         let batch = &events[start..end];
-        let mut values = Vec::new();
-        let mut ends = Vec::new();
-        for e in batch {
-            values.extend_from_slice(e.as_bytes());
-            ends.push(values.len() as u32);
-        }
+        let (values, ends) = pack(batch);
         p.ingest(&values, &ends);
         rejects.extend(p.rejects().into_iter().map(|(i, reason)| (start + i as usize, reason)));
         // Updates depend on flush timing; finals do not. Keep the finals only.
@@ -196,12 +202,7 @@ fn run_checkpointed(events: &[String], cuts: &[(usize, bool, bool)], restore_at:
     bounds.push((events.len(), false, true));
     for (i, &(end, whole, flush_first)) in bounds.iter().enumerate() {
         let batch = &events[start..end];
-        let mut values = Vec::new();
-        let mut ends = Vec::new();
-        for e in batch {
-            values.extend_from_slice(e.as_bytes());
-            ends.push(values.len() as u32);
-        }
+        let (values, ends) = pack(batch);
         PartitionOutputs::ingest(&mut p, &values, &ends, 0).unwrap();
         rejects.extend(p.take_rejects().into_iter().map(|r| (start + r.index as usize, r.reason.as_str())));
         if flush_first {
