@@ -1,5 +1,5 @@
 import { evaluateRecommender, type RecsOptions } from '@pulse/engine';
-import { popularityBaseline, vsknnReference } from './baselines.js';
+import { popularityBaseline, srReference, stanReference, STAN_DEFAULTS, vsknnReference, VSTAN_DEFAULTS } from './baselines.js';
 import { parseSessions, toTsv, validationSplit, type Scores } from './sessions.js';
 
 export interface ModelScores {
@@ -7,20 +7,33 @@ export interface ModelScores {
   seenAllowed: Scores;
   seenExcluded: Scores;
   predictions: number;
+  seconds: number;
 }
 
-/** The streaming model beside the popularity baseline and the offline V-SKNN reference, same protocol. */
+/** The offline reference models of bench/recs/baselines.ts, by the name `compare` prints. */
+export const REFERENCES = {
+  popularity: popularityBaseline,
+  SR: srReference,
+  'V-SKNN': vsknnReference,
+  STAN: (train, test, k) => stanReference(train, test, k, STAN_DEFAULTS),
+  VSTAN: (train, test, k) => stanReference(train, test, k, VSTAN_DEFAULTS),
+} satisfies Record<string, (train: ReturnType<typeof parseSessions>, test: ReturnType<typeof parseSessions>, k: number) => ReturnType<typeof popularityBaseline>>;
+
+/** The streaming model beside every reference model, on the same protocol. */
 export function compareRecommenders(trainTsv: string, testTsv: string, k: number, options?: RecsOptions): ModelScores[] {
   const train = parseSessions(trainTsv);
   const test = parseSessions(testTsv);
+  let started = performance.now();
   const streaming = evaluateRecommender(trainTsv, testTsv, k, options);
-  const pop = popularityBaseline(train, test, k);
-  const vsknn = vsknnReference(train, test, k);
-  return [
-    { model: 'streaming (pulse)', seenAllowed: streaming.seenAllowed, seenExcluded: streaming.seenExcluded, predictions: streaming.predictions },
-    { model: 'popularity', seenAllowed: pop.allowed, seenExcluded: pop.excluded, predictions: pop.predictions },
-    { model: 'V-SKNN (offline)', seenAllowed: vsknn.allowed, seenExcluded: vsknn.excluded, predictions: vsknn.predictions },
+  const rows: ModelScores[] = [
+    { model: 'streaming (pulse)', seenAllowed: streaming.seenAllowed, seenExcluded: streaming.seenExcluded, predictions: streaming.predictions, seconds: (performance.now() - started) / 1000 },
   ];
+  for (const [model, run] of Object.entries(REFERENCES)) {
+    started = performance.now();
+    const r = run(train, test, k);
+    rows.push({ model, seenAllowed: r.allowed, seenExcluded: r.excluded, predictions: r.predictions, seconds: (performance.now() - started) / 1000 });
+  }
+  return rows;
 }
 
 /** The grid the tuner searches; the engine's defaults are the best of it on the validation split. */

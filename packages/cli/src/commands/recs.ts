@@ -37,8 +37,9 @@ Options:
   --k N          list length (default 20)
   --json         one JSON object: {"hr@k","mrr@k","excludeSeen":{…},"sessions","events","seconds"}
 
-compare: the streaming model beside a popularity baseline and an offline V-SKNN reference
-(bench/recs), same protocol; --out FILE writes the table as JSON with the machine it ran on.
+compare: the streaming model beside offline reference models (bench/recs/baselines.ts): popularity,
+sequential rules (SR), V-SKNN, STAN and VSTAN with the parameters of Ludewig et al. (2021), same
+protocol; --out FILE writes the table as JSON with the machine it ran on.
 
 tune: chooses the model's parameters on a validation split of the training file only (its last
 --validation share of sessions, items unseen before it removed), by coordinate ascent over
@@ -70,8 +71,9 @@ ${Object.entries(TUNING_GRID)
     if (action === 'compare') {
       const rows = compareRecommenders(train, test, k);
       const f = (x: number) => x.toFixed(4);
-      console.log(`model                  HR@${k}   MRR@${k}  | seen excluded: HR@${k}  MRR@${k}`);
-      for (const r of rows) console.log(`${r.model.padEnd(20)}  ${f(r.seenAllowed.hitRate)}  ${f(r.seenAllowed.mrr)}  |                ${f(r.seenExcluded.hitRate)}  ${f(r.seenExcluded.mrr)}`);
+      console.log(`${rows[0]!.predictions} next-item predictions`);
+      console.log(`model                  HR@${k}   MRR@${k}  | seen excluded: HR@${k}  MRR@${k}  | seconds`);
+      for (const r of rows) console.log(`${r.model.padEnd(20)}  ${f(r.seenAllowed.hitRate)}  ${f(r.seenAllowed.mrr)}  |                ${f(r.seenExcluded.hitRate)}  ${f(r.seenExcluded.mrr)}  | ${r.seconds.toFixed(2)}`);
       if (typeof values.out === 'string') {
         const file = resolve(values.out);
         mkdirSync(dirname(file), { recursive: true });
