@@ -10,25 +10,20 @@ import { scoreNextItem, type SessionEvent } from './sessions.js';
 type Scores = Map<string, number>;
 const add = (scores: Scores, item: string, amount: number) => scores.set(item, (scores.get(item) ?? 0) + amount);
 
-/** Most viewed items so far (training and the test events replayed up to now). */
+/** The items most viewed in the training file (POP of session-rec). */
 export function popularityBaseline(train: readonly SessionEvent[][], test: readonly SessionEvent[][], k: number) {
   const counts = new Map<string, number>();
   for (const e of train.flat()) add(counts, e.item, 1);
-  let top: Scores | null = null;
+  const ranked = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  let top: Scores = new Map();
   return scoreNextItem(
     test,
     (prefix) => {
       // Enough items that k remain once the session's own are left out.
-      const need = k + prefix.length;
-      if (top === null || top.size < Math.min(need, counts.size)) {
-        top = new Map([...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, Math.max(need, k + 50)));
-      }
+      if (top.size < Math.min(k + prefix.length, ranked.length)) top = new Map(ranked.slice(0, 2 * (k + prefix.length)));
       return top;
     },
-    (e) => {
-      add(counts, e.item, 1);
-      top = null;
-    },
+    () => {},
     k,
   );
 }
