@@ -94,8 +94,8 @@ impl Default for RecsOptions {
     fn default() -> Self {
         Self {
             neighbours: 100,
-            sample_per_item: 1000,
-            lookup_items: 10,
+            sample_per_item: 500,
+            lookup_items: 5,
             position_lambda: 1.02,
             length_exponent: 0.0,
             session_age_ms: 5.0 * 24.0 * 3_600_000.0,
@@ -415,7 +415,7 @@ impl RecsModel {
         let mut lookup: Vec<(ItemId, f64, usize)> = weight.iter().map(|(&i, &(w, p))| (i, w, p)).collect();
         lookup.sort_unstable_by_key(|e| std::cmp::Reverse(e.2));
         lookup.truncate(o.lookup_items.max(1));
-        let mut dots: FxHashMap<Slot, f64> = FxHashMap::default();
+        let mut dots: FxHashMap<Slot, f64> = FxHashMap::with_capacity_and_hasher(lookup.len() * o.sample_per_item.min(4096), Default::default());
         for &(item, w, _) in &lookup {
             for &slot in self.postings[item as usize].iter().rev().take(o.sample_per_item) {
                 if Some(slot) != own {
@@ -460,7 +460,8 @@ impl RecsModel {
                     continue;
                 }
                 let distance = (p + 1).abs_diff(anchor) as f64;
-                let amount = shared * (-distance / o.neighbour_position_lambda).exp() * (1.0 + o.idf_weight * self.idf(item)) * self.kind_weight(kind);
+                let rarity = if o.idf_weight > 0.0 { 1.0 + o.idf_weight * self.idf(item) } else { 1.0 };
+                let amount = shared * (-distance / o.neighbour_position_lambda).exp() * rarity * self.kind_weight(kind);
                 credit(scores, item, amount, anchor_item);
             }
         }
@@ -485,7 +486,7 @@ impl RecsModel {
 
     /// Both models' scores for a session, each scaled to a maximum of 1, the rules weighted.
     fn session_scores(&self, items: &[(ItemId, Interaction)], own: Option<Slot>, now_ms: i64) -> Scored {
-        let mut knn = Scored::default();
+        let mut knn = Scored::with_capacity_and_hasher(4096, Default::default());
         self.neighbour_scores(items, own, now_ms, &mut knn);
         let mut rules = Scored::default();
         if let Some(&(last, _)) = items.last() {
@@ -495,7 +496,7 @@ impl RecsModel {
         }
         let max = |s: &Scored| s.values().map(|v| v.0).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         let (knn_max, rules_max) = (max(&knn), max(&rules));
-        let mut out = Scored::default();
+        let mut out = Scored::with_capacity_and_hasher(knn.len() + rules.len(), Default::default());
         for (item, (score, source, best)) in knn {
             out.insert(item, (score / knn_max, source, best / knn_max));
         }
@@ -520,8 +521,13 @@ impl RecsModel {
         let scores = if items.is_empty() { Scored::default() } else { self.session_scores(&items, live.map(|(u, _)| u.slot), live.map_or(0, |(u, _)| u.last_ts)) };
         let seen: FxHashSet<ItemId> = if exclude_seen { items.iter().map(|e| e.0).collect() } else { FxHashSet::default() };
         let mut ranked: Vec<(ItemId, f64, ItemId)> = scores.into_iter().filter(|(i, _)| !seen.contains(i)).map(|(i, (s, because, _))| (i, s, because)).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let best_first = |a: &(ItemId, f64, ItemId), b: &(ItemId, f64, ItemId)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // Candidates run into thousands: select the k best before sorting them.
+        if k > 0 && ranked.len() > k {
+            ranked.select_nth_unstable_by(k - 1, best_first);
+        }
         ranked.truncate(k);
+        ranked.sort_unstable_by(best_first);
         let fallback = ranked.is_empty();
         let mut out: Vec<Recommendation> = ranked
             .iter()
