@@ -97,7 +97,7 @@ impl Default for RecsOptions {
             sample_per_item: 500,
             lookup_items: 5,
             position_lambda: 1.02,
-            length_exponent: 0.0,
+            length_exponent: 0.25,
             session_age_ms: 5.0 * 24.0 * 3_600_000.0,
             neighbour_position_lambda: 2.05,
             shared_position_lambda: 1.02,
@@ -107,7 +107,7 @@ impl Default for RecsOptions {
             cart_weight: 3.0,
             purchase_weight: 5.0,
             half_life_ms: 7.0 * 24.0 * 3_600_000.0,
-            max_sessions: 200_000,
+            max_sessions: 100_000,
             max_session_items: 50,
             // With the sessions, bounds the model snapshot below the 64 MiB a record of pulse-recs-model
             // may hold (docs/recommendations.md, "Memory").

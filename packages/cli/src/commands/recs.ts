@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { compareRecommenders, FormatError, generatedInteractions, machineInfo, readInteractions, SPLIT_FORMATS, splitInteractions, tuneRecommender, TUNING_GRID, type SplitFormat } from '@pulse/bench';
+import { compareRecommenders, FormatError, validationPairOf, generatedInteractions, machineInfo, readInteractions, SPLIT_FORMATS, splitInteractions, tuneRecommender, TUNING_GRID, type SplitFormat } from '@pulse/bench';
 import { EngineError, evaluateRecommender } from '@pulse/engine';
 import { defineCommand, numberFlag, UsageError } from '../command.js';
 
@@ -20,7 +20,7 @@ export const recs = defineCommand({
   allowPositionals: true,
   help: `Usage: pulse recs eval --train FILE --test FILE [--k 20] [--json]
        pulse recs compare --train FILE --test FILE [--k 20] [--out FILE]
-       pulse recs tune --train FILE [--validation 0.2] [--k 20]
+       pulse recs tune (--split DIR… | --train FILE [--validation 0.2]) [--k 20]
        pulse recs split (--input FILE --format F | --generate N [--seed X]) --out DIR
                         [--test-share 0.2] [--validation 0.2] [--gap-minutes 30]
 
@@ -56,11 +56,12 @@ dropped. --format: ${SPLIT_FORMATS.join(', ')}:
   pulse     Pulse's JSON events, one a line (product views, clicks, carts, purchase items)
 --generate N makes N events of the generator's traffic in process instead (--seed, default 1).
 
-tune: chooses the model's parameters on a validation split of the training file only (its last
---validation share of sessions, items unseen before it removed), by coordinate ascent over
+tune: chooses the model's parameters on validation data only: with --split DIR (repeatable), on
+each DIR/validation-train.tsv → DIR/validation.tsv that recs split wrote; with --train FILE, on its
+last --validation share of sessions (items unseen before it removed). Coordinate ascent over
 ${Object.entries(TUNING_GRID)
     .map(([k, v]) => `${k} ∈ {${v.join(', ')}}`)
-    .join(', ')}, maximising MRR@k.`,
+    .join(', ')}, maximising the mean MRR@k.`,
   options: {
     train: { type: 'string' },
     test: { type: 'string' },
@@ -74,21 +75,29 @@ ${Object.entries(TUNING_GRID)
     seed: { type: 'string' },
     'test-share': { type: 'string' },
     'gap-minutes': { type: 'string' },
+    split: { type: 'string', multiple: true },
   },
   async run(values, positionals) {
     const action = positionals.join(' ');
     const k = numberFlag('k', values.k as string | undefined, 20, 1);
     if (!Number.isInteger(k)) throw new UsageError(`--k must be a whole number, got ${String(values.k)}`);
     if (action === 'split') return split(values);
-    const train = readText('train', values.train as string | undefined);
     if (action === 'tune') {
-      const share = numberFlag('validation', values.validation as string | undefined, 0.2, 0.01);
-      if (share >= 1) throw new UsageError('--validation must be a share below 1');
-      const r = tuneRecommender(train, k, share);
-      console.log(`validation split: ${r.trainSessions} training sessions, ${r.validationSessions} validation sessions; ${r.tried} evaluations`);
-      console.log(`best: ${JSON.stringify(r.best)} (parameters not named keep the engine defaults)  HR@${k} ${r.bestScores.hitRate.toFixed(4)}  MRR@${k} ${r.bestScores.mrr.toFixed(4)}`);
+      const dirs = (values.split as string[] | undefined) ?? [];
+      let pairs;
+      if (dirs.length > 0) {
+        pairs = dirs.map((dir) => ({ name: dir, train: readText('split', resolve(dir, 'validation-train.tsv')), validation: readText('split', resolve(dir, 'validation.tsv')) }));
+      } else {
+        const share = numberFlag('validation', values.validation as string | undefined, 0.2, 0.01);
+        if (share >= 1) throw new UsageError('--validation must be a share below 1');
+        pairs = [validationPairOf(readText('train', values.train as string | undefined), share)];
+      }
+      const r = tuneRecommender(pairs, k);
+      console.log(`${pairs.length} validation pair(s): ${pairs.map((p) => p.name).join(', ')}; ${r.tried} evaluations each`);
+      console.log(`best: ${JSON.stringify(r.best)} (parameters not named keep the engine defaults)  mean HR@${k} ${r.bestScores.hitRate.toFixed(4)}  mean MRR@${k} ${r.bestScores.mrr.toFixed(4)}`);
       return 0;
     }
+    const train = readText('train', values.train as string | undefined);
     const test = readText('test', values.test as string | undefined);
     if (action === 'compare') {
       const rows = compareRecommenders(train, test, k);
