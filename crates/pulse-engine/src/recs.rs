@@ -423,12 +423,15 @@ impl RecsModel {
                 }
             }
         }
+        // A session holds at most `max_session_items` distinct items: their length weights, once.
+        let length_weight: Vec<f64> = (0..=o.max_session_items.max(1)).map(|d| 1.0 / (norm * (d.max(1) as f64).powf(o.length_exponent))).collect();
         let mut neighbours: Vec<(Slot, f64)> = dots
             .into_iter()
             .map(|(slot, dot)| {
                 let s = &self.sessions[slot as usize];
                 let age = (now_ms - s.end_ms).max(0) as f64;
-                (slot, dot / (norm * (s.distinct.max(1) as f64).powf(o.length_exponent)) * (-age / o.session_age_ms).exp())
+                let length = length_weight.get(s.distinct as usize).copied().unwrap_or_else(|| 1.0 / (norm * (s.distinct as f64).powf(o.length_exponent)));
+                (slot, dot * length * (-age / o.session_age_ms).exp())
             })
             .collect();
         let by_similarity = |a: &(Slot, f64), b: &(Slot, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
