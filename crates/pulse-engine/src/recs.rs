@@ -7,8 +7,9 @@
 //!   last `max_sessions` sessions (a ring: the oldest goes first) and, per item, the sessions holding it
 //!   (its postings), so both are bounded by `max_sessions · max_session_items` entries.
 //! - Neighbour sessions (STAN, Garg et al. 2019; VSTAN, Ludewig et al. 2021): the user's session items
-//!   weigh exp((p − n)/λspw) by position (latest 1); a past session that shares items scores the cosine of
-//!   the two, times exp(−Δt/λsnh) for its age; each of the `neighbours` best adds to every item it holds
+//!   weigh exp((p − n)/λspw) by position (latest 1); a past session that shares items scores the sum of
+//!   the shared items' weights over the norm of the weights and its length to the power
+//!   `length_exponent`, times exp(−Δt/λsnh) for its age; each of the `neighbours` best adds to every item it holds
 //!   its similarity × exp(−|p − p*|/λinh) (distance to the last shared item) × exp((q − n)/λipw) (q: where
 //!   in the user's session that shared item was) × (1 + λidf · idf) × the event's weight (purchase >
 //!   cart > view).
@@ -89,8 +90,8 @@ pub struct RecsOptions {
 }
 
 impl Default for RecsOptions {
-    /// The λs start from session-rec's VSTAN defaults; the values that differ (and the rule weight) were
-    /// chosen on the validation splits of docs/recommendations.md, never on a test split.
+    /// The λs are session-rec's VSTAN defaults; idf weight, length exponent and rule weight are `pulse recs
+    /// tune`'s choice on the validation splits of docs/recommendations.md, never on a test split.
     fn default() -> Self {
         Self {
             neighbours: 100,
