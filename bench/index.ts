@@ -3,7 +3,8 @@ export { runCollectorBench, type CollectorBenchOptions, type CollectorBenchResul
 export { runE2E, type E2EOptions, type E2EResult } from './e2e/run.js';
 export { machineInfo, writebackLine, type MachineInfo } from './lib/machine.js';
 export { type ProcessUsage } from './lib/process-stats.js';
-export { compareRecommenders, tuneRecommender, TUNING_GRID, type ModelScores, type TuningResult } from './recs/compare.js';
+export { compareRecommenders, tuneRecommender, validationPairOf, TUNING_GRID, type ModelScores, type TuningResult, type ValidationPair } from './recs/compare.js';
+export { FormatError, generatedInteractions, readInteractions, splitInteractions, SPLIT_FORMATS, type SplitFormat, type SplitFiles } from './recs/split.js';
 export { runRecsServingBench, type RecsServingOptions, type RecsServingResult } from './recs/serving.js';
 export { runKafkaBaseline, type KafkaBaselineOptions, type KafkaBaselineResult } from './kafka-baseline/run.js';
 export { runProfile, type ProfileOptions, type ProfileResult, type ProfiledRole } from './profile/run.js';

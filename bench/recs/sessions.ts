@@ -49,28 +49,36 @@ export interface Scores {
   mrr: number;
 }
 
-/** Next-item protocol of §10 for a recommender given as a function of the session prefix. */
+/**
+ * The next-item protocol (docs/recommendations.md, "Evaluation protocol") for a model given as a
+ * function from the session so far to candidate scores: after each event of a test session but the
+ * last, the k best-scored items (ties broken by item id) are compared with the next item, once as they
+ * are and once without the items already in the session.
+ */
 export function scoreNextItem(
   test: readonly SessionEvent[][],
-  recommend: (prefix: readonly SessionEvent[], k: number, excludeSeen: boolean) => string[],
+  recommend: (prefix: readonly SessionEvent[]) => ReadonlyMap<string, number>,
   observe: (event: SessionEvent) => void,
   k: number,
 ): { allowed: Scores; excluded: Scores; predictions: number } {
   let predictions = 0;
   const tally = { allowed: { hits: 0, rr: 0 }, excluded: { hits: 0, rr: 0 } };
+  const count = (t: { hits: number; rr: number }, rank: number) => {
+    if (rank >= 0 && rank < k) {
+      t.hits++;
+      t.rr += 1 / (rank + 1);
+    }
+  };
   for (const session of test) {
     for (let i = 0; i < session.length; i++) {
       observe(session[i]!);
       const next = session[i + 1];
       if (next === undefined) break;
       const prefix = session.slice(0, i + 1);
-      for (const [variant, exclude] of [['allowed', false], ['excluded', true]] as const) {
-        const rank = recommend(prefix, k, exclude).indexOf(next.item);
-        if (rank >= 0) {
-          tally[variant].hits++;
-          tally[variant].rr += 1 / (rank + 1);
-        }
-      }
+      const ranked = [...recommend(prefix)].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([item]) => item);
+      count(tally.allowed, ranked.indexOf(next.item));
+      const seen = new Set(prefix.map((e) => e.item));
+      count(tally.excluded, seen.has(next.item) ? -1 : ranked.filter((item) => !seen.has(item)).indexOf(next.item));
       predictions++;
     }
   }

@@ -449,16 +449,24 @@ export interface RawPurchaseOptions {
 
 /** Recommender parameters; any left out take the engine's defaults (see pulse-engine `RecsOptions`). */
 export interface RawRecsOptions {
-  sessionWindow?: number
-  positionDecay?: number
-  backwardWeight?: number
+  neighbours?: number
+  samplePerItem?: number
+  lookupItems?: number
+  positionLambda?: number
+  lengthExponent?: number
+  sessionAgeMs?: number
+  neighbourPositionLambda?: number
+  sharedPositionLambda?: number
+  idfWeight?: number
+  ruleWeight?: number
+  ruleSteps?: number
   cartWeight?: number
   purchaseWeight?: number
   halfLifeMs?: number
-  normalisationAlpha?: number
-  recencyDecay?: number
-  recentItems?: number
-  maxNeighbours?: number
+  maxSessions?: number
+  maxSessionItems?: number
+  maxItems?: number
+  sessionGapMs?: number
 }
 
 /** Options of a `sensor-data` partition. */
@@ -549,8 +557,8 @@ export interface RecsStatsInfo {
   events: number
   items: number
   users: number
-  pairs: number
-  droppedItems: number
+  sessions: number
+  evictedItems: number
 }
 
 /** The cluster refused the client for good: librdkafka would retry without end. */

@@ -1,22 +1,29 @@
-//! The streaming session recommender: item-to-item scores learned event by event from sessions (the
-//! family of session-kNN / sequential-rule models that match neural models on e-commerce data),
-//! time-decayed popularity as the fallback, and each user's recent items.
+//! The streaming session recommender (docs/recommendations.md, "The model"): a session-kNN in the
+//! manner of STAN/VSTAN blended with sequential rules, both computed from a bounded store of recent
+//! sessions that every event updates in place, and time-decayed popularity as the fallback.
 //!
-//! - When a session sees item `i` after items `j` (the last `session_window` of them), the pair scores
-//!   `j → i` (forward, weight 1) and `i → j` (backward, `backward_weight`) grow by
-//!   `weight(kind of i) · weight(kind of j) · position_decay^(distance − 1)`.
-//! - Time decay is "forward decay": an increment at time t is scaled by 2^((t − t₀)/half_life), so old
-//!   evidence fades relative to new without touching stored scores; they are rescaled when the factor
+//! - Every event appends its item to its user's current session in the store; a pause longer than
+//!   `session_gap_ms`, or a session reaching `max_session_items`, starts a new one. The store keeps the
+//!   last `max_sessions` sessions (a ring: the oldest goes first) and, per item, the sessions holding it
+//!   (its postings), so both are bounded by `max_sessions · max_session_items` entries.
+//! - Neighbour sessions (STAN, Garg et al. 2019; VSTAN, Ludewig et al. 2021): the user's session items
+//!   weigh exp((p − n)/λspw) by position (latest 1); a past session that shares items scores the sum of
+//!   the shared items' weights over the norm of the weights and its length to the power
+//!   `length_exponent`, times exp(−Δt/λsnh) for its age; each of the `neighbours` best adds to every item it holds
+//!   its similarity × exp(−|p − p*|/λinh) (distance to the last shared item) × exp((q − n)/λipw) (q: where
+//!   in the user's session that shared item was) × (1 + λidf · idf) × the event's weight (purchase >
+//!   cart > view).
+//! - Sequential rules (SR, Ludewig & Jannach 2018): in the recent sessions holding the user's last item,
+//!   the items that follow it within `rule_steps` events, weighted 1/distance.
+//! - The two score lists are each scaled to a maximum of 1 and added, the rules weighted `rule_weight`.
+//! - The item table holds at most `max_items` items; when full, the least recently seen one is evicted
+//!   (its entries leave the stored sessions) to make room for a new one.
+//! - Popularity uses forward decay: an increment at time t is scaled by 2^((t − t₀)/half_life), so old
+//!   evidence fades relative to new without touching stored values; they are rescaled when the factor
 //!   grows large.
-//! - Memory is bounded: at most `max_neighbours` neighbours per item (a new neighbour replaces the
-//!   weakest when it outscores it), at most `max_items` items, at most `max_users` users with
-//!   `recent_items` items each (the least recently active user is forgotten first).
-//! - A user's recommendations add up, for each of their recent items (newest weighted most), the
-//!   neighbours' scores normalised by the two items' popularity (`score / (pop(j)^α · pop(i)^(1−α))`);
-//!   when that yields fewer than `k` items, trending items fill the rest.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -32,44 +39,80 @@ pub enum Interaction {
     Purchase,
 }
 
+impl Interaction {
+    fn code(self) -> u8 {
+        match self {
+            Interaction::View => 0,
+            Interaction::Cart => 1,
+            Interaction::Purchase => 2,
+        }
+    }
+    fn from_code(code: u8) -> Option<Self> {
+        [Interaction::View, Interaction::Cart, Interaction::Purchase].get(code as usize).copied()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecsOptions {
-    pub session_window: usize,
-    pub position_decay: f64,
-    pub backward_weight: f64,
+    /// Neighbour sessions that score (k of session-kNN).
+    pub neighbours: usize,
+    /// Most recent sessions looked at per item of the user's session when finding neighbours.
+    pub sample_per_item: usize,
+    /// Most recent distinct items of the user's session that neighbours are looked up by.
+    pub lookup_items: usize,
+    /// λspw: position weight of the user's session items, exp((p − n)/λ).
+    pub position_lambda: f64,
+    /// How a neighbour's similarity is divided by its number of distinct items: their count to this
+    /// power (0.5 is the cosine of STAN; 0 counts the shared items alone, as V-SKNN does).
+    pub length_exponent: f64,
+    /// λsnh: a neighbour session's weight falls as exp(−age/λ).
+    pub session_age_ms: f64,
+    /// λinh: a candidate's weight falls with its distance to the shared item in the neighbour, exp(−d/λ).
+    pub neighbour_position_lambda: f64,
+    /// λipw: weight of the position, in the user's session, of the latest item shared with a neighbour.
+    pub shared_position_lambda: f64,
+    /// λidf: a candidate's score is multiplied by 1 + λ · idf (rarer items count more).
+    pub idf_weight: f64,
+    /// Weight of the sequential rules beside the neighbour sessions (each scaled to a maximum of 1).
+    pub rule_weight: f64,
+    /// How many events after the last item a rule reaches.
+    pub rule_steps: usize,
     pub cart_weight: f64,
     pub purchase_weight: f64,
+    /// Half-life of the popularity behind the trending fallback.
     pub half_life_ms: f64,
-    /// α of the popularity normalisation: 0 penalises popular candidates, 1 only the source item.
-    pub normalisation_alpha: f64,
-    /// How fast the weight of a user's older recent items falls (1 = all equal).
-    pub recency_decay: f64,
-    pub recent_items: usize,
-    pub max_neighbours: usize,
+    pub max_sessions: usize,
+    pub max_session_items: usize,
     pub max_items: usize,
     pub max_users: usize,
-    /// A gap longer than this starts a new session for the pair scores (the user's recent items stay).
+    /// A pause longer than this starts a new session.
     pub session_gap_ms: i64,
 }
 
 impl Default for RecsOptions {
-    /// Window, decays, backward weight and α were chosen by `pulse recs tune` on a validation split of
-    /// the Diginetica sample's training file (its last 20% of sessions), never on its test file.
+    /// The λs are session-rec's VSTAN defaults; idf weight, length exponent and rule weight are `pulse recs
+    /// tune`'s choice on the validation splits of docs/recommendations.md, never on a test split.
     fn default() -> Self {
         Self {
-            session_window: 10,
-            position_decay: 0.3,
-            backward_weight: 0.25,
+            neighbours: 100,
+            sample_per_item: 500,
+            lookup_items: 5,
+            position_lambda: 1.02,
+            length_exponent: 0.25,
+            session_age_ms: 5.0 * 24.0 * 3_600_000.0,
+            neighbour_position_lambda: 2.05,
+            shared_position_lambda: 1.02,
+            idf_weight: 0.0,
+            rule_weight: 0.25,
+            rule_steps: 10,
             cart_weight: 3.0,
             purchase_weight: 5.0,
             half_life_ms: 7.0 * 24.0 * 3_600_000.0,
-            normalisation_alpha: 1.0,
-            recency_decay: 0.7,
-            recent_items: 10,
-            max_neighbours: 100,
-            // Bounds the model snapshot (items × neighbours × 12 bytes ≤ 60 MB before LZ4) below the
-            // 64 MiB a record of pulse-recs-model may hold.
-            max_items: 50_000,
+            max_sessions: 100_000,
+            max_session_items: 50,
+            // With the sessions, bounds the model snapshot below the 64 MiB a record of pulse-recs-model
+            // may hold (docs/recommendations.md, "Memory").
+            max_items: 100_000,
             max_users: 1_000_000,
             session_gap_ms: 30 * 60_000,
         }
@@ -77,37 +120,30 @@ impl Default for RecsOptions {
 }
 
 type ItemId = u32;
-
-#[derive(Debug, Default)]
-struct Neighbours {
-    entries: Vec<(ItemId, f64)>,
-}
-
-impl Neighbours {
-    fn add(&mut self, item: ItemId, amount: f64, cap: usize) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == item) {
-            e.1 += amount;
-        } else if self.entries.len() < cap {
-            self.entries.push((item, amount));
-        } else if let Some(weakest) = self.entries.iter_mut().min_by(|a, b| a.1.total_cmp(&b.1)) {
-            if amount > weakest.1 {
-                *weakest = (item, amount);
-            }
-        }
-    }
-}
+type Slot = u32;
+/// An item evicted from a stored session.
+const GONE: ItemId = ItemId::MAX;
 
 #[derive(Debug, Default, Clone)]
+struct StoredSession {
+    /// Which session this slot of the ring holds; users and postings check it.
+    serial: u64,
+    end_ms: i64,
+    /// In event order, with repeats; evicted items are `GONE`.
+    items: Vec<(ItemId, Interaction)>,
+    /// Distinct live items.
+    distinct: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
 struct UserState {
-    /// Newest last: (item, interaction weight).
-    recent: VecDeque<(ItemId, f64)>,
-    /// Items of the current session, for the pair scores; newest last.
-    session: VecDeque<(ItemId, f64)>,
+    slot: Slot,
+    serial: u64,
     last_ts: i64,
     last_seq: u64,
 }
 
-/// One recommended item with its score and the recent item that contributed most to it.
+/// One recommended item with its score and the session item that contributed most to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
     pub item: String,
@@ -127,8 +163,8 @@ pub struct RecsStats {
     pub events: u64,
     pub items: u64,
     pub users: u64,
-    pub pairs: u64,
-    pub dropped_items: u64,
+    pub sessions: u64,
+    pub evicted_items: u64,
 }
 
 #[derive(Debug)]
@@ -136,11 +172,21 @@ pub struct RecsModel {
     opts: RecsOptions,
     ids: FxHashMap<Box<str>, ItemId>,
     names: Vec<Box<str>>,
-    neighbours: Vec<Neighbours>,
     popularity: Vec<f64>,
+    /// Per item, the slots of the stored sessions that hold it, oldest first.
+    postings: Vec<VecDeque<Slot>>,
+    /// Per item, the event sequence number it was last seen at; `lru` orders items by it.
+    last_seen: Vec<u64>,
+    lru: BTreeMap<u64, ItemId>,
+    sessions: Vec<StoredSession>,
+    /// The slot the next new session takes once the ring is full.
+    next_slot: usize,
+    next_serial: u64,
     users: FxHashMap<Box<str>, UserState>,
-    /// Forward-decay origin and the factor of "now" relative to it.
+    /// Forward-decay origin of the popularity.
     origin_ms: Option<i64>,
+    /// The latest event time seen.
+    clock_ms: i64,
     seq: u64,
     /// A cache that queries refresh; behind its own lock so that queries need only `&self` and can
     /// share the model with each other while an ingest waits.
@@ -155,11 +201,23 @@ struct Trending {
     at_event: u64,
 }
 
-/// Forward-decay factors above this are folded back into the stored scores.
+/// Forward-decay factors above this are folded back into the stored popularity.
 const RESCALE_ABOVE: f64 = 1e100;
 /// Trending items are recomputed at most once per this many events.
 const TRENDING_EVERY: u64 = 1000;
 const TRENDING_SIZE: usize = 200;
+
+/// Candidate scores with the session item behind the largest contribution.
+type Scored = FxHashMap<ItemId, (f64, ItemId, f64)>;
+
+fn credit(scores: &mut Scored, item: ItemId, amount: f64, source: ItemId) {
+    let e = scores.entry(item).or_insert((0.0, source, 0.0));
+    e.0 += amount;
+    if amount > e.2 {
+        e.1 = source;
+        e.2 = amount;
+    }
+}
 
 impl RecsModel {
     pub fn new(opts: RecsOptions) -> Self {
@@ -167,45 +225,72 @@ impl RecsModel {
             opts,
             ids: FxHashMap::default(),
             names: Vec::new(),
-            neighbours: Vec::new(),
             popularity: Vec::new(),
+            postings: Vec::new(),
+            last_seen: Vec::new(),
+            lru: BTreeMap::new(),
+            sessions: Vec::new(),
+            next_slot: 0,
+            next_serial: 1,
             users: FxHashMap::default(),
             origin_ms: None,
+            clock_ms: i64::MIN,
             seq: 0,
             trending: Mutex::new(Trending { items: Vec::new(), at_event: u64::MAX }),
             stats: RecsStats::default(),
         }
     }
 
-    fn item_id(&mut self, item: &str) -> Option<ItemId> {
+    fn item_id(&mut self, item: &str) -> ItemId {
         if let Some(&id) = self.ids.get(item) {
-            return Some(id);
+            return id;
         }
-        if self.names.len() >= self.opts.max_items {
-            self.stats.dropped_items += 1;
-            return None;
+        if self.names.len() >= self.opts.max_items.max(1) {
+            let id = self.evict_least_recent_item();
+            self.ids.insert(item.into(), id);
+            self.names[id as usize] = item.into();
+            return id;
         }
         let id = self.names.len() as ItemId;
         self.ids.insert(item.into(), id);
         self.names.push(item.into());
-        self.neighbours.push(Neighbours::default());
         self.popularity.push(0.0);
-        Some(id)
+        self.postings.push(VecDeque::new());
+        self.last_seen.push(0);
+        id
     }
 
-    /// The forward-decay factor of time `ts`, rescaling stored scores when it grows too large.
+    /// Frees the least recently seen item's id: it leaves the stored sessions and the tables.
+    fn evict_least_recent_item(&mut self) -> ItemId {
+        let (_, id) = self.lru.pop_first().expect("a full item table has items");
+        for slot in std::mem::take(&mut self.postings[id as usize]) {
+            let session = &mut self.sessions[slot as usize];
+            for entry in session.items.iter_mut().filter(|e| e.0 == id) {
+                entry.0 = GONE;
+            }
+            session.distinct -= 1;
+        }
+        let name = std::mem::take(&mut self.names[id as usize]);
+        self.ids.remove(&name);
+        self.popularity[id as usize] = 0.0;
+        self.stats.evicted_items += 1;
+        id
+    }
+
+    fn touch(&mut self, item: ItemId) {
+        let previous = std::mem::replace(&mut self.last_seen[item as usize], self.seq);
+        self.lru.remove(&previous);
+        self.lru.insert(self.seq, item);
+    }
+
+    /// The forward-decay factor of time `ts`, rescaling stored popularity when it grows too large.
     fn boost(&mut self, ts: i64) -> f64 {
         let origin = *self.origin_ms.get_or_insert(ts);
         let factor = ((ts - origin) as f64 / self.opts.half_life_ms).exp2();
         if factor <= RESCALE_ABOVE {
             return factor.max(f64::MIN_POSITIVE);
         }
-        // Move the origin to `ts`: every stored score shrinks by the same factor, so order is kept.
-        for n in &mut self.neighbours {
-            for e in &mut n.entries {
-                e.1 /= factor;
-            }
-        }
+        // Move the origin to `ts`: every stored value shrinks by the same factor, so order is kept.
         for p in &mut self.popularity {
             *p /= factor;
         }
@@ -221,45 +306,67 @@ impl RecsModel {
         }
     }
 
+    /// A slot for a new session: a fresh one until the ring is full, then the oldest session's.
+    fn new_session(&mut self, ts_ms: i64) -> (Slot, u64) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let fresh = StoredSession { serial, end_ms: ts_ms, items: Vec::new(), distinct: 0 };
+        if self.sessions.len() < self.opts.max_sessions.max(1) {
+            self.sessions.push(fresh);
+            return ((self.sessions.len() - 1) as Slot, serial);
+        }
+        let slot = self.next_slot;
+        self.next_slot = (slot + 1) % self.sessions.len();
+        let old = std::mem::replace(&mut self.sessions[slot], fresh);
+        let mut seen = FxHashSet::default();
+        for (item, _) in old.items {
+            if item != GONE && seen.insert(item) {
+                let postings = &mut self.postings[item as usize];
+                // The oldest sessions leave first, so the slot is nearly always at the front.
+                if let Some(at) = postings.iter().position(|&s| s == slot as Slot) {
+                    postings.remove(at);
+                }
+            }
+        }
+        (slot as Slot, serial)
+    }
+
+    fn live_session(&self, user: &UserState) -> Option<&StoredSession> {
+        self.sessions.get(user.slot as usize).filter(|s| s.serial == user.serial)
+    }
+
     /// Learns from one event.
     pub fn observe(&mut self, user: &str, item: &str, kind: Interaction, ts_ms: i64) {
-        let Some(item) = self.item_id(item) else { return };
-        let boost = self.boost(ts_ms);
-        let weight = self.kind_weight(kind);
-        self.popularity[item as usize] += weight * boost;
         self.seq += 1;
         self.stats.events += 1;
+        self.clock_ms = self.clock_ms.max(ts_ms);
+        let item = self.item_id(item);
+        self.touch(item);
+        let boost = self.boost(ts_ms);
+        self.popularity[item as usize] += self.kind_weight(kind) * boost;
 
         if !self.users.contains_key(user) {
-            if self.users.len() >= self.opts.max_users {
+            if self.users.len() >= self.opts.max_users.max(1) {
                 self.forget_least_recent_users();
             }
-            self.users.insert(user.into(), UserState::default());
+            self.users.insert(user.into(), UserState { last_ts: i64::MIN, ..Default::default() });
         }
-        let opts = self.opts;
+        let state = self.users[user];
+        let continues = self
+            .live_session(&state)
+            .is_some_and(|s| ts_ms.saturating_sub(state.last_ts) <= self.opts.session_gap_ms && s.items.len() < self.opts.max_session_items.max(1));
+        let (slot, serial) = if continues { (state.slot, state.serial) } else { self.new_session(ts_ms) };
+        let session = &mut self.sessions[slot as usize];
+        let first_time = !session.items.iter().any(|e| e.0 == item);
+        session.items.push((item, kind));
+        session.end_ms = session.end_ms.max(ts_ms);
+        if first_time {
+            session.distinct += 1;
+            self.postings[item as usize].push_back(slot);
+        }
         let seq = self.seq;
-        let user_state = self.users.get_mut(user).expect("inserted above");
-        if ts_ms - user_state.last_ts > opts.session_gap_ms {
-            user_state.session.clear();
-        }
-        let mut pairs: Vec<(ItemId, ItemId, f64)> = Vec::with_capacity(user_state.session.len() * 2);
-        let mut position = 1.0;
-        for &(previous, previous_weight) in user_state.session.iter().rev() {
-            if previous != item {
-                let amount = weight * previous_weight * position * boost;
-                pairs.push((previous, item, amount));
-                pairs.push((item, previous, amount * opts.backward_weight));
-            }
-            position *= opts.position_decay;
-        }
-        push_bounded(&mut user_state.session, (item, weight), opts.session_window);
-        user_state.recent.retain(|&(i, _)| i != item);
-        push_bounded(&mut user_state.recent, (item, weight), opts.recent_items);
-        user_state.last_ts = user_state.last_ts.max(ts_ms);
-        user_state.last_seq = seq;
-        for (from, to, amount) in pairs {
-            self.neighbours[from as usize].add(to, amount, opts.max_neighbours);
-        }
+        let u = self.users.get_mut(user).expect("inserted above");
+        *u = UserState { slot, serial, last_ts: u.last_ts.max(ts_ms), last_seq: seq };
     }
 
     /// Forgets the least recently active tenth of the users at once, so the scan is amortised.
@@ -290,78 +397,178 @@ impl RecsModel {
         trending
     }
 
-    /// Top `k` items for a user; `exclude_seen` leaves out the user's recent items.
-    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
-        let recent: Vec<(ItemId, f64)> = self.users.get(user).map(|u| u.recent.iter().copied().collect()).unwrap_or_default();
-        let mut scores: FxHashMap<ItemId, (f64, ItemId, f64)> = FxHashMap::default();
-        let mut recency = 1.0;
-        for &(source, source_weight) in recent.iter().rev() {
-            let source_pop = self.popularity[source as usize].max(f64::MIN_POSITIVE);
-            for &(candidate, pair) in &self.neighbours[source as usize].entries {
-                let cand_pop = self.popularity[candidate as usize].max(f64::MIN_POSITIVE);
-                let norm = source_pop.powf(self.opts.normalisation_alpha) * cand_pop.powf(1.0 - self.opts.normalisation_alpha);
-                let contribution = recency * source_weight.sqrt() * pair / norm;
-                let entry = scores.entry(candidate).or_insert((0.0, source, 0.0));
-                entry.0 += contribution;
-                if contribution > entry.2 {
-                    entry.1 = source;
-                    entry.2 = contribution;
+    /// idf of an item: the log of how many stored sessions there are per session holding it.
+    fn idf(&self, item: ItemId) -> f64 {
+        let holding = self.postings[item as usize].len().max(1) as f64;
+        (self.sessions.len().max(1) as f64 / holding).ln().max(0.0)
+    }
+
+    /// The session-kNN scores for a session's items (in event order), `own` being its own slot.
+    fn neighbour_scores(&self, items: &[(ItemId, Interaction)], own: Option<Slot>, now_ms: i64, scores: &mut Scored) {
+        let o = &self.opts;
+        let n = items.len();
+        // Each distinct item weighs by its latest position; `position` keeps that position.
+        let mut weight: FxHashMap<ItemId, (f64, usize)> = FxHashMap::default();
+        for (p, &(item, _)) in items.iter().enumerate() {
+            weight.insert(item, ((((p + 1) as f64 - n as f64) / o.position_lambda).exp(), p + 1));
+        }
+        let norm = weight.values().map(|w| w.0 * w.0).sum::<f64>().sqrt();
+        let mut lookup: Vec<(ItemId, f64, usize)> = weight.iter().map(|(&i, &(w, p))| (i, w, p)).collect();
+        lookup.sort_unstable_by_key(|e| std::cmp::Reverse(e.2));
+        lookup.truncate(o.lookup_items.max(1));
+        let mut dots: FxHashMap<Slot, f64> = FxHashMap::with_capacity_and_hasher(lookup.len() * o.sample_per_item.min(4096), Default::default());
+        for &(item, w, _) in &lookup {
+            for &slot in self.postings[item as usize].iter().rev().take(o.sample_per_item) {
+                if Some(slot) != own {
+                    *dots.entry(slot).or_insert(0.0) += w;
                 }
             }
-            recency *= self.opts.recency_decay;
         }
-        let seen: FxHashSet<ItemId> = if exclude_seen { recent.iter().map(|r| r.0).collect() } else { FxHashSet::default() };
-        let mut ranked: Vec<(ItemId, f64, ItemId)> = scores.into_iter().filter(|(i, _)| !seen.contains(i)).map(|(i, (s, because, _))| (i, s, because)).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(k);
-        let fallback = ranked.is_empty();
-        let mut items: Vec<Recommendation> = ranked
-            .iter()
-            .map(|&(i, s, because)| Recommendation { item: self.names[i as usize].to_string(), score: s, because: Some(self.names[because as usize].to_string()) })
+        // A session holds at most `max_session_items` distinct items: their length weights, once.
+        let length_weight: Vec<f64> = (0..=o.max_session_items.max(1)).map(|d| 1.0 / (norm * (d.max(1) as f64).powf(o.length_exponent))).collect();
+        let mut neighbours: Vec<(Slot, f64)> = dots
+            .into_iter()
+            .map(|(slot, dot)| {
+                let s = &self.sessions[slot as usize];
+                let age = (now_ms - s.end_ms).max(0) as f64;
+                let length = length_weight.get(s.distinct as usize).copied().unwrap_or_else(|| 1.0 / (norm * (s.distinct as f64).powf(o.length_exponent)));
+                (slot, dot * length * (-age / o.session_age_ms).exp())
+            })
             .collect();
-        if items.len() < k {
+        let by_similarity = |a: &(Slot, f64), b: &(Slot, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if neighbours.len() > o.neighbours && o.neighbours > 0 {
+            neighbours.select_nth_unstable_by(o.neighbours - 1, by_similarity);
+            neighbours.truncate(o.neighbours);
+        }
+        neighbours.sort_unstable_by(by_similarity);
+        let mut counted = FxHashSet::default();
+        for (slot, similarity) in neighbours.into_iter().take(o.neighbours) {
+            let held = &self.sessions[slot as usize].items;
+            // p*: the neighbour's last position holding an item of the session; q: the latest
+            // position in the session of an item the neighbour holds.
+            let (mut anchor, mut anchor_item, mut shared_at) = (0usize, GONE, 0usize);
+            for (p, &(item, _)) in held.iter().enumerate() {
+                if let Some(&(_, q)) = weight.get(&item) {
+                    anchor = p + 1;
+                    if q > shared_at {
+                        shared_at = q;
+                        anchor_item = item;
+                    }
+                }
+            }
+            let shared = similarity * ((shared_at as f64 - n as f64) / o.shared_position_lambda).exp();
+            counted.clear();
+            // Each item once, at its last position in the neighbour.
+            for (p, &(item, kind)) in held.iter().enumerate().rev() {
+                if item == GONE || !counted.insert(item) {
+                    continue;
+                }
+                let distance = (p + 1).abs_diff(anchor) as f64;
+                let rarity = if o.idf_weight > 0.0 { 1.0 + o.idf_weight * self.idf(item) } else { 1.0 };
+                let amount = shared * (-distance / o.neighbour_position_lambda).exp() * rarity * self.kind_weight(kind);
+                credit(scores, item, amount, anchor_item);
+            }
+        }
+    }
+
+    /// Sequential-rule scores: what followed `last` in the recent sessions that hold it.
+    fn rule_scores(&self, last: ItemId, own: Option<Slot>, scores: &mut Scored) {
+        for &slot in self.postings[last as usize].iter().rev().take(self.opts.sample_per_item) {
+            if Some(slot) == own {
+                continue;
+            }
+            let held = &self.sessions[slot as usize].items;
+            for (p, _) in held.iter().enumerate().filter(|(_, e)| e.0 == last) {
+                for (d, &(item, kind)) in held[p + 1..].iter().take(self.opts.rule_steps).enumerate() {
+                    if item != GONE {
+                        credit(scores, item, self.kind_weight(kind) / (d + 1) as f64, last);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Both models' scores for a session, each scaled to a maximum of 1, the rules weighted.
+    fn session_scores(&self, items: &[(ItemId, Interaction)], own: Option<Slot>, now_ms: i64) -> Scored {
+        let mut knn = Scored::with_capacity_and_hasher(4096, Default::default());
+        self.neighbour_scores(items, own, now_ms, &mut knn);
+        let mut rules = Scored::default();
+        if let Some(&(last, _)) = items.last() {
+            if self.opts.rule_weight > 0.0 {
+                self.rule_scores(last, own, &mut rules);
+            }
+        }
+        let max = |s: &Scored| s.values().map(|v| v.0).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+        let (knn_max, rules_max) = (max(&knn), max(&rules));
+        let mut out = Scored::with_capacity_and_hasher(knn.len() + rules.len(), Default::default());
+        for (item, (score, source, best)) in knn {
+            out.insert(item, (score / knn_max, source, best / knn_max));
+        }
+        for (item, (score, source, best)) in rules {
+            credit(&mut out, item, 0.0, source);
+            let e = out.get_mut(&item).expect("credited above");
+            let (score, best) = (self.opts.rule_weight * score / rules_max, self.opts.rule_weight * best / rules_max);
+            e.0 += score;
+            if best > e.2 {
+                e.1 = source;
+                e.2 = best;
+            }
+        }
+        out
+    }
+
+    /// Top `k` items for a user from their latest session; `exclude_seen` leaves out that session's items.
+    pub fn recommend(&self, user: &str, k: usize, exclude_seen: bool) -> Recommendations {
+        let state = self.users.get(user);
+        let live = state.and_then(|u| self.live_session(u).map(|s| (u, s)));
+        let items: Vec<(ItemId, Interaction)> = live.map(|(_, s)| s.items.iter().copied().filter(|e| e.0 != GONE).collect()).unwrap_or_default();
+        let scores = if items.is_empty() { Scored::default() } else { self.session_scores(&items, live.map(|(u, _)| u.slot), live.map_or(0, |(u, _)| u.last_ts)) };
+        let seen: FxHashSet<ItemId> = if exclude_seen { items.iter().map(|e| e.0).collect() } else { FxHashSet::default() };
+        let mut ranked: Vec<(ItemId, f64, ItemId)> = scores.into_iter().filter(|(i, _)| !seen.contains(i)).map(|(i, (s, because, _))| (i, s, because)).collect();
+        let best_first = |a: &(ItemId, f64, ItemId), b: &(ItemId, f64, ItemId)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // Candidates run into thousands: select the k best before sorting them.
+        if k > 0 && ranked.len() > k {
+            ranked.select_nth_unstable_by(k - 1, best_first);
+        }
+        ranked.truncate(k);
+        ranked.sort_unstable_by(best_first);
+        let fallback = ranked.is_empty();
+        let mut out: Vec<Recommendation> = ranked
+            .iter()
+            .map(|&(i, s, because)| Recommendation { item: self.names[i as usize].to_string(), score: s, because: (because != GONE).then(|| self.names[because as usize].to_string()) })
+            .collect();
+        if out.len() < k {
             let trending = self.trending();
             let taken: FxHashSet<ItemId> = ranked.iter().map(|r| r.0).collect();
             // The most popular item at the last refresh sets the scale: no pass over all items per request.
             let scale = trending.items.first().map_or(1.0, |&i| self.popularity[i as usize]).max(f64::MIN_POSITIVE);
             for &i in &trending.items {
-                if items.len() >= k {
+                if out.len() >= k {
                     break;
                 }
-                if taken.contains(&i) || seen.contains(&i) {
+                // An item evicted since the refresh has no name.
+                if taken.contains(&i) || seen.contains(&i) || self.names[i as usize].is_empty() {
                     continue;
                 }
                 // Trending fill: scored by relative popularity, marked by having no source item.
-                items.push(Recommendation { item: self.names[i as usize].to_string(), score: self.popularity[i as usize] / scale, because: None });
+                out.push(Recommendation { item: self.names[i as usize].to_string(), score: self.popularity[i as usize] / scale, because: None });
             }
         }
-        Recommendations { items, fallback }
+        Recommendations { items: out, fallback }
     }
 
-    /// Items most often seen together with `item`, by the same normalised scores.
+    /// Items of the sessions that hold `item`, scored as for a session of that one item.
     pub fn similar(&self, item: &str, k: usize) -> Vec<Recommendation> {
         let Some(&id) = self.ids.get(item) else { return Vec::new() };
-        let source_pop = self.popularity[id as usize].max(f64::MIN_POSITIVE);
-        let mut ranked: Vec<(ItemId, f64)> = self.neighbours[id as usize]
-            .entries
-            .iter()
-            .map(|&(c, pair)| {
-                let cand_pop = self.popularity[c as usize].max(f64::MIN_POSITIVE);
-                (c, pair / (source_pop.powf(self.opts.normalisation_alpha) * cand_pop.powf(1.0 - self.opts.normalisation_alpha)))
-            })
-            .collect();
+        let scores = self.session_scores(&[(id, Interaction::View)], None, self.clock_ms);
+        let mut ranked: Vec<(ItemId, f64)> = scores.into_iter().filter(|(i, _)| *i != id).map(|(i, (s, _, _))| (i, s)).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(k);
         ranked.into_iter().map(|(c, s)| Recommendation { item: self.names[c as usize].to_string(), score: s, because: Some(item.to_string()) }).collect()
     }
 
     pub fn stats(&self) -> RecsStats {
-        RecsStats {
-            items: self.names.len() as u64,
-            users: self.users.len() as u64,
-            pairs: self.neighbours.iter().map(|n| n.entries.len() as u64).sum(),
-            ..self.stats
-        }
+        RecsStats { items: self.ids.len() as u64, users: self.users.len() as u64, sessions: self.sessions.len() as u64, ..self.stats }
     }
 }
 
@@ -396,7 +603,8 @@ struct RawInteraction<'a> {
 }
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"PLSR";
-const SNAPSHOT_VERSION: u16 = 1;
+/// 2: the session store replaced the item-pair scores.
+const SNAPSHOT_VERSION: u16 = 2;
 
 /// One item interaction read from a record, borrowing the record's bytes where it can.
 #[derive(Debug, Clone, PartialEq)]
@@ -481,18 +689,31 @@ impl RecsModel {
     pub fn encode(&self) -> EncodedSnapshot {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         w.i64(self.origin_ms.unwrap_or(i64::MIN));
+        w.i64(self.clock_ms);
         w.u64(self.seq);
         w.u64(self.stats.events);
-        w.u64(self.stats.dropped_items);
+        w.u64(self.stats.evicted_items);
         w.u32(self.names.len() as u32);
         for (i, name) in self.names.iter().enumerate() {
             w.bytes(name.as_bytes());
             w.u64(self.popularity[i].to_bits());
-            let entries = &self.neighbours[i].entries;
-            w.u32(entries.len() as u32);
-            for &(item, score) in entries {
+            w.u64(self.last_seen[i]);
+            w.u32(self.postings[i].len() as u32);
+            for &slot in &self.postings[i] {
+                w.u32(slot);
+            }
+        }
+        w.u64(self.next_slot as u64);
+        w.u64(self.next_serial);
+        w.u32(self.sessions.len() as u32);
+        for s in &self.sessions {
+            w.u64(s.serial);
+            w.i64(s.end_ms);
+            w.u32(s.distinct);
+            w.u32(s.items.len() as u32);
+            for &(item, kind) in &s.items {
                 w.u32(item);
-                w.u64(score.to_bits());
+                w.u16(kind.code() as u16);
             }
         }
         let mut users: Vec<(&Box<str>, &UserState)> = self.users.iter().collect();
@@ -500,15 +721,10 @@ impl RecsModel {
         w.u32(users.len() as u32);
         for (name, u) in users {
             w.bytes(name.as_bytes());
+            w.u32(u.slot);
+            w.u64(u.serial);
             w.i64(u.last_ts);
             w.u64(u.last_seq);
-            for queue in [&u.recent, &u.session] {
-                w.u32(queue.len() as u32);
-                for &(item, weight) in queue {
-                    w.u32(item);
-                    w.u64(weight.to_bits());
-                }
-            }
         }
         EncodedSnapshot(w)
     }
@@ -519,41 +735,53 @@ impl RecsModel {
         let mut m = RecsModel::new(opts);
         let origin = r.i64()?;
         m.origin_ms = (origin != i64::MIN).then_some(origin);
+        m.clock_ms = r.i64()?;
         m.seq = r.u64()?;
         m.stats.events = r.u64()?;
-        m.stats.dropped_items = r.u64()?;
+        m.stats.evicted_items = r.u64()?;
         let items = r.u32()? as usize;
         for id in 0..items {
             let name: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("item id is not UTF-8"))?.into();
-            m.ids.insert(name.clone(), id as ItemId);
-            m.names.push(name);
             m.popularity.push(f64::from_bits(r.u64()?));
-            // Each neighbour: an item (4 bytes) and a weight (8).
-            let n = r.count(12)?;
-            let mut entries = Vec::with_capacity(n);
+            let seen = r.u64()?;
+            m.last_seen.push(seen);
+            if !name.is_empty() {
+                m.ids.insert(name.clone(), id as ItemId);
+                m.lru.insert(seen, id as ItemId);
+            }
+            m.names.push(name);
+            let n = r.count(4)?;
+            let mut postings = VecDeque::with_capacity(n);
+            for _ in 0..n {
+                postings.push_back(r.u32()?);
+            }
+            m.postings.push(postings);
+        }
+        m.next_slot = r.u64()? as usize;
+        m.next_serial = r.u64()?;
+        let sessions = r.u32()? as usize;
+        for _ in 0..sessions {
+            let (serial, end_ms, distinct) = (r.u64()?, r.i64()?, r.u32()?);
+            // Each entry: an item (4 bytes) and its kind (2).
+            let n = r.count(6)?;
+            let mut held = Vec::with_capacity(n);
             for _ in 0..n {
                 let item = r.u32()?;
-                if item as usize >= items {
-                    return Err(corrupt("neighbour out of range"));
+                if item != GONE && item as usize >= items {
+                    return Err(corrupt("session item out of range"));
                 }
-                entries.push((item, f64::from_bits(r.u64()?)));
+                let kind = u8::try_from(r.u16()?).ok().and_then(Interaction::from_code).ok_or_else(|| corrupt("unknown interaction"))?;
+                held.push((item, kind));
             }
-            m.neighbours.push(Neighbours { entries });
+            m.sessions.push(StoredSession { serial, end_ms, items: held, distinct });
+        }
+        if m.postings.iter().flatten().any(|&slot| slot as usize >= sessions) || (sessions > 0 && m.next_slot >= sessions) {
+            return Err(corrupt("session slot out of range"));
         }
         let users = r.u32()? as usize;
         for _ in 0..users {
             let name: Box<str> = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("user id is not UTF-8"))?.into();
-            let mut u = UserState { last_ts: r.i64()?, last_seq: r.u64()?, ..Default::default() };
-            for queue in [&mut u.recent, &mut u.session] {
-                let n = r.u32()? as usize;
-                for _ in 0..n {
-                    let item = r.u32()?;
-                    if item as usize >= items {
-                        return Err(corrupt("recent item out of range"));
-                    }
-                    queue.push_back((item, f64::from_bits(r.u64()?)));
-                }
-            }
+            let u = UserState { slot: r.u32()?, serial: r.u64()?, last_ts: r.i64()?, last_seq: r.u64()? };
             m.users.insert(name, u);
         }
         r.finish()?;
@@ -570,14 +798,4 @@ impl EncodedSnapshot {
     pub fn compress(self) -> Vec<u8> {
         self.0.finish()
     }
-}
-
-fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
-    if cap == 0 {
-        return;
-    }
-    if queue.len() >= cap {
-        queue.pop_front();
-    }
-    queue.push_back(value);
 }

@@ -110,12 +110,19 @@ pub fn evaluate(options: RecsOptions, train_sessions: &[Vec<SessionEvent>], test
     for session in test_sessions {
         // Test sessions are new users to the model, whatever their ids in the training file.
         let user = format!("test:{}", session[0].session);
+        let mut seen: Vec<&str> = Vec::new();
         for (i, e) in session.iter().enumerate() {
             model.observe(&user, &e.item, Interaction::View, e.ts_ms);
             events += 1;
+            if !seen.contains(&e.item.as_str()) {
+                seen.push(&e.item);
+            }
             let Some(next) = session.get(i + 1) else { break };
-            allowed.add(&model.recommend(&user, k, false).items, &next.item);
-            excluded.add(&model.recommend(&user, k, true).items, &next.item);
+            // One query serves both lists: long enough that k remain once the seen items are left out.
+            let ranked = model.recommend(&user, k + seen.len(), false).items;
+            allowed.add(&ranked[..k.min(ranked.len())], &next.item);
+            let unseen: Vec<_> = ranked.into_iter().filter(|r| !seen.contains(&r.item.as_str())).take(k).collect();
+            excluded.add(&unseen, &next.item);
             predictions += 1;
         }
     }

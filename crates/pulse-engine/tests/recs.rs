@@ -78,7 +78,7 @@ fn purchases_weigh_more_than_views() {
 
 #[test]
 fn recent_evidence_outweighs_old_evidence() {
-    let opts = RecsOptions { half_life_ms: 3_600_000.0, ..Default::default() };
+    let opts = RecsOptions { session_age_ms: 3_600_000.0, ..Default::default() };
     let mut m = RecsModel::new(opts);
     for s in 0..5 {
         m.observe(&format!("old{s}"), "x", Interaction::View, T);
@@ -95,16 +95,70 @@ fn recent_evidence_outweighs_old_evidence() {
 
 #[test]
 fn memory_stays_within_its_bounds() {
-    let opts = RecsOptions { max_neighbours: 3, max_items: 50, max_users: 20, recent_items: 4, ..Default::default() };
+    let opts = RecsOptions { max_sessions: 10, max_session_items: 4, max_items: 50, max_users: 20, ..Default::default() };
     let mut m = RecsModel::new(opts);
     for i in 0..1000 {
         m.observe(&format!("u{}", i % 37), &format!("item{}", i % 80), Interaction::View, T + i);
     }
     let s = m.stats();
-    assert!(s.items <= 50 && s.dropped_items > 0);
+    assert!(s.items <= 50 && s.evicted_items > 0);
     assert!(s.users <= 20);
-    assert!(s.pairs <= 50 * 3);
-    assert!(m.similar("item1", 10).len() <= 3);
+    assert_eq!(s.sessions, 10);
+    assert!(m.similar("item999", 10).is_empty());
+}
+
+#[test]
+fn a_full_item_table_evicts_the_least_recently_seen_item() {
+    let opts = RecsOptions { max_items: 3, ..Default::default() };
+    let mut m = RecsModel::new(opts);
+    for (i, item) in ["a", "b", "c", "a"].iter().enumerate() {
+        m.observe("u", item, Interaction::View, T + i as i64);
+    }
+    // b is now the least recently seen: d takes its place, a and c stay.
+    m.observe("v", "d", Interaction::View, T + 10);
+    assert_eq!(m.stats().items, 3);
+    assert_eq!(m.stats().evicted_items, 1);
+    assert!(m.similar("b", 5).is_empty(), "an evicted item is unknown");
+    let similar: Vec<String> = m.similar("a", 5).into_iter().map(|r| r.item).collect();
+    assert!(similar.contains(&"c".to_string()) && !similar.contains(&"b".to_string()) && !similar.contains(&"d".to_string()), "{similar:?}");
+    // u's session lost b but keeps the rest.
+    let seen = items(&mut m, "u", 10, false);
+    assert!(!seen.contains(&"b".to_string()), "{seen:?}");
+    // The snapshot keeps the evicted slot's new owner.
+    let restored = RecsModel::restore(&m.snapshot(), opts).unwrap();
+    assert_eq!(restored.stats(), m.stats());
+    assert_eq!(restored.recommend("u", 5, false), m.recommend("u", 5, false));
+}
+
+#[test]
+fn the_oldest_sessions_leave_the_store_first() {
+    let opts = RecsOptions { max_sessions: 2, ..Default::default() };
+    let mut m = RecsModel::new(opts);
+    m.observe("s1", "x", Interaction::View, T);
+    m.observe("s1", "old", Interaction::View, T + 1);
+    m.observe("s2", "x", Interaction::View, T + 2);
+    m.observe("s2", "mid", Interaction::View, T + 3);
+    m.observe("s3", "x", Interaction::View, T + 4);
+    // s3 took s1's slot: what s1 saw no longer follows x.
+    assert_eq!(m.stats().sessions, 2);
+    let recs = items(&mut m, "s3", 5, true);
+    assert!(recs.contains(&"mid".to_string()) && !recs[..1].contains(&"old".to_string()), "{recs:?}");
+    assert!(m.recommend("s3", 5, true).items.iter().find(|r| r.item == "old").is_none_or(|r| r.because.is_none()), "old only as a trending fill");
+}
+
+#[test]
+fn the_neighbour_sessions_favour_the_item_next_to_the_shared_one() {
+    let mut m = RecsModel::new(RecsOptions::default());
+    // In every past session a is followed by b at once, and c comes four steps later.
+    for s in 0..10 {
+        for (i, item) in ["a", "b", "p", "q", "r", "c"].iter().enumerate() {
+            m.observe(&format!("s{s}"), item, Interaction::View, T + s * 100 + i as i64);
+        }
+    }
+    m.observe("new", "a", Interaction::View, T + 5000);
+    let recs = items(&mut m, "new", 6, true);
+    let at = |x: &str| recs.iter().position(|r| r == x).unwrap();
+    assert!(at("b") < at("p") && at("p") < at("c"), "{recs:?}");
 }
 
 #[test]
@@ -184,7 +238,7 @@ mod streaming {
     }
 
     fn small() -> RecsOptions {
-        RecsOptions { max_neighbours: 5, max_users: 6, max_items: 25, ..Default::default() }
+        RecsOptions { max_sessions: 7, max_session_items: 5, max_users: 6, max_items: 25, ..Default::default() }
     }
 
     proptest! {

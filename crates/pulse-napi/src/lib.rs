@@ -506,32 +506,49 @@ pub fn engine_info() -> EngineInfo {
 #[napi(object)]
 #[derive(Default)]
 pub struct RawRecsOptions {
-    pub session_window: Option<u32>,
-    pub position_decay: Option<f64>,
-    pub backward_weight: Option<f64>,
+    pub neighbours: Option<u32>,
+    pub sample_per_item: Option<u32>,
+    pub lookup_items: Option<u32>,
+    pub position_lambda: Option<f64>,
+    pub length_exponent: Option<f64>,
+    pub session_age_ms: Option<f64>,
+    pub neighbour_position_lambda: Option<f64>,
+    pub shared_position_lambda: Option<f64>,
+    pub idf_weight: Option<f64>,
+    pub rule_weight: Option<f64>,
+    pub rule_steps: Option<u32>,
     pub cart_weight: Option<f64>,
     pub purchase_weight: Option<f64>,
     pub half_life_ms: Option<f64>,
-    pub normalisation_alpha: Option<f64>,
-    pub recency_decay: Option<f64>,
-    pub recent_items: Option<u32>,
-    pub max_neighbours: Option<u32>,
+    pub max_sessions: Option<u32>,
+    pub max_session_items: Option<u32>,
+    pub max_items: Option<u32>,
+    pub session_gap_ms: Option<f64>,
 }
 
 impl From<RawRecsOptions> for RecsOptions {
     fn from(raw: RawRecsOptions) -> Self {
         let d = RecsOptions::default();
+        let count = |v: Option<u32>, d: usize| v.map_or(d, |v| v as usize);
         RecsOptions {
-            session_window: raw.session_window.map_or(d.session_window, |v| v as usize),
-            position_decay: raw.position_decay.unwrap_or(d.position_decay),
-            backward_weight: raw.backward_weight.unwrap_or(d.backward_weight),
+            neighbours: count(raw.neighbours, d.neighbours),
+            sample_per_item: count(raw.sample_per_item, d.sample_per_item),
+            lookup_items: count(raw.lookup_items, d.lookup_items),
+            position_lambda: raw.position_lambda.unwrap_or(d.position_lambda),
+            length_exponent: raw.length_exponent.unwrap_or(d.length_exponent),
+            session_age_ms: raw.session_age_ms.unwrap_or(d.session_age_ms),
+            neighbour_position_lambda: raw.neighbour_position_lambda.unwrap_or(d.neighbour_position_lambda),
+            shared_position_lambda: raw.shared_position_lambda.unwrap_or(d.shared_position_lambda),
+            idf_weight: raw.idf_weight.unwrap_or(d.idf_weight),
+            rule_weight: raw.rule_weight.unwrap_or(d.rule_weight),
+            rule_steps: count(raw.rule_steps, d.rule_steps),
             cart_weight: raw.cart_weight.unwrap_or(d.cart_weight),
             purchase_weight: raw.purchase_weight.unwrap_or(d.purchase_weight),
             half_life_ms: raw.half_life_ms.unwrap_or(d.half_life_ms),
-            normalisation_alpha: raw.normalisation_alpha.unwrap_or(d.normalisation_alpha),
-            recency_decay: raw.recency_decay.unwrap_or(d.recency_decay),
-            recent_items: raw.recent_items.map_or(d.recent_items, |v| v as usize),
-            max_neighbours: raw.max_neighbours.map_or(d.max_neighbours, |v| v as usize),
+            max_sessions: count(raw.max_sessions, d.max_sessions),
+            max_session_items: count(raw.max_session_items, d.max_session_items),
+            max_items: count(raw.max_items, d.max_items),
+            session_gap_ms: raw.session_gap_ms.map_or(d.session_gap_ms, |v| v as i64),
             ..d
         }
     }
@@ -596,8 +613,8 @@ pub struct RecsStatsInfo {
     pub events: f64,
     pub items: f64,
     pub users: f64,
-    pub pairs: f64,
-    pub dropped_items: f64,
+    pub sessions: f64,
+    pub evicted_items: f64,
 }
 
 fn to_items(list: Vec<pulse_engine::recs::Recommendation>) -> Vec<RecommendedItem> {
@@ -690,7 +707,7 @@ impl RecsEngine {
     #[napi]
     pub fn stats(&self) -> RecsStatsInfo {
         let s = self.model.read().stats();
-        RecsStatsInfo { events: s.events as f64, items: s.items as f64, users: s.users as f64, pairs: s.pairs as f64, dropped_items: s.dropped_items as f64 }
+        RecsStatsInfo { events: s.events as f64, items: s.items as f64, users: s.users as f64, sessions: s.sessions as f64, evicted_items: s.evicted_items as f64 }
     }
 }
 

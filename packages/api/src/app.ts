@@ -80,9 +80,9 @@ function routes(app: FastifyInstance, options: ApiOptions): void {
       '# HELP pulse_recs_users Users with recent items in the model.',
       '# TYPE pulse_recs_users gauge',
       `pulse_recs_users ${s.users}`,
-      '# HELP pulse_recs_pairs Item neighbour pairs in the model.',
-      '# TYPE pulse_recs_pairs gauge',
-      `pulse_recs_pairs ${s.pairs}`,
+      '# HELP pulse_recs_sessions Sessions held in the model store.',
+      '# TYPE pulse_recs_sessions gauge',
+      `pulse_recs_sessions ${s.sessions}`,
       ...(await Promise.all((options.metrics ?? []).map((m) => m()))).flat(),
     ];
     return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);

@@ -10,7 +10,7 @@ const recommender: Recommender = {
   recommend: () => ({ items: [], fallback: true }),
   similar: () => [],
   ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
+  stats: () => ({ events: 0, items: 0, users: 0, sessions: 0 }),
 };
 
 const T = 1_764_100_200_000; // a 5-minute boundary

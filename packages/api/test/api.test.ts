@@ -18,7 +18,7 @@ function fake(): Recommender & { calls: unknown[][] } {
       return [{ item: 'p-3', score: 1, because: productId }];
     },
     ready: () => true,
-    stats: () => ({ events: 7, items: 3, users: 2, pairs: 4 }),
+    stats: () => ({ events: 7, items: 3, users: 2, sessions: 4 }),
   };
 }
 

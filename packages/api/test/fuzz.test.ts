@@ -14,7 +14,7 @@ const recommender: Recommender = {
   recommend: () => ({ items: [{ item: 'p-2', score: 0.5, because: 'p-1' }], fallback: false }),
   similar: () => [],
   ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
+  stats: () => ({ events: 0, items: 0, users: 0, sessions: 0 }),
 };
 
 /** Requests from a seed: every route, spelled and parameterised in hostile ways, with and without a token. */

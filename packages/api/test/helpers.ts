@@ -9,5 +9,5 @@ export const emptyRecommender: Recommender = {
   recommend: () => ({ items: [], fallback: true }),
   similar: () => [],
   ready: () => true,
-  stats: () => ({ events: 0, items: 0, users: 0, pairs: 0 }),
+  stats: () => ({ events: 0, items: 0, users: 0, sessions: 0 }),
 };

@@ -64,7 +64,7 @@ export class RecsModel {
     return { frame: callAsync(() => encoded.compress()) };
   }
 
-  stats(): { events: number; items: number; users: number; pairs: number; droppedItems: number } {
+  stats(): { events: number; items: number; users: number; sessions: number; evictedItems: number } {
     return this.engine.stats();
   }
 }

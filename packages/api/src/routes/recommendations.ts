@@ -6,7 +6,7 @@ export interface Recommender {
   recommend(userId: string, k: number, excludeSeen: boolean): RecommendationList;
   similar(productId: string, k: number): RecommendedItem[];
   ready(): boolean;
-  stats(): { events: number; items: number; users: number; pairs: number };
+  stats(): { events: number; items: number; users: number; sessions: number };
 }
 
 const id = { type: 'string', minLength: 1, maxLength: 256 } as const;
