@@ -22,7 +22,7 @@ use compact_str::CompactString;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::engine::{check_not_future, Core, PartitionOutputs};
+use crate::engine::{check_not_future, Core, PartitionOutputs, PartitionStats};
 use crate::event::{parse_click, Click};
 use crate::hll::DEFAULT_PRECISION;
 use crate::metrics::{ClickMetrics, ClickMetricsOptions, DEFAULT_TOP_K_CAPACITY, DEFAULT_TOP_K_SIZE};
@@ -139,34 +139,6 @@ impl WindowBucket {
         self.changed.clear();
     }
 }
-
-/// What one `ingest` call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct IngestSummary {
-    pub accepted: u32,
-    pub rejected: u32,
-}
-
-/// Counters since the partition was opened, plus the current size of its state.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ActivityStats {
-    pub accepted: u64,
-    pub rejected: [u64; RejectReason::ALL.len()],
-    pub updates_emitted: u64,
-    pub finals_emitted: u64,
-    pub open_windows: u32,
-    pub keys: u64,
-    pub pending_keys: u64,
-    pub state_bytes: u64,
-    /// Accepted events that came too late for one of their shorter windows and were counted in the others.
-    pub partially_late: u64,
-    /// Largest event time seen, or `None` before the first event.
-    pub stream_time: Option<i64>,
-}
-
-/// A batch whose end positions do not describe its buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadFrame(pub String);
 
 #[derive(Debug)]
 pub struct ActivityPartition {
@@ -301,9 +273,9 @@ impl ActivityPartition {
         emitted
     }
 
-    pub fn stats(&self) -> ActivityStats {
+    pub fn stats(&self) -> PartitionStats {
         let keys: usize = self.buckets.iter().map(|b| b.users.len()).sum();
-        ActivityStats {
+        PartitionStats {
             open_windows: (self.buckets.len() + self.metrics.open_windows()) as u32,
             keys: keys as u64,
             pending_keys: self.buckets.iter().map(|b| b.pending.len() as u64).sum::<u64>() + self.metrics.pending(),

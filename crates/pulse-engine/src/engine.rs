@@ -1,10 +1,37 @@
 //! What every per-partition engine shares: checking a batch frame, rejects, the latency histogram,
 //! counters, stream time and the emit clock.
 
-use crate::activity::{ActivityStats, BadFrame, IngestSummary};
 use crate::histogram::LatencyHistogram;
 use crate::output::OutputBuffer;
 use crate::reject::{Reject, RejectReason};
+
+/// What one `ingest` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestSummary {
+    pub accepted: u32,
+    pub rejected: u32,
+}
+
+/// Counters since the partition was opened, plus the current size of its state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionStats {
+    pub accepted: u64,
+    pub rejected: [u64; RejectReason::ALL.len()],
+    pub updates_emitted: u64,
+    pub finals_emitted: u64,
+    pub open_windows: u32,
+    pub keys: u64,
+    pub pending_keys: u64,
+    pub state_bytes: u64,
+    /// Accepted events that came too late for one of their shorter windows and were counted in the others.
+    pub partially_late: u64,
+    /// Largest event time seen, or `None` before the first event.
+    pub stream_time: Option<i64>,
+}
+
+/// A batch whose end positions do not describe its buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame(pub String);
 
 /// Stream time before the first event.
 pub const NO_STREAM_TIME: i64 = i64::MIN;
@@ -36,7 +63,7 @@ pub struct Core {
     pub output: OutputBuffer,
     pub rejects: Vec<Reject>,
     pub latency: LatencyHistogram,
-    pub stats: ActivityStats,
+    pub stats: PartitionStats,
     pub stream_time: i64,
     pub last_emit_ms: i64,
 }
@@ -47,7 +74,7 @@ impl Default for Core {
             output: OutputBuffer::default(),
             rejects: Vec::new(),
             latency: LatencyHistogram::default(),
-            stats: ActivityStats::default(),
+            stats: PartitionStats::default(),
             stream_time: NO_STREAM_TIME,
             last_emit_ms: i64::MIN,
         }

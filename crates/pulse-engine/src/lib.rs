@@ -24,8 +24,8 @@ pub mod snapshot;
 pub mod topk;
 pub mod window;
 
-pub use activity::{ActivityOptions, ActivityPartition, ActivityStats, IngestSummary};
-pub use engine::PartitionOutputs;
+pub use activity::{ActivityOptions, ActivityPartition};
+pub use engine::{BadFrame, IngestSummary, PartitionOutputs, PartitionStats};
 pub use output::{OutputBuffer, OutputKind};
 pub use purchases::{PurchaseOptions, PurchasesPartition};
 pub use sensors::{SensorOptions, SensorPartition};

@@ -12,7 +12,7 @@
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::activity::ActivityStats;
+use crate::engine::PartitionStats;
 use crate::engine::{check_not_future, late_detail, Core, PartitionOutputs};
 use crate::event::{parse_purchase, Purchase};
 use crate::hll::{hash64, HyperLogLog, DEFAULT_PRECISION};
@@ -195,12 +195,12 @@ impl PurchasesPartition {
         emitted
     }
 
-    pub fn stats(&self) -> ActivityStats {
+    pub fn stats(&self) -> PartitionStats {
         let revenue_keys: usize = self.revenue.iter().map(|(_, c)| c.len()).sum();
         let pending = self.revenue.iter().flat_map(|(_, c)| c.values()).filter(|r| r.dirty).count() + self.five.iter().filter(|(_, w)| w.dirty).count();
         let bytes: usize = self.revenue.iter().flat_map(|(_, c)| c.keys()).map(|k| k.len() + 64).sum::<usize>()
             + self.five.iter().map(|(_, w)| w.top.size_bytes() + w.buyers.size_bytes()).sum::<usize>();
-        ActivityStats {
+        PartitionStats {
             open_windows: (self.revenue.len() + self.five.len()) as u32,
             keys: (revenue_keys + self.five.iter().map(|(_, w)| w.top.len()).sum::<usize>()) as u64,
             pending_keys: pending as u64,

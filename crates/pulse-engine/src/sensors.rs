@@ -16,7 +16,7 @@
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::activity::ActivityStats;
+use crate::engine::PartitionStats;
 use crate::engine::{check_not_future, late_detail, Core, PartitionOutputs};
 use crate::event::{parse_reading, Reading};
 use crate::metrics::{check_setting, MINUTE_MS};
@@ -228,11 +228,11 @@ impl SensorPartition {
         emitted
     }
 
-    pub fn stats(&self) -> ActivityStats {
+    pub fn stats(&self) -> PartitionStats {
         let keys: usize = self.windows.iter().map(|(_, w)| w.stats.len()).sum();
         let bytes: usize = self.windows.iter().flat_map(|(_, w)| w.stats.keys()).map(|k| k.len() + 96).sum::<usize>()
             + self.ewma.keys().map(|k| k.len() + 48).sum::<usize>();
-        ActivityStats {
+        PartitionStats {
             open_windows: self.windows.len() as u32,
             keys: (keys + self.ewma.len()) as u64,
             pending_keys: self.windows.iter().map(|(_, w)| w.pending.len() as u64).sum(),

@@ -249,7 +249,7 @@ pub struct ActivityStatsInfo {
     pub stream_time: Option<f64>,
 }
 
-fn stats_info(s: pulse_engine::ActivityStats) -> ActivityStatsInfo {
+fn stats_info(s: pulse_engine::PartitionStats) -> ActivityStatsInfo {
     ActivityStatsInfo {
         accepted: s.accepted as f64,
         rejected: s.rejected.iter().map(|&n| n as f64).collect(),
