@@ -681,12 +681,13 @@ impl RecsModel {
 
     /// The whole model as an LZ4 frame; users in key order so that equal models give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        self.encode().compress()
+        self.encode().finish()
     }
 
-    /// The snapshot before compression: what needs the model. Compressing it (the larger part of the
-    /// work) needs only the returned bytes, so a caller that shares the model can let it go first.
-    pub fn encode(&self) -> EncodedSnapshot {
+    /// The snapshot before compression: what needs the model. Compressing it (`Writer::finish`, the
+    /// larger part of the work) needs only the returned bytes, so a caller that shares the model can let
+    /// it go first.
+    pub fn encode(&self) -> Writer {
         let mut w = Writer::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         w.i64(self.origin_ms.unwrap_or(i64::MIN));
         w.i64(self.clock_ms);
@@ -726,7 +727,7 @@ impl RecsModel {
             w.i64(u.last_ts);
             w.u64(u.last_seq);
         }
-        EncodedSnapshot(w)
+        w
     }
 
     pub fn restore(frame: &[u8], opts: RecsOptions) -> Result<Self, SnapshotError> {
@@ -789,13 +790,3 @@ impl RecsModel {
     }
 }
 
-/// A model snapshot encoded but not yet compressed (see `RecsModel::encode`).
-#[derive(Debug)]
-pub struct EncodedSnapshot(Writer);
-
-impl EncodedSnapshot {
-    /// The LZ4 frame `RecsModel::restore` reads.
-    pub fn compress(self) -> Vec<u8> {
-        self.0.finish()
-    }
-}

@@ -6,7 +6,8 @@ use pulse_engine::snapshot::Writer;
 
 use crate::{unwind_to_error, EngineCode};
 
-/// A checkpoint (a whole snapshot or a delta) taken from a partition engine, still to be compressed.
+/// State encoded for a checkpoint (a whole snapshot or a delta of a partition engine) or a model
+/// snapshot of the recommender, still to be compressed.
 #[napi]
 pub struct EncodedState {
     writer: Option<Writer>,

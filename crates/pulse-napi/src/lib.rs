@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use napi::bindgen_prelude::*;
 use parking_lot::{Mutex, RwLock};
 use pulse_engine::histogram::{bucket_floor, BUCKETS};
-use pulse_engine::recs::{parse_interactions, EncodedSnapshot, IngestCounts, Observation, RecsModel, RecsOptions};
+use pulse_engine::recs::{parse_interactions, IngestCounts, Observation, RecsModel, RecsOptions};
+use pulse_engine::snapshot::Writer;
 use pulse_engine::recs_eval::{evaluate, parse_sessions_tsv};
 use pulse_engine::hll::{MAX_PRECISION, MIN_PRECISION};
 use pulse_engine::partitioner::partition_for;
@@ -698,8 +699,8 @@ impl RecsEngine {
     }
 
     /// Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
-    /// learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
-    #[napi(ts_return_type = "Promise<RecsEncodedSnapshot>")]
+    /// learns nothing until it is done. Compressing (`EncodedState.compress`) needs no lock.
+    #[napi(ts_return_type = "Promise<EncodedState>")]
     pub fn encode_snapshot(&self) -> AsyncTask<RecsEncodeTask> {
         AsyncTask::new(RecsEncodeTask { model: Arc::clone(&self.model) })
     }
@@ -740,48 +741,14 @@ pub struct RecsEncodeTask {
 }
 
 impl Task for RecsEncodeTask {
-    type Output = EncodedSnapshot;
-    type JsValue = RecsEncodedSnapshot;
+    type Output = Writer;
+    type JsValue = EncodedState;
 
-    fn compute(&mut self) -> Result<EncodedSnapshot> {
+    fn compute(&mut self) -> Result<Writer> {
         unwind_to_error(|| self.model.read().encode())
     }
 
-    fn resolve(&mut self, _env: Env, encoded: EncodedSnapshot) -> Result<RecsEncodedSnapshot> {
-        Ok(RecsEncodedSnapshot { encoded: Some(encoded) })
-    }
-}
-
-/// A model snapshot taken by `RecsEngine.encodeSnapshot`, still to be compressed.
-#[napi]
-pub struct RecsEncodedSnapshot {
-    encoded: Option<EncodedSnapshot>,
-}
-
-#[napi]
-impl RecsEncodedSnapshot {
-    /// The LZ4 frame `RecsEngine.restore` reads, made on the thread pool; callable once.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn compress(&mut self) -> Result<AsyncTask<RecsCompressTask>, EngineCode> {
-        let encoded = self.encoded.take().ok_or_else(|| Error::new(EngineCode::BadInput, "this snapshot was compressed already".to_string()))?;
-        Ok(AsyncTask::new(RecsCompressTask { encoded: Some(encoded) }))
-    }
-}
-
-pub struct RecsCompressTask {
-    encoded: Option<EncodedSnapshot>,
-}
-
-impl Task for RecsCompressTask {
-    type Output = Vec<u8>;
-    type JsValue = Buffer;
-
-    fn compute(&mut self) -> Result<Vec<u8>> {
-        let encoded = self.encoded.take().ok_or_else(|| Error::from_reason("task ran twice"))?;
-        unwind_to_error(|| encoded.compress())
-    }
-
-    fn resolve(&mut self, _env: Env, frame: Vec<u8>) -> Result<Buffer> {
-        Ok(frame.into())
+    fn resolve(&mut self, _env: Env, encoded: Writer) -> Result<EncodedState> {
+        Ok(EncodedState::new(encoded))
     }
 }
