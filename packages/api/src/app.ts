@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { SecretSet } from '@pulse/config';
 import { dashboard, liveStream } from '@pulse/dashboard';
 import { engineInfo } from '@pulse/engine';
-import { limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
+import { ANSWERED_UNDER_LOAD, limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
 import type { Logger } from '@pulse/log';
 import type { AnalyticsQueries } from '@pulse/sink';
 import type { AlertsSource } from '@pulse/alerts';
@@ -63,12 +63,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
 function routes(app: FastifyInstance, options: ApiOptions): void {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const info = engineInfo();
-  app.get('/healthz', async () => ({ status: 'ok', engine: info }));
+  app.get('/healthz', ANSWERED_UNDER_LOAD, async () => ({ status: 'ok', engine: info }));
   app.get('/readyz', async (_request, reply) => {
     const ready = options.recommender.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', ANSWERED_UNDER_LOAD, async (_request, reply) => {
     const s = options.recommender.stats();
     const lines = [
       '# HELP pulse_recs_events_total Interactions the recommender model learned: each product viewed, clicked or put in the cart, and each product bought.',

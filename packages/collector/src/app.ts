@@ -1,7 +1,7 @@
 import { fastifyCors } from '@fastify/cors';
 import { mapSegmentBatch, type SegmentBatch } from '@pulse/engine';
 import { SecretSet } from '@pulse/config';
-import { limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
+import { ANSWERED_UNDER_LOAD, limitLoad, loggingOptions, serverOptions, traceRequests, type HttpLimits } from '@pulse/http';
 import type { Logger } from '@pulse/log';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeBody, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, parseJsonBody, type BodyShape } from './body.js';
@@ -188,14 +188,14 @@ export async function buildCollectorApp(o: CollectorAppOptions): Promise<Fastify
   );
 
   const sink = o.ingest.sink;
-  app.get('/healthz', async () => ({
+  app.get('/healthz', ANSWERED_UNDER_LOAD, async () => ({
     status: sink.available ? 'ok' : 'degraded',
     kafka: sink.available ? 'up' : 'down',
     inFlightEvents: sink.inFlight(),
     dedupIds: o.ingest.dedupStats()?.seen ?? 0,
   }));
   app.get('/readyz', async (_request, reply) => reply.code(sink.available ? 200 : 503).send({ ready: sink.available }));
-  app.get('/metrics', async (_request, reply) => reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics()));
+  app.get('/metrics', ANSWERED_UNDER_LOAD, async (_request, reply) => reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics()));
   return app;
 }
 

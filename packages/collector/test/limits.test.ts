@@ -27,6 +27,10 @@ describe('collector under load', () => {
     expect(shed.headers['retry-after']).toBe('1');
     expect(shed.json()).toMatchObject({ success: false, code: 'overloaded' });
     expect(c.sink.written).toEqual([]);
+    // Liveness and metrics still answer, readiness is shed with the rest.
+    expect((await c.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await c.app.inject({ url: '/metrics' })).statusCode).toBe(200);
+    expect((await c.app.inject({ url: '/readyz' })).statusCode).toBe(503);
     await new Promise((resolve) => setTimeout(resolve, 1200));
     expect((await post()).statusCode).toBe(200);
     expect(c.sink.written).toHaveLength(1);

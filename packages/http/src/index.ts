@@ -1,3 +1,3 @@
 export { loggingOptions, traceRequests } from './logging.js';
-export { limitLoad, serverOptions, type HttpLimits } from './limits.js';
+export { ANSWERED_UNDER_LOAD, limitLoad, serverOptions, type HttpLimits } from './limits.js';
 export { startOpsServer, type OpsOptions, type Readiness } from './ops.js';

@@ -21,6 +21,13 @@ export function serverOptions(limits: HttpLimits): FastifyHttpOptions<Server> {
 }
 
 /**
+ * The route options of the routes that answer while the server sheds load: liveness (an overloaded
+ * process is alive, and a probe that restarts it would make things worse) and metrics (they show why it
+ * is overloaded). Readiness is shed with the rest: an overloaded instance should get no new traffic.
+ */
+export const ANSWERED_UNDER_LOAD = { config: { pressureHandler: () => undefined } };
+
+/**
  * Caps the server's connections and sheds load: while the event loop lags more than
  * `maxEventLoopDelayMs`, requests get 503 with Retry-After and the body `overloaded` (each service
  * answers in its own error shape) instead of queueing behind the work that already waits.
