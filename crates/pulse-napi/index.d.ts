@@ -57,7 +57,10 @@ export declare class ActivityEngine {
   stats(): ActivityStatsInfo
 }
 
-/** A checkpoint (a whole snapshot or a delta) taken from a partition engine, still to be compressed. */
+/**
+ * State encoded for a checkpoint (a whole snapshot or a delta of a partition engine) or a model
+ * snapshot of the recommender, still to be compressed.
+ */
 export declare class EncodedState {
   /** Size before compression, bytes. */
   get encodedBytes(): number
@@ -185,12 +188,6 @@ export declare class PurchasesEngine {
   stats(): ActivityStatsInfo
 }
 
-/** A model snapshot taken by `RecsEngine.encodeSnapshot`, still to be compressed. */
-export declare class RecsEncodedSnapshot {
-  /** The LZ4 frame `RecsEngine.restore` reads, made on the thread pool; callable once. */
-  compress(): Promise<Buffer>
-}
-
 /**
  * The streaming recommender: fed batches of `user-clicks` / `user-purchases` records, asked per request.
  *
@@ -218,9 +215,9 @@ export declare class RecsEngine {
   similar(productId: string, k: number): Array<RecommendedItem>
   /**
    * Encodes the model on the thread pool under the read lock: queries go on meanwhile, `learnSome`
-   * learns nothing until it is done. Compressing (`RecsEncodedSnapshot.compress`) needs no lock.
+   * learns nothing until it is done. Compressing (`EncodedState.compress`) needs no lock.
    */
-  encodeSnapshot(): Promise<RecsEncodedSnapshot>
+  encodeSnapshot(): Promise<EncodedState>
   stats(): RecsStatsInfo
 }
 

@@ -840,7 +840,6 @@ module.exports.EncodedState = nativeBinding.EncodedState
 module.exports.NativeConsumer = nativeBinding.NativeConsumer
 module.exports.NativeProducer = nativeBinding.NativeProducer
 module.exports.PurchasesEngine = nativeBinding.PurchasesEngine
-module.exports.RecsEncodedSnapshot = nativeBinding.RecsEncodedSnapshot
 module.exports.RecsEngine = nativeBinding.RecsEngine
 module.exports.SensorEngine = nativeBinding.SensorEngine
 module.exports.ShopModel = nativeBinding.ShopModel
