@@ -7,6 +7,7 @@ import type { PulseConfig } from '@pulse/config';
 import { BatchProducer, packValues, type KafkaSettings } from '@pulse/engine';
 import { ensureTopics, producerConfig, TOPIC_SPECS, TOPICS } from '@pulse/kafka';
 import { benchBroker } from '../lib/broker.js';
+import { median } from '../lib/stats.js';
 import { machineInfo, type MachineInfo } from '../lib/machine.js';
 
 export interface StateBenchOptions {
@@ -33,7 +34,16 @@ export interface StateVariant {
   catchUpStallMs: { max: number; p99: number };
   steadyStallMs: { max: number; p99: number };
   /** During the steady trickle: checkpoints, whole snapshots and deltas written, and compressed MB/s to the changelog. */
-  steady: { checkpoints: number; wholeSnapshots: number; deltas: number; changelogMBPerSec: number };
+  steady: {
+    checkpoints: number;
+    wholeSnapshots: number;
+    deltas: number;
+    changelogMBPerSec: number;
+    /** The longest synchronous encode of one partition's checkpoint, ms. */
+    longestEncodeMs: number;
+    /** A checkpoint from its start to its offsets committed (compression, acknowledgements), ms: median and max. */
+    checkpointMs: { median: number; max: number };
+  };
   stateKeys: number;
   stateMB: number;
   rssMB: number;
@@ -131,7 +141,9 @@ async function runVariant(o: StateBenchOptions, maxDeltas: number): Promise<Stat
     o.log(`maxDeltas ${maxDeltas}: counted ${o.users.toLocaleString('en-US')} clicks in ${catchUpSec} s; longest stall ${stall(catchUp).max} ms`);
     // Steady state: a trickle of clicks from users already counted, and the checkpoints it causes.
     await sleep(2 * config.aggregator.commitIntervalMs);
+    aggregator.counters.longestEncodeMs = 0;
     const before = { ...aggregator.counters };
+    const checkpointMs: number[] = [];
     const steady = monitorEventLoopDelay({ resolution: 5 });
     steady.enable();
     const producer = new BatchProducer(producerConfig(config, 'bench-state-trickle') as KafkaSettings);
@@ -146,6 +158,7 @@ async function runVariant(o: StateBenchOptions, maxDeltas: number): Promise<Stat
         keys.push(Buffer.from(id));
         values.push(click(id, ts, o.users + sent));
       }
+      if (aggregator.counters.checkpoints > before.checkpoints + checkpointMs.length) checkpointMs.push(aggregator.counters.lastCheckpointMs);
       if (keys.length > 0) {
         const v = packValues(values);
         const k = packValues(keys);
@@ -181,6 +194,8 @@ async function runVariant(o: StateBenchOptions, maxDeltas: number): Promise<Stat
         wholeSnapshots: after.wholeSnapshots - before.wholeSnapshots,
         deltas: after.deltas - before.deltas,
         changelogMBPerSec: round((after.checkpointBytes - before.checkpointBytes) / 2 ** 20 / steadySec, 2),
+        longestEncodeMs: round(after.longestEncodeMs),
+        checkpointMs: { median: round(median(checkpointMs)), max: round(Math.max(0, ...checkpointMs)) },
       },
       stateKeys: progress.stateKeys,
       stateMB: round(progress.stateBytes / 2 ** 20),
@@ -224,7 +239,7 @@ export function stateMarkdown(r: StateBenchResult): string {
   const rows = r.variants
     .map(
       (v) =>
-        `| ${v.maxDeltas === 0 ? '0 (every checkpoint whole)' : v.maxDeltas} | ${v.catchUpSec} | ${v.catchUpStallMs.max} / ${v.catchUpStallMs.p99} | **${v.steadyStallMs.max}** / ${v.steadyStallMs.p99} | ${v.steady.wholeSnapshots} / ${v.steady.deltas} in ${v.steady.checkpoints} | **${v.steady.changelogMBPerSec}** | ${v.stateMB} / ${v.rssMB} | **${v.restoreSec}** | ${v.exact ? 'yes' : `**no**: ${fmt(v.stateKeys)} keys, ${fmt(v.restoredKeys)} restored`} |`,
+        `| ${v.maxDeltas === 0 ? '0 (every checkpoint whole)' : v.maxDeltas} | ${v.catchUpSec} | ${v.catchUpStallMs.max} / ${v.catchUpStallMs.p99} | **${v.steadyStallMs.max}** / ${v.steadyStallMs.p99} | ${v.steady.wholeSnapshots} / ${v.steady.deltas} in ${v.steady.checkpoints} | ${v.steady.longestEncodeMs} | ${v.steady.checkpointMs.median} / ${v.steady.checkpointMs.max} | **${v.steady.changelogMBPerSec}** | ${v.stateMB} / ${v.rssMB} | **${v.restoreSec}** | ${v.exact ? 'yes' : `**no**: ${fmt(v.stateKeys)} keys, ${fmt(v.restoredKeys)} restored`} |`,
     )
     .join('\n');
   return `# State at scale: ${fmt(r.users)} distinct users in one window
@@ -234,8 +249,8 @@ Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.
 users (UUIDs) in one 5-minute window through the aggregator (12 user-clicks partitions), then ${fmt(r.trickleRate)} clicks/s from those users for
 ${r.steadySec} s, then a second aggregator restoring all of it. Stalls: the event loop's delay (monitorEventLoopDelay, 5 ms resolution).
 
-| aggregator.maxDeltas | catch-up s | catch-up stall max / p99 ms | steady stall max / p99 ms | whole / deltas in checkpoints (steady) | changelog MB/s (steady) | state / RSS MB | restore s | counts exact |
-|---|---|---|---|---|---|---|---|---|
+| aggregator.maxDeltas | catch-up s | catch-up stall max / p99 ms | steady stall max / p99 ms | whole / deltas in checkpoints (steady) | longest encode ms (steady) | checkpoint median / max ms (steady) | changelog MB/s (steady) | state / RSS MB | restore s | counts exact |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${rows}
 `;
 }

@@ -71,6 +71,10 @@ export interface AggregatorCounters {
   deltas: number;
   /** Compressed bytes written to the changelog. */
   checkpointBytes: number;
+  /** The longest synchronous encode of one partition's checkpoint (a turn of the event loop), ms. */
+  longestEncodeMs: number;
+  /** From the start of the last checkpoint to its offsets committed, ms. */
+  lastCheckpointMs: number;
   restores: number;
   /** Records that retention deleted before they were processed (see restore). */
   skippedRecords: number;
@@ -156,7 +160,7 @@ export class Aggregator {
   private fatal: Error | null = null;
   /** Dead letters by `pulse.error.reason`. */
   readonly deadLetterReasons = new Map<string, number>();
-  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, wholeSnapshots: 0, deltas: 0, checkpointBytes: 0, restores: 0, skippedRecords: 0 };
+  readonly counters: AggregatorCounters = { consumed: 0, accepted: 0, deadLetters: 0, outputs: 0, checkpoints: 0, wholeSnapshots: 0, deltas: 0, checkpointBytes: 0, longestEncodeMs: 0, lastCheckpointMs: 0, restores: 0, skippedRecords: 0 };
 
   constructor(
     private readonly config: PulseConfig,
@@ -358,6 +362,7 @@ export class Aggregator {
   private async checkpoint(): Promise<void> {
     const ready = [...this.owned.values()].filter((o) => o.state !== null && o.dirty);
     if (ready.length === 0) return;
+    const started = performance.now();
     const taken: TakenCheckpoint[] = [];
     // Whole snapshots that are only due, not needed, are spread: one per checkpoint.
     let dueWholeAllowed = true;
@@ -366,6 +371,7 @@ export class Aggregator {
       const { chain, seq } = o.state.chain;
       const maxDeltas = this.config.aggregator.maxDeltas;
       const due = seq >= maxDeltas || o.deltaBytes > o.baseBytes;
+      const encodeStarted = performance.now();
       const delta = chain !== 0 && maxDeltas > 0 && !(due && dueWholeAllowed) ? o.state.encodeDelta(o.nextOffset) : null;
       if (delta !== null) {
         taken.push({ owned: o, offset: o.nextOffset, encoded: delta, chain: null, seq: seq + 1 });
@@ -379,6 +385,7 @@ export class Aggregator {
         o.deltaBytes = 0;
       }
       o.dirty = false;
+      this.counters.longestEncodeMs = Math.max(this.counters.longestEncodeMs, performance.now() - encodeStarted);
       await new Promise((resolve) => setImmediate(resolve));
     }
     const frames = await Promise.all(taken.map((t) => t.encoded.compress()));
@@ -409,6 +416,7 @@ export class Aggregator {
       this.log.warn(`offset commit failed: ${(err as Error).message}`);
     }
     this.counters.checkpoints++;
+    this.counters.lastCheckpointMs = performance.now() - started;
   }
 
   /** Event time → reflected in state, since the last call (folded from each partition's engine buckets). */
