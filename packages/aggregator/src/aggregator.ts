@@ -21,6 +21,7 @@ import { TOPICS } from '@pulse/kafka';
 import { createLogger, type Log } from '@pulse/log';
 import { INPUT_TOPICS, baseRecords, deltaRecord, partTombstones, snapshotKey, type ChangelogRecord, type StoredCheckpoint } from './changelog.js';
 import { connectKafka, type AggregatorIO, type TopicPartition } from './kafka-io.js';
+import { overdue, wholeSnapshots } from './whole-snapshots.js';
 
 /** The topic of each kind of engine output (crates/pulse-engine/src/output.rs). */
 const OUTPUT_TOPICS: Record<number, string> = {
@@ -360,25 +361,27 @@ export class Aggregator {
    * last checkpoint) between whole snapshots, so that a large, slowly changing state costs what changed.
    */
   private async checkpoint(): Promise<void> {
-    const ready = [...this.owned.values()].filter((o) => o.state !== null && o.dirty);
-    if (ready.length === 0) return;
+    const maxDeltas = this.config.aggregator.maxDeltas;
+    // The changed partitions, and the unchanged ones whose whole snapshot is overdue: an idle moment
+    // is a good one to shorten a chain, and its restores.
+    const chains = [...this.owned.values()]
+      .filter((o) => o.state !== null)
+      .map((o) => ({ o, ...o.state!.chain, baseBytes: o.baseBytes, deltaBytes: o.deltaBytes }))
+      .filter((c) => c.o.dirty || overdue(c, maxDeltas) >= 1);
+    if (chains.length === 0) return;
     const started = performance.now();
     const taken: TakenCheckpoint[] = [];
-    // Whole snapshots that are only due, not needed, are spread: one per checkpoint.
-    let dueWholeAllowed = true;
-    for (const o of ready) {
-      if (o.state === null || this.owned.get(ownedKey(o.tp.topic, o.tp.partition)) !== o) continue;
-      const { chain, seq } = o.state.chain;
-      const maxDeltas = this.config.aggregator.maxDeltas;
-      const due = seq >= maxDeltas || o.deltaBytes > o.baseBytes;
+    const whole = wholeSnapshots(chains, maxDeltas);
+    for (const c of chains) {
+      const o = c.o;
+      if (o.state === null || this.owned.get(ownedKey(o.tp.topic, o.tp.partition)) !== o || (!o.dirty && !whole.has(c))) continue;
       const encodeStarted = performance.now();
-      const delta = chain !== 0 && maxDeltas > 0 && !(due && dueWholeAllowed) ? o.state.encodeDelta(o.nextOffset) : null;
+      const delta = whole.has(c) ? null : o.state.encodeDelta(o.nextOffset);
       if (delta !== null) {
-        taken.push({ owned: o, offset: o.nextOffset, encoded: delta, chain: null, seq: seq + 1 });
+        taken.push({ owned: o, offset: o.nextOffset, encoded: delta, chain: null, seq: c.seq + 1 });
         o.deltaBytes += delta.encodedBytes;
       } else {
-        if (chain !== 0 && due) dueWholeAllowed = false;
-        const newChain = nextChain(chain);
+        const newChain = nextChain(c.chain);
         const base = o.state.encodeBase(o.nextOffset, newChain);
         taken.push({ owned: o, offset: o.nextOffset, encoded: base, chain: newChain, seq: 0 });
         o.baseBytes = base.encodedBytes;
