@@ -14,3 +14,5 @@ export { runSweep, type Acks, type SweepOptions, type SweepResult } from './swee
 export { runTune, type TuneOptions, type TuneResult } from './tune/run.js';
 export { type Compression } from './tune/choose.js';
 export { engineReport, sweepReport, e2eTimePlot, e2eCpuPlot, e2eRatePlot, recsTimePlot } from './lib/reports.js';
+export { runPeers, PEER_NAMES, type PeerName, type PeersOptions, type PeersResult, type PeerRun } from './peers/run.js';
+export { peersReport } from './peers/report.js';

@@ -8,7 +8,7 @@ const WINDOW_START = Buffer.from('"windowStart":');
  * The whole integer after `field` in `record`, or -1 if the field is not there. The search must not run
  * past the record: a final count has no `oldestEventTs`, and a window's finals come thousands at once.
  */
-function intAt(record: Buffer, field: Buffer): number {
+export function intAt(record: Buffer, field: Buffer): number {
   const at = record.indexOf(field);
   if (at < 0) return -1;
   let n = 0;

@@ -62,12 +62,11 @@ export interface StreamsRun {
 
 /**
  * Starts the application with `options` (`--name value` pairs of ActivityCounts.java: store, emit,
- * application-id, … and Kafka Streams settings). The JVM's heap is pinned like the broker's; RocksDB
- * lives outside it.
+ * application-id, … and Kafka Streams settings). The JVM's heap is bounded like the broker's (RocksDB lives
+ * outside it), not committed up front, so that RSS shows what the application uses.
  */
 export function startStreamsApp(app: StreamsApp, options: Record<string, string>, heap = '512m'): StreamsRun {
   const args = [
-    `-Xms${heap}`,
     `-Xmx${heap}`,
     `-Dlog4j2.configurationFile=${join(STREAMS_DIR, 'log4j2.properties')}`,
     '-cp',
