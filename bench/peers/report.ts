@@ -48,7 +48,7 @@ export function peersReport(r: PeersResult): Report {
 
 Measured ${r.startedAt} on ${r.machine.cpuModel} (${r.machine.cores} cores, ${r.machine.memoryGiB} GiB), load average ${r.machine.loadAverage} at the end;
 Node ${r.machine.node}, Kafka ${r.machine.kafka} broker${r.streamsKafkaVersion === null ? '' : `, Kafka Streams ${r.streamsKafkaVersion}`}, engine ${r.machine.engine}, commit ${r.machine.commit}.
-Each run: a fresh single broker${r.brokerWarmupSec > 0 ? ` warmed up with ${r.brokerWarmupSec} s of the same traffic` : ''}, the generator for ${r.durationSec} s (the first ${r.warmupSec} s left out),
+Each run: a fresh single broker${r.brokerWarmupSec > 0 ? ` warmed up with ${r.brokerWarmupSec} s of the same traffic` : ''}, the peer${r.peerWarmupSec > 0 ? ` warmed up with ${r.peerWarmupSec} s of it (drained before the measurement)` : ''}, the generator for ${r.durationSec} s (the first ${r.warmupSec} s left out),
 the peer, and the measuring consumer on partitions 0–${r.partitions - 1} of 12 of user-clicks and user-activity-counts, all on this machine.
 Latency: from each event's intended send time to the first update on user-activity-counts that counts it (read committed).
 CPU: CPU-seconds per million events of the peer's process, and of the broker while serving it.

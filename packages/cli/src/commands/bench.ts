@@ -248,7 +248,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
   ['state', ['users', 'steady', 'trickle-rate', 'max-deltas', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
-  ['peers', ['rate', 'rates', 'warmup', 'broker-warmup', 'peers', 'partitions', 'streams-threads', 'seed']],
+  ['peers', ['rate', 'rates', 'warmup', 'broker-warmup', 'peer-warmup', 'peers', 'partitions', 'streams-threads', 'streams-commit-interval', 'seed']],
   ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
 ];
 
@@ -292,7 +292,9 @@ the first update on user-activity-counts that counts it, CPU-seconds per million
 every (user, window)'s last update and final checked against the events read back. A peer's ladder
 stops at the first rate it falls behind at. --peers from ${PEER_NAMES.join(', ')}
 (default the first three); --partitions N: measure partitions 0..N-1 of 12 (default 4);
---streams-threads N: Kafka Streams' num.stream.threads (default 1); --port P (default 9592).
+--peer-warmup S: the same traffic through the peer first, drained before the measured run (default
+20); --streams-threads N: Kafka Streams' num.stream.threads (default 1); --streams-commit-interval MS:
+its commit.interval.ms, which under exactly-once paces its output (default 25); --port P (default 9592).
 Writes FILE, FILE.md (table, highest rate with p95 < 100 ms, ratios) and FILE.svg (p95 by rate).
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
@@ -475,6 +477,8 @@ Options (sweep):
     peers: { type: 'string' },
     partitions: { type: 'string' },
     'streams-threads': { type: 'string' },
+    'streams-commit-interval': { type: 'string' },
+    'peer-warmup': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -513,6 +517,8 @@ Options (sweep):
         durationSec: numberFlag('duration', values.duration, 60, 5),
         warmupSec: numberFlag('warmup', values.warmup, 10, 0),
         brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 10, 0),
+        peerWarmupSec: numberFlag('peer-warmup', values['peer-warmup'], 20, 0),
+        streamsCommitIntervalMs: wholeFlag('streams-commit-interval', values['streams-commit-interval'] as string | undefined, 25, 1, 60_000),
         partitions: wholeFlag('partitions', values.partitions as string | undefined, 4, 1, 12),
         streamsThreads: wholeFlag('streams-threads', values['streams-threads'] as string | undefined, 1, 1, 16),
         dataDir: resolve(config.dataDir, 'bench-peers'),
