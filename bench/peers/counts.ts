@@ -177,12 +177,12 @@ export function analyse(
     seen.set(user, count);
     const receivedAt = out.receivedAt[i]!;
     if (receivedAt >= o.from && receivedAt <= o.to) reflectedInSpan += count - before;
-    const t = Math.max(0, Math.floor((receivedAt - o.origin) / 1000));
-    const second = (seconds[t] ??= { reflected: 0, histogram: createLatencyHistogram() });
-    second.reflected += count - before;
+    // The peer's warm-up comes before second 0 and stays out of the series.
+    const second = receivedAt < o.origin ? null : (seconds[Math.floor((receivedAt - o.origin) / 1000)] ??= { reflected: 0, histogram: createLatencyHistogram() });
+    if (second !== null) second.reflected += count - before;
     for (let k = before; k < count; k++) {
       const ts = events[k]!;
-      second.histogram.recordValue(Math.max(0, receivedAt - ts));
+      second?.histogram.recordValue(Math.max(0, receivedAt - ts));
       if (ts >= o.from && ts <= o.to) histogram.recordValue(Math.max(0, receivedAt - ts));
       if (ts <= o.to && receivedAt <= o.to) reflectedByEnd++;
     }
