@@ -294,7 +294,7 @@ stops at the first rate it falls behind at. --peers from ${PEER_NAMES.join(', ')
 (default the first three); --partitions N: measure partitions 0..N-1 of 12 (default 4);
 --peer-warmup S: the same traffic through the peer first, drained before the measured run (default
 20); --streams-threads N: Kafka Streams' num.stream.threads (default 1); --streams-commit-interval MS:
-its commit.interval.ms, which under exactly-once paces its output (default 25); --port P (default 9592).
+its commit.interval.ms, which under exactly-once paces its output (default 100); --port P (default 9592).
 Writes FILE, FILE.md (table, highest rate with p95 < 100 ms, ratios) and FILE.svg (p95 by rate).
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
@@ -518,7 +518,7 @@ Options (sweep):
         warmupSec: numberFlag('warmup', values.warmup, 10, 0),
         brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 10, 0),
         peerWarmupSec: numberFlag('peer-warmup', values['peer-warmup'], 20, 0),
-        streamsCommitIntervalMs: wholeFlag('streams-commit-interval', values['streams-commit-interval'] as string | undefined, 25, 1, 60_000),
+        streamsCommitIntervalMs: wholeFlag('streams-commit-interval', values['streams-commit-interval'] as string | undefined, 100, 1, 60_000),
         partitions: wholeFlag('partitions', values.partitions as string | undefined, 4, 1, 12),
         streamsThreads: wholeFlag('streams-threads', values['streams-threads'] as string | undefined, 1, 1, 16),
         dataDir: resolve(config.dataDir, 'bench-peers'),
