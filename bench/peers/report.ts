@@ -16,18 +16,26 @@ const LABELS: Record<PeerName, string> = {
 const holds = (r: PeerRun) => r.keptUp && r.check.exact && r.latencyMs !== null && r.latencyMs.p95 < P95_BUDGET_MS;
 
 /** Per peer: the highest rate run that held p95 < 100 ms with exact counts, and the highest it kept up with. */
-export function peerSummary(result: PeersResult): { peer: PeerName; bestRate: number | null; sustained: number | null; cpuAtBest: number | null }[] {
+export function peerSummary(result: PeersResult): { peer: PeerName; bestRate: number | null; sustained: number | null }[] {
   const peers = [...new Set(result.runs.map((r) => r.peer))];
   return peers.map((peer) => {
     const runs = result.runs.filter((r) => r.peer === peer);
     const best = runs.filter(holds).sort((a, b) => b.rate - a.rate)[0];
     const sustained = runs.filter((r) => r.keptUp && r.check.exact).sort((a, b) => b.rate - a.rate)[0];
-    return { peer, bestRate: best?.rate ?? null, sustained: sustained?.rate ?? null, cpuAtBest: (best ?? sustained)?.cpuSecPerMillion.peer ?? null };
+    return { peer, bestRate: best?.rate ?? null, sustained: sustained?.rate ?? null };
   });
 }
 
-function ratio(a: number | null, b: number | null): string {
-  return a === null || b === null || b === 0 || !Number.isFinite(a / b) ? '–' : `${(Math.round((a / b) * 10) / 10).toString()}×`;
+/** The rates every peer that writes updates kept up with, with exact counts: where p95 and CPU compare like for like. */
+function commonRates(result: PeersResult): number[] {
+  const runs = result.runs.filter((r) => r.latencyMs !== null);
+  const peers = new Set(runs.map((r) => r.peer));
+  const rates = [...new Set(runs.map((r) => r.rate))].sort((a, b) => a - b);
+  return rates.filter((rate) => [...peers].every((p) => runs.some((r) => r.peer === p && r.rate === rate && r.keptUp && r.check.exact)));
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  return a == null || b == null || b === 0 || !Number.isFinite(a / b) ? '–' : `${(Math.round((a / b) * 10) / 10).toString()}×`;
 }
 
 export function peersReport(r: PeersResult): Report {
@@ -41,7 +49,18 @@ export function peersReport(r: PeersResult): Report {
   const pulse = summary.find((s) => s.peer === 'pulse');
   const summaryRows = summary.map(
     (s) =>
-      `| ${LABELS[s.peer]} | ${s.bestRate === null ? 'none' : fmt(s.bestRate)} | ${s.sustained === null ? 'none' : fmt(s.sustained)} | ${s.cpuAtBest ?? '–'} | ${s.peer === 'pulse' ? '– | –' : `${ratio(pulse?.bestRate ?? null, s.bestRate)} | ${ratio(s.cpuAtBest, pulse?.cpuAtBest ?? null)}`} |`,
+      `| ${LABELS[s.peer]} | ${s.bestRate === null ? 'none' : fmt(s.bestRate)} | ${s.sustained === null ? 'none' : fmt(s.sustained)} | ${s.peer === 'pulse' ? '–' : ratio(pulse?.bestRate, s.bestRate)} |`,
+  );
+  const common = commonRates(r);
+  const at = (peer: PeerName, rate: number) => r.runs.find((x) => x.peer === peer && x.rate === rate);
+  const equalRows = common.flatMap((rate) =>
+    summary
+      .filter((s) => s.peer !== 'pulse' && at(s.peer, rate)?.latencyMs != null)
+      .map((s) => {
+        const peer = at(s.peer, rate)!;
+        const own = at('pulse', rate);
+        return `| ${fmt(rate)} | ${LABELS[s.peer]} | ${own?.latencyMs?.p95 ?? '–'} / ${peer.latencyMs!.p95} | ${ratio(peer.latencyMs!.p95, own?.latencyMs?.p95)} | ${own?.cpuSecPerMillion.peer ?? '–'} / ${peer.cpuSecPerMillion.peer} | ${ratio(peer.cpuSecPerMillion.peer, own?.cpuSecPerMillion.peer)} |`;
+      }),
   );
   const settings = [...new Set(r.runs.map((x) => `- ${LABELS[x.peer]}: ${Object.entries(x.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`))].join('\n');
   const markdown = `# Pulse against Kafka Streams — the same events, the same measurement
@@ -58,9 +77,15 @@ Counts: after the run every window is closed, and each (user, window)'s last upd
 |---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-| peer | highest rate with p95 < ${P95_BUDGET_MS} ms | highest rate kept up | CPU-s / M events | Pulse's rate / peer's | peer's CPU / Pulse's |
-|---|---|---|---|---|---|
+| peer | highest rate with p95 < ${P95_BUDGET_MS} ms | highest rate kept up | Pulse's rate / peer's (p95 < ${P95_BUDGET_MS} ms) |
+|---|---|---|---|
 ${summaryRows.join('\n')}
+
+At the rates every peer kept up with (exact counts):
+
+| events/s | peer | p95 ms, Pulse / peer | peer's p95 / Pulse's | CPU-s / M events, Pulse / peer | peer's CPU / Pulse's |
+|---|---|---|---|---|---|
+${equalRows.join('\n')}
 
 Settings:
 ${settings}
