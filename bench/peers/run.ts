@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PulseConfig } from '@pulse/config';
 import { BatchConsumer, kafkaPartition, type KafkaSettings, type Percentiles } from '@pulse/engine';
@@ -164,12 +165,15 @@ async function startPulse(bootstrap: string, log: (line: string) => void): Promi
 
 async function startStreams(app: StreamsApp, peer: Exclude<PeerName, 'pulse'>, bootstrap: string, o: PeersOptions): Promise<Started> {
   const spec = PEERS[peer];
+  const stateDir = join(o.dataDir, 'kafka-streams-state');
+  // Each run is a new application on a fresh broker: nothing of an earlier run's stores applies.
+  rmSync(stateDir, { recursive: true, force: true });
   const options = {
     'bootstrap-servers': bootstrap,
     'application-id': `pulse-peer-${peer}-${Date.now()}`,
     store: spec.store,
     emit: spec.emit,
-    'state-dir': join(o.dataDir, 'kafka-streams-state'),
+    'state-dir': stateDir,
     'num.stream.threads': String(o.streamsThreads),
     'commit.interval.ms': String(o.streamsCommitIntervalMs),
   };
