@@ -18,3 +18,5 @@ export { engineReport, sweepReport, e2eTimePlot, e2eCpuPlot, e2eRatePlot, recsTi
 export { runChaos, type ChaosOptions, type ChaosResult } from './chaos/run.js';
 export { runChaosBench, type ChaosBenchOptions } from './chaos/run.js';
 export { chaosMarkdown } from './chaos/report.js';
+export { runPeers, PEER_NAMES, type PeerName, type PeersOptions, type PeersResult, type PeerRun } from './peers/run.js';
+export { peersReport } from './peers/report.js';

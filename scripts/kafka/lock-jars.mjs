@@ -4,18 +4,21 @@
 // scripts/kafka/pom.xml. Run it after changing the pom (needs `mvn` and network, once, here; users
 // need neither Maven nor this script). Every jar's checksums are the ones Maven Central publishes
 // (.sha1 always, .sha512 where there is one), checked against the jar Maven downloaded.
-// Usage: node scripts/kafka/lock-jars.mjs
+// Usage: node scripts/kafka/lock-jars.mjs [POM OUT]   (defaults: the broker's pom and kafka-local's list;
+// bench/peers/kafka-streams keeps its Kafka Streams application's jars the same way)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPOSITORY = 'https://repo1.maven.org/maven2';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const pom = join(root, 'scripts/kafka/pom.xml');
-const out = join(root, 'packages/kafka-local/kafka-jars.json');
+const [pomArg, outArg] = process.argv.slice(2);
+if ((pomArg === undefined) !== (outArg === undefined)) throw new Error('usage: node scripts/kafka/lock-jars.mjs [POM OUT]');
+const pom = pomArg === undefined ? join(root, 'scripts/kafka/pom.xml') : resolve(pomArg);
+const out = outArg === undefined ? join(root, 'packages/kafka-local/kafka-jars.json') : resolve(outArg);
 
 const pomXml = readFileSync(pom, 'utf8');
 const kafkaVersion = /<kafka\.version>\s*([^<\s]+)\s*<\/kafka\.version>/.exec(pomXml)?.[1];
@@ -40,7 +43,7 @@ for (const line of listing.split('\n')) {
   const [, group, artifact, classifier, version, , path] = m;
   deps.push({ group, artifact, version, ...(classifier ? { classifier } : {}), path });
 }
-if (!deps.some((d) => d.group === 'org.apache.kafka' && d.artifact === 'kafka_2.13')) throw new Error('Maven resolved no org.apache.kafka:kafka_2.13 jar');
+if (!deps.some((d) => d.group === 'org.apache.kafka' && d.version === kafkaVersion)) throw new Error(`Maven resolved no org.apache.kafka jar of version ${kafkaVersion}`);
 
 async function published(url) {
   const res = await fetch(url);
@@ -68,7 +71,7 @@ for (const d of deps.sort((a, b) => `${a.group}:${a.artifact}`.localeCompare(`${
 process.stderr.write('\n');
 
 const lock = {
-  generatedBy: 'node scripts/kafka/lock-jars.mjs (from scripts/kafka/pom.xml; do not edit by hand)',
+  generatedBy: `node scripts/kafka/lock-jars.mjs${pomArg === undefined ? '' : ` ${relative(root, pom)} ${relative(root, out)}`} (from ${relative(root, pom)}; do not edit by hand)`,
   kafkaVersion,
   repository: REPOSITORY,
   jars,

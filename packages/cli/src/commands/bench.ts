@@ -21,6 +21,10 @@ import {
   runRecsServingBench,
   runSweep,
   sweepReport,
+  runPeers,
+  peersReport,
+  PEER_NAMES,
+  type PeerName,
   type Acks,
   type CollectorBenchResult,
   type Compression,
@@ -172,6 +176,13 @@ const wholeNumber = (min: number, max: number) => (x: string) => {
   return x !== '' && Number.isInteger(n) && n >= min && n <= max ? n : undefined;
 };
 
+function wholeFlag(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = wholeNumber(min, max)(raw);
+  if (n === undefined) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 function baselineMarkdown(r: KafkaBaselineResult): string {
   const p = r.producer;
   return `# Kafka baseline (Apache Kafka's own tools)
@@ -239,6 +250,7 @@ const SCENARIO_FLAGS: readonly (readonly [string, readonly string[]])[] = [
   ['sink', ['records', 'keys', 'runs', 'database-url', 'bootstrap-servers']],
   ['state', ['users', 'steady', 'trickle-rate', 'max-deltas', 'bootstrap-servers']],
   ['engine', ['events', 'batch-size', 'repeats', 'boundary-sizes', 'task-time', 'seed']],
+  ['peers', ['rate', 'rates', 'warmup', 'broker-warmup', 'peer-warmup', 'peers', 'partitions', 'streams-threads', 'streams-commit-interval', 'seed']],
   ['sweep', ['batch-sizes', 'linger-ms', 'compression', 'acks', 'rates', 'step', 'repeats', 'budget-ms', 'seed', 'bootstrap-servers']],
   ['chaos', ['rate', 'collector-rate', 'kills', 'first-kill', 'kill-every', 'down', 'seed']],
 ];
@@ -261,9 +273,10 @@ ${rows}
 
 export const bench = defineCommand({
   name: 'bench',
-  summary: 'benchmarks: e2e (generator → Kafka → aggregator), collector (HTTP → Kafka), recs (the API), alerts (event → webhook), sink (rows/s into the store), kafka-baseline, engine, sweep, profile (flame graphs), chaos (broker failures under load)',
+  summary: 'benchmarks: e2e (generator → Kafka → aggregator), peers (Pulse against Kafka Streams), collector (HTTP → Kafka), recs (the API), alerts (event → webhook), sink (rows/s into the store), state (10 M users), kafka-baseline, engine, sweep, profile (flame graphs), chaos (broker failures under load)',
   allowPositionals: true,
   help: `Usage: pulse bench e2e --rate N | --rates LIST --duration S [--json FILE] [options]
+       pulse bench peers [--rates LIST] [--duration S] [--peers LIST] [--partitions N] [--streams-threads N] [--json FILE]
        pulse bench collector [--duration S] [--connections N] [--batch-sizes LIST] [--json FILE] [options]
        pulse bench recs [--rate N] [--request-rate R] [--duration S] [--aggregator] [--api-nice=N] [--json FILE]
        pulse bench alerts [--rate N] [--duration S] [--threshold T] [--json FILE]
@@ -274,6 +287,19 @@ export const bench = defineCommand({
        pulse bench engine [--events N] [--batch-size N] [--repeats N] [--json FILE]
        pulse bench sweep [--rates LIST] [--batch-sizes LIST] [--linger-ms LIST] [--compression LIST] [--acks LIST] [--step S] [--json FILE]
        pulse bench chaos [--rate N] [--collector-rate N] [--duration S] [--kills K] [--kill-every S] [--down S] [--json FILE]
+
+peers: the same workload through Pulse and through the spec's topology as a Kafka Streams
+application (bench/peers/kafka-streams, docs/peers.md), each on a fresh local broker: the generator
+at each rate of --rates (default 20000,50000,100000; or --rate N) for --duration S (default 60,
+--warmup 10 left out, --broker-warmup 10 before), latency from each event's intended send time to
+the first update on user-activity-counts that counts it, CPU-seconds per million events, RSS, and
+every (user, window)'s last update and final checked against the events read back. A peer's ladder
+stops at the first rate it falls behind at. --peers from ${PEER_NAMES.join(', ')}
+(default the first three); --partitions N: measure partitions 0..N-1 of 12 (default 4);
+--peer-warmup S: the same traffic through the peer first, drained before the measured run (default
+20); --streams-threads N: Kafka Streams' num.stream.threads (default 1); --streams-commit-interval MS:
+its commit.interval.ms, which under exactly-once paces its output (default 100); --port P (default 9592).
+Writes FILE, FILE.md (table, highest rate with p95 < 100 ms, ratios) and FILE.svg (p95 by rate).
 
 e2e: starts a fresh local Kafka broker (unless --bootstrap-servers), an aggregator process and a
 generator process at the target rate, and measures, from each event's intended send time, the
@@ -480,6 +506,11 @@ Options (chaos):
     'first-kill': { type: 'string' },
     'kill-every': { type: 'string' },
     down: { type: 'string' },
+    peers: { type: 'string' },
+    partitions: { type: 'string' },
+    'streams-threads': { type: 'string' },
+    'streams-commit-interval': { type: 'string' },
+    'peer-warmup': { type: 'string' },
   },
   async run(values, positionals) {
     const [scenario, ...extra] = positionals;
@@ -506,6 +537,29 @@ Options (chaos):
         log,
       });
       writeResult(values.json as string | undefined, result, stateMarkdown(result));
+      return 0;
+    }
+    if (scenario === 'peers') {
+      const result = await runPeers({
+        config,
+        peers: listFlag<PeerName>('peers', values.peers as string | undefined, PEER_NAMES.slice(0, 3), (x) => PEER_NAMES.find((p) => p === x), PEER_NAMES.join(', ')),
+        rates: values.rates !== undefined || values.rate === undefined
+          ? listFlag('rates', values.rates as string | undefined, [20_000, 50_000, 100_000], wholeNumber(1, 10_000_000), 'rates in events/s').sort((a, b) => a - b)
+          : [numberFlag('rate', values.rate, 20_000, 1)],
+        durationSec: numberFlag('duration', values.duration, 60, 5),
+        warmupSec: numberFlag('warmup', values.warmup, 10, 0),
+        brokerWarmupSec: numberFlag('broker-warmup', values['broker-warmup'], 10, 0),
+        peerWarmupSec: numberFlag('peer-warmup', values['peer-warmup'], 20, 0),
+        streamsCommitIntervalMs: wholeFlag('streams-commit-interval', values['streams-commit-interval'] as string | undefined, 100, 1, 60_000),
+        partitions: wholeFlag('partitions', values.partitions as string | undefined, 4, 1, 12),
+        streamsThreads: wholeFlag('streams-threads', values['streams-threads'] as string | undefined, 1, 1, 16),
+        dataDir: resolve(config.dataDir, 'bench-peers'),
+        port: numberFlag('port', values.port, 9592, 1024),
+        seed: (values.seed as string | undefined) ?? 'bench',
+        log,
+      });
+      const report = peersReport(result);
+      writeResult(values.json as string | undefined, result, report.markdown, report.plots);
       return 0;
     }
     if (scenario === 'engine') {
