@@ -1,25 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ConsumedBatch } from '@pulse/engine';
 import { analyse, InputIndex, OutputLog, WINDOW_MS } from '../peers/counts.js';
-
-/** One partition's records as the native consumer packs them, with something before the run's views. */
-function batchOf(records: { key: string; value: object }[]): ConsumedBatch {
-  const values = records.map((r) => Buffer.from(JSON.stringify(r.value)));
-  const keys = records.map((r) => Buffer.from(r.key));
-  const ends = (parts: Buffer[]) => Uint32Array.from(parts.map((_, i) => parts.slice(0, i + 1).reduce((n, p) => n + p.length, 0)));
-  const valueBytes = Buffer.concat(values);
-  const keyBytes = Buffer.concat(keys);
-  const pad = Buffer.from('xxxx');
-  return {
-    values: Buffer.concat([pad, valueBytes]),
-    ends: ends(values),
-    keys: Buffer.concat([pad, keyBytes]),
-    keyEnds: ends(keys),
-    offsets: Float64Array.from(records.keys()),
-    timestamps: new Float64Array(records.length),
-    runs: [{ topic: 0, partition: 0, start: 0, end: records.length, valueStart: pad.length, valueEnd: pad.length + valueBytes.length, keyStart: pad.length, keyEnd: pad.length + keyBytes.length }],
-  };
-}
+import { batchOf } from './batch.js';
 
 const W = 10 * WINDOW_MS;
 const click = (userId: string, ts: number) => ({ key: userId, value: { eventId: `e-${userId}-${ts}`, type: 'page_view', userId, ts, properties: {} } });

@@ -5,23 +5,15 @@ use pulse_engine::output::decode;
 use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, PartitionOutputs, RejectReason};
 use serde_json::Value;
 
+mod common;
+use common::pack;
+
 const MIN: i64 = 60_000;
 /// 2025-11-25T19:45:00Z, a window boundary.
 const T0: i64 = 1_764_099_900_000;
 
 fn click(user: &str, ts: i64) -> String {
     format!(r#"{{"eventId":"e-{user}-{ts}","type":"page_view","userId":"{user}","sessionId":"s","source":"web","ts":{ts},"properties":{{}}}}"#)
-}
-
-/// Packs records as the aggregator does: one buffer plus end positions.
-fn pack(records: &[String]) -> (Vec<u8>, Vec<u32>) {
-    let mut values = Vec::new();
-    let mut ends = Vec::new();
-    for r in records {
-        values.extend_from_slice(r.as_bytes());
-        ends.push(values.len() as u32);
-    }
-    (values, ends)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

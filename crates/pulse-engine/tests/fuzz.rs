@@ -11,6 +11,9 @@ use pulse_engine::segment::map_segment_batch;
 use pulse_engine::snapshot::Checkpoint;
 use pulse_engine::{ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
 
+mod common;
+use common::pack;
+
 const T0: i64 = 1_764_099_900_000;
 
 /// JSON documents built from the fields the parsers look for, with values of every type: deeper paths
@@ -53,16 +56,6 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
             bytes
         }),
     ]
-}
-
-fn pack(records: &[Vec<u8>]) -> (Vec<u8>, Vec<u32>) {
-    let mut values = Vec::new();
-    let mut ends = Vec::new();
-    for r in records {
-        values.extend_from_slice(r);
-        ends.push(values.len() as u32);
-    }
-    (values, ends)
 }
 
 fn lz4(plain: &[u8]) -> Vec<u8> {

@@ -5,19 +5,12 @@ use pulse_engine::output::decode;
 use pulse_engine::{ActivityOptions, ActivityPartition, OutputKind, PartitionOutputs, PurchaseOptions, PurchasesPartition, RejectReason, SensorOptions, SensorPartition};
 use serde_json::{json, Value};
 
+mod common;
+use common::pack;
+
 const MIN: i64 = 60_000;
 /// 2025-11-25T19:45:00Z, a 5-minute window boundary.
 const T0: i64 = 1_764_099_900_000;
-
-fn pack(records: &[String]) -> (Vec<u8>, Vec<u32>) {
-    let mut values = Vec::new();
-    let mut ends = Vec::new();
-    for r in records {
-        values.extend_from_slice(r.as_bytes());
-        ends.push(values.len() as u32);
-    }
-    (values, ends)
-}
 
 /// Decoded records of one kind: (key, value).
 fn of_kind(packed: &[u8], kind: OutputKind) -> Vec<(String, Value)> {

@@ -6,6 +6,9 @@ use pulse_engine::output::decode;
 use pulse_engine::snapshot::Checkpoint;
 use pulse_engine::{ActivityOptions, ActivityPartition, PartitionOutputs, PurchaseOptions, PurchasesPartition, SensorOptions, SensorPartition};
 
+mod common;
+use common::pack;
+
 const T0: i64 = 1_764_099_900_000;
 
 /// Events from a few users (or sensors) over ~20 minutes with bounded disorder, some malformed;
@@ -93,17 +96,6 @@ fn purchases_engine() -> PurchasesPartition {
 
 fn sensors_engine() -> SensorPartition {
     SensorPartition::new(SensorOptions { emit_interval_ms: 0, max_keys_per_window: 4, ..Default::default() })
-}
-
-/// Packs records as the aggregator does: one buffer plus end positions.
-fn pack(records: &[String]) -> (Vec<u8>, Vec<u32>) {
-    let mut values = Vec::new();
-    let mut ends = Vec::new();
-    for r in records {
-        values.extend_from_slice(r.as_bytes());
-        ends.push(values.len() as u32);
-    }
-    (values, ends)
 }
 
 /// Cut points: a sorted list of split positions.

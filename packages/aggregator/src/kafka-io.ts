@@ -223,6 +223,12 @@ class NativeIO implements AggregatorIO {
   }
 }
 
+/** Whether a changelog key belongs to one of the wanted checkpoints. */
+function wanted(key: string, checkpoints: ReadonlySet<string>): boolean {
+  for (const k of checkpoints) if (belongsTo(key, k)) return true;
+  return false;
+}
+
 /** Records read back per step when searching a changelog partition from its end; grows 4× a step. */
 const FIRST_SPAN = 64;
 
@@ -315,7 +321,7 @@ class ChangelogReader {
           if (m.offset >= range.end - 1) open.delete(m.partition);
           if (m.offset >= range.end) continue;
           const key = m.key === undefined || m.key === null ? '' : m.key.toString();
-          if (![...range.keys].some((k) => belongsTo(key, k))) continue;
+          if (!wanted(key, range.keys)) continue;
           let byKey = found.get(m.partition);
           if (byKey === undefined) found.set(m.partition, (byKey = new Map()));
           byKey.set(key, { key, offset: m.offset, value: m.value ?? null });
